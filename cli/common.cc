@@ -1,0 +1,104 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fmt/format.h>
+#include <iostream>
+
+namespace lmlab::cli {
+namespace {
+
+const std::map<std::string, double> kUnits = {{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"B", 1e9}, {"G", 1e9},
+                                              {"T", 1e12}, {"P", 1e15}};
+
+constexpr auto kUnitOptions = static_cast<CLI::AsNumberWithUnit::Options>(
+    CLI::AsNumberWithUnit::CASE_SENSITIVE | CLI::AsNumberWithUnit::UNIT_OPTIONAL);
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+int ExitCodeFor(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kOutOfRange:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+CLI::Option* AddQuantity(CLI::App* app, const std::string& name, double& value, const std::string& help) {
+  return app->add_option(name, value, help)->transform(CLI::AsNumberWithUnit(kUnits, kUnitOptions, "SUFFIX"));
+}
+
+CLI::Option* AddQuantity(CLI::App* app, const std::string& name, std::optional<double>& value,
+                         const std::string& help) {
+  return app->add_option(name, value, help)->transform(CLI::AsNumberWithUnit(kUnits, kUnitOptions, "SUFFIX"));
+}
+
+CLI::App* AddCommand(CLI::App& app, const std::string& name, const std::string& description,
+                     const std::string& examples) {
+  CLI::App* sub = app.add_subcommand(name, description);
+  if (!examples.empty()) sub->footer("\nExamples:\n" + examples);
+  return sub;
+}
+
+void SetRun(CLI::App* sub, std::function<int()> run) {
+  sub->callback([run = std::move(run)] {
+    int rc = run();
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+
+ProgressBar::ProgressBar() : tty_(isatty(STDERR_FILENO)), start_seconds_(NowSeconds()) {}
+ProgressBar::~ProgressBar() { Finish(); }
+
+ProgressCallback ProgressBar::Callback() {
+  return [this](const Progress& p) { (*this)(p); };
+}
+
+void ProgressBar::operator()(const Progress& p) {
+  if (p.stage != last_stage_) {
+    Finish();
+    last_stage_ = p.stage;
+    last_decile_ = -1;
+    start_seconds_ = NowSeconds();
+  }
+  double fraction = p.total > 0 ? std::clamp(p.done / p.total, 0.0, 1.0) : 0.0;
+  double elapsed = NowSeconds() - start_seconds_;
+  std::string eta;
+  if (p.total > 0 && fraction > 0.01 && fraction < 1) eta = fmt::format(" eta {:.0f}s", elapsed / fraction * (1 - fraction));
+  std::string count = p.total > 0 ? fmt::format("{:.0f}/{:.0f} {}", p.done, p.total, p.unit)
+                                  : fmt::format("{:.0f} {}", p.done, p.unit);
+  if (tty_) {
+    constexpr int kWidth = 28;
+    int filled = static_cast<int>(fraction * kWidth);
+    std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '.');
+    std::fprintf(stderr, "\r\033[K%s [%s] %s %s%s", p.stage.c_str(), bar.c_str(), count.c_str(), p.detail.c_str(),
+                 eta.c_str());
+    open_line_ = true;
+  } else {
+    int decile = static_cast<int>(fraction * 10);
+    if (decile != last_decile_) {
+      last_decile_ = decile;
+      std::fprintf(stderr, "%s: %s %s%s\n", p.stage.c_str(), count.c_str(), p.detail.c_str(), eta.c_str());
+    }
+  }
+  std::fflush(stderr);
+}
+
+void ProgressBar::Finish() {
+  if (open_line_) std::fprintf(stderr, "\n");
+  open_line_ = false;
+}
+
+}  // namespace lmlab::cli

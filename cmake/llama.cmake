@@ -1,0 +1,56 @@
+# llama.cpp: the model runtime. Only src/runtime/ includes llama.h; other
+# modules link it through lmlab, never directly.
+#
+# Two ways in:
+#   - default: the source tree at LMLAB_LLAMA_SOURCE (scripts/setup.sh puts the
+#     pinned one under build/_deps/), added with EXCLUDE_FROM_ALL so only the
+#     targets lmlab links are compiled. Its tools (llama-server, llama-bench,
+#     llama-eval-callback, ...) are targets of this build, compiled on demand
+#     by the tests and benchmarks (scripts/test.sh).
+#   - -DLMLAB_LLAMA_INSTALLED=ON: an installed llama.cpp found by find_package.
+
+add_library(lmlab_llama INTERFACE)
+add_library(lmlab_ggml INTERFACE)  # ggml alone (graphs, gguf), for train and ood
+
+if(LMLAB_LLAMA_INSTALLED)
+  find_package(llama REQUIRED)
+  target_link_libraries(lmlab_llama INTERFACE llama)
+  target_link_libraries(lmlab_ggml INTERFACE ggml::ggml)
+  return()
+endif()
+
+if(NOT EXISTS "${LMLAB_LLAMA_SOURCE}/CMakeLists.txt")
+  message(FATAL_ERROR
+    "llama.cpp source not found at ${LMLAB_LLAMA_SOURCE}.\n"
+    "Run scripts/setup.sh (fetches the pinned source), or pass "
+    "-DLMLAB_LLAMA_SOURCE=/path/to/llama.cpp or -DLMLAB_LLAMA_INSTALLED=ON.")
+endif()
+
+set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
+set(GGML_NATIVE ON CACHE BOOL "")
+set(GGML_CUDA ${LMLAB_CUDA} CACHE BOOL "" FORCE)
+set(LLAMA_OPENSSL OFF CACHE BOOL "")
+set(LLAMA_USE_PREBUILT_UI OFF CACHE BOOL "" FORCE)  # otherwise it downloads a web UI
+set(LLAMA_BUILD_TESTS OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_APP OFF CACHE BOOL "" FORCE)
+# Tools and examples are configured (so tests can compare against llama-bench,
+# llama-server, llama-eval-callback built from the same source) but, being
+# EXCLUDE_FROM_ALL, compiled only when asked for by name.
+set(LLAMA_BUILD_COMMON ON CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TOOLS ON CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_EXAMPLES ON CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_SERVER ON CACHE BOOL "" FORCE)
+set(LLAMA_ALL_WARNINGS OFF CACHE BOOL "" FORCE)
+
+add_subdirectory(${LMLAB_LLAMA_SOURCE} ${CMAKE_BINARY_DIR}/_deps/llama-build EXCLUDE_FROM_ALL SYSTEM)
+target_link_libraries(lmlab_llama INTERFACE llama ggml)
+target_link_libraries(lmlab_ggml INTERFACE ggml)
+
+# The tools the test suite and benchmarks run; `cmake --build build --target
+# llama_tools` builds them all.
+add_custom_target(llama_tools)
+foreach(tool llama-server llama-bench llama-eval-callback llama-simple llama-cli llama-finetune)
+  if(TARGET ${tool})
+    add_dependencies(llama_tools ${tool})
+  endif()
+endforeach()

@@ -1,0 +1,79 @@
+#include "lmlab/plan/cpu_measure.h"
+
+#include <sched.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+
+namespace lmlab::plan {
+
+Result<CpuInfo> ReadCpuInfo() {
+  CpuInfo cpu;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  cpu.cores = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                           : static_cast<int>(std::thread::hardware_concurrency());
+  std::ifstream info("/proc/cpuinfo");
+  std::string line;
+  double mhz = 0;
+  while (std::getline(info, line)) {
+    auto value = [&] { return line.substr(line.find(':') + 2); };
+    if (cpu.model_name.empty() && line.rfind("model name", 0) == 0) cpu.model_name = value();
+    if (mhz == 0 && line.rfind("cpu MHz", 0) == 0) mhz = std::stod(value());
+  }
+  // The nominal maximum beats the momentary "cpu MHz" reading when present.
+  std::ifstream max_freq("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq");
+  double khz = 0;
+  if (max_freq >> khz && khz > 0) mhz = khz / 1000.0;
+  cpu.max_ghz = mhz / 1000.0;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) cpu.simd_fp32_lanes = 16;
+  else if (__builtin_cpu_supports("avx2")) cpu.simd_fp32_lanes = 8;
+  else cpu.simd_fp32_lanes = 4;
+  cpu.has_fma = __builtin_cpu_supports("fma");
+#else
+  cpu.simd_fp32_lanes = 4;
+  cpu.has_fma = true;
+#endif
+  if (cpu.model_name.empty()) cpu.model_name = "unknown CPU";
+  return cpu;
+}
+
+double TheoreticalPeakFlops(const CpuInfo& cpu) {
+  constexpr double kFmaUnitsPerCore = 2;
+  double flops_per_lane_cycle = cpu.has_fma ? 2.0 : 1.0;
+  return cpu.cores * cpu.max_ghz * 1e9 * cpu.simd_fp32_lanes * flops_per_lane_cycle * kFmaUnitsPerCore;
+}
+
+Result<GemmMeasurement> MeasureGemm(int n, int repeats) {
+  if (n < 16 || n > 16384) return InvalidArgument("GEMM size must be in [16, 16384]");
+  if (repeats < 1) return InvalidArgument("repeats must be at least 1");
+  GemmMeasurement m;
+  LMLAB_ASSIGN_OR_RETURN(m.cpu, ReadCpuInfo());
+  m.n = n;
+  m.repeats = repeats;
+  Eigen::setNbThreads(m.cpu.cores);
+  m.threads = Eigen::nbThreads();
+  Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
+  c.noalias() = a * b;  // warm-up: page in, spin up threads
+  double best = 1e300;
+  for (int i = 0; i < repeats; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    c.noalias() = a * b;
+    auto t1 = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
+  }
+  // Keep the product observable so the compiler cannot drop it.
+  if (!std::isfinite(c(0, 0))) return Internal("GEMM produced a non-finite value");
+  m.seconds = best;
+  m.achieved_flops = 2.0 * n * static_cast<double>(n) * n / best;
+  m.peak_flops = TheoreticalPeakFlops(m.cpu);
+  return m;
+}
+
+}  // namespace lmlab::plan
