@@ -14,8 +14,33 @@ namespace {
 const std::map<std::string, double> kUnits = {{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"B", 1e9}, {"G", 1e9},
                                               {"T", 1e12}, {"P", 1e15}};
 
-constexpr auto kUnitOptions = static_cast<CLI::AsNumberWithUnit::Options>(
-    CLI::AsNumberWithUnit::CASE_SENSITIVE | CLI::AsNumberWithUnit::UNIT_OPTIONAL);
+// "70B" -> "70000000000": a number with an optional k/M/B/G/T/P suffix.
+CLI::Validator QuantityTransform() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::string number = text;
+        double scale = 1;
+        if (!number.empty()) {
+          auto it = kUnits.find(std::string(1, number.back()));
+          if (it != kUnits.end()) {
+            scale = it->second;
+            number.pop_back();
+          }
+        }
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(number, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (number.empty() || used != number.size())
+          return "'" + text + "' is not a number (examples: 1e24, 7e9, 70B, 15T)";
+        text = fmt::format("{:.17g}", v * scale);
+        return "";
+      },
+      "NUM", "quantity");
+}
 
 double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -35,12 +60,12 @@ int ExitCodeFor(const Error& e) {
 }
 
 CLI::Option* AddQuantity(CLI::App* app, const std::string& name, double& value, const std::string& help) {
-  return app->add_option(name, value, help)->transform(CLI::AsNumberWithUnit(kUnits, kUnitOptions, "SUFFIX"));
+  return app->add_option(name, value, help)->transform(QuantityTransform())->type_name("NUM");
 }
 
 CLI::Option* AddQuantity(CLI::App* app, const std::string& name, std::optional<double>& value,
                          const std::string& help) {
-  return app->add_option(name, value, help)->transform(CLI::AsNumberWithUnit(kUnits, kUnitOptions, "SUFFIX"));
+  return app->add_option(name, value, help)->transform(QuantityTransform())->type_name("NUM");
 }
 
 CLI::App* AddCommand(CLI::App& app, const std::string& name, const std::string& description,

@@ -22,7 +22,7 @@ struct Options {
   std::vector<int64_t> devices;
   std::vector<double> days;
   std::optional<int64_t> layers, hidden, heads;
-  int64_t seq_len = 4096, micro_batch = 1;
+  int64_t seq_len = 4096, micro_batch = 1, tensor_parallel = 1;
   std::string recompute = "selective";
   bool sweep = false;
   std::vector<double> sweep_mfu = {0.2, 0.3, 0.4, 0.5, 0.6};
@@ -74,7 +74,7 @@ int Run(const Options& o) {
   } else if (o.device.empty() && !o.device_flops && !o.measure) {
     r.hardware.device = "h100-sxm";
   }
-  r.shape = {o.layers, o.hidden, o.heads, o.seq_len, o.micro_batch, ParseRecompute(o.recompute)};
+  r.shape = {o.layers, o.hidden, o.heads, o.seq_len, o.micro_batch, ParseRecompute(o.recompute), o.tensor_parallel};
   r.devices = o.devices;
   r.days = o.days;
   if (r.devices.empty() && r.days.empty()) r.devices = kReferenceDevices;
@@ -161,6 +161,7 @@ void Register(CLI::App& app) {
   s.add_option("--seq-len", o->seq_len, "Sequence length for activations")->capture_default_str();
   s.add_option("--micro-batch", o->micro_batch, "Sequences per device per micro-step")->capture_default_str();
   s.add_option("--recompute", o->recompute, "Activation recomputation: none, selective, full")->capture_default_str();
+  s.add_option("--tensor-parallel", o->tensor_parallel, "Tensor-parallel degree (splits activations)")->capture_default_str();
   s.option_defaults()->group("This machine");
   s.add_flag("--measure", o->measure, "Time an fp32 GEMM here and plan with the measured FLOP/s");
   s.add_option("--measure-size", o->measure_n, "GEMM size for --measure")->capture_default_str();

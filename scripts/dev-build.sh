@@ -7,4 +7,5 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${LMLAB_BUILD_DIR:-$root/build}"
-exec flock /tmp/lmlab-build.lock cmake --build "$build_dir" --target "$@"
+# -k 0: keep building independent targets when someone else's file is broken.
+exec flock /tmp/lmlab-build.lock cmake --build "$build_dir" --target "$@" -- -k 0

@@ -18,6 +18,9 @@ cd "$root"
 build_dir="${LMLAB_BUILD_DIR:-build}"
 build_type="${LMLAB_BUILD_TYPE:-Release}"
 
+# ccache keys on paths relative to the checkout, so clones share the cache.
+export CCACHE_BASEDIR="$root"
+
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # ---------------------------------------------------------------- packages --

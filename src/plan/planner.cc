@@ -169,7 +169,10 @@ MemoryEstimate EstimateMemory(double params, const ShapeRequest& shape, double d
     case Recompute::kSelective: per_layer = 34.0 * s * b * h; break;
     case Recompute::kFull: per_layer = 2.0 * s * b * h; break;
   }
-  m.activation_bytes = per_layer * static_cast<double>(m.layers);
+  // Tensor parallelism with sequence parallelism splits every term t ways
+  // (Korthikanti et al. 2022, Table 2).
+  m.tensor_parallel = shape.tensor_parallel;
+  m.activation_bytes = per_layer * static_cast<double>(m.layers) / static_cast<double>(shape.tensor_parallel);
   if (device_memory_bytes > 0) {
     double usable = device_memory_bytes * (1.0 - kMemoryReserve) - m.activation_bytes;
     if (usable <= 0) {
@@ -195,6 +198,7 @@ Result<Plan> MakePlan(const PlanRequest& request, const DeviceCatalog& catalog) 
     if (v && *v <= 0) return InvalidArgument(fmt::format("{} must be positive (got {})", flag, *v));
   if (shape.seq_len <= 0) return InvalidArgument("--seq-len must be positive");
   if (shape.micro_batch <= 0) return InvalidArgument("--micro-batch must be positive");
+  if (shape.tensor_parallel <= 0) return InvalidArgument("--tensor-parallel must be positive");
   if (shape.hidden && shape.heads && *shape.hidden % *shape.heads != 0)
     return InvalidArgument(fmt::format("--heads ({}) must divide --hidden ({})", *shape.heads, *shape.hidden));
 

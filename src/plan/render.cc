@@ -55,9 +55,10 @@ std::string RenderText(const Plan& plan) {
   if (plan.memory) {
     const MemoryEstimate& m = *plan.memory;
     out += fmt::format("\nmemory          {} for weights, grads and Adam (16 B/param)\n", FormatBytes(m.states_bytes));
-    out += fmt::format("activations     {} per device ({} layers x {} hidden, {} heads{}, seq {}, micro-batch {})\n",
+    out += fmt::format("activations     {} per device ({} layers x {} hidden, {} heads{}, seq {}, micro-batch {}{})\n",
                        FormatBytes(m.activation_bytes), m.layers, m.hidden, m.heads,
-                       m.shape_derived ? ", shape derived from N" : "", m.seq_len, m.micro_batch);
+                       m.shape_derived ? ", shape derived from N" : "", m.seq_len, m.micro_batch,
+                       m.tensor_parallel > 1 ? fmt::format(", tensor-parallel {}", m.tensor_parallel) : "");
     if (m.min_devices)
       out += fmt::format("min devices     {} to hold it fully sharded ({} each, {} reserved)\n",
                          FormatThousands(static_cast<double>(*m.min_devices)), FormatBytes(r.memory_bytes),
@@ -97,6 +98,7 @@ nlohmann::json ToJson(const Plan& plan) {
                    {"heads", m.heads},
                    {"seq_len", m.seq_len},
                    {"micro_batch", m.micro_batch},
+                   {"tensor_parallel", m.tensor_parallel},
                    {"shape_derived", m.shape_derived},
                    {"min_devices", Opt(m.min_devices)},
                    {"note", m.note}};

@@ -139,6 +139,18 @@ TEST(Planner, TrainingMemory) {
                    4096.0 * 4096 * (34 + 5.0 * 32 * 4096 / 4096) * 32);
 }
 
+TEST(Planner, TensorParallelSplitsActivations) {
+  ShapeRequest shape;
+  shape.layers = 80;
+  shape.hidden = 8192;
+  MemoryEstimate one = EstimateMemory(70e9, shape, 80e9);
+  shape.tensor_parallel = 8;
+  MemoryEstimate eight = EstimateMemory(70e9, shape, 80e9);
+  EXPECT_DOUBLE_EQ(eight.activation_bytes * 8, one.activation_bytes);
+  EXPECT_FALSE(one.min_devices) << "89 GB of activations cannot fit an 80 GB device";
+  ASSERT_TRUE(eight.min_devices);
+}
+
 TEST(Planner, DerivedShapeLooksLikeGpt3) {
   MemoryEstimate m = EstimateMemory(175e9, ShapeRequest{}, 0);
   EXPECT_TRUE(m.shape_derived);

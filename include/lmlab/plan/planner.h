@@ -74,6 +74,7 @@ struct ShapeRequest {
   int64_t seq_len = 4096;
   int64_t micro_batch = 1;  // sequences per device per micro-step
   Recompute recompute = Recompute::kSelective;
+  int64_t tensor_parallel = 1;  // activations split t ways (with sequence parallelism)
 };
 
 struct PlanRequest {
@@ -118,7 +119,7 @@ struct Scenario {
 struct MemoryEstimate {
   double params = 0;
   double states_bytes = 0;               // weights + grads + Adam, 16 B/param
-  int64_t layers = 0, hidden = 0, heads = 0, seq_len = 0, micro_batch = 0;
+  int64_t layers = 0, hidden = 0, heads = 0, seq_len = 0, micro_batch = 0, tensor_parallel = 1;
   bool shape_derived = false;            // true when derived from N
   double activation_bytes = 0;           // per device, one micro-batch
   std::optional<int64_t> min_devices;    // fully sharded (ZeRO-3/FSDP); needs memory
