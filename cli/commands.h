@@ -8,5 +8,15 @@
 namespace lmlab::cli {
 
 namespace plan_cmd { void Register(CLI::App& app); }
+namespace ood_cmd { void Register(CLI::App& app); }
+namespace improve_cmd { void Register(CLI::App& app); }
+namespace train_cmd { void Register(CLI::App& app); }
+namespace model_cmd { void Register(CLI::App& app); }
+namespace probe_cmd { void Register(CLI::App& app); }
+namespace demo_cmd { void Register(CLI::App& app); }
+namespace index_cmd { void Register(CLI::App& app); }
+namespace ask_cmd { void Register(CLI::App& app); }
+namespace freshqa_cmd { void Register(CLI::App& app); }
+namespace serve_cmd { void Register(CLI::App& app); }
 
 }  // namespace lmlab::cli

@@ -82,7 +82,10 @@ void SetRun(CLI::App* sub, std::function<int()> run) {
   });
 }
 
-void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+// Model output can hold invalid UTF-8: replace it rather than fail.
+void PrintJson(const nlohmann::json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
 
 ProgressBar::ProgressBar() : tty_(isatty(STDERR_FILENO)), start_seconds_(NowSeconds()) {}
 ProgressBar::~ProgressBar() { Finish(); }

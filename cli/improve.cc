@@ -1,0 +1,308 @@
+// `lmlab improve`: STOP, the Self-Taught Optimizer, in a real sandbox with
+// host-enforced budgets. See docs/improve.md.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/model_flags.h"
+#include "lmlab/core/file.h"
+#include "lmlab/core/format.h"
+#include "lmlab/core/table.h"
+#include "lmlab/improve/evaluate.h"
+#include "lmlab/improve/replay_model.h"
+#include "lmlab/improve/stop.h"
+
+namespace lmlab::cli::improve_cmd {
+namespace {
+
+using namespace lmlab::improve;
+namespace fs = std::filesystem;
+
+struct Options {
+  ModelFlags m;        // cli/model_flags.h
+  std::string replay;  // TEST FIXTURE model
+  std::string task = "lpn";
+  std::vector<std::string> tasks;
+  std::string run_dir;
+  int rounds = 6, repeats = 5, jobs = 1, test_instances = 5;
+  int samples = 6, lm_calls = 4, utility_calls = 25, max_tokens = 1024;
+  double time_limit_scale = 1.0, improver_wall = 900;
+  uint64_t seed = 0;
+  std::string improver_file, solution_file, plot;
+  bool json = false;
+};
+
+void AddModels(CLI::App* s, Options& o) {
+  AddModelFlags(s, o.m);
+  s->add_option("--replay", o.replay, "TEST FIXTURE: serve recorded completions from a JSONL file (offline checks)")
+      ->group("Model");
+}
+
+std::unique_ptr<runtime::LanguageModel> OpenModelFromFlags(const Options& o) {
+  if (!o.replay.empty()) {
+    if (!o.m.spec.gguf_path.empty() || !o.m.spec.endpoint.empty())
+      throw UsageError("give one of --model, --endpoint or --replay, not several");
+    return MakeReplayModel(OrExit(LoadReplayFile(o.replay)));
+  }
+  if (o.m.spec.gguf_path.empty() && o.m.spec.endpoint.empty())
+    throw UsageError("no model given: pass --model PATH.gguf, --endpoint URL --api-model NAME, or --replay "
+                     "FILE.jsonl (a test fixture)");
+  return OpenModelOrExit(o.m);
+}
+
+// Checks task names before anything slow (opening a model) happens.
+void CheckTasks(const std::vector<std::string>& tasks) {
+  for (const auto& t : tasks) OrExit(FindTask(t));
+}
+
+StopOptions MakeStopOptions(const Options& o) {
+  StopOptions s;
+  s.run_dir = o.run_dir;
+  s.tasks = o.tasks.empty() ? std::vector<std::string>{o.task} : o.tasks;
+  s.rounds = o.rounds;
+  s.repeats = o.repeats;
+  s.test_instances = o.test_instances;
+  s.budgets = {o.samples, o.lm_calls, o.utility_calls};
+  s.jobs = o.jobs;
+  s.improver_wall_seconds = o.improver_wall;
+  s.max_tokens = o.max_tokens;
+  s.time_limit_scale = o.time_limit_scale;
+  s.seed = o.seed;
+  return s;
+}
+
+void AddLoopFlags(CLI::App* s, Options& o) {
+  s->option_defaults()->group("STOP");
+  s->add_option("--repeats", o.repeats, "Meta-utility repetitions per task")->capture_default_str();
+  s->add_option("--test-instances", o.test_instances, "Instances scoring each final solution")->capture_default_str();
+  s->add_option("--samples", o.samples, "Budget: replies per model call")->capture_default_str();
+  s->add_option("--lm-calls", o.lm_calls, "Budget: model calls per improver run")->capture_default_str();
+  s->add_option("--utility-calls", o.utility_calls, "Budget: utility calls per improver run")->capture_default_str();
+  s->add_option("--max-tokens", o.max_tokens, "Tokens per reply")->capture_default_str();
+  s->add_option("--jobs", o.jobs, "Parallel sandboxes")->capture_default_str();
+  s->add_option("--time-limit-scale", o.time_limit_scale, "Multiply the tasks' per-instance time limits")
+      ->capture_default_str();
+  s->add_option("--improver-wall", o.improver_wall, "Seconds per improver run, model time excluded")
+      ->capture_default_str();
+  s->add_option("--seed", o.seed, "Seed of the instance streams and sampling")->capture_default_str();
+}
+
+void CheckSandbox() {
+  Status s = sandbox::CheckBubblewrap();
+  if (!s) throw CommandError(s.error());
+}
+
+std::string Strategies(const std::map<std::string, int>& m) {
+  std::string s;
+  for (const auto& [k, v] : m) s += (s.empty() ? "" : ", ") + k + " " + std::to_string(v);
+  return s.empty() ? "-" : s;
+}
+
+std::string RenderRounds(const RunSummary& s) {
+  Table t({"round", "meta-utility", "kept", "model calls", "tokens", "utility calls", "wall s", "sandbox flag",
+           "reward hacks", "strategies"},
+          {Align::kRight, Align::kRight, Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
+           Align::kRight, Align::kRight, Align::kLeft});
+  for (const auto& r : s.rounds) {
+    const Audit& a = r.audit;
+    int hacks = a.wrong_shape_outputs + a.inflated_scores + a.out_of_range_utilities + a.hidden_utility_probes +
+                a.budget_tampering + a.unknown_requests + a.non_string_results;
+    t.AddRow({std::to_string(r.round), FormatFixed(r.meta_utility, 3),
+              r.round == 0 ? "seed" : (r.accepted ? "new" : "previous"), std::to_string(r.model_calls),
+              FormatThousands(double(r.prompt_tokens + r.completion_tokens)), std::to_string(r.utility_calls),
+              FormatFixed(r.wall_seconds, 1),
+              a.candidates ? fmt::format("{}/{}", a.sandbox_flag_changed, a.candidates) : "-",
+              std::to_string(hacks), Strategies(r.strategies)});
+  }
+  const Audit& a = s.audit_total;
+  std::string out = t.Render();
+  out += fmt::format(
+      "\nAudit, all rounds: {} candidate improvers; use_sandbox removed or changed in {} ({}); {} utility calls "
+      "with use_sandbox=False (sandboxed anyway);\n{} wrong-shape outputs ({} would have scored > 1 under "
+      "broadcasting); {} out-of-range utilities; {} probes of host internals; {} budget rewrites; {} over-budget "
+      "requests refused; {} unknown requests; {} non-code results.\n",
+      a.candidates, a.sandbox_flag_changed, FormatPercent(a.SandboxFlagRate(), 1), a.sandbox_flag_off_calls,
+      a.wrong_shape_outputs, a.inflated_scores, a.out_of_range_utilities, a.hidden_utility_probes, a.budget_tampering,
+      a.over_budget_requests, a.unknown_requests, a.non_string_results);
+  if (!a.offending.empty()) {
+    out += "Offending code kept in the run directory:\n";
+    for (const auto& f : a.offending) out += "  " + f + "\n";
+  }
+  return out;
+}
+
+int RunCmd(const Options& o) {
+  if (o.run_dir.empty()) throw UsageError("--run-dir is needed (where rounds are checkpointed)");
+  StopOptions s = MakeStopOptions(o);
+  CheckTasks(s.tasks);
+  auto lm = OpenModelFromFlags(o);
+  CheckSandbox();
+  auto box = sandbox::MakeBubblewrapSandbox();
+  ProgressBar bar;
+  s.progress = bar.Callback();
+  RunSummary summary = OrExit(RunSelfImprovement(s, *lm, *box));
+  bar.Finish();
+  OrExit(WriteFileAtomic(fs::path(o.run_dir) / "report.svg", RenderPlotSvg(summary)));
+  if (o.json) {
+    PrintJson(ToJson(summary));
+    return 0;
+  }
+  std::cout << RenderRounds(summary) << "\nRun directory: " << o.run_dir << " (plot: report.svg)\n";
+  return 0;
+}
+
+int ReportCmd(const Options& o) {
+  if (o.run_dir.empty()) throw UsageError("--run-dir is needed");
+  RunSummary s = OrExit(LoadRun(o.run_dir));
+  std::string plot = o.plot.empty() ? (fs::path(o.run_dir) / "report.svg").string() : o.plot;
+  OrExit(WriteFileAtomic(plot, RenderPlotSvg(s)));
+  if (o.json) {
+    PrintJson(ToJson(s));
+    return 0;
+  }
+  std::cout << RenderRounds(s) << "\nPlot: " << plot << "\n";
+  return 0;
+}
+
+int TransferCmd(const Options& o) {
+  std::string improved;
+  if (!o.improver_file.empty()) {
+    improved = OrExit(ReadFile(o.improver_file));
+  } else if (!o.run_dir.empty()) {
+    RunSummary s = OrExit(LoadRun(o.run_dir));
+    if (s.rounds.empty()) throw UsageError(o.run_dir + " has no finished round");
+    improved = OrExit(ReadFile(fs::path(o.run_dir) / s.rounds.back().improver_file));
+  } else {
+    throw UsageError("give --run-dir (its final improver) or --improver FILE.py");
+  }
+  std::vector<std::string> tasks = o.tasks;
+  if (tasks.empty()) tasks = {"parity", "maxcut", "3sat", "qap", "grid_distance"};
+  CheckTasks(tasks);
+  auto lm = OpenModelFromFlags(o);
+  CheckSandbox();
+  auto box = sandbox::MakeBubblewrapSandbox();
+  StopOptions s = MakeStopOptions(o);
+  s.run_dir = o.run_dir.empty() ? fs::path() : fs::path(o.run_dir);
+  ProgressBar bar;
+  s.progress = bar.Callback();
+  auto rows = OrExit(Transfer(s, improved, tasks, *lm, *box));
+  bar.Finish();
+  if (o.json) {
+    PrintJson(ToJson(rows));
+    return 0;
+  }
+  Table t({"task", "seed solution", "seed improver", "improved improver"},
+          {Align::kLeft, Align::kRight, Align::kRight, Align::kRight});
+  for (const auto& r : rows)
+    t.AddRow({r.task, FormatFixed(r.seed_solution, 3), FormatFixed(r.seed_improver, 3),
+              FormatFixed(r.improved_improver, 3)});
+  std::cout << t.Render();
+  return 0;
+}
+
+int TasksCmd(const Options& o) {
+  nlohmann::json out = nlohmann::json::array();
+  Table t({"task", "title", "seconds/instance", "instances/call"},
+          {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight});
+  for (const auto& name : TaskNames()) {
+    Task task = OrExit(FindTask(name));
+    out.push_back({{"name", task.name}, {"title", task.title}, {"description", task.description},
+                   {"utility", task.utility_description}, {"time_limit_seconds", task.time_limit_seconds}});
+    t.AddRow({task.name, task.title, FormatFixed(task.time_limit_seconds, 2), std::to_string(task.instances_per_call)});
+  }
+  if (o.json) PrintJson(out);
+  else std::cout << t.Render();
+  return 0;
+}
+
+int EvalCmd(const Options& o) {
+  Task task = OrExit(FindTask(o.task));
+  std::string code = o.solution_file.empty() ? task.seed_solution : OrExit(ReadFile(o.solution_file));
+  CheckSandbox();
+  auto box = sandbox::MakeBubblewrapSandbox();
+  Evaluation e = OrExit(EvaluateSolution(*box, task, code,
+                                         {.seed = o.seed, .instances = o.test_instances,
+                                          .time_limit_scale = o.time_limit_scale}));
+  if (o.json) {
+    PrintJson({{"task", task.name}, {"utility", e.utility}, {"instances", e.instances}, {"errors", e.errors},
+               {"too_slow", e.too_slow}, {"wrong_shape", e.wrong_shape}, {"max_naive_value", e.max_naive_value},
+               {"verdict", sandbox::VerdictName(e.verdict)}, {"error", e.error}, {"seconds", e.seconds}});
+    return 0;
+  }
+  std::cout << fmt::format("{}: utility {:.3f} over {} instances ({} errors, {} too slow, {} wrong shape; sandbox: {})\n",
+                           task.name, e.utility, e.instances, e.errors, e.too_slow, e.wrong_shape,
+                           sandbox::VerdictName(e.verdict));
+  if (!e.error.empty()) std::cout << "first error: " << e.error.substr(0, 300) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void Register(CLI::App& app) {
+  CLI::App* improve = AddCommand(
+      app, "improve", "STOP: recursively self-improving code generation, sandboxed, with host-enforced budgets",
+      "  lmlab improve tasks\n"
+      "  lmlab improve eval --task lpn\n"
+      "  lmlab improve run --task lpn --rounds 6 --endpoint http://127.0.0.1:8080 --api-model gpt-4 --run-dir runs/lpn\n"
+      "  lmlab improve run --task lpn --rounds 2 --replay tests/improve/fixtures/replay.jsonl --run-dir /tmp/stop\n"
+      "  lmlab improve report --run-dir runs/lpn\n"
+      "  lmlab improve transfer --run-dir runs/lpn --endpoint http://127.0.0.1:8080 --api-model gpt-4\n");
+  improve->require_subcommand(1);
+
+  auto run_o = std::make_shared<Options>();
+  CLI::App* run = AddCommand(*improve, "run", "Self-improvement rounds (resumable: rerun the same command)",
+                             "  lmlab improve run --task lpn --rounds 6 --model model.gguf --run-dir runs/lpn\n"
+                             "  lmlab improve run --task lpn --rounds 2 --repeats 1 --replay fixture.jsonl --run-dir /tmp/stop\n");
+  run->add_option("--task", run_o->task, "Training task (see 'lmlab improve tasks')")->capture_default_str();
+  run->add_option("--tasks", run_o->tasks, "Several training tasks (lpn,3sat)")->delimiter(',');
+  run->add_option("--rounds", run_o->rounds, "Self-improvement rounds")->capture_default_str();
+  run->add_option("--run-dir", run_o->run_dir, "Run directory: checkpoints, logs, every candidate's code");
+  run->add_flag("--json", run_o->json, "Print JSON");
+  AddLoopFlags(run, *run_o);
+  AddModels(run, *run_o);
+  SetRun(run, [run_o] { return RunCmd(*run_o); });
+
+  auto rep_o = std::make_shared<Options>();
+  CLI::App* rep = AddCommand(*improve, "report", "Per-round table and plot of a run", "  lmlab improve report --run-dir runs/lpn\n");
+  rep->add_option("--run-dir", rep_o->run_dir, "Run directory")->required();
+  rep->add_option("--plot", rep_o->plot, "SVG path (default: <run-dir>/report.svg)");
+  rep->add_flag("--json", rep_o->json, "Print JSON");
+  SetRun(rep, [rep_o] { return ReportCmd(*rep_o); });
+
+  auto tr_o = std::make_shared<Options>();
+  tr_o->repeats = 3;
+  CLI::App* tr = AddCommand(*improve, "transfer",
+                            "Score seed solution, seed improver and improved improver on other tasks",
+                            "  lmlab improve transfer --run-dir runs/lpn --model model.gguf --tasks maxcut,3sat\n");
+  tr->add_option("--run-dir", tr_o->run_dir, "Run whose final improver to transfer");
+  tr->add_option("--improver", tr_o->improver_file, "Or an improver file");
+  tr->add_option("--tasks", tr_o->tasks, "Tasks (default: parity,maxcut,3sat,qap,grid_distance)")->delimiter(',');
+  tr->add_flag("--json", tr_o->json, "Print JSON");
+  AddLoopFlags(tr, *tr_o);
+  AddModels(tr, *tr_o);
+  SetRun(tr, [tr_o] { return TransferCmd(*tr_o); });
+
+  auto tasks_o = std::make_shared<Options>();
+  CLI::App* tasks = AddCommand(*improve, "tasks", "List the built-in tasks", "  lmlab improve tasks --json\n");
+  tasks->add_flag("--json", tasks_o->json, "Print JSON");
+  SetRun(tasks, [tasks_o] { return TasksCmd(*tasks_o); });
+
+  auto ev_o = std::make_shared<Options>();
+  ev_o->test_instances = 20;
+  CLI::App* ev = AddCommand(*improve, "eval", "Score one solution with a task's hidden utility, in the sandbox",
+                            "  lmlab improve eval --task lpn                    # the seed solution\n"
+                            "  lmlab improve eval --task lpn --solution my_lpn.py --instances 50\n");
+  ev->add_option("--task", ev_o->task, "Task")->capture_default_str();
+  ev->add_option("--solution", ev_o->solution_file, "Python file defining algorithm(...) (default: the seed)");
+  ev->add_option("--instances", ev_o->test_instances, "Instances")->capture_default_str();
+  ev->add_option("--seed", ev_o->seed, "Instance seed")->capture_default_str();
+  ev->add_option("--time-limit-scale", ev_o->time_limit_scale, "Multiply the per-instance time limit")
+      ->capture_default_str();
+  ev->add_flag("--json", ev_o->json, "Print JSON");
+  SetRun(ev, [ev_o] { return EvalCmd(*ev_o); });
+}
+
+}  // namespace lmlab::cli::improve_cmd

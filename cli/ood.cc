@@ -1,0 +1,277 @@
+// `lmlab ood`: reversion to the optimal constant solution (Kang et al. 2023,
+// arXiv 2310.00873). `classifier` trains image classifiers with three losses
+// and sweeps six shifts; `lm` measures a language model's distance to its OCS
+// as text is corrupted and calibrates the ignorance monitor. See docs/ood.md.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/model_flags.h"
+#include "lmlab/core/file.h"
+#include "lmlab/ood/experiment.h"
+#include "lmlab/ood/ignorance.h"
+#include "lmlab/ood/lm_experiment.h"
+#include "lmlab/ood/render.h"
+#include "lmlab/train/default_model.h"
+
+namespace lmlab::cli::ood_cmd {
+namespace {
+
+using namespace lmlab::ood;
+namespace fs = std::filesystem;
+
+struct ClassifierOptions {
+  std::string dataset = "fashion-mnist";
+  std::string arch = "mlp";
+  std::vector<std::string> losses = {"ce", "mse", "nll"};
+  std::vector<std::string> shifts = {"rotation", "noise", "blur", "contrast", "permutation", "dataset"};
+  int epochs = 2;
+  int64_t train_size = 60000;
+  int64_t eval_size = 2000;
+  bool no_decision = false;
+  uint64_t seed = 1;
+  int threads = 0;
+  std::string out = "ood-out";
+  bool json = false;
+};
+
+struct LmOptions {
+  ModelFlags model;
+  std::string corpus, reference;
+  int texts = 8;
+  int calibration_texts = 16;
+  int max_tokens = 48;
+  int64_t ocs_positions = 256;
+  std::vector<double> levels = {0, 0.1, 0.25, 0.5, 0.75, 1.0};
+  std::vector<std::string> corruptions = {"token-replace", "word-shuffle", "script"};
+  std::string save_monitor;
+  uint64_t seed = 1;
+  std::string out = "ood-out";
+  bool json = false;
+};
+
+void WriteOut(const fs::path& dir, const std::string& name, const std::string& contents) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw CommandError(Error{ErrorCode::kIo, "cannot create " + dir.string() + ": " + ec.message()});
+  OrExit(WriteFileAtomic(dir / name, contents));
+}
+
+int RunClassifier(const ClassifierOptions& o) {
+  ClassifierExperimentOptions e;
+  e.dataset = OrExit(ParseDataset(o.dataset));
+  e.train.arch = OrExit(ParseArch(o.arch));
+  e.losses.clear();
+  for (const auto& l : o.losses) {
+    Loss loss = OrExit(ParseLoss(l));
+    if (loss == Loss::kReward) throw UsageError("--losses takes ce, mse, nll; the reward model comes with the decision");
+    e.losses.push_back(loss);
+  }
+  e.shifts.clear();
+  for (const auto& s : o.shifts) e.shifts.push_back(OrExit(ParseShift(s)));
+  if (o.epochs < 1 || o.epochs > 100) throw UsageError("--epochs must be in [1, 100]");
+  if (o.train_size < 128) throw UsageError("--train-size must be at least 128");
+  if (o.eval_size < 10) throw UsageError("--eval-size must be at least 10");
+  e.train.epochs = o.epochs;
+  e.train.threads = o.threads;
+  e.train_size = o.train_size;
+  e.eval_size = o.eval_size;
+  e.decision = o.no_decision ? Decision::kOff : Decision::kOn;
+  e.seed = o.seed;
+
+  ProgressBar bar;
+  ClassifierReport r = OrExit(RunClassifierExperiment(e, bar.Callback()));
+  bar.Finish();
+  nlohmann::json j = ToJson(r);
+  fs::path out = o.out;
+  WriteOut(out, "classifier.json", j.dump(2) + "\n");
+  WriteOut(out, "distance.svg", DistanceSvg(r));
+  WriteOut(out, "auroc.svg", AurocSvg(r));
+  if (!r.rewards.empty()) WriteOut(out, "reward.svg", RewardSvg(r));
+  if (o.json) {
+    PrintJson(j);
+    return 0;
+  }
+  std::cout << RenderText(r) << "\nWrote " << (out / "classifier.json").string() << ", distance.svg, auroc.svg"
+            << (r.rewards.empty() ? "" : ", reward.svg") << "\n";
+  return 0;
+}
+
+// Paragraphs (blank-line separated) of a text file; single lines when the
+// file has no blank lines.
+std::vector<std::string> Paragraphs(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur, line;
+  std::istringstream in(text);
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      if (!cur.empty()) out.push_back(cur), cur.clear();
+    } else {
+      cur += (cur.empty() ? "" : " ") + line;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  if (out.size() <= 1) {
+    out.clear();
+    std::istringstream again(text);
+    while (std::getline(again, line))
+      if (line.find_first_not_of(" \t\r") != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
+int RunLm(const LmOptions& o) {
+  if (o.texts < 1 || o.calibration_texts < 2) throw UsageError("--texts must be >= 1 and --calibration-texts >= 2");
+  if (o.max_tokens < 4) throw UsageError("--max-tokens must be at least 4");
+  if (!o.corpus.empty() && !o.reference.empty()) throw UsageError("give --corpus or --reference, not both");
+  LmExperimentOptions e;
+  e.levels = o.levels;
+  for (double l : e.levels)
+    if (!(l >= 0 && l <= 1)) throw UsageError("--levels must lie in [0, 1]");
+  e.corruptions.clear();
+  for (const auto& c : o.corruptions) e.corruptions.push_back(OrExit(ParseCorruption(c)));
+  e.max_tokens_per_text = o.max_tokens;
+  e.seed = o.seed;
+
+  ProgressBar bar;
+  ModelFlags flags = o.model;
+  std::vector<std::string> docs;
+  bool exact = true;
+  if (flags.spec.gguf_path.empty() && flags.spec.endpoint.empty()) {
+    std::cerr << "No --model given: using lmlab's embedded default model (built on first use) and its corpus.\n";
+    flags.spec.gguf_path = OrExit(train::EnsureDefaultModel(bar.Callback())).string();
+    bar.Finish();
+    if (o.corpus.empty() && o.reference.empty()) docs = OrExit(train::BuildDefaultCorpus(train::DefaultModelRecipe()));
+  }
+  if (!o.corpus.empty()) docs = Paragraphs(OrExit(ReadFile(o.corpus)));
+  if (!o.reference.empty()) {
+    docs = Paragraphs(OrExit(ReadFile(o.reference)));
+    exact = false;
+  }
+  if (docs.empty())
+    throw UsageError("this model's training text is unknown: pass --corpus FILE (its training text, exact OCS) or "
+                     "--reference FILE (in-distribution text, estimated OCS)");
+  auto lm = OpenModelOrExit(flags);
+
+  // Held-out texts for calibration and the experiment, drawn at random; the
+  // rest estimates the OCS (all of the corpus when it is exact: the OCS is a
+  // property of the training text).
+  std::vector<size_t> order(docs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(o.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  const size_t need = static_cast<size_t>(o.texts + o.calibration_texts);
+  if (docs.size() < need + (exact ? 0 : 1))
+    throw UsageError(fmt::format("the text has {} paragraphs; --texts + --calibration-texts need {} (plus more for "
+                                 "the OCS)",
+                                 docs.size(), need));
+  std::vector<std::string> eval, calib, rest;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const std::string& d = docs[order[i]];
+    if (eval.size() < static_cast<size_t>(o.texts)) eval.push_back(d);
+    else if (calib.size() < static_cast<size_t>(o.calibration_texts)) calib.push_back(d);
+    else rest.push_back(d);
+  }
+  LmOcs ocs = exact ? OrExit(OcsFromCorpus(*lm, docs))
+                    : OrExit(OcsFromAveragePrediction(*lm, rest, o.ocs_positions, bar.Callback()));
+  bar.Finish();
+  CalibrationOptions co;
+  co.max_tokens_per_text = o.max_tokens;
+  IgnoranceMonitor monitor = OrExit(IgnoranceMonitor::Calibrate(*lm, std::move(ocs), calib, co, bar.Callback()));
+  bar.Finish();
+  if (!o.save_monitor.empty()) OrExit(WriteFileAtomic(o.save_monitor, monitor.ToJson().dump() + "\n"));
+  LmReport r = OrExit(RunLmExperiment(*lm, monitor, eval, e, bar.Callback()));
+  bar.Finish();
+  nlohmann::json j = ToJson(r);
+  fs::path out = o.out;
+  WriteOut(out, "lm.json", j.dump(2) + "\n");
+  WriteOut(out, "lm.svg", LmSvg(r));
+  if (o.json) {
+    PrintJson(j);
+    return 0;
+  }
+  std::cout << RenderText(r) << "Wrote " << (out / "lm.json").string() << " and lm.svg"
+            << (o.save_monitor.empty() ? "" : "; monitor saved to " + o.save_monitor) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void Register(CLI::App& app) {
+  CLI::App* ood = AddCommand(
+      app, "ood", "Out-of-distribution inputs push predictions toward the optimal constant solution: measure it",
+      "  lmlab ood classifier                          # Fashion-MNIST MLP, CE/MSE/NLL, six shifts\n"
+      "  lmlab ood classifier --arch cnn --shifts rotation blur --train-size 20000\n"
+      "  lmlab ood lm                                  # the embedded default model and its corpus\n"
+      "  lmlab ood lm --model m.gguf --reference wiki.txt --save-monitor monitor.json\n");
+  ood->require_subcommand(1, 1);
+  {
+    auto o = std::make_shared<ClassifierOptions>();
+    CLI::App* sub = AddCommand(
+        *ood, "classifier", "Train classifiers (CE, MSE, Gaussian NLL) and sweep shifts: distance to the OCS, "
+                            "AUROC, abstention",
+        "  lmlab ood classifier\n"
+        "  lmlab ood classifier --dataset mnist --losses ce mse --shifts rotation dataset\n"
+        "  lmlab ood classifier --arch cnn --train-size 20000 --eval-size 1000 --json\n"
+        "  lmlab ood classifier --train-size 12800 --eval-size 500 --no-decision -o quick\n"
+        "Shifts: rotation (degrees), noise (sigma), blur (sigma px), contrast (fraction lost),\n"
+        "permutation (fraction of pixels), dataset (blend with MNIST <-> Fashion-MNIST).\n"
+        "Writes <out>/classifier.json, distance.svg, auroc.svg and reward.svg.\n");
+    sub->option_defaults()->group("Experiment");
+    sub->add_option("--dataset", o->dataset, "In-distribution data: fashion-mnist or mnist")->capture_default_str();
+    sub->add_option("--arch", o->arch, "mlp (784-128-64) or cnn (two 3x3 conv layers)")->capture_default_str();
+    sub->add_option("--losses", o->losses, "Any of ce, mse, nll")->capture_default_str();
+    sub->add_option("--shifts", o->shifts, "Any of rotation, noise, blur, contrast, permutation, dataset")
+        ->capture_default_str();
+    sub->add_option("--epochs", o->epochs, "Training epochs per model")->capture_default_str();
+    sub->add_option("--train-size", o->train_size, "Training images (random subset)")->capture_default_str();
+    sub->add_option("--eval-size", o->eval_size, "Test images per severity")->capture_default_str();
+    sub->add_flag("--no-decision", o->no_decision, "Skip the risk-sensitive decision (one model fewer)");
+    sub->add_option("--seed", o->seed, "Seed for subsets, initialisation and shifts")->capture_default_str();
+    sub->add_option("--threads", o->threads, "CPU threads for training (0 = all)")->capture_default_str();
+    sub->option_defaults()->group("Output");
+    sub->add_option("--out,-o", o->out, "Directory for classifier.json and the SVG plots")->capture_default_str();
+    sub->add_flag("--json", o->json, "Print the report as JSON");
+    SetRun(sub, [o] { return RunClassifier(*o); });
+  }
+  {
+    auto o = std::make_shared<LmOptions>();
+    CLI::App* sub = AddCommand(
+        *ood, "lm", "Corrupt in-distribution text and watch a language model's predictions approach its OCS",
+        "  lmlab ood lm                                   # default model: exact OCS from its corpus\n"
+        "  lmlab ood lm --model m.gguf --corpus train.txt # exact OCS from the model's training text\n"
+        "  lmlab ood lm --model m.gguf --reference wiki.txt --texts 4 --levels 0 0.5 1\n"
+        "  lmlab ood lm --save-monitor monitor.json --json\n"
+        "Text files are split into paragraphs at blank lines (or lines, when there are none).\n"
+        "Writes <out>/lm.json and lm.svg; --save-monitor keeps the calibrated ignorance monitor.\n");
+    AddModelFlags(sub, o->model);
+    sub->option_defaults()->group("Data");
+    sub->add_option("--corpus", o->corpus, "The model's training text: exact OCS");
+    sub->add_option("--reference", o->reference, "In-distribution text: OCS estimated from average predictions");
+    sub->add_option("--texts", o->texts, "Held-out texts to corrupt")->capture_default_str();
+    sub->add_option("--calibration-texts", o->calibration_texts, "Held-out texts to calibrate on")
+        ->capture_default_str();
+    sub->add_option("--max-tokens", o->max_tokens, "Positions scored per text")->capture_default_str();
+    sub->add_option("--ocs-positions", o->ocs_positions, "Positions averaged for an estimated OCS")
+        ->capture_default_str();
+    sub->option_defaults()->group("Experiment");
+    sub->add_option("--levels", o->levels, "Corruption levels in [0, 1]")->capture_default_str();
+    sub->add_option("--corruptions", o->corruptions, "Any of token-replace, word-shuffle, script")
+        ->capture_default_str();
+    sub->add_option("--seed", o->seed, "Seed for splits and corruptions")->capture_default_str();
+    sub->option_defaults()->group("Output");
+    sub->add_option("--save-monitor", o->save_monitor, "Write the calibrated ignorance monitor (JSON) here");
+    sub->add_option("--out,-o", o->out, "Directory for lm.json and lm.svg")->capture_default_str();
+    sub->add_flag("--json", o->json, "Print the report as JSON");
+    SetRun(sub, [o] { return RunLm(*o); });
+  }
+}
+
+}  // namespace lmlab::cli::ood_cmd

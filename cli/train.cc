@@ -1,0 +1,203 @@
+// `lmlab train`: train small llama-architecture models from scratch, and build
+// the embedded default model. See docs/models.md.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "lmlab/core/format.h"
+#include "lmlab/core/table.h"
+#include "lmlab/train/corpus.h"
+#include "lmlab/train/default_model.h"
+#include "lmlab/train/trainer.h"
+
+namespace lmlab::cli::train_cmd {
+namespace {
+
+using namespace lmlab::train;
+
+struct RunOptions {
+  std::string corpus;
+  std::string out;
+  int64_t layers = 2, width = 128, heads = 4, ctx = 64, ff = 0;
+  int vocab = 1024;
+  int64_t steps = 0, epochs = 1, batch = 8;
+  float lr = 1e-3f;
+  int64_t warmup = -1;
+  float weight_decay = 0.1f;
+  uint64_t seed = 1;
+  int threads = 0;
+  std::string checkpoint;
+  int64_t checkpoint_every = 100;
+  bool resume = false;
+  bool json = false;
+};
+
+struct DefaultOptions {
+  bool rebuild = false;
+  bool json = false;
+};
+
+nlohmann::json EpochsJson(const TrainResult& r) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const EpochStats& e : r.epochs)
+    a.push_back({{"epoch", e.epoch}, {"step", e.step}, {"train_loss", e.train_loss}, {"val_loss", e.val_loss}});
+  return a;
+}
+
+nlohmann::json ResultJson(const TrainResult& r) {
+  const ModelConfig& c = r.model.config;
+  return {{"params", r.model.NumParams()},
+          {"config",
+           {{"vocab", c.n_vocab}, {"ctx", c.n_ctx}, {"width", c.n_embd}, {"layers", c.n_layer}, {"heads", c.n_head},
+            {"ff", FeedForwardSize(c)}}},
+          {"corpus_tokens", r.corpus_tokens},
+          {"train_windows", r.train_windows},
+          {"val_windows", r.val_windows},
+          {"steps", r.steps},
+          {"resumed_from_step", r.resumed_from_step},
+          {"initial_val_loss", r.initial_val_loss},
+          {"final_val_loss", r.final_val_loss},
+          {"final_train_loss", r.losses.empty() ? 0.0 : r.losses.back()},
+          {"epochs", EpochsJson(r)},
+          {"seconds", r.seconds},
+          {"tokens_per_second", r.tokens_per_second}};
+}
+
+void PrintEpochs(const TrainResult& r) {
+  Table t({"epoch", "step", "train loss", "val loss"}, {Align::kRight, Align::kRight, Align::kRight, Align::kRight});
+  t.AddRow({"0", "0", "", FormatFixed(r.initial_val_loss, 3)});
+  for (const EpochStats& e : r.epochs)
+    t.AddRow({std::to_string(e.epoch), std::to_string(e.step), FormatFixed(e.train_loss, 3), FormatFixed(e.val_loss, 3)});
+  std::cout << t.Render();
+}
+
+int Run(const RunOptions& o) {
+  std::vector<std::string> docs = OrExit(LoadCorpus(o.corpus));
+  TrainOptions t;
+  t.model.n_layer = o.layers;
+  t.model.n_embd = o.width;
+  t.model.n_head = o.heads;
+  t.model.n_ctx = o.ctx;
+  t.model.n_ff = o.ff;
+  t.tokenizer.vocab_size = o.vocab;
+  t.steps = o.steps;
+  t.epochs = o.epochs;
+  t.batch = o.batch;
+  t.lr = o.lr;
+  t.warmup = o.warmup;
+  t.weight_decay = o.weight_decay;
+  t.seed = o.seed;
+  t.threads = o.threads;
+  t.checkpoint = o.checkpoint.empty() ? o.out + ".ckpt" : o.checkpoint;
+  t.checkpoint_every = o.checkpoint_every;
+  t.resume = o.resume ? Resume::kIfPresent : Resume::kNo;
+  ProgressBar bar;
+  t.progress = bar.Callback();
+  TrainResult r = OrExit(Train(docs, t));
+  bar.Finish();
+  OrExit(ExportGguf(r.model, o.out));
+  std::error_code ec;
+  std::filesystem::remove(t.checkpoint, ec);  // the run is complete; the GGUF is its result
+
+  if (o.json) {
+    nlohmann::json j = ResultJson(r);
+    j["out"] = o.out;
+    j["documents"] = docs.size();
+    PrintJson(j);
+    return 0;
+  }
+  PrintEpochs(r);
+  std::cout << fmt::format("\nWrote {}: {} parameters, vocabulary {}, {} steps{}, validation loss {} -> {}, {} tokens/s\n",
+                           o.out, FormatThousands(static_cast<double>(r.model.NumParams())), r.model.config.n_vocab,
+                           r.steps, r.resumed_from_step ? fmt::format(" (resumed at {})", r.resumed_from_step) : "",
+                           FormatFixed(r.initial_val_loss, 3), FormatFixed(r.final_val_loss, 3),
+                           FormatThousands(r.tokens_per_second));
+  return 0;
+}
+
+int RunDefault(const DefaultOptions& o) {
+  ProgressBar bar;
+  DefaultModelBuild b = OrExit(BuildDefaultModel(o.rebuild ? Rebuild::kAlways : Rebuild::kIfMissing, bar.Callback()));
+  bar.Finish();
+  if (o.json) {
+    nlohmann::json j = {{"path", b.path.string()}, {"built", b.built}, {"recipe_hash", b.recipe_hash}};
+    if (b.built) {
+      j["training"] = ResultJson(b.training);
+      nlohmann::json s = nlohmann::json::array();
+      for (const CorpusSection& c : b.sections) s.push_back({{"name", c.name}, {"source", c.source}, {"documents", c.documents}});
+      j["corpus"] = s;
+    }
+    PrintJson(j);
+    return 0;
+  }
+  if (!b.built) {
+    std::cout << "The default model is up to date: " << b.path.string() << "\n";
+    return 0;
+  }
+  Table t({"section", "documents", "source"}, {Align::kLeft, Align::kRight, Align::kLeft});
+  for (const CorpusSection& c : b.sections) t.AddRow({c.name, FormatThousands(static_cast<double>(c.documents)), c.source});
+  std::cout << t.Render() << "\n";
+  PrintEpochs(b.training);
+  std::cout << fmt::format("\nBuilt {} ({} parameters) in {} s, {} tokens/s\n", b.path.string(),
+                           FormatThousands(static_cast<double>(b.training.model.NumParams())),
+                           FormatFixed(b.training.seconds, 0), FormatThousands(b.training.tokens_per_second));
+  return 0;
+}
+
+}  // namespace
+
+void Register(CLI::App& app) {
+  CLI::App* train = AddCommand(app, "train", "Train small llama-architecture models from scratch (GGUF out)",
+                               "  lmlab train run --corpus notes.txt --out notes.gguf --epochs 3\n"
+                               "  lmlab train default                 # build the embedded default model\n");
+  train->require_subcommand(1);
+
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* run = AddCommand(
+      *train, "run", "Train a model on a text file or directory and write a GGUF that llama.cpp loads",
+      "  lmlab train run --corpus notes.txt --out notes.gguf\n"
+      "  lmlab train run --corpus docs/ --out docs.gguf --layers 4 --width 256 --heads 4 --ctx 128 --epochs 3\n"
+      "  lmlab train run --corpus docs/ --out docs.gguf --steps 2000 --checkpoint-every 200 --resume\n"
+      "  lmlab train run --corpus notes.txt --out notes.gguf --json\n"
+      "  llama-simple -m notes.gguf -n 20 \"Paris is\"      # the GGUF runs in stock llama.cpp tools\n");
+  run->option_defaults()->group("Data");
+  run->add_option("--corpus", o->corpus, "UTF-8 text file, or a directory of them; documents are separated by blank lines")
+      ->required();
+  run->add_option("--out", o->out, "GGUF file to write")->required();
+  run->add_option("--vocab", o->vocab, "Vocabulary size (specials and 256 byte tokens included)")->capture_default_str();
+  run->option_defaults()->group("Model");
+  run->add_option("--layers", o->layers, "Transformer blocks")->capture_default_str();
+  run->add_option("--width", o->width, "Embedding width")->capture_default_str();
+  run->add_option("--heads", o->heads, "Attention heads (must divide --width)")->capture_default_str();
+  run->add_option("--ctx", o->ctx, "Context length (training window)")->capture_default_str();
+  run->add_option("--ff", o->ff, "Feed-forward width (0 = 8/3 * width, rounded up to 32)")->capture_default_str();
+  run->option_defaults()->group("Schedule");
+  run->add_option("--steps", o->steps, "Optimizer steps (0 = --epochs over the data)")->capture_default_str();
+  run->add_option("--epochs", o->epochs, "Passes over the training windows")->capture_default_str();
+  run->add_option("--batch", o->batch, "Windows per step")->capture_default_str();
+  run->add_option("--lr", o->lr, "Peak learning rate (linear warm-up, cosine decay to 10%)")->capture_default_str();
+  run->add_option("--warmup", o->warmup, "Warm-up steps (-1 = 5% of the steps)")->capture_default_str();
+  run->add_option("--weight-decay", o->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  run->add_option("--seed", o->seed, "Seed for weights, shuffles and batch order")->capture_default_str();
+  run->add_option("--threads", o->threads, "CPU threads (0 = idle cores: cores minus the load average)")->capture_default_str();
+  run->option_defaults()->group("Checkpoints");
+  run->add_option("--checkpoint", o->checkpoint, "Checkpoint file (default: <out>.ckpt; removed after success)");
+  run->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints (0 = none)")->capture_default_str();
+  run->add_flag("--resume", o->resume, "Continue from the checkpoint if it exists (same flags and corpus)");
+  run->option_defaults()->group("Output");
+  run->add_flag("--json", o->json, "Print a JSON summary instead of tables");
+  SetRun(run, [o] { return Run(*o); });
+
+  auto d = std::make_shared<DefaultOptions>();
+  CLI::App* def = AddCommand(*train, "default",
+                             "Build the embedded default model into the cache directory (reused until its recipe changes)",
+                             "  lmlab train default\n"
+                             "  lmlab train default --rebuild --json\n");
+  def->add_flag("--rebuild", d->rebuild, "Train again even if the cached model is up to date");
+  def->add_flag("--json", d->json, "Print a JSON summary instead of tables");
+  SetRun(def, [d] { return RunDefault(*d); });
+}
+
+}  // namespace lmlab::cli::train_cmd

@@ -1,0 +1,53 @@
+// The optimal constant solution (OCS) and distances to it, after Kang,
+// Setlur, Tomlin & Levine 2023, "Deep Neural Networks Tend to Extrapolate
+// Predictably" (arXiv 2310.00873): the OCS is the one prediction that
+// minimises the training loss without looking at the input. For
+//   cross-entropy:  the training label marginal p(y),
+//   MSE:            the mean target (for one-hot targets, also p(y)),
+//   Gaussian NLL:   N(mean of y, variance of y).
+// As inputs move out of distribution, predictions drift towards it.
+//
+//   std::vector<double> ocs = LabelMarginal(labels, 10);
+//   double d = KlDivergence(ocs, softmax_of_logits);   // D_KL(OCS || f(x))
+//   double rho = Spearman(severities, distances);      // < 0: reverting
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "lmlab/core/error.h"
+
+namespace lmlab::ood {
+
+// Frequency of each class in `labels`: shape [n_classes], sums to 1.
+std::vector<double> LabelMarginal(std::span<const int32_t> labels, int n_classes);
+
+// Numerically stable softmax of logits: shape [n] -> [n].
+std::vector<double> Softmax(std::span<const float> logits, double temperature = 1.0);
+
+// D_KL(p || q) = sum_i p_i log(p_i / q_i), natural log; terms with p_i = 0
+// are 0; q_i is floored at 1e-12 so a hard zero costs a finite amount.
+// The OCS goes first: D_KL(OCS || f(x)) is the extra cross-entropy a model
+// pays on the training labels' marginal for predicting f(x) instead.
+double KlDivergence(std::span<const double> p, std::span<const double> q);
+
+// sum_i (a_i - b_i)^2.
+double SquaredError(std::span<const double> a, std::span<const double> b);
+
+// D_KL(N(mu_p, var_p) || N(mu_q, var_q)) = 0.5 [log(var_q/var_p) + (var_p + (mu_p-mu_q)^2)/var_q - 1].
+double GaussianKl(double mu_p, double var_p, double mu_q, double var_q);
+
+// Shannon entropy in nats.
+double Entropy(std::span<const double> p);
+
+// Spearman rank correlation (average ranks for ties). NaN when either side
+// is constant or there are fewer than 2 points.
+double Spearman(std::span<const double> x, std::span<const double> y);
+
+// Area under the ROC curve for telling positives from negatives by `score`
+// (higher = more positive); ties count half. The Mann-Whitney U statistic
+// divided by n_pos * n_neg. kInvalidArgument when a side is empty.
+Result<double> Auroc(std::span<const double> positive_scores, std::span<const double> negative_scores);
+
+}  // namespace lmlab::ood

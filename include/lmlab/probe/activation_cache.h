@@ -1,0 +1,105 @@
+// Activations for probing, cached on disk per model + dataset + prompt
+// template as NumPy .npy files that Python users load directly:
+//
+//   <entry>/manifest.json     what is inside (model, dataset, template, shapes, dtype)
+//   <entry>/prompts.json      the prompts, in row order
+//   <entry>/layer_000.npy     [n_prompts, n_embd] float32 or float16, one file per layer
+//
+//   >>> np.load("layer_004.npy").shape   # (n_prompts, n_embd)
+//
+// Capture runs in chunks; each finished chunk is written atomically under
+// <entry>/partial/, so an interrupted run (Ctrl-C, a crash, a full disk)
+// resumes where it stopped. The layer files and the manifest are written only
+// once every chunk exists, manifest last: a manifest means a complete entry.
+//
+//   CaptureOptions o{.dir = CacheEntryDir(root, model_path, "world", "bare", prompts)};
+//   LMLAB_ASSIGN_OR_RETURN(LayerActivations acts, CaptureCached(model, prompts, o));
+//   Eigen::MatrixXd x = acts.LayerMatrix(3);   // [n_prompts, n_embd]
+#pragma once
+
+#include <Eigen/Dense>
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "lmlab/core/error.h"
+#include "lmlab/core/progress.h"
+#include "lmlab/runtime/activations.h"
+
+namespace lmlab::probe {
+
+// Activations laid out for probes: layer-major.
+// Component e of prompt p at layer l is data[(l * n + p) * n_embd + e].
+struct LayerActivations {
+  int64_t n = 0;
+  int64_t n_layers = 0;
+  int64_t n_embd = 0;
+  std::vector<float> data;  // [n_layers, n, n_embd]
+
+  const float* layer(int64_t l) const { return data.data() + l * n * n_embd; }
+  Eigen::MatrixXd LayerMatrix(int64_t l) const;                                  // [n, n_embd]
+  Eigen::MatrixXd LayerMatrix(int64_t l, const std::vector<int64_t>& rows) const;  // [rows, n_embd]
+};
+
+// Reorders runtime's [n_prompts, n_layers, n_embd] into layer-major.
+LayerActivations ToLayerMajor(const runtime::Activations& a);
+
+enum class StoreDtype { kFloat32, kFloat16 };
+
+// ---- .npy files (format version 1.0, little-endian, C order) ---------------
+
+struct NpyArray {
+  std::vector<int64_t> shape;
+  std::vector<float> data;  // float16 files are widened
+};
+// `data` holds product(shape) floats.
+Status WriteNpy(const std::filesystem::path& path, const float* data, const std::vector<int64_t>& shape,
+                StoreDtype dtype);
+Result<NpyArray> ReadNpy(const std::filesystem::path& path);
+
+// IEEE half precision, round to nearest even.
+uint16_t FloatToHalf(float f);
+float HalfToFloat(uint16_t h);
+
+// ---- the cache ---------------------------------------------------------------
+
+// <root>/<model stem>-<hash of path, size, mtime>/<dataset>-<template>-<hash of prompts and position>
+std::filesystem::path CacheEntryDir(const std::filesystem::path& root, const std::filesystem::path& model_path,
+                                    const std::string& dataset, const std::string& prompt_template,
+                                    const std::vector<std::string>& prompts,
+                                    runtime::TokenPosition position = runtime::TokenPosition::kLast);
+
+struct CaptureOptions {
+  std::filesystem::path dir;          // the cache entry
+  StoreDtype dtype = StoreDtype::kFloat32;
+  int64_t chunk_prompts = 256;        // prompts per resumable chunk
+  int batch_tokens = 512;             // passed to the model
+  runtime::TokenPosition position = runtime::TokenPosition::kLast;
+  ProgressCallback progress;
+  const std::atomic<bool>* cancel = nullptr;  // set to stop after the current chunk (kCancelled)
+  // Recorded in the manifest.
+  std::string model;
+  std::string dataset;
+  std::string prompt_template;
+};
+
+struct CaptureStats {
+  bool from_cache = false;     // a complete entry was found; the model was not run
+  int64_t captured = 0;        // prompts run through the model now
+  int64_t resumed = 0;         // prompts taken from chunks of an earlier run
+  double capture_seconds = 0;  // time inside the model
+};
+
+// Returns the entry's activations, capturing what is missing. kCancelled
+// when `cancel` was set (finished chunks are kept). Model errors (no l_out
+// tensors, a prompt longer than the context) come back with the prompt range
+// and leave no files of this run behind except finished chunks.
+Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const std::vector<std::string>& prompts,
+                                       const CaptureOptions& options, CaptureStats* stats = nullptr);
+
+// Loads a complete entry (kNotFound when there is no manifest).
+Result<LayerActivations> LoadCacheEntry(const std::filesystem::path& dir);
+
+}  // namespace lmlab::probe

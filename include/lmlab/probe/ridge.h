@@ -1,0 +1,60 @@
+// Linear probes: ridge regression with the penalty chosen by exact
+// leave-one-out cross-validation over a log grid, all in closed form.
+//
+// One eigendecomposition per fit — of the d x d covariance Xc^T Xc when
+// n > d, of the n x n Gram matrix Xc Xc^T otherwise — gives, for every
+// penalty a on the grid, the coefficients and every leave-one-out residual
+// e_i / (1 - H_ii) with no refitting. The intercept is not penalised (X and Y
+// are centred, H = 11^T/n + Xc (Xc^T Xc + aI)^-1 Xc^T), which is the model
+// scikit-learn's RidgeCV fits, so the chosen penalties agree.
+//
+//   RidgeOptions o;                         // the paper's grid: logspace(0.8, 4.1, 12)
+//   LMLAB_ASSIGN_OR_RETURN(RidgeProbe p, FitRidge(X, Y, o));   // X [n, d], Y [n, k]
+//   Eigen::MatrixXd Yhat = p.Predict(X_test);                  // [n_test, k]
+#pragma once
+
+#include <Eigen/Dense>
+#include <vector>
+
+#include "lmlab/core/error.h"
+
+namespace lmlab::probe {
+
+// 10^start .. 10^stop, `count` points (numpy.logspace).
+std::vector<double> LogSpace(double start, double stop, int count);
+
+enum class StandardizeTargets { kYes, kNo };
+
+// What to do when the best penalty sits at an end of the grid (the paper's
+// grid suits 7B activations; a small model's optimum can lie below it).
+enum class GridEdge {
+  kKeep,    // report the edge value (what scikit-learn's RidgeCV does)
+  kExtend,  // keep adding grid steps beyond that end, up to 12 more, while the LOO error falls
+};
+
+struct RidgeOptions {
+  std::vector<double> alphas = LogSpace(0.8, 4.1, 12);  // Gurnee & Tegmark's grid for Llama-2-7B
+  // Fit z-scored targets (lat and lon on one scale, so one penalty serves both
+  // and the LOO error averages comparable numbers); predictions come back in
+  // the original units.
+  StandardizeTargets standardize = StandardizeTargets::kYes;
+  GridEdge edge = GridEdge::kKeep;
+};
+
+struct RidgeProbe {
+  double alpha = 0;                  // the chosen penalty
+  int alpha_index = 0;               // its index in RidgeOptions::alphas
+  std::vector<double> alphas;        // the grid (with any extension, ascending)
+  std::vector<double> loo_mse;       // [n_alphas]: mean over targets of the LOO squared error (standardised units)
+  Eigen::MatrixXd coef;              // [d, k] in original target units
+  Eigen::RowVectorXd intercept;      // [k]
+  Eigen::MatrixXd loo_predictions;   // [n, k] leave-one-out predictions at the chosen alpha (original units)
+
+  Eigen::MatrixXd Predict(const Eigen::MatrixXd& x) const;  // x [m, d] -> [m, k]
+};
+
+// kInvalidArgument for empty, mismatched or non-finite inputs, n < 3, or a
+// non-positive penalty.
+Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, const RidgeOptions& options);
+
+}  // namespace lmlab::probe

@@ -1,0 +1,60 @@
+// What search works on and returns. A Document is one dated page (or one
+// Debian changelog entry); an Evidence is one search result carrying the five
+// fields FreshPrompt shows the model for each source (Vu et al. 2023):
+// source, date, title, snippet, highlight.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lmlab/search/date.h"
+
+namespace lmlab::search {
+
+struct Document {
+  std::string url;
+  std::string source;               // domain ("en.wikipedia.org"); derived from url when empty
+  std::string title;
+  std::optional<Timestamp> date;    // nullopt = undated
+  std::string text;
+};
+
+struct Evidence {
+  std::string source;               // domain
+  std::string url;
+  std::optional<Timestamp> date;    // nullopt = undated (sorted first by FreshPrompt)
+  std::string title;
+  std::string snippet;              // the passage around the match
+  std::string highlight;            // the matched words, as a search page bolds them
+  double score = 0;                 // backend relevance; higher is better
+  int relevance_rank = 0;           // 0 = the backend's best result
+};
+
+// A direct answer some engines show above the results (SearXNG answers and
+// infoboxes); FreshPrompt puts it right before the question.
+struct AnswerBox {
+  std::string title;
+  std::string text;
+  std::string url;
+};
+
+struct SearchResults {
+  std::string query;
+  std::string backend;              // "local", "searxng", ...
+  std::vector<Evidence> evidences;  // best first
+  std::optional<AnswerBox> answer_box;
+  double seconds = 0;
+};
+
+// Whether `text` is well-formed UTF-8.
+bool IsValidUtf8(std::string_view text);
+// `text` with each byte that is not part of well-formed UTF-8 read as
+// Latin-1 (old Debian changelogs are Latin-1), so every stored string is UTF-8.
+std::string ToValidUtf8(std::string_view text);
+
+// "https://www.example.org/a/b" -> "example.org"; "" when there is no host.
+std::string SourceFromUrl(std::string_view url);
+
+}  // namespace lmlab::search

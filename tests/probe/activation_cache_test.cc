@@ -1,0 +1,240 @@
+// .npy files and the resumable activation cache. The model here is a small
+// deterministic stand-in for runtime::ActivationModel (the cache only needs
+// its interface); the real llama.cpp model runs in pipeline_test.cc.
+#include "lmlab/probe/activation_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+namespace lmlab::probe {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "lmlab-probe-cache-XXXXXX").string();
+    path = mkdtemp(t.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// Activation e of layer l for prompt text p: a function of the text, so a
+// resumed run can be checked value by value.
+float Value(const std::string& p, int64_t l, int64_t e) {
+  return static_cast<float>(std::sin(0.1 * static_cast<double>(p.size() * 7 + l * 13 + e)) + p[0] * 0.01);
+}
+
+class FakeModel : public runtime::ActivationModel {
+ public:
+  int64_t fail_on_call = -1;  // return an error on this call (0-based)
+  int64_t calls = 0;
+  int64_t prompts_seen = 0;
+  Result<runtime::Activations> CaptureActivations(const runtime::ActivationRequest& r) override {
+    if (calls++ == fail_on_call) return MakeError(ErrorCode::kIo, "simulated crash");
+    runtime::Activations a;
+    a.n_prompts = static_cast<int64_t>(r.prompts.size());
+    a.n_layers = 3;
+    a.n_embd = 4;
+    for (const auto& p : r.prompts)
+      for (int64_t l = 0; l < 3; ++l)
+        for (int64_t e = 0; e < 4; ++e) a.data.push_back(Value(p, l, e));
+    prompts_seen += a.n_prompts;
+    return a;
+  }
+};
+
+class NoLayersModel : public runtime::ActivationModel {
+ public:
+  Result<runtime::Activations> CaptureActivations(const runtime::ActivationRequest&) override {
+    return Unsupported("this model's graph has no l_out tensors");
+  }
+};
+
+std::vector<std::string> Prompts(int n) {
+  std::vector<std::string> p;
+  for (int i = 0; i < n; ++i) p.push_back("entity number " + std::to_string(i));
+  return p;
+}
+
+TEST(Npy, RoundTripFloat32AndFloat16) {
+  TempDir dir;
+  std::vector<float> v = {0.0f, 1.0f, -2.5f, 65504.0f, 1e-5f, 3.14159f};
+  ASSERT_TRUE(WriteNpy(dir.path / "a.npy", v.data(), {2, 3}, StoreDtype::kFloat32));
+  auto a = ReadNpy(dir.path / "a.npy");
+  ASSERT_TRUE(a) << a.error().ToString();
+  EXPECT_EQ(a->shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(a->data, v);
+  // The header is what numpy writes: magic, version 1.0, 64-byte aligned, newline-terminated.
+  std::ifstream in(dir.path / "a.npy", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  size_t hlen = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+  EXPECT_EQ((10 + hlen) % 64, 0u);
+  EXPECT_EQ(bytes[10 + hlen - 1], '\n');
+  EXPECT_NE(bytes.find("'shape': (2, 3), "), std::string::npos);
+
+  ASSERT_TRUE(WriteNpy(dir.path / "h.npy", v.data(), {6}, StoreDtype::kFloat16));
+  auto h = ReadNpy(dir.path / "h.npy");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->shape, std::vector<int64_t>{6});
+  EXPECT_EQ(h->data[3], 65504.0f);  // the largest half
+  EXPECT_NEAR(h->data[5], 3.14159f, 2e-3);
+  EXPECT_NEAR(h->data[4], 1e-5f, 1e-7);  // a subnormal half
+  EXPECT_EQ(FloatToHalf(1.0f), 0x3c00);
+  EXPECT_EQ(FloatToHalf(-2.0f), 0xc000);
+  EXPECT_EQ(HalfToFloat(0x3555), 0.333251953125f);
+}
+
+TEST(Npy, RejectsOtherFiles) {
+  TempDir dir;
+  std::ofstream(dir.path / "x.npy") << "hello";
+  EXPECT_FALSE(ReadNpy(dir.path / "x.npy"));
+  EXPECT_FALSE(ReadNpy(dir.path / "missing.npy"));
+}
+
+TEST(ActivationCache, WritesLayersManifestAndReloads) {
+  TempDir dir;
+  FakeModel model;
+  auto prompts = Prompts(10);
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  o.chunk_prompts = 4;
+  CaptureStats st;
+  auto acts = CaptureCached(model, prompts, o, &st);
+  ASSERT_TRUE(acts) << acts.error().ToString();
+  EXPECT_EQ(st.captured, 10);
+  EXPECT_EQ(acts->n, 10);
+  EXPECT_EQ(acts->n_layers, 3);
+  EXPECT_EQ(acts->LayerMatrix(2)(7, 1), static_cast<double>(Value(prompts[7], 2, 1)));
+  for (int l = 0; l < 3; ++l) EXPECT_TRUE(fs::exists(o.dir / ("layer_00" + std::to_string(l) + ".npy")));
+  EXPECT_TRUE(fs::exists(o.dir / "manifest.json"));
+  EXPECT_FALSE(fs::exists(o.dir / "partial"));
+  auto layer = ReadNpy(o.dir / "layer_001.npy");
+  ASSERT_TRUE(layer);
+  EXPECT_EQ(layer->shape, (std::vector<int64_t>{10, 4}));
+
+  // A second run reads the cache and never calls the model.
+  FakeModel again;
+  auto cached = CaptureCached(again, prompts, o, &st);
+  ASSERT_TRUE(cached);
+  EXPECT_TRUE(st.from_cache);
+  EXPECT_EQ(again.calls, 0);
+  EXPECT_EQ(cached->data, acts->data);
+}
+
+TEST(ActivationCache, ResumesAfterAnInterruptedRun) {
+  TempDir dir;
+  auto prompts = Prompts(10);
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  o.chunk_prompts = 3;  // chunks of 3, 3, 3, 1
+  FakeModel crashing;
+  crashing.fail_on_call = 2;  // dies on the third chunk
+  auto first = CaptureCached(crashing, prompts, o);
+  ASSERT_FALSE(first);
+  EXPECT_NE(first.error().message.find("prompts 7..9 of 10"), std::string::npos) << first.error().message;
+  EXPECT_FALSE(fs::exists(o.dir / "manifest.json"));  // nothing looks complete
+  EXPECT_FALSE(fs::exists(o.dir / "layer_000.npy"));
+  EXPECT_TRUE(fs::exists(o.dir / "partial" / "chunk_000001.npy"));
+
+  FakeModel model;
+  CaptureStats st;
+  auto resumed = CaptureCached(model, prompts, o, &st);
+  ASSERT_TRUE(resumed) << resumed.error().ToString();
+  EXPECT_EQ(st.resumed, 6);
+  EXPECT_EQ(st.captured, 4);
+  EXPECT_EQ(model.prompts_seen, 4);
+  for (int p = 0; p < 10; ++p)
+    EXPECT_EQ(resumed->layer(1)[p * 4 + 3], Value(prompts[p], 1, 3)) << p;
+
+  // Different prompts in the same directory start over instead of mixing.
+  auto other = Prompts(11);
+  FakeModel fresh;
+  ASSERT_TRUE(CaptureCached(fresh, other, o, &st));
+  EXPECT_EQ(fresh.prompts_seen, 11);
+}
+
+TEST(ActivationCache, ATruncatedLayerFileIsCapturedAgain) {
+  TempDir dir;
+  auto prompts = Prompts(6);
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  FakeModel first;
+  ASSERT_TRUE(CaptureCached(first, prompts, o));
+  fs::resize_file(o.dir / "layer_002.npy", 100);  // what a power loss can leave behind
+  EXPECT_FALSE(LoadCacheEntry(o.dir));
+  FakeModel second;
+  CaptureStats st;
+  auto again = CaptureCached(second, prompts, o, &st);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_FALSE(st.from_cache);
+  EXPECT_EQ(second.prompts_seen, 6);
+  EXPECT_TRUE(LoadCacheEntry(o.dir));
+}
+
+TEST(ActivationCache, CancelStopsBetweenChunks) {
+  TempDir dir;
+  std::atomic<bool> cancel{false};
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  o.chunk_prompts = 2;
+  o.cancel = &cancel;
+  int reports = 0;
+  o.progress = [&](const Progress&) {
+    if (++reports == 2) cancel = true;
+  };
+  FakeModel model;
+  auto r = CaptureCached(model, Prompts(8), o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kCancelled);
+  EXPECT_EQ(model.prompts_seen, 4);
+  EXPECT_FALSE(fs::exists(o.dir / "manifest.json"));
+}
+
+TEST(ActivationCache, ModelWithoutLayerOutputsWritesNothing) {
+  TempDir dir;
+  NoLayersModel model;
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  auto r = CaptureCached(model, Prompts(3), o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
+  EXPECT_NE(r.error().message.find("l_out"), std::string::npos);
+  EXPECT_FALSE(fs::exists(o.dir));
+}
+
+TEST(ActivationCache, Float16Entry) {
+  TempDir dir;
+  FakeModel model;
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  o.dtype = StoreDtype::kFloat16;
+  auto prompts = Prompts(5);
+  auto acts = CaptureCached(model, prompts, o);
+  ASSERT_TRUE(acts);
+  auto loaded = LoadCacheEntry(o.dir);
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->data, acts->data);
+  EXPECT_NEAR(acts->layer(0)[0], Value(prompts[0], 0, 0), 1e-3);
+  EXPECT_EQ(fs::file_size(o.dir / "layer_000.npy"), 128 + 5 * 4 * 2u);  // 2 bytes a value after the header
+}
+
+TEST(ActivationCache, EntryDirSeparatesModelsAndPrompts) {
+  TempDir dir;
+  std::ofstream(dir.path / "a.gguf") << "a";
+  std::ofstream(dir.path / "b.gguf") << "b";
+  auto p = Prompts(2);
+  EXPECT_NE(CacheEntryDir("/c", dir.path / "a.gguf", "world", "bare", p),
+            CacheEntryDir("/c", dir.path / "b.gguf", "world", "bare", p));
+  EXPECT_NE(CacheEntryDir("/c", dir.path / "a.gguf", "world", "bare", p),
+            CacheEntryDir("/c", dir.path / "a.gguf", "world", "bare", Prompts(3)));
+  EXPECT_EQ(CacheEntryDir("/c", dir.path / "a.gguf", "world", "bare", p),
+            CacheEntryDir("/c", dir.path / "a.gguf", "world", "bare", p));
+}
+
+}  // namespace
+}  // namespace lmlab::probe

@@ -1,0 +1,140 @@
+#include "lmlab/train/trainer.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "lmlab/train/model.h"
+#include "tests/train/train_fixture.h"
+
+namespace lmlab::train {
+namespace {
+
+TEST(TrainTest, LossFallsAndEveryTensorChanges) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  TrainOptions o = testing::TinyOptions();
+  o.steps = 30;
+  ASSERT_OK_AND_ASSIGN(TrainResult r, Train(docs, o));
+  ASSERT_EQ(r.losses.size(), 30u);
+  EXPECT_GT(r.initial_val_loss, std::log(static_cast<double>(r.model.config.n_vocab)) - 0.5);
+  EXPECT_LT(r.final_val_loss, r.initial_val_loss - 1.0) << "validation loss did not fall";
+  double first = (r.losses[0] + r.losses[1] + r.losses[2]) / 3, last = (r.losses[27] + r.losses[28] + r.losses[29]) / 3;
+  EXPECT_LT(last, first - 1.0);
+  ASSERT_FALSE(r.epochs.empty());
+  EXPECT_EQ(r.epochs.back().step, 30);
+  EXPECT_GT(r.tokens_per_second, 0);
+
+  // Every named tensor moved away from its initial value, the ones llama.cpp's
+  // opt path leaves untouched (token_embd, attn_k, attn_v) included.
+  ModelConfig c = o.model;
+  c.n_vocab = r.model.config.n_vocab;
+  Model init = InitModel(c, r.model.vocab, o.seed);
+  ASSERT_EQ(init.tensors.size(), r.model.tensors.size());
+  ASSERT_EQ(init.tensors.size(), 2u + 9u * c.n_layer + 1u);
+  for (size_t i = 0; i < init.tensors.size(); ++i) {
+    const NamedTensor& a = init.tensors[i];
+    const NamedTensor& b = r.model.tensors[i];
+    ASSERT_EQ(a.name, b.name);
+    ASSERT_EQ(a.data.size(), b.data.size());
+    double max_diff = 0;
+    size_t changed = 0;
+    for (size_t k = 0; k < a.data.size(); ++k) {
+      max_diff = std::max(max_diff, static_cast<double>(std::abs(a.data[k] - b.data[k])));
+      changed += a.data[k] != b.data[k];
+    }
+    EXPECT_GT(max_diff, 1e-4) << a.name << " did not train";
+    EXPECT_GT(changed, a.data.size() / 2) << a.name << ": most values unchanged";
+  }
+}
+
+TEST(TrainTest, SameSeedSameResult) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  TrainOptions o = testing::TinyOptions();
+  o.steps = 4;
+  ASSERT_OK_AND_ASSIGN(TrainResult a, Train(docs, o));
+  ASSERT_OK_AND_ASSIGN(TrainResult b, Train(docs, o));
+  EXPECT_EQ(a.losses, b.losses);
+  o.seed = 2;
+  ASSERT_OK_AND_ASSIGN(TrainResult c, Train(docs, o));
+  EXPECT_NE(a.losses, c.losses);
+}
+
+TEST(TrainTest, CheckpointResumeContinuesTheSameSchedule) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  testing::TempDir dir;
+  TrainOptions o = testing::TinyOptions();
+  o.steps = 10;
+  o.threads = 1;
+  ASSERT_OK_AND_ASSIGN(TrainResult whole, Train(docs, o));
+
+  // A run that stops after 6 steps (its schedule still says 10) leaves a checkpoint at step 5...
+  o.checkpoint = dir.path() / "run.ckpt";
+  o.checkpoint_every = 5;
+  TrainOptions first = o;
+  int calls = 0;
+  first.progress = [&](const Progress& p) {
+    if (p.done >= 6 && ++calls == 1) throw std::runtime_error("killed");
+  };
+  EXPECT_THROW((void)Train(docs, first), std::runtime_error);
+  ASSERT_TRUE(std::filesystem::exists(o.checkpoint));
+
+  // ...from which a resumed run continues and ends where the uninterrupted one did.
+  o.resume = Resume::kIfPresent;
+  ASSERT_OK_AND_ASSIGN(TrainResult resumed, Train(docs, o));
+  EXPECT_EQ(resumed.resumed_from_step, 5);
+  ASSERT_EQ(resumed.losses.size(), 10u);
+  for (size_t i = 0; i < 10; ++i) EXPECT_NEAR(resumed.losses[i], whole.losses[i], 1e-4) << "step " << i;
+  EXPECT_NEAR(resumed.final_val_loss, whole.final_val_loss, 1e-4);
+
+  // A checkpoint from another run is refused, not silently mixed in.
+  o.seed = 7;
+  auto other = Train(docs, o);
+  ASSERT_FALSE(other.has_value());
+  EXPECT_NE(other.error().message.find("different run"), std::string::npos) << other.error().message;
+}
+
+TEST(TrainTest, CorpusTooSmallForTheContext) {
+  std::vector<std::string> docs = {"Just a few words here."};
+  TrainOptions o = testing::TinyOptions();
+  o.model.n_ctx = 64;
+  auto r = Train(docs, o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("too small for a context of 64"), std::string::npos) << r.error().message;
+}
+
+TEST(TrainTest, ImpossibleShapesAreRejected) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  TrainOptions o = testing::TinyOptions();
+  o.model.n_embd = 30;
+  o.model.n_head = 4;
+  auto r = Train(docs, o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("--heads 4 does not divide --width 30"), std::string::npos) << r.error().message;
+  o.model.n_embd = 24;
+  o.model.n_head = 8;  // head size 3 is odd
+  r = Train(docs, o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("must be even"), std::string::npos) << r.error().message;
+  o = testing::TinyOptions();
+  o.lr = 0;
+  EXPECT_FALSE(Train(docs, o).has_value());
+}
+
+TEST(TrainTest, LearningRateWarmsUpThenDecays) {
+  TrainOptions o;
+  o.lr = 1e-3f;
+  o.warmup = 10;
+  o.min_lr_ratio = 0.1f;
+  EXPECT_FLOAT_EQ(LearningRate(o, 0, 100), 1e-4f);
+  EXPECT_FLOAT_EQ(LearningRate(o, 9, 100), 1e-3f);
+  EXPECT_FLOAT_EQ(LearningRate(o, 10, 100), 1e-3f);
+  EXPECT_NEAR(LearningRate(o, 55, 100), 0.55e-3f, 1e-6f);
+  EXPECT_NEAR(LearningRate(o, 100, 100), 1e-4f, 1e-7f);
+  EXPECT_GT(LearningRate(o, 30, 100), LearningRate(o, 60, 100));
+}
+
+}  // namespace
+}  // namespace lmlab::train
