@@ -10,6 +10,8 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "lmlab/core/file.h"
+#include "lmlab/ood/ignorance.h"
 #include "cli/model_flags.h"
 #include "lmlab/search/date.h"
 #include "lmlab/search/local_index.h"
@@ -24,6 +26,7 @@ struct Options {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string index;
+  std::string monitor;  // saved IgnoranceMonitor (JSON)
   std::string searxng;
   bool no_search = false;
   int k = 5;
@@ -98,6 +101,14 @@ int Run(const Options& o) {
     // chat-tuned model, which gets it as one user message.
     fo.style = o.model.spec.endpoint.empty() ? fresh::PromptStyle::kCompletion : fresh::PromptStyle::kChat;
     if (today) fo.today = [d = *today] { return d; };
+    if (!o.monitor.empty()) {
+      std::string text = OrExit(ReadFile(o.monitor));
+      nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+      if (j.is_discarded()) throw CommandError(Error{ErrorCode::kParse, o.monitor + ": not JSON"});
+      auto monitor = ood::IgnoranceMonitor::FromJson(j);
+      if (!monitor) throw CommandError(monitor.error().WithContext(o.monitor));
+      fo.monitor = std::make_shared<const ood::IgnoranceMonitor>(std::move(*monitor));
+    }
     engine = server::MakeFreshEngine(OpenSlots(o, true), std::move(fo));
     search_desc = o.index.empty() ? "SearXNG at " + o.searxng : "local index " + o.index;
   } else {
@@ -160,6 +171,8 @@ void Register(CLI::App& app) {
       ->group("Model");
   s.option_defaults()->group("Search (FreshPrompt)");
   s.add_option("--index", o->index, "A local index built with 'lmlab index add'");
+  s.add_option("--monitor", o->monitor,
+               "Ignorance monitor from 'lmlab ood lm --save-monitor': flags answers where the model is guessing");
   s.add_option("--searxng", o->searxng, "A SearXNG instance (its JSON API) instead of a local index");
   s.add_flag("--no-search", o->no_search, "Pass conversations to the model as they are (no grounding)");
   s.add_option("--k", o->k, "Evidences in the prompt (the paper: 5; 15 for strong models)")->capture_default_str();

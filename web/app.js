@@ -88,6 +88,18 @@ function renderSources(sources, grounding) {
   }
 }
 
+// The ood monitor's verdict (lmlab serve --monitor): is the model guessing?
+function renderIgnorance(ig) {
+  const g = $("grounding");
+  if (ig.unavailable !== undefined) return;
+  const note = document.createElement("span");
+  note.className = ig.flagged ? "guessing" : "confident";
+  note.textContent = ig.flagged
+    ? " The model is probably guessing (ignorance " + ig.ignorance.toFixed(2) + ")."
+    : " Ignorance " + ig.ignorance.toFixed(2) + " (within the calibrated range).";
+  g.appendChild(note);
+}
+
 function headers() {
   const h = { "Content-Type": "application/json", "Accept": "text/event-stream" };
   const token = $("token").value || localStorage.getItem("lmlab-token") || "";
@@ -143,6 +155,7 @@ async function ask(question) {
           $("answer").textContent = answer;
         }
         if (chunk.lmlab_sources) renderSources(chunk.lmlab_sources, chunk.lmlab_grounding);
+        if (chunk.lmlab_ignorance) renderIgnorance(chunk.lmlab_ignorance);
         if (chunk.usage) setStatus("Done: " + chunk.usage.completion_tokens + " tokens.", false);
       }
     }

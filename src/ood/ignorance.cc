@@ -33,6 +33,21 @@ Status CheckVocab(const LmOcs& ocs, size_t n) {
 // from the detokenised prefix. Calls `each(position, logprobs)`.
 template <class F>
 Status ForEachPrefix(runtime::LanguageModel& lm, std::span<const int32_t> tokens, size_t first, F&& each) {
+  // One forward pass where the backend offers it; otherwise one prefix
+  // evaluation per position. Both see the model's BOS first, as
+  // NextTokenLogprobs does, so the two paths give the same distributions.
+  std::vector<int32_t> with_bos;
+  LMLAB_ASSIGN_OR_RETURN(std::vector<int32_t> bos, lm.Tokenize("", runtime::AddBos::kYes));
+  size_t shift = 0;
+  if (!bos.empty() && (tokens.empty() || tokens[0] != bos[0])) {
+    with_bos.push_back(bos[0]);
+    shift = 1;
+  }
+  with_bos.insert(with_bos.end(), tokens.begin(), tokens.end());
+  Status fast = lm.ForEachNextTokenDistribution(
+      with_bos, std::max<size_t>(first, 1) + shift,
+      [&](size_t i, std::span<const float> lp) -> Status { return each(i - shift, lp); });
+  if (fast || fast.error().code != ErrorCode::kUnsupported) return fast;
   for (size_t i = std::max<size_t>(first, 1); i < tokens.size(); ++i) {
     LMLAB_ASSIGN_OR_RETURN(std::string prefix, lm.Detokenize(tokens.subspan(0, i)));
     LMLAB_ASSIGN_OR_RETURN(std::vector<float> lp, lm.NextTokenLogprobs(prefix));

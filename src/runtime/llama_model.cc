@@ -92,6 +92,26 @@ class LlamaModel final : public LanguageModel {
     return out;
   }
 
+  Status ForEachNextTokenDistribution(std::span<const int32_t> tokens, size_t first,
+                                      const DistributionVisitor& visit) override {
+    if (tokens.empty()) return InvalidArgument("no tokens to score");
+    for (int32_t t : tokens)
+      if (t < 0 || t >= n_vocab_) return InvalidArgument(fmt::format("token id {} is outside [0, {})", t, n_vocab_));
+    LMLAB_RETURN_IF_ERROR(CheckFits(static_cast<int64_t>(tokens.size()), "the text"));
+    // The logits at position p predict token p + 1.
+    return DecodePrompt(tokens, Outputs::kAll, [&](int32_t start, int32_t count) -> Status {
+      for (int32_t j = 0; j < count; ++j) {
+        const size_t next = static_cast<size_t>(start + j + 1);
+        if (next < std::max<size_t>(first, 1) || next >= tokens.size()) continue;
+        const float* logits = llama_get_logits_ith(ctx_.get(), j);
+        if (!logits) return Internal("llama.cpp returned no logits for position " + std::to_string(start + j));
+        std::vector<float> lp = LogSoftmax(logits, n_vocab_);
+        LMLAB_RETURN_IF_ERROR(visit(next, std::span<const float>(lp)));
+      }
+      return {};
+    });
+  }
+
   Result<std::vector<int32_t>> Tokenize(std::string_view text, AddBos add_bos) override {
     return internal::TokenizeText(vocab_, text, add_bos, internal::ParseSpecial::kNo);
   }

@@ -230,6 +230,7 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
   };
 
   prctl(PR_SET_CHILD_SUBREAPER, 1);  // see the reaping of bwrap's init below
+  const pid_t host_pid = getpid();
   auto start = Clock::now();
   pid_t pid = fork();
   if (pid < 0) {
@@ -253,6 +254,7 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
         _exit(126);
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // after the uid change, which clears it
+    if (getppid() != host_pid) _exit(125);  // the host died before the line above: nobody would kill us
     // Move every end to a high number first so dup2 cannot clobber another.
     int src[6] = {in.read, out.write, err.write, rpc_req.write, rpc_resp.read, status.write};
     int dst[6] = {0, 1, 2, kRpcRequestFd, kRpcResponseFd, kStatusFd};
@@ -394,8 +396,13 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
     // Only when it is our child: if bwrap reaped it itself, the pid may already belong to someone else.
     if (init_pid > 0 && waitid(P_PID, init_pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
       kill(init_pid, SIGKILL);  // already dying: bwrap exited and --die-with-parent fired
-      while (waitpid(init_pid, nullptr, 0) < 0 && errno == EINTR) {
+      struct rusage init_ru {};
+      while (wait4(init_pid, nullptr, 0, &init_ru) < 0 && errno == EINTR) {
       }
+      // The program's CPU time was collected by that init, not by bwrap.
+      r.cpu_seconds += init_ru.ru_utime.tv_sec + init_ru.ru_utime.tv_usec * 1e-6 + init_ru.ru_stime.tv_sec +
+                       init_ru.ru_stime.tv_usec * 1e-6;
+      r.max_rss_bytes = std::max(r.max_rss_bytes, int64_t(init_ru.ru_maxrss) * 1024);
     }
   }
   if (as_root) {

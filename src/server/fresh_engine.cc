@@ -78,6 +78,7 @@ class FreshEngine : public ChatEngine {
     }
 
     ChatReply reply;
+    if (options_.monitor) ScoreIgnorance(*(*lease)->model, g, reply);
     reply.today = a.today;
     reply.completion.text = g.answer;
     reply.completion.finish_reason = g.finish_reason.empty() ? "stop" : g.finish_reason;
@@ -91,6 +92,18 @@ class FreshEngine : public ChatEngine {
   }
 
  private:
+  // The generated text is what follows the prompt; FreshPrompt may have
+  // prefilled the "Today is ..." sentence as the end of the prompt.
+  void ScoreIgnorance(runtime::LanguageModel& model, const fresh::GroundedAnswer& g, ChatReply& reply) const {
+    std::string_view continuation = g.answer;
+    const std::string lead = fresh::TodaySentence(*search::ParseDay(g.today));
+    if (std::string_view(g.prompt).ends_with(lead) && continuation.starts_with(lead))
+      continuation.remove_prefix(lead.size());
+    auto scored = options_.monitor->ScoreAnswer(model, g.prompt, continuation);
+    if (scored) reply.ignorance = std::move(*scored);
+    else reply.ignorance_unavailable = scored.error().message;
+  }
+
   SlotPool<FreshSlot> pool_;
   FreshEngineOptions options_;
   std::string name_;

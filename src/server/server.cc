@@ -195,6 +195,14 @@ void AddSources(json& out, const ChatReply& r, bool engine_grounds) {
   }
   out["lmlab_sources"] = std::move(sources);
   out["lmlab_grounding"] = std::move(grounding);
+  if (r.ignorance) {
+    out["lmlab_ignorance"] = {{"ignorance", r.ignorance->ignorance},
+                              {"mean_distance_to_ocs", r.ignorance->mean_distance},
+                              {"flagged", r.ignorance->flagged},
+                              {"tokens", r.ignorance->tokens.size()}};
+  } else if (!r.ignorance_unavailable.empty()) {
+    out["lmlab_ignorance"] = {{"unavailable", r.ignorance_unavailable}};
+  }
 }
 
 json Usage(const runtime::Completion& c) {

@@ -145,5 +145,25 @@ TEST(LocalIndex, FailedAddLeavesIndexUnchanged) {
   EXPECT_TRUE(index->Search("fine", {})->evidences.empty());
 }
 
+TEST(LocalIndex, CommonWordsArePrunedInLargeIndexes) {
+  TempDir dir;
+  auto index = LocalIndex::Open(dir / "i.sqlite", OpenMode::kCreate).value();
+  std::vector<Document> docs;
+  for (int i = 0; i < 10000; ++i) {
+    std::string text = "common filler words " + std::to_string(i);
+    if (i % 2000 == 7) text += " rare";
+    // Short documents with only the common word would outrank the rare ones under plain OR.
+    docs.push_back({"https://big.example/" + std::to_string(i), "", "common", std::nullopt, i % 2000 == 7 ? text + " and more words here" : "common"});
+  }
+  ASSERT_TRUE(index->Add(docs));
+  auto r = index->Search("common rare", {.max_results = 10});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->evidences.size(), 5u);  // only the rare word's documents: "common" (in every one) was left out
+  for (const auto& e : r->evidences) EXPECT_NE(e.snippet.find("rare"), std::string::npos) << e.snippet;
+  auto only_common = index->Search("common", {.max_results = 3});
+  ASSERT_TRUE(only_common);
+  EXPECT_EQ(only_common->evidences.size(), 3u);  // nothing rarer: the common word is searched
+}
+
 }  // namespace
 }  // namespace lmlab::search

@@ -326,6 +326,43 @@ TEST(ServerCreate, BadOptionsAndTakenPorts) {
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
 }
 
+// The live "is the model guessing?" signal (ood/ignorance.h): with a monitor,
+// every answer carries its ignorance score, computed from the model's full
+// next-token distributions in one pass over the answer.
+TEST(LocalModelServer, AnswersCarryTheIgnoranceScore) {
+  std::vector<FreshSlot> slots(1);
+  auto lm = runtime::OpenModel({.gguf_path = lmlab::testing::TextOnlyTinyModelPath(), .threads = 1, .n_ctx = 8192});
+  ASSERT_TRUE(lm) << lm.error().ToString();
+  const size_t n_vocab = static_cast<size_t>((*lm)->info().n_vocab);
+  // A uniform OCS and calibration distances spread over [0, 10): enough to
+  // test the plumbing; tests/ood checks the score itself.
+  ood::LmOcs ocs{.source = "test", .probs = std::vector<double>(n_vocab, 1.0 / n_vocab), .tokens = 1};
+  std::vector<double> calibration;
+  for (int i = 0; i < 100; ++i) calibration.push_back(i * 0.1);
+  auto monitor = ood::IgnoranceMonitor::FromDistances(ocs, calibration);
+  ASSERT_TRUE(monitor) << monitor.error().ToString();
+  slots[0].model = std::move(*lm);
+  auto index = search::LocalIndex::Open(testing::ZlibIndexPath(), search::OpenMode::kReadOnly);
+  ASSERT_TRUE(index);
+  slots[0].search = std::move(*index);
+  FreshEngineOptions options{.k = 5, .today = testing::TestToday};
+  options.monitor = std::make_shared<const ood::IgnoranceMonitor>(std::move(*monitor));
+  auto s = RunningServer::Start(MakeFreshEngine(std::move(slots), std::move(options)));
+  ASSERT_TRUE(s);
+  auto r = s->Client().Post("/v1/chat/completions", ChatBody("What is the latest version of zlib?", false, 8),
+                            "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  ASSERT_TRUE(j.contains("lmlab_ignorance")) << r->body;
+  ASSERT_TRUE(j["lmlab_ignorance"].contains("ignorance")) << j["lmlab_ignorance"].dump();
+  double u = j["lmlab_ignorance"]["ignorance"].get<double>();
+  EXPECT_GE(u, 0.0);
+  EXPECT_LE(u, 1.0);
+  EXPECT_GE(j["lmlab_ignorance"]["tokens"].get<int>(), 1);
+  EXPECT_TRUE(j["lmlab_ignorance"]["flagged"].is_boolean());
+}
+
 }  // namespace
 }  // namespace lmlab::server
 

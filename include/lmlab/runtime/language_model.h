@@ -95,6 +95,18 @@ class LanguageModel {
   // Log-probability of each token of `text` given the tokens before it.
   virtual Result<std::vector<TokenLogprob>> ScoreText(std::string_view text) = 0;
 
+  // Full next-token log-probabilities [n_vocab] at every position of `tokens`
+  // from index `first` on: visit(i, logprobs) receives the distribution that
+  // predicts tokens[i] from tokens[0, i). Local models do this in one forward
+  // pass (what the ood ignorance score needs for a whole answer); the default
+  // answers kUnsupported, and callers fall back to NextTokenLogprobs.
+  using DistributionVisitor = std::function<Status(size_t index, std::span<const float> logprobs)>;
+  virtual Status ForEachNextTokenDistribution(std::span<const int32_t> tokens, size_t first,
+                                              const DistributionVisitor& visit) {
+    (void)tokens, (void)first, (void)visit;
+    return Unsupported(info().backend + " models do not return full distributions for every position");
+  }
+
   virtual Result<std::vector<int32_t>> Tokenize(std::string_view text, AddBos add_bos) = 0;
   virtual Result<std::string> Detokenize(std::span<const int32_t> tokens) = 0;
 };

@@ -51,7 +51,7 @@ class LocalIndex : public SearchBackend {
 
   std::string name() const override { return "local"; }
   // Words of the query are OR-ed (FTS5 syntax in the query is not
-  // interpreted); in an index of 10,000+ documents, words in more than 5% of
+  // interpreted); in an index of 10,000+ documents, words in more than 1% of
   // them are left out when rarer ones remain (they barely change BM25 but cost a pass over the index).
   // Results best first by BM25 (title weighted 5x).
   Result<SearchResults> Search(std::string_view query, const SearchOptions& options) override;

@@ -24,6 +24,7 @@
 
 #include "lmlab/core/error.h"
 #include "lmlab/fresh/fresh_prompt.h"
+#include "lmlab/ood/ignorance.h"
 #include "lmlab/runtime/language_model.h"
 #include "lmlab/search/backend.h"
 
@@ -40,6 +41,10 @@ struct ChatReply {
   std::optional<fresh::GroundedAnswer> grounded;
   std::string ungrounded_reason;               // why no evidence backs the answer ("" when grounded)
   search::Day today{};
+  // "Is the model guessing?" (ood/ignorance.h), when the engine has a monitor
+  // and the backend returns full distributions; else why not.
+  std::optional<ood::AnswerIgnorance> ignorance;
+  std::string ignorance_unavailable;
 };
 
 class ChatEngine {
@@ -79,6 +84,9 @@ struct FreshEngineOptions {
   fresh::PromptStyle style = fresh::PromptStyle::kCompletion;  // kChat for chat-tuned endpoints
   double search_timeout_seconds = 10;
   std::function<search::Day()> today;              // null = search::TodayUtc
+  // Scores each answer's distance to the model's optimal constant solution
+  // (Kang et al. 2023) and flags answers above its calibrated threshold.
+  std::shared_ptr<const ood::IgnoranceMonitor> monitor;
   PoolOptions pool;
 };
 

@@ -1,0 +1,115 @@
+// `lmlab index`, `lmlab ask` and `lmlab freshqa` as users meet them: real
+// binary, real index file, real tiny model; JSON output, exit codes, errors.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/run_command.h"
+#include "tests/support/tiny_model.h"
+
+namespace lmlab {
+namespace {
+
+namespace fs = std::filesystem;
+using lmlab::testing::LmlabBinary;
+using lmlab::testing::RunCommand;
+
+class FreshCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/lmlab-fresh-cli-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::ofstream(dir_ / "news.jsonl")
+        << R"({"url": "https://z.example/1", "title": "zlib 1.2.11 out", "text": "zlib 1.2.11 is released.", "date": "2017-01-15"})" "\n"
+        << R"({"url": "https://z.example/2", "title": "zlib 1.3.1 out", "text": "zlib 1.3.1 is released.", "date": "2024-01-22"})" "\n"
+        << R"({"url": "https://z.example/3", "title": "zlib 1.3 out", "text": "zlib 1.3 is released.", "date": "Fri, 18 Aug 2023 10:00:00 +0200"})" "\n";
+    index_ = (dir_ / "i.sqlite").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Lm() { return LmlabBinary(); }
+  fs::path dir_;
+  std::string index_;
+};
+
+TEST_F(FreshCli, IndexAddSearchStats) {
+  auto r = RunCommand(Lm() + " index add " + (dir_ / "news.jsonl").string() + " --index " + index_ + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["added"], 3);
+  r = RunCommand(Lm() + " index search 'zlib released' --index " + index_ + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["evidences"].size(), 3u);
+  EXPECT_EQ(j["evidences"][0]["source"], "z.example");
+  r = RunCommand(Lm() + " index stats --index " + index_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("2017-01-15"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2024-01-22"), std::string::npos) << r.out;
+}
+
+TEST_F(FreshCli, MalformedInputLeavesTheIndexAlone) {
+  ASSERT_EQ(RunCommand(Lm() + " index add " + (dir_ / "news.jsonl").string() + " --index " + index_).exit_code, 0);
+  std::ofstream(dir_ / "bad.jsonl") << "{\"text\": \"fine\"}\n{\"text\": \n";
+  auto r = RunCommand(Lm() + " index add " + (dir_ / "bad.jsonl").string() + " --index " + index_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
+  auto stats = RunCommand(Lm() + " index stats --index " + index_ + " --json");
+  EXPECT_EQ(nlohmann::json::parse(stats.out)["documents"], 3);
+  auto missing = RunCommand(Lm() + " index search zlib --index " + (dir_ / "none.sqlite").string());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("lmlab index add"), std::string::npos);
+}
+
+TEST_F(FreshCli, AskWithTheTinyModel) {
+  ASSERT_EQ(RunCommand(Lm() + " index add " + (dir_ / "news.jsonl").string() + " --index " + index_).exit_code, 0);
+  std::string model = " --model " + lmlab::testing::TinyModelPath() + " --ctx 4096 --threads 1 --max-tokens 6";
+  auto r = RunCommand(Lm() + " ask 'What is the latest zlib release?' --index " + index_ +
+                      " --today 2026-11-27 --json --show-prompt" + model);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["grounded"], true);
+  ASSERT_EQ(j["evidences"].size(), 3u);
+  EXPECT_EQ(j["evidences"][0]["date"], "2017-01-15");
+  EXPECT_EQ(j["evidences"][1]["date"], "2023-08-18");
+  EXPECT_EQ(j["evidences"][2]["date"], "2024-01-22");
+  std::string prompt = j["prompt"];
+  size_t q = prompt.rfind("question: What is the latest zlib release?");
+  EXPECT_LT(prompt.rfind("title: zlib 1.3.1 out"), q);
+  EXPECT_GT(prompt.rfind("title: zlib 1.3.1 out"), prompt.rfind("title: zlib 1.2.11 out"));
+  EXPECT_TRUE(std::string(j["answer"]).starts_with("Today is Nov 27, 2026."));
+  // People get the answer and an evidence table.
+  r = RunCommand(Lm() + " ask 'What is the latest zlib release?' --index " + index_ + " --today 2026-11-27" + model);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("2024-01-22"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Grounded in 3"), std::string::npos) << r.out;
+  // No search: still an answer, flagged.
+  r = RunCommand(Lm() + " ask 'What is new?' --no-search --today 2026-11-27 --demos 0" + model);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("UNGROUNDED"), std::string::npos) << r.out;
+}
+
+TEST_F(FreshCli, AskBadInput) {
+  std::string model = " --model " + lmlab::testing::TinyModelPath();
+  for (const char* args : {"'' --no-search", "'   ' --no-search", "'q' --no-search --order newest", "'q' --no-search --k 0",
+                           "'q' --no-search --today 2026-13-01"}) {
+    auto r = RunCommand(Lm() + " ask " + args + model);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  auto r = RunCommand(Lm() + " ask 'q' --no-search");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--model"), std::string::npos);
+}
+
+TEST_F(FreshCli, RecencyBenchmarkRuns) {
+  auto r = RunCommand(Lm() + " freshqa recency --packages 15 --json", 120);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["rows"].size(), 3u);
+  EXPECT_EQ(j["rows"][0]["order"], "date");
+  EXPECT_GT(j["rows"][0]["questions"].get<int>(), 0);
+}
+
+}  // namespace
+}  // namespace lmlab
