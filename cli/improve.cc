@@ -247,7 +247,7 @@ void Register(CLI::App& app) {
       "  lmlab improve tasks\n"
       "  lmlab improve eval --task lpn\n"
       "  lmlab improve run --task lpn --rounds 6 --endpoint http://127.0.0.1:8080 --api-model gpt-4 --run-dir runs/lpn\n"
-      "  lmlab improve run --task lpn --rounds 2 --replay tests/improve/fixtures/replay.jsonl --run-dir /tmp/stop\n"
+      "  lmlab improve run --task lpn --rounds 2 --replay data/improve/replay.jsonl --run-dir /tmp/stop\n"
       "  lmlab improve report --run-dir runs/lpn\n"
       "  lmlab improve transfer --run-dir runs/lpn --endpoint http://127.0.0.1:8080 --api-model gpt-4\n");
   improve->require_subcommand(1);

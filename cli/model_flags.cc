@@ -1,5 +1,9 @@
 #include "cli/model_flags.h"
 
+#include <iostream>
+
+#include "lmlab/train/default_model.h"
+
 #include "cli/common.h"
 
 namespace lmlab::cli {
@@ -43,6 +47,14 @@ void CheckModelFlags(const ModelFlags& flags) {
   if (s.threads < 0) throw UsageError("--threads must be 0 (all cores) or positive");
   if (s.n_ctx < 0) throw UsageError("--ctx must be 0 (the model's own) or positive");
   if (s.n_gpu_layers < -1) throw UsageError("--gpu-layers must be -1 (all), 0 or positive");
+}
+
+bool UseDefaultModelIfNone(ModelFlags& flags, ProgressBar& bar) {
+  if (!flags.spec.gguf_path.empty() || !flags.spec.endpoint.empty()) return false;
+  std::cerr << "No --model given: using lmlab's embedded default model (built on first use).\n";
+  flags.spec.gguf_path = OrExit(train::EnsureDefaultModel(bar.Callback())).string();
+  bar.Finish();
+  return true;
 }
 
 std::unique_ptr<runtime::LanguageModel> OpenModelOrExit(const ModelFlags& flags) {

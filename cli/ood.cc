@@ -144,10 +144,8 @@ int RunLm(const LmOptions& o) {
   ModelFlags flags = o.model;
   std::vector<std::string> docs;
   bool exact = true;
-  if (flags.spec.gguf_path.empty() && flags.spec.endpoint.empty()) {
-    std::cerr << "No --model given: using lmlab's embedded default model (built on first use) and its corpus.\n";
-    flags.spec.gguf_path = OrExit(train::EnsureDefaultModel(bar.Callback())).string();
-    bar.Finish();
+  if (UseDefaultModelIfNone(flags, bar)) {
+    // Its corpus is known, so the OCS is exact.
     if (o.corpus.empty() && o.reference.empty()) docs = OrExit(train::BuildDefaultCorpus(train::DefaultModelRecipe()));
   }
   if (!o.corpus.empty()) docs = Paragraphs(OrExit(ReadFile(o.corpus)));

@@ -98,15 +98,10 @@ fs::path ResolveModel(const RunOptions& o, ProgressBar& bar, bool* is_default) {
   const auto& spec = o.model.spec;
   if (!spec.endpoint.empty())
     throw UsageError("probe reads activations inside the model: pass a local GGUF with --model, not --endpoint");
-  *is_default = spec.gguf_path.empty();
-  if (!*is_default) {
-    CheckModelFlags(o.model);
-    return spec.gguf_path;
-  }
-  std::cerr << "No --model given: using lmlab's embedded default model (built on first use).\n";
-  fs::path p = OrExit(train::EnsureDefaultModel(bar.Callback()));
-  bar.Finish();
-  return p;
+  ModelFlags flags = o.model;
+  *is_default = UseDefaultModelIfNone(flags, bar);
+  CheckModelFlags(flags);
+  return flags.spec.gguf_path;
 }
 
 LayerActivations Capture(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,

@@ -46,11 +46,13 @@ add_subdirectory(${LMLAB_LLAMA_SOURCE} ${CMAKE_BINARY_DIR}/_deps/llama-build EXC
 target_link_libraries(lmlab_llama INTERFACE llama ggml)
 target_link_libraries(lmlab_ggml INTERFACE ggml)
 
-# The tools the test suite and benchmarks run; `cmake --build build --target
-# llama_tools` builds them all.
+# The tools the test suite runs (`llama_tools`) and the ones the benchmarks
+# compare against (`llama_bench_tools`).
 add_custom_target(llama_tools)
-foreach(tool llama-server llama-bench llama-eval-callback llama-simple llama-cli llama-finetune)
-  if(TARGET ${tool})
-    add_dependencies(llama_tools ${tool})
-  endif()
+add_custom_target(llama_bench_tools)
+foreach(tool llama-server llama-eval-callback llama-simple)
+  add_dependencies(llama_tools ${tool})
+endforeach()
+foreach(tool llama-bench llama-finetune llama-cli)
+  add_dependencies(llama_bench_tools ${tool})
 endforeach()

@@ -17,32 +17,14 @@ namespace lmlab::report::internal {
 namespace {
 namespace fs = std::filesystem;
 
-// The recorded completions: embedded when the improve module ships them under
-// data/, else the test fixture of a source checkout (next to the binary's
-// build directory, or under the working directory).
+// The recorded completions of the replay run ship inside the binary
+// (data/improve/replay.jsonl, a recording labelled as such in the report);
+// the replay model reads a file, so write them next to the report.
 Result<fs::path> FindReplayFile(const fs::path& out_dir) {
-  for (const char* name : {"data/improve/replay.jsonl", "data/improve/demo_replay.jsonl"}) {
-    auto e = embedded::Find(name);
-    if (e) {
-      fs::path p = out_dir / "improve" / "replay.jsonl";
-      std::error_code ec;
-      fs::create_directories(p.parent_path(), ec);
-      LMLAB_RETURN_IF_ERROR(WriteFileAtomic(p, *e));
-      return p;
-    }
-  }
-  std::vector<fs::path> candidates;
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec)
-    for (fs::path d = exe.parent_path(); !d.empty() && d != d.root_path(); d = d.parent_path())
-      candidates.push_back(d / "tests/improve/fixtures/replay.jsonl");
-  candidates.push_back(fs::current_path(ec) / "tests/improve/fixtures/replay.jsonl");
-  for (const auto& c : candidates)
-    if (fs::exists(c)) return c;
-  return NotFound(
-      "the recorded completions for the replay run (tests/improve/fixtures/replay.jsonl) are not in this build and "
-      "no source checkout was found; pass --endpoint URL --api-model NAME to run STOP with a real model");
+  LMLAB_ASSIGN_OR_RETURN(std::string_view recorded, embedded::Find("data/improve/replay.jsonl"));
+  fs::path p = out_dir / "improve" / "replay.jsonl";
+  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(p, recorded));
+  return p;
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ using testing::RunCommand;
 std::string RunFlags(const fs::path& dir) {
   return " improve run --task lpn --rounds 1 --repeats 1 --samples 3 --lm-calls 2 --utility-calls 4"
          " --test-instances 2 --time-limit-scale 4 --replay " +
-         std::string(LMLAB_SOURCE_DIR) + "/tests/improve/fixtures/replay.jsonl --run-dir " + dir.string();
+         std::string(LMLAB_SOURCE_DIR) + "/data/improve/replay.jsonl --run-dir " + dir.string();
 }
 
 TEST(ImproveCli, KillNineThenResumeFinishesTheRun) {
@@ -90,7 +90,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"eval --task nope", "nope"},
                       BadInput{"report --run-dir /nonexistent/lmlab-run", "config.json"},
                       BadInput{"run --rounds -1 --run-dir /tmp/x --replay " LMLAB_SOURCE_DIR
-                               "/tests/improve/fixtures/replay.jsonl",
+                               "/data/improve/replay.jsonl",
                                "--rounds"}));
 
 }  // namespace

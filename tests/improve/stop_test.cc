@@ -1,5 +1,5 @@
 // The STOP loop end to end with the replay TEST FIXTURE model
-// (tests/improve/fixtures/replay.jsonl), host-enforced budgets, audits,
+// (data/improve/replay.jsonl), host-enforced budgets, audits,
 // strategy tags, determinism and resuming.
 #include "lmlab/improve/stop.h"
 
@@ -17,7 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::unique_ptr<runtime::LanguageModel> Replay() {
-  auto entries = LoadReplayFile(std::string(LMLAB_SOURCE_DIR) + "/tests/improve/fixtures/replay.jsonl");
+  auto entries = LoadReplayFile(std::string(LMLAB_SOURCE_DIR) + "/data/improve/replay.jsonl");
   EXPECT_TRUE(entries) << entries.error().ToString();
   return MakeReplayModel(entries ? *entries : std::vector<ReplayEntry>{{"", "x"}});
 }
@@ -241,6 +241,24 @@ TEST(Stop, ResumesFromTheLastCheckpointAndRefusesOtherOptions) {
   auto bad = RunSelfImprovement(other, *lm, *box);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(Stop, TransferScoresSeedSolutionSeedImproverAndImprovedImprover) {
+  auto lm = Replay();
+  auto box = sandbox::MakeBubblewrapSandbox();
+  StopOptions o = Small("");
+  auto rows = Transfer(o, SeedImprover(), {"parity"}, *lm, *box);
+  ASSERT_TRUE(rows) << rows.error().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  const TransferRow& r = (*rows)[0];
+  EXPECT_EQ(r.task, "parity");
+  EXPECT_GT(r.seed_solution, 0.2);  // random guessing
+  EXPECT_LT(r.seed_solution, 0.8);
+  // The fixture's replies include a brute-force parity solver, which both
+  // improvers find and keep.
+  EXPECT_GT(r.seed_improver, 0.9);
+  EXPECT_GT(r.improved_improver, 0.9);
+  EXPECT_FALSE(Transfer(o, SeedImprover(), {"nope"}, *lm, *box));
 }
 
 TEST(Stop, ReplayFileErrorsNameTheLine) {
