@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/model_flags.h"
+#include "lmlab/ood/ignorance.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
@@ -39,6 +40,7 @@ struct Options {
   float temperature = 0;
   double search_timeout = 10;
   bool show_prompt = false;
+  std::string monitor;  // saved ood::IgnoranceMonitor
   bool json = false;
 };
 
@@ -98,9 +100,27 @@ int Run(const Options& o) {
     std::cout << piece << std::flush;
     return true;
   };
+  // Load the monitor before answering, so a bad file fails fast.
+  std::optional<ood::IgnoranceMonitor> monitor;
+  if (!o.monitor.empty()) monitor = OrExit(ood::LoadIgnoranceMonitor(o.monitor));
   GroundedAnswer g = OrExit(AnswerWithEvidence(*model, *backend, a, on_token));
+  // Is the model guessing? Distance of its predictions to its optimal constant
+  // solution over the answer (Kang et al. 2023; docs/ood.md).
+  std::optional<ood::AnswerIgnorance> ignorance;
+  std::string ignorance_unavailable;
+  if (monitor) {
+    auto scored = monitor->ScoreAnswer(*model, g.prompt, g.generated);
+    if (scored) ignorance = std::move(*scored);
+    else ignorance_unavailable = scored.error().message;
+  }
   if (o.json) {
-    PrintJson(ToJson(g, o.show_prompt ? IncludePrompt::kYes : IncludePrompt::kNo));
+    nlohmann::json j = ToJson(g, o.show_prompt ? IncludePrompt::kYes : IncludePrompt::kNo);
+    if (ignorance)
+      j["ignorance"] = {{"ignorance", ignorance->ignorance}, {"mean_distance_to_ocs", ignorance->mean_distance},
+                        {"flagged", ignorance->flagged}, {"tokens", ignorance->tokens.size()}};
+    else if (monitor)
+      j["ignorance"] = {{"unavailable", ignorance_unavailable}};
+    PrintJson(j);
     return 0;
   }
   std::cout << "\n\n";
@@ -117,6 +137,14 @@ int Run(const Options& o) {
     std::cout << "Grounded in " << g.evidences.size() << " of " << g.evidences_found << " results from "
               << g.backend << (g.dropped_for_context ? ", " + std::to_string(g.dropped_for_context) + " dropped to fit the context" : "")
               << "; " << g.completion_tokens << " tokens in " << FormatFixed(g.generate_seconds, 1) << " s.\n";
+  if (ignorance)
+    std::cout << "Ignorance " << FormatFixed(ignorance->ignorance, 2) << " over " << ignorance->tokens.size()
+              << " tokens: "
+              << (ignorance->flagged ? "FLAGGED - the model is probably guessing (its predictions sit near its "
+                                       "optimal constant solution)\n"
+                                     : "within the calibrated range\n");
+  else if (monitor)
+    std::cout << "Ignorance not available: " << ignorance_unavailable << "\n";
   if (o.show_prompt) std::cout << "\n--- prompt ---\n" << g.prompt << "\n--- end of prompt ---\n";
   return 0;
 }
@@ -154,6 +182,8 @@ void Register(CLI::App& app) {
   sub->add_option("--temperature", o->temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
   sub->option_defaults()->group("Output");
   sub->add_flag("--show-prompt", o->show_prompt, "Print the exact prompt too (in --json: a \"prompt\" field)");
+  sub->add_option("--monitor", o->monitor,
+                  "Ignorance monitor saved by 'lmlab ood lm --save-monitor': say whether the model is guessing");
   sub->add_flag("--json", o->json, "Print JSON: answer, evidences with dates, citations, grounding");
   AddModelFlags(sub, o->model);
   SetRun(sub, [o] { return Run(*o); });

@@ -15,17 +15,18 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.footer("\nRun 'lmlab <command> --help' for a command's flags and examples.");
 
-  plan_cmd::Register(app);
-  ood_cmd::Register(app);
-  improve_cmd::Register(app);
-  train_cmd::Register(app);
-  model_cmd::Register(app);
-  probe_cmd::Register(app);
+  // In the order a newcomer meets them: the tour, then each system.
   demo_cmd::Register(app);
+  plan_cmd::Register(app);
+  model_cmd::Register(app);
+  train_cmd::Register(app);
   index_cmd::Register(app);
   ask_cmd::Register(app);
   freshqa_cmd::Register(app);
   serve_cmd::Register(app);
+  improve_cmd::Register(app);
+  probe_cmd::Register(app);
+  ood_cmd::Register(app);
 
   try {
     app.parse(argc, argv);

@@ -10,7 +10,6 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "lmlab/core/file.h"
 #include "lmlab/ood/ignorance.h"
 #include "cli/model_flags.h"
 #include "lmlab/search/date.h"
@@ -102,12 +101,7 @@ int Run(const Options& o) {
     fo.style = o.model.spec.endpoint.empty() ? fresh::PromptStyle::kCompletion : fresh::PromptStyle::kChat;
     if (today) fo.today = [d = *today] { return d; };
     if (!o.monitor.empty()) {
-      std::string text = OrExit(ReadFile(o.monitor));
-      nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-      if (j.is_discarded()) throw CommandError(Error{ErrorCode::kParse, o.monitor + ": not JSON"});
-      auto monitor = ood::IgnoranceMonitor::FromJson(j);
-      if (!monitor) throw CommandError(monitor.error().WithContext(o.monitor));
-      fo.monitor = std::make_shared<const ood::IgnoranceMonitor>(std::move(*monitor));
+      fo.monitor = std::make_shared<const ood::IgnoranceMonitor>(OrExit(ood::LoadIgnoranceMonitor(o.monitor)));
     }
     engine = server::MakeFreshEngine(OpenSlots(o, true), std::move(fo));
     search_desc = o.index.empty() ? "SearXNG at " + o.searxng : "local index " + o.index;

@@ -20,20 +20,6 @@ constexpr int64_t kChatTemplateTokens = 32;
 constexpr std::string_view kPremiseInstruction =
     " Before answering, check whether the question rests on a false premise.";
 
-std::string OneLine(std::string_view s) {
-  std::string out;
-  bool space = false;
-  for (char c : s) {
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      space = !out.empty();
-    } else {
-      if (space) out += ' ';
-      space = false;
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -84,15 +70,15 @@ Result<DemoSet> LoadDemonstrations() {
 
 std::string RenderBlock(std::string_view question, search::Day today, std::span<const Evidence> evidences,
                         const std::optional<search::AnswerBox>& box, PremiseCheck premise) {
-  std::string out = "query: " + OneLine(question) + "\n\n";
+  std::string out = "query: " + search::CollapseWhitespace(question) + "\n\n";
   if (evidences.empty()) out += "(no search results)\n\n";
   for (size_t i = 0; i < evidences.size(); ++i) out += RenderEvidence(evidences[i], static_cast<int>(i + 1)) + "\n";
   if (box) {
-    out += "answer box: " + OneLine(box->title.empty() ? box->text : box->title + ": " + box->text);
+    out += "answer box: " + search::CollapseWhitespace(box->title.empty() ? box->text : box->title + ": " + box->text);
     if (!box->url.empty()) out += " (" + box->url + ")";
     out += "\n\n";
   }
-  out += "question: " + OneLine(question) + " (today is " + search::FormatDay(today) + ")";
+  out += "question: " + search::CollapseWhitespace(question) + " (today is " + search::FormatDay(today) + ")";
   if (premise == PremiseCheck::kOn) out += kPremiseInstruction;
   out += "\nanswer:";
   return out;
@@ -162,11 +148,11 @@ std::vector<Evidence> OrderEvidence(std::span<const Evidence> found, EvidenceOrd
 
 std::string RenderEvidence(const Evidence& e, int number) {
   std::string out = "[" + std::to_string(number) + "]\n";
-  out += "source: " + OneLine(e.source) + "\n";
+  out += "source: " + search::CollapseWhitespace(e.source) + "\n";
   out += "date: " + (e.date ? search::FormatDay(*e.date) : std::string("unknown")) + "\n";
-  out += "title: " + OneLine(e.title) + "\n";
-  out += "snippet: " + OneLine(e.snippet) + "\n";
-  out += "highlight: " + OneLine(e.highlight) + "\n";
+  out += "title: " + search::CollapseWhitespace(e.title) + "\n";
+  out += "snippet: " + search::CollapseWhitespace(e.snippet) + "\n";
+  out += "highlight: " + search::CollapseWhitespace(e.highlight) + "\n";
   return out;
 }
 
@@ -328,6 +314,7 @@ Result<GroundedAnswer> AnswerWithEvidence(runtime::LanguageModel& model, search:
   }
   if (!c) return std::unexpected(c.error().WithContext("the model failed to answer"));
   std::string generated = c->text;
+  a.generated = generated;
   // A chat model answers afresh and may restate the date itself.
   if (options.style == PromptStyle::kChat && generated.find(TodaySentence(options.today)) != std::string::npos)
     a.answer = generated;

@@ -1,5 +1,7 @@
 #include "lmlab/ood/ignorance.h"
 
+#include "lmlab/core/file.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -256,6 +258,15 @@ Result<IgnoranceMonitor> IgnoranceMonitor::FromJson(const nlohmann::json& j) {
   } catch (const nlohmann::json::exception& e) {
     return ParseError(std::string("ignorance monitor: ") + e.what());
   }
+}
+
+Result<IgnoranceMonitor> LoadIgnoranceMonitor(const std::filesystem::path& path) {
+  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return ParseError(path.string() + ": not a JSON ignorance monitor");
+  auto monitor = IgnoranceMonitor::FromJson(j);
+  if (!monitor) return std::unexpected(monitor.error().WithContext(path.string()));
+  return monitor;
 }
 
 }  // namespace lmlab::ood

@@ -86,4 +86,19 @@ std::string ToValidUtf8(std::string_view text) {
   return out;
 }
 
+std::string CollapseWhitespace(std::string_view s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = !out.empty();
+    } else {
+      if (space) out += ' ';
+      space = false;
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace lmlab::search

@@ -77,20 +77,6 @@ bool IsStopWord(std::string_view w) {
   return kStop.contains(w);
 }
 
-std::string CollapseSpace(std::string_view s) {
-  std::string out;
-  bool space = false;
-  for (char c : s) {
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      space = !out.empty();
-    } else {
-      if (space) out += ' ';
-      space = false;
-      out += c;
-    }
-  }
-  return out;
-}
 
 // Strips FTS5 match markers (\x01 ... \x02) and collects the marked words.
 void SplitMarked(std::string_view marked, std::string& plain, std::vector<std::string>& terms) {
@@ -355,7 +341,7 @@ Result<SearchResults> LocalIndex::Search(std::string_view query, const SearchOpt
     std::vector<std::string> terms;
     SplitMarked(s.ColText(4), snippet, terms);
     SplitMarked(s.ColText(5), title, terms);
-    e.snippet = CollapseSpace(snippet);
+    e.snippet = CollapseWhitespace(snippet);
     for (const auto& t : terms) e.highlight += (e.highlight.empty() ? "" : ", ") + t;
     e.score = -bm25;  // bm25() is lower-is-better
     e.relevance_rank = static_cast<int>(r.evidences.size());

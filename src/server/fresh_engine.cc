@@ -92,14 +92,9 @@ class FreshEngine : public ChatEngine {
   }
 
  private:
-  // The generated text is what follows the prompt; FreshPrompt may have
-  // prefilled the "Today is ..." sentence as the end of the prompt.
+  // Scores what the model wrote after the exact prompt it saw.
   void ScoreIgnorance(runtime::LanguageModel& model, const fresh::GroundedAnswer& g, ChatReply& reply) const {
-    std::string_view continuation = g.answer;
-    const std::string lead = fresh::TodaySentence(*search::ParseDay(g.today));
-    if (std::string_view(g.prompt).ends_with(lead) && continuation.starts_with(lead))
-      continuation.remove_prefix(lead.size());
-    auto scored = options_.monitor->ScoreAnswer(model, g.prompt, continuation);
+    auto scored = options_.monitor->ScoreAnswer(model, g.prompt, g.generated);
     if (scored) reply.ignorance = std::move(*scored);
     else reply.ignorance_unavailable = scored.error().message;
   }

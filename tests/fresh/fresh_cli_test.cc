@@ -89,6 +89,40 @@ TEST_F(FreshCli, AskWithTheTinyModel) {
   EXPECT_NE(r.out.find("UNGROUNDED"), std::string::npos) << r.out;
 }
 
+// `--monitor` (a saved ood ignorance monitor) adds "is the model guessing?"
+// to the answer; a broken monitor file is a clear error before answering.
+TEST_F(FreshCli, AskReportsIgnoranceWithAMonitor) {
+  ASSERT_EQ(RunCommand(Lm() + " index add " + (dir_ / "news.jsonl").string() + " --index " + index_).exit_code, 0);
+  std::string model = " --model " + lmlab::testing::TinyModelPath() + " --ctx 4096 --threads 1 --max-tokens 6";
+  auto info = RunCommand(Lm() + " model info --json --model " + lmlab::testing::TinyModelPath());
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  int64_t n_vocab = nlohmann::json::parse(info.out)["n_vocab"].get<int64_t>();
+  // A uniform OCS; calibration distances spread over [0, 10).
+  nlohmann::json ids = nlohmann::json::array(), probs = nlohmann::json::array(), dist = nlohmann::json::array();
+  for (int64_t v = 0; v < n_vocab; ++v) ids.push_back(v), probs.push_back(1.0 / static_cast<double>(n_vocab));
+  for (int i = 0; i < 100; ++i) dist.push_back(i * 0.1);
+  nlohmann::json monitor = {{"ocs", {{"source", "test"}, {"n_vocab", n_vocab}, {"tokens", 1}, {"ids", ids}, {"probs", probs}}},
+                            {"calibration_distances", dist}, {"token_level", 0.95}, {"window", 16}, {"answer_level", 0.95}};
+  std::ofstream(dir_ / "monitor.json") << monitor.dump();
+  auto r = RunCommand(Lm() + " ask 'What is the latest zlib release?' --index " + index_ +
+                      " --today 2026-11-27 --json --monitor " + (dir_ / "monitor.json").string() + model);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.contains("ignorance")) << r.out;
+  ASSERT_TRUE(j["ignorance"].contains("ignorance")) << j["ignorance"].dump();
+  EXPECT_GE(j["ignorance"]["ignorance"].get<double>(), 0.0);
+  EXPECT_LE(j["ignorance"]["ignorance"].get<double>(), 1.0);
+  r = RunCommand(Lm() + " ask 'What is the latest zlib release?' --index " + index_ +
+                 " --today 2026-11-27 --monitor " + (dir_ / "monitor.json").string() + model);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Ignorance "), std::string::npos) << r.out;
+  std::ofstream(dir_ / "broken.json") << "{\"ocs\": 3}";
+  r = RunCommand(Lm() + " ask 'q' --no-search --monitor " + (dir_ / "broken.json").string() + model);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("broken.json"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 TEST_F(FreshCli, AskBadInput) {
   std::string model = " --model " + lmlab::testing::TinyModelPath();
   for (const char* args : {"'' --no-search", "'   ' --no-search", "'q' --no-search --order newest", "'q' --no-search --k 0",

@@ -72,6 +72,7 @@ struct GroundedAnswer {
   std::string question;
   std::string today;                        // "2026-11-27"
   std::string answer;                       // starts with "Today is <date>."
+  std::string generated;                    // what the model wrote after `prompt` (answer minus a prefilled date)
   std::vector<PromptEvidence> evidences;    // prompt order: the last one sits next to the question
   std::vector<int> cited;                   // 0-based indices into `evidences`
   std::optional<search::AnswerBox> answer_box;

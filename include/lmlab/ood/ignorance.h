@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
@@ -125,5 +126,9 @@ class IgnoranceMonitor {
   CalibrationOptions options_;
   double answer_threshold_ = 1;
 };
+
+// Reads a monitor saved with IgnoranceMonitor::ToJson (`lmlab ood lm
+// --save-monitor FILE`); errors name the file.
+Result<IgnoranceMonitor> LoadIgnoranceMonitor(const std::filesystem::path& path);
 
 }  // namespace lmlab::ood
