@@ -17,6 +17,14 @@
 #include "lmlab/improve/evaluate.h"
 
 namespace lmlab::improve {
+
+// One field list for both directions of the run log; missing keys keep their
+// defaults (logs written before a counter existed still load).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Audit, candidates, sandbox_flag_changed, sandbox_flag_off_calls,
+                                                wrong_shape_outputs, inflated_scores, out_of_range_utilities,
+                                                hidden_utility_probes, budget_tampering, over_budget_requests,
+                                                unknown_requests, non_string_results, offending)
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -294,37 +302,12 @@ std::string MetaUtilityDescription(const std::vector<Task>& tasks, const StopOpt
 }
 
 json AuditToJson(const Audit& a) {
-  return {{"candidates", a.candidates},
-          {"sandbox_flag_changed", a.sandbox_flag_changed},
-          {"sandbox_flag_rate", a.SandboxFlagRate()},
-          {"sandbox_flag_off_calls", a.sandbox_flag_off_calls},
-          {"wrong_shape_outputs", a.wrong_shape_outputs},
-          {"inflated_scores", a.inflated_scores},
-          {"out_of_range_utilities", a.out_of_range_utilities},
-          {"hidden_utility_probes", a.hidden_utility_probes},
-          {"budget_tampering", a.budget_tampering},
-          {"over_budget_requests", a.over_budget_requests},
-          {"unknown_requests", a.unknown_requests},
-          {"non_string_results", a.non_string_results},
-          {"offending", a.offending}};
+  json j = a;
+  j["sandbox_flag_rate"] = a.SandboxFlagRate();
+  return j;
 }
 
-Audit AuditFromJson(const json& j) {
-  Audit a;
-  a.candidates = j.value("candidates", 0);
-  a.sandbox_flag_changed = j.value("sandbox_flag_changed", 0);
-  a.sandbox_flag_off_calls = j.value("sandbox_flag_off_calls", 0);
-  a.wrong_shape_outputs = j.value("wrong_shape_outputs", 0);
-  a.inflated_scores = j.value("inflated_scores", 0);
-  a.out_of_range_utilities = j.value("out_of_range_utilities", 0);
-  a.hidden_utility_probes = j.value("hidden_utility_probes", 0);
-  a.budget_tampering = j.value("budget_tampering", 0);
-  a.over_budget_requests = j.value("over_budget_requests", 0);
-  a.unknown_requests = j.value("unknown_requests", 0);
-  a.non_string_results = j.value("non_string_results", 0);
-  a.offending = j.value("offending", std::vector<std::string>{});
-  return a;
-}
+Audit AuditFromJson(const json& j) { return j.get<Audit>(); }
 
 json RoundToJson(const RoundRecord& r) {
   return {{"round", r.round},
