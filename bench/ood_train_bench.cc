@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_support.h"
 #include "lmlab/ood/classifier.h"
 #include "lmlab/ood/datasets.h"
 
@@ -24,8 +25,6 @@ namespace {
 
 using namespace lmlab;
 using namespace lmlab::ood;
-
-std::filesystem::path BuildDir() { return std::filesystem::canonical("/proc/self/exe").parent_path().parent_path(); }
 
 [[noreturn]] void Die(const std::string& m) {
   std::fprintf(stderr, "ood_train_bench: %s\n", m.c_str());
@@ -59,7 +58,7 @@ int main(int argc, char** argv) {
   int64_t train_size = 60000;
   bool json = false;
   std::string python = "/usr/bin/python3";
-  std::string script = (BuildDir().parent_path() / "bench" / "reference" / "ood_train_torch.py").string();
+  std::string script = (bench::BuildDir().parent_path() / "bench" / "reference" / "ood_train_torch.py").string();
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : (Die("missing value for " + k), std::string()); };

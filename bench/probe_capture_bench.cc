@@ -10,16 +10,15 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_support.h"
 #include "lmlab/core/table.h"
 #include "lmlab/probe/activation_cache.h"
 #include "lmlab/probe/dataset.h"
 #include "lmlab/runtime/activations.h"
-#include "lmlab/runtime/tiny_model.h"
 #include "runtime/reference_decode.h"
 
 int main(int argc, char** argv) {
@@ -27,7 +26,7 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   CLI::App app{"Probe capture (with the .npy cache) prompts/s vs plain llama_decode of the same prompts"};
   std::string model;
-  int threads = 2, n_prompts = 1000, batch_tokens = 512, reps = 3, layers = 4, embd = 256, ff = 768;
+  int threads = 2, n_prompts = 1000, batch_tokens = 512, reps = 3;
   bool json = false, float16 = false;
   app.add_option("--model", model, "GGUF to measure (default: a random 4 x 256 llama written here)");
   app.add_option("--threads", threads, "CPU threads")->capture_default_str();
@@ -40,50 +39,29 @@ int main(int argc, char** argv) {
 
   const fs::path tmp = fs::temp_directory_path() / "lmlab-probe-capture-bench";
   if (model.empty()) {
-    model = (tmp / fmt::format("random-{}x{}.gguf", layers, embd)).string();
-    if (auto s = runtime::WriteTinyModel(model, {.n_embd = embd, .n_layer = layers, .n_head = embd / 64,
-                                                 .n_head_kv = embd / 64, .n_ff = ff, .n_ctx_train = 512});
-        !s) {
-      std::cerr << s.error().ToString() << "\n";
-      return 1;
-    }
+    auto random = bench::RandomModel({}, tmp);  // the default 4 x 256 shape
+    if (!random) return bench::Fail(random.error());
+    model = *random;
   }
   auto ds = probe::BuildWorldCities({.limit = n_prompts});
-  if (!ds) {
-    std::cerr << ds.error().ToString() << "\n";
-    return 1;
-  }
+  if (!ds) return bench::Fail(ds.error());
   const std::vector<std::string> prompts = probe::MakePrompts(*ds, probe::PromptTemplate::kBare);
   const runtime::ModelSpec spec{.gguf_path = model, .threads = threads};
   auto m = runtime::OpenActivationModel(spec);
-  if (!m) {
-    std::cerr << m.error().ToString() << "\n";
-    return 1;
-  }
-  double ours = 0, reference = 0;
-  for (int r = 0; r <= reps; ++r) {  // repetition 0 warms both up
-    fs::remove_all(tmp / "cache");
-    probe::CaptureOptions o;
-    o.dir = tmp / "cache" / "entry";
-    o.batch_tokens = batch_tokens;
-    o.dtype = float16 ? probe::StoreDtype::kFloat16 : probe::StoreDtype::kFloat32;
-    auto start = std::chrono::steady_clock::now();
-    auto acts = probe::CaptureCached(**m, prompts, o);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!acts) {
-      std::cerr << acts.error().ToString() << "\n";
-      return 1;
-    }
-    auto plain = runtime::internal::PlainDecodeSeconds(spec, prompts, batch_tokens);
-    if (!plain) {
-      std::cerr << plain.error().ToString() << "\n";
-      return 1;
-    }
-    if (r > 0) {
-      ours = std::max(ours, prompts.size() / s);
-      reference = std::max(reference, prompts.size() / *plain);
-    }
-  }
+  if (!m) return bench::Fail(m.error());
+  auto best = bench::BestOf(
+      reps,
+      [&] {
+        fs::remove_all(tmp / "cache");
+        probe::CaptureOptions o;
+        o.dir = tmp / "cache" / "entry";
+        o.batch_tokens = batch_tokens;
+        o.dtype = float16 ? probe::StoreDtype::kFloat16 : probe::StoreDtype::kFloat32;
+        return bench::Seconds([&] { return probe::CaptureCached(**m, prompts, o); });
+      },
+      [&] { return runtime::internal::PlainDecodeSeconds(spec, prompts, batch_tokens); });
+  if (!best) return bench::Fail(best.error());
+  const double ours = prompts.size() / best->ours, reference = prompts.size() / best->reference;
   fs::remove_all(tmp);
   const double ratio = ours / reference;
   if (json) {

@@ -9,21 +9,17 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_support.h"
 #include "lmlab/core/table.h"
 #include "lmlab/runtime/activations.h"
-#include "lmlab/runtime/tiny_model.h"
 #include "runtime/reference_decode.h"
 
 namespace {
 
 using namespace lmlab;
-
-std::filesystem::path BuildDir() { return std::filesystem::canonical("/proc/self/exe").parent_path().parent_path(); }
 
 // Short entity prompts of the kind probes use ("The capital of X is").
 std::vector<std::string> Prompts(int n) {
@@ -40,55 +36,37 @@ std::vector<std::string> Prompts(int n) {
 int main(int argc, char** argv) {
   CLI::App app{"Activation capture prompts/s vs plain llama_decode of the same prompts, same run"};
   std::string model;
-  int threads = 2, n_prompts = 512, batch_tokens = 512, reps = 3, layers = 4, embd = 256, ff = 768;
+  int threads = 2, n_prompts = 512, batch_tokens = 512, reps = 3;
+  bench::RandomModelShape shape;
   bool json = false;
   app.add_option("--model", model, "GGUF to measure (default: a random 4 x 256 llama written here)");
   app.add_option("--threads", threads, "CPU threads")->capture_default_str();
   app.add_option("--prompts", n_prompts, "Prompts per repetition")->capture_default_str();
   app.add_option("--batch-tokens", batch_tokens, "Tokens per batch")->capture_default_str();
   app.add_option("--reps", reps, "Repetitions (the best of each side counts)")->capture_default_str();
-  app.add_option("--layers", layers, "Layers of the random model")->capture_default_str();
-  app.add_option("--embd", embd, "Width of the random model")->capture_default_str();
-  app.add_option("--ff", ff, "Feed-forward width of the random model")->capture_default_str();
+  bench::AddRandomModelOptions(app, shape);
   app.add_flag("--json", json, "Print JSON");
   CLI11_PARSE(app, argc, argv);
 
   if (model.empty()) {
-    model = (BuildDir() / "bench-fixtures" / fmt::format("random-{}x{}.gguf", layers, embd)).string();
-    if (auto s = runtime::WriteTinyModel(model, {.n_embd = embd, .n_layer = layers, .n_head = embd / 64,
-                                                 .n_head_kv = embd / 64, .n_ff = ff, .n_ctx_train = 512});
-        !s) {
-      std::cerr << s.error().ToString() << "\n";
-      return 1;
-    }
+    auto random = bench::RandomModel(shape);
+    if (!random) return bench::Fail(random.error());
+    model = *random;
   }
   const runtime::ModelSpec spec{.gguf_path = model, .threads = threads};
   const std::vector<std::string> prompts = Prompts(n_prompts);
 
   auto capture = runtime::OpenActivationModel(spec);
-  if (!capture) {
-    std::cerr << capture.error().ToString() << "\n";
-    return 1;
-  }
-  double ours = 0, reference = 0;
-  for (int r = 0; r <= reps; ++r) {  // repetition 0 warms both up
-    auto start = std::chrono::steady_clock::now();
-    auto a = (*capture)->CaptureActivations({.prompts = prompts, .batch_tokens = batch_tokens});
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!a) {
-      std::cerr << a.error().ToString() << "\n";
-      return 1;
-    }
-    auto plain = runtime::internal::PlainDecodeSeconds(spec, prompts, batch_tokens);
-    if (!plain) {
-      std::cerr << plain.error().ToString() << "\n";
-      return 1;
-    }
-    if (r > 0) {
-      ours = std::max(ours, n_prompts / s);
-      reference = std::max(reference, n_prompts / *plain);
-    }
-  }
+  if (!capture) return bench::Fail(capture.error());
+  auto best = bench::BestOf(
+      reps,
+      [&] {
+        return bench::Seconds(
+            [&] { return (*capture)->CaptureActivations({.prompts = prompts, .batch_tokens = batch_tokens}); });
+      },
+      [&] { return runtime::internal::PlainDecodeSeconds(spec, prompts, batch_tokens); });
+  if (!best) return bench::Fail(best.error());
+  const double ours = n_prompts / best->ours, reference = n_prompts / best->reference;
   const double ratio = ours / reference;
   if (json) {
     std::cout << nlohmann::json{{"model", model},

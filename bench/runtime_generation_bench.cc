@@ -18,16 +18,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "bench/bench_support.h"
 #include "lmlab/core/table.h"
 #include "lmlab/runtime/language_model.h"
-#include "lmlab/runtime/tiny_model.h"
 
 namespace {
 
 using namespace lmlab;
-
-// build/bench/runtime_generation_bench -> build/
-std::filesystem::path BuildDir() { return std::filesystem::canonical("/proc/self/exe").parent_path().parent_path(); }
 
 std::string Capture(const std::string& command, int* status) {
   std::string out;
@@ -49,46 +46,37 @@ std::string Capture(const std::string& command, int* status) {
 int main(int argc, char** argv) {
   CLI::App app{"Generation tokens/s: lmlab's llama.cpp backend vs llama-bench, same model, same run"};
   std::string model;
-  int threads = 2, tokens = 64, reps = 5, layers = 4, embd = 256, ff = 768;
+  int threads = 2, tokens = 64, reps = 5;
+  bench::RandomModelShape shape;
   bool json = false;
   app.add_option("--model", model, "GGUF to measure (default: a random 4 x 256 llama written here)");
   app.add_option("--threads", threads, "CPU threads for both")->capture_default_str();
   app.add_option("--tokens", tokens, "Tokens generated per repetition")->capture_default_str();
   app.add_option("--reps", reps, "Repetitions (the best of each side counts)")->capture_default_str();
-  app.add_option("--layers", layers, "Layers of the random model")->capture_default_str();
-  app.add_option("--embd", embd, "Width of the random model")->capture_default_str();
-  app.add_option("--ff", ff, "Feed-forward width of the random model")->capture_default_str();
+  bench::AddRandomModelOptions(app, shape);
   app.add_flag("--json", json, "Print JSON");
   CLI11_PARSE(app, argc, argv);
 
-  const std::filesystem::path build = BuildDir();
+  const std::filesystem::path build = bench::BuildDir();
   if (model.empty()) {
-    model = (build / "bench-fixtures" / fmt::format("random-{}x{}.gguf", layers, embd)).string();
-    if (auto s = runtime::WriteTinyModel(model, {.n_embd = embd, .n_layer = layers, .n_head = embd / 64,
-                                                 .n_head_kv = embd / 64, .n_ff = ff, .n_ctx_train = 512});
-        !s) {
-      std::cerr << s.error().ToString() << "\n";
-      return 1;
-    }
+    auto random = bench::RandomModel(shape);
+    if (!random) return bench::Fail(random.error());
+    model = *random;
   }
 
   // lmlab: greedy generation from BOS alone, as llama-bench's tg test does.
   auto lm = runtime::OpenModel({.gguf_path = model, .threads = threads, .n_ctx = tokens + 8});
-  if (!lm) {
-    std::cerr << lm.error().ToString() << "\n";
-    return 1;
-  }
-  double ours = 0;
+  if (!lm) return bench::Fail(lm.error());
   int generated = 0;
-  for (int r = 0; r <= reps; ++r) {  // repetition 0 warms up
+  // Seconds per generated token (Complete's own timing), so the best is the least.
+  auto best = bench::BestOf(reps, [&]() -> Result<double> {
     auto c = (*lm)->Complete("", {.temperature = 0, .max_tokens = tokens});
-    if (!c) {
-      std::cerr << c.error().ToString() << "\n";
-      return 1;
-    }
+    if (!c) return std::unexpected(c.error());
     generated = static_cast<int>(c->completion_tokens);
-    if (r > 0) ours = std::max(ours, double(c->completion_tokens) / c->seconds);
-  }
+    return c->seconds / double(c->completion_tokens);
+  });
+  if (!best) return bench::Fail(best.error());
+  const double ours = 1 / *best;
   if (generated != tokens)
     std::cerr << fmt::format("note: generation stopped at an end token after {} of {} tokens\n", generated, tokens);
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <string>
 
+#include "bench/bench_support.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
 #include "lmlab/train/default_model.h"
@@ -32,9 +33,6 @@ namespace {
 
 using namespace lmlab;
 using namespace lmlab::train;
-
-// build/bench/train_bench -> build/
-std::filesystem::path BuildDir() { return std::filesystem::canonical("/proc/self/exe").parent_path().parent_path(); }
 
 struct CommandOutput {
   int exit_code = -1;
@@ -61,9 +59,9 @@ struct Args {
   int64_t layers = 4, width = 256, heads = 4;
   int vocab = 2048;
   int64_t docs = 3000;
-  std::string finetune = (BuildDir() / "bin" / "llama-finetune").string();
+  std::string finetune = (bench::BuildDir() / "bin" / "llama-finetune").string();
   std::string python = "/usr/bin/python3";
-  std::string torch_script = (BuildDir().parent_path() / "bench" / "reference" / "train_torch.py").string();
+  std::string torch_script = (bench::BuildDir().parent_path() / "bench" / "reference" / "train_torch.py").string();
   // A directory holding an optimized libblas.so.3 (e.g. Debian's
   // libopenblas0-pthread unpacked there): PyTorch runs a second time with it.
   // Debian's python3-torch calls whatever libblas.so.3 the system selects,
