@@ -30,6 +30,7 @@ apt_packages=(
   libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev libfmt-dev
   bubblewrap libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist calendar distro-info-data
+  chromium  # the web page and report tests drive a real headless browser
 )
 if [[ "${LMLAB_SKIP_APT:-0}" != 1 ]]; then
   missing=()
