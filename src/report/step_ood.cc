@@ -20,7 +20,7 @@
 namespace lmlab::report::internal {
 namespace {
 constexpr const char* kCitation =
-    "Kang, Bhatt, Levine et al. 2023, \"Deep Neural Networks Tend to Extrapolate Predictably\", arXiv:2310.00873.";
+    "Kang, Setlur, Tomlin & Levine 2023, \"Deep Neural Networks Tend to Extrapolate Predictably\", arXiv:2310.00873.";
 }
 
 Result<Section> OodClassifierStep(StepContext& ctx) {
