@@ -76,11 +76,40 @@ struct TempDir {
   }
 };
 
+// Run dirs are named lmlab-sandbox-<host pid>-XXXXXX. A host killed with
+// SIGKILL cannot remove its dir, so each new sandbox removes the dirs of hosts
+// that no longer exist (a reused pid only delays the clean-up).
+constexpr std::string_view kRunDirPrefix = "lmlab-sandbox-";
+
+void RemoveRunDirsOfDeadHosts(const fs::path& tmp) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!name.starts_with(kRunDirPrefix)) continue;
+    size_t dash = name.find('-', kRunDirPrefix.size());
+    if (dash == std::string::npos) continue;
+    pid_t pid = 0;
+    try {
+      pid = static_cast<pid_t>(std::stol(name.substr(kRunDirPrefix.size(), dash - kRunDirPrefix.size())));
+    } catch (const std::exception&) {
+      continue;
+    }
+    struct stat st;
+    if (pid <= 0 || lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+      continue;
+    if (kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), ec);
+  }
+}
+
 bool Contains(const std::string& s, std::string_view needle) { return s.find(needle) != std::string::npos; }
 
 class BubblewrapSandbox final : public Sandbox {
  public:
-  explicit BubblewrapSandbox(BubblewrapOptions o) : options_(std::move(o)) {}
+  explicit BubblewrapSandbox(BubblewrapOptions o) : options_(std::move(o)) {
+    std::error_code ec;
+    fs::path tmp = fs::temp_directory_path(ec);
+    if (!ec) RemoveRunDirsOfDeadHosts(tmp);
+  }
   Result<RunResult> Run(const Request& request) override;
 
  private:
@@ -189,7 +218,8 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
   // The program's files, world-readable so the unprivileged uid can read them.
   TempDir box;
   {
-    std::string tmpl = (fs::temp_directory_path() / "lmlab-sandbox-XXXXXX").string();
+    std::string tmpl =
+        (fs::temp_directory_path() / (std::string(kRunDirPrefix) + std::to_string(getpid()) + "-XXXXXX")).string();
     if (!mkdtemp(tmpl.data())) return IoError(std::string("sandbox: cannot create a temp dir: ") + std::strerror(errno));
     box.path = tmpl;
     chmod(tmpl.c_str(), 0755);

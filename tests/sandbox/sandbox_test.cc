@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace lmlab::sandbox {
@@ -97,6 +102,27 @@ TEST(Sandbox, ParallelRunsGetDistinctUids) {
 TEST(Sandbox, CheckBubblewrapPassesHere) {
   auto s = CheckBubblewrap();
   EXPECT_TRUE(s) << s.error().ToString();
+}
+
+// A host killed with SIGKILL leaves its run dir behind; the next sandbox
+// removes dirs of hosts that are gone and keeps those of live ones.
+TEST(Sandbox, RemovesRunDirsLeftByDeadHosts) {
+  namespace fs = std::filesystem;
+  pid_t dead = fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) _exit(0);
+  ASSERT_EQ(waitpid(dead, nullptr, 0), dead);  // reaped: the pid names no process now
+  fs::path tmp = fs::temp_directory_path();
+  fs::path left = tmp / ("lmlab-sandbox-" + std::to_string(dead) + "-test01");
+  fs::path live = tmp / ("lmlab-sandbox-" + std::to_string(getpid()) + "-test02");
+  for (const fs::path& d : {left, live}) {
+    fs::create_directories(d / "sub");
+    std::ofstream(d / "sub" / "main.py") << "print(1)\n";
+  }
+  auto box = MakeBubblewrapSandbox();
+  EXPECT_FALSE(fs::exists(left));
+  EXPECT_TRUE(fs::exists(live / "sub" / "main.py"));
+  fs::remove_all(live);
 }
 
 TEST(Sandbox, VerdictNames) {
