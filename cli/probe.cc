@@ -16,9 +16,9 @@
 #include "lmlab/probe/activation_cache.h"
 #include "lmlab/probe/dataset.h"
 #include "lmlab/probe/experiment.h"
-#include "lmlab/probe/gguf_weights.h"
 #include "lmlab/probe/render.h"
 #include "lmlab/runtime/activations.h"
+#include "lmlab/runtime/gguf_reader.h"
 #include "lmlab/runtime/tiny_model.h"
 #include "lmlab/train/default_model.h"
 
@@ -145,6 +145,14 @@ fs::path WriteRandomModel(int64_t n_layers, int64_t n_embd, bool is_default, con
   return p;
 }
 
+// One weight tensor of the model as [ne1, ne0] (row r is ggml row r; a
+// vector is one row), dequantised by runtime when the file is quantised.
+Result<Eigen::MatrixXd> ReadWeights(const fs::path& model_path, const std::string& name) {
+  LMLAB_ASSIGN_OR_RETURN(runtime::GgufMatrix m, runtime::ReadGgufMatrix(model_path, name));
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  return Eigen::Map<const RowMajor>(m.data.data(), m.rows, m.cols).cast<double>();
+}
+
 int RunProbe(const RunOptions& o) {
   if (o.chunk <= 0) throw UsageError("--chunk must be positive");
   if (o.neurons < 0) throw UsageError("--neurons must be 0 (off) or positive");
@@ -260,7 +268,7 @@ int RunProbe(const RunOptions& o) {
     // MLP neurons: block L's ffn_down columns write into the residual stream
     // the probe reads; block L+1's ffn_up rows (scaled by its RMSNorm weight)
     // read from it.
-    auto down = ReadGgufMatrix(model_path, fmt::format("blk.{}.ffn_down.weight", n.layer));  // [n_embd, n_ff]
+    auto down = ReadWeights(model_path, fmt::format("blk.{}.ffn_down.weight", n.layer));  // [n_embd, n_ff]
     if (down && down->rows() == acts.n_embd) {
       NeuronSearchResult w;
       w.layer = n.layer;
@@ -270,8 +278,8 @@ int RunProbe(const RunOptions& o) {
     } else if (!down) {
       std::cerr << "Neuron weight search skipped: " << down.error().message << "\n";
     }
-    auto up = ReadGgufMatrix(model_path, fmt::format("blk.{}.ffn_up.weight", n.layer + 1));  // [n_ff, n_embd]
-    auto norm = ReadGgufMatrix(model_path, fmt::format("blk.{}.ffn_norm.weight", n.layer + 1));  // [1, n_embd]
+    auto up = ReadWeights(model_path, fmt::format("blk.{}.ffn_up.weight", n.layer + 1));      // [n_ff, n_embd]
+    auto norm = ReadWeights(model_path, fmt::format("blk.{}.ffn_norm.weight", n.layer + 1));  // [1, n_embd]
     if (up && norm && up->cols() == acts.n_embd && norm->cols() == acts.n_embd) {
       NeuronSearchResult w;
       w.layer = n.layer;
