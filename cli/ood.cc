@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
-#include <numeric>
-#include <random>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -33,6 +31,10 @@ struct ClassifierOptions {
   std::vector<std::string> losses = {"ce", "mse", "nll"};
   std::vector<std::string> shifts = {"rotation", "noise", "blur", "contrast", "permutation", "dataset"};
   int epochs = 2;
+  float learning_rate = 2e-3f;
+  float weight_decay = 0.0f;
+  std::vector<int> hidden = {128, 64};
+  std::vector<double> severities;  // for a single --shifts entry; empty = its defaults
   int64_t train_size = 60000;
   int64_t eval_size = 2000;
   bool no_decision = false;
@@ -79,7 +81,19 @@ int RunClassifier(const ClassifierOptions& o) {
   if (o.epochs < 1 || o.epochs > 100) throw UsageError("--epochs must be in [1, 100]");
   if (o.train_size < 128) throw UsageError("--train-size must be at least 128");
   if (o.eval_size < 10) throw UsageError("--eval-size must be at least 10");
+  if (!(o.learning_rate > 0 && o.learning_rate < 1)) throw UsageError("--learning-rate must be in (0, 1)");
+  if (!(o.weight_decay >= 0 && o.weight_decay < 1)) throw UsageError("--weight-decay must be in [0, 1)");
+  if (o.hidden.size() != 2 || o.hidden[0] < 1 || o.hidden[1] < 1 || o.hidden[0] > 4096 || o.hidden[1] > 4096)
+    throw UsageError("--hidden takes two layer widths in [1, 4096], e.g. --hidden 128 64");
+  if (!o.severities.empty()) {
+    if (e.shifts.size() != 1) throw UsageError("--severities needs exactly one --shifts entry");
+    e.severities = {o.severities};
+  }
   e.train.epochs = o.epochs;
+  e.train.learning_rate = o.learning_rate;
+  e.train.weight_decay = o.weight_decay;
+  e.train.mlp_hidden1 = o.hidden[0];
+  e.train.mlp_hidden2 = o.hidden[1];
   e.train.threads = o.threads;
   e.train_size = o.train_size;
   e.eval_size = o.eval_size;
@@ -157,36 +171,20 @@ int RunLm(const LmOptions& o) {
     throw UsageError("this model's training text is unknown: pass --corpus FILE (its training text, exact OCS) or "
                      "--reference FILE (in-distribution text, estimated OCS)");
   auto lm = OpenModelOrExit(flags);
-
-  // Held-out texts for calibration and the experiment, drawn at random; the
-  // rest estimates the OCS (all of the corpus when it is exact: the OCS is a
-  // property of the training text).
-  std::vector<size_t> order(docs.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(o.seed);
-  std::shuffle(order.begin(), order.end(), rng);
-  const size_t need = static_cast<size_t>(o.texts + o.calibration_texts);
-  if (docs.size() < need + (exact ? 0 : 1))
-    throw UsageError(fmt::format("the text has {} paragraphs; --texts + --calibration-texts need {} (plus more for "
-                                 "the OCS)",
-                                 docs.size(), need));
-  std::vector<std::string> eval, calib, rest;
-  for (size_t i = 0; i < order.size(); ++i) {
-    const std::string& d = docs[order[i]];
-    if (eval.size() < static_cast<size_t>(o.texts)) eval.push_back(d);
-    else if (calib.size() < static_cast<size_t>(o.calibration_texts)) calib.push_back(d);
-    else rest.push_back(d);
-  }
-  LmOcs ocs = exact ? OrExit(OcsFromCorpus(*lm, docs))
-                    : OrExit(OcsFromAveragePrediction(*lm, rest, o.ocs_positions, bar.Callback()));
+  LmStudyOptions so;
+  so.ocs_source = exact ? OcsSource::kCorpus : OcsSource::kAveragePrediction;
+  so.eval_texts = o.texts;
+  so.calibration_texts = o.calibration_texts;
+  so.ocs_positions = o.ocs_positions;
+  so.experiment = e;
+  auto study = RunLmStudy(*lm, docs, so, bar.Callback());
   bar.Finish();
-  CalibrationOptions co;
-  co.max_tokens_per_text = o.max_tokens;
-  IgnoranceMonitor monitor = OrExit(IgnoranceMonitor::Calibrate(*lm, std::move(ocs), calib, co, bar.Callback()));
-  bar.Finish();
-  if (!o.save_monitor.empty()) OrExit(WriteFileAtomic(o.save_monitor, monitor.ToJson().dump() + "\n"));
-  LmReport r = OrExit(RunLmExperiment(*lm, monitor, eval, e, bar.Callback()));
-  bar.Finish();
+  if (!study && study.error().code == ErrorCode::kInvalidArgument)
+    throw UsageError(fmt::format("{}: pass a longer --corpus/--reference or fewer --texts/--calibration-texts",
+                                 study.error().message));
+  OrExit(study);
+  if (!o.save_monitor.empty()) OrExit(WriteFileAtomic(o.save_monitor, study->monitor.ToJson().dump() + "\n"));
+  const LmReport& r = study->report;
   nlohmann::json j = ToJson(r);
   fs::path out = o.out;
   WriteOut(out, "lm.json", j.dump(2) + "\n");
@@ -229,6 +227,10 @@ void Register(CLI::App& app) {
     sub->add_option("--shifts", o->shifts, "Any of rotation, noise, blur, contrast, permutation, dataset")
         ->capture_default_str();
     sub->add_option("--epochs", o->epochs, "Training epochs per model")->capture_default_str();
+    sub->add_option("--learning-rate", o->learning_rate, "AdamW step size")->capture_default_str();
+    sub->add_option("--weight-decay", o->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+    sub->add_option("--hidden", o->hidden, "MLP hidden layer widths")->expected(2)->capture_default_str();
+    sub->add_option("--severities", o->severities, "Severities to sweep (one shift only; default: the shift's grid)");
     sub->add_option("--train-size", o->train_size, "Training images (random subset)")->capture_default_str();
     sub->add_option("--eval-size", o->eval_size, "Test images per severity")->capture_default_str();
     sub->add_flag("--no-decision", o->no_decision, "Skip the risk-sensitive decision (one model fewer)");

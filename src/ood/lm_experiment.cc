@@ -166,4 +166,36 @@ Result<LmReport> RunLmExperiment(runtime::LanguageModel& lm, const IgnoranceMoni
   return r;
 }
 
+Result<LmStudy> RunLmStudy(runtime::LanguageModel& lm, std::span<const std::string> texts,
+                           const LmStudyOptions& options, const ProgressCallback& progress) {
+  if (options.eval_texts < 1 || options.calibration_texts < 2)
+    return InvalidArgument("the study needs at least 1 evaluation text and 2 calibration texts");
+  const bool exact = options.ocs_source == OcsSource::kCorpus;
+  const size_t need = static_cast<size_t>(options.eval_texts + options.calibration_texts);
+  // An estimated OCS needs text that is not held out.
+  if (texts.size() < need + (exact ? 0 : 1))
+    return InvalidArgument(fmt::format("{} texts: {} evaluation + {} calibration texts need {}{}", texts.size(),
+                                       options.eval_texts, options.calibration_texts, need,
+                                       exact ? "" : ", plus more for the OCS"));
+  std::vector<size_t> order(texts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(options.experiment.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<std::string> eval, calib, rest;
+  for (size_t i : order) {
+    if (eval.size() < static_cast<size_t>(options.eval_texts)) eval.push_back(texts[i]);
+    else if (calib.size() < static_cast<size_t>(options.calibration_texts)) calib.push_back(texts[i]);
+    else rest.push_back(texts[i]);
+  }
+  // The exact OCS is a property of the whole training text, held-out part
+  // included; an estimate must not see the texts it is judged on.
+  LMLAB_ASSIGN_OR_RETURN(LmOcs ocs, exact ? OcsFromCorpus(lm, texts)
+                                          : OcsFromAveragePrediction(lm, rest, options.ocs_positions, progress));
+  CalibrationOptions co;
+  co.max_tokens_per_text = options.experiment.max_tokens_per_text;
+  LMLAB_ASSIGN_OR_RETURN(IgnoranceMonitor monitor, IgnoranceMonitor::Calibrate(lm, std::move(ocs), calib, co, progress));
+  LMLAB_ASSIGN_OR_RETURN(LmReport report, RunLmExperiment(lm, monitor, eval, options.experiment, progress));
+  return LmStudy{std::move(report), std::move(monitor), eval.size(), calib.size()};
+}
+
 }  // namespace lmlab::ood

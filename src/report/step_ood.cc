@@ -5,8 +5,6 @@
 // predictions from the optimal constant solution (OCS).
 #include <fmt/format.h>
 
-#include <numeric>
-#include <random>
 
 #include "lmlab/core/format.h"
 #include "lmlab/ood/experiment.h"
@@ -101,22 +99,12 @@ Result<Section> OodLmStep(StepContext& ctx) {
   spec.threads = ModelThreads(ctx);
   LMLAB_ASSIGN_OR_RETURN(auto lm, runtime::OpenModel(spec));
 
-  const size_t n_eval = ctx.quick ? 3 : 6, n_calib = ctx.quick ? 6 : 12;
-  if (docs.size() < n_eval + n_calib) return InvalidArgument("the default corpus is too small for the experiment");
-  std::vector<size_t> order(docs.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(1);
-  std::shuffle(order.begin(), order.end(), rng);
-  std::vector<std::string> eval, calib;
-  for (size_t i = 0; i < n_eval + n_calib; ++i) (i < n_eval ? eval : calib).push_back(docs[order[i]]);
-
-  LMLAB_ASSIGN_OR_RETURN(LmOcs ocs, OcsFromCorpus(*lm, docs));
-  CalibrationOptions co;
-  co.max_tokens_per_text = 48;
-  LMLAB_ASSIGN_OR_RETURN(IgnoranceMonitor monitor, IgnoranceMonitor::Calibrate(*lm, ocs, calib, co, ctx.progress));
-  LmExperimentOptions e;
-  e.levels = ctx.quick ? std::vector<double>{0, 0.5, 1.0} : std::vector<double>{0, 0.25, 0.5, 0.75, 1.0};
-  LMLAB_ASSIGN_OR_RETURN(LmReport r, RunLmExperiment(*lm, monitor, eval, e, ctx.progress));
+  LmStudyOptions so;  // exact OCS: the demo's model was trained on `docs`
+  so.eval_texts = ctx.quick ? 3 : 6;
+  so.calibration_texts = ctx.quick ? 6 : 12;
+  so.experiment.levels = ctx.quick ? std::vector<double>{0, 0.5, 1.0} : std::vector<double>{0, 0.25, 0.5, 0.75, 1.0};
+  LMLAB_ASSIGN_OR_RETURN(LmStudy study, RunLmStudy(*lm, docs, so, ctx.progress));
+  const LmReport& r = study.report;
 
   Section s;
   s.title = "OOD: the language model under corruption";
@@ -127,12 +115,12 @@ Result<Section> OodLmStep(StepContext& ctx) {
       "Corrupted {} held-out texts of the demo model's own corpus step by step ({}) and measured, at every position, "
       "the KL divergence from the model's OCS (the corpus's target-token frequencies, {} tokens, entropy {} nats) "
       "to its next-token distribution. The ignorance monitor was calibrated on {} other held-out texts.",
-      eval.size(), [&] {
+      study.eval_texts, [&] {
         std::string c;
         for (const auto& cv : r.curves) c += (c.empty() ? "" : ", ") + std::string(CorruptionName(cv.corruption));
         return c;
       }(),
-      FormatThousands(double(r.ocs_tokens)), FormatFixed(r.ocs_entropy, 2), calib.size());
+      FormatThousands(double(r.ocs_tokens)), FormatFixed(r.ocs_entropy, 2), study.calibration_texts);
   s.comparisons.push_back({"next-token predictions on corrupted text",
                            "revert towards the OCS as inputs become more OOD (the paper's language-model results)",
                            fmt::format("distance to the OCS falls with corruption (Spearman < 0) in {} of {} "

@@ -40,6 +40,22 @@ TEST_F(OodCli, ClassifierJsonAndPlots) {
     EXPECT_TRUE(fs::exists(out_ / f)) << f;
 }
 
+TEST_F(OodCli, ClassifierCustomSeveritiesAndTraining) {
+  auto r = RunCommand(LmlabBinary() + " ood classifier --train-size 1280 --eval-size 50 --epochs 1 --losses mse " +
+                      "--shifts rotation --severities 0 90 180 --hidden 32 16 --weight-decay 0.1 " +
+                      "--learning-rate 0.003 --no-decision --threads 1 --json -o " + out_.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  // The CE model always trains: the detection table's max-softmax baseline needs it.
+  ASSERT_EQ(j["curves"].size(), 2u);
+  const auto& points = j["curves"][1]["points"];
+  EXPECT_EQ(j["curves"][1]["loss"], "mse");
+  ASSERT_EQ(points.size(), 3u);
+  EXPECT_EQ(points[1]["severity"], 90.0);
+  EXPECT_EQ(points[2]["severity"], 180.0);
+  EXPECT_FALSE(fs::exists(out_ / "reward.svg"));
+}
+
 TEST_F(OodCli, LmOnTinyModelWithAReferenceText) {
   std::string ref = (out_ / "ref.txt").string();
   {
@@ -66,6 +82,8 @@ TEST_F(OodCli, LmOnTinyModelWithAReferenceText) {
 TEST_F(OodCli, BadFlagsExitWithTwo) {
   for (const char* args : {" ood classifier --losses hinge", " ood classifier --shifts sideways",
                            " ood classifier --epochs 0", " ood classifier --dataset cifar",
+                           " ood classifier --severities 0 1 --shifts noise blur", " ood classifier --hidden 0 8",
+                           " ood classifier --weight-decay -0.5", " ood classifier --learning-rate 0",
                            " ood lm --model /nonexistent.gguf --levels 2"}) {
     auto r = RunCommand(LmlabBinary() + args + " -o " + out_.string());
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;

@@ -71,4 +71,31 @@ Result<LmReport> RunLmExperiment(runtime::LanguageModel& lm, const IgnoranceMoni
                                  std::span<const std::string> texts, const LmExperimentOptions& options,
                                  const ProgressCallback& progress = {});
 
+// Where a study's OCS comes from.
+enum class OcsSource {
+  kCorpus,              // the texts are the model's training corpus: exact OCS from all of them
+  kAveragePrediction,   // the texts are in-distribution text: OCS estimated from the texts not held out
+};
+
+struct LmStudyOptions {
+  OcsSource ocs_source = OcsSource::kCorpus;
+  int eval_texts = 8;           // held out and corrupted
+  int calibration_texts = 16;   // held out to calibrate the ignorance monitor
+  int64_t ocs_positions = 256;  // kAveragePrediction: positions averaged
+  LmExperimentOptions experiment;  // its max_tokens_per_text also bounds calibration
+};
+
+struct LmStudy {
+  LmReport report;
+  IgnoranceMonitor monitor;
+  size_t eval_texts = 0, calibration_texts = 0;
+};
+
+// The whole language-model study from a list of texts: draws the held-out
+// evaluation and calibration texts at random (options.experiment.seed), builds
+// the OCS, calibrates the monitor and runs the corruption experiment.
+// kInvalidArgument when there are too few texts for the split.
+Result<LmStudy> RunLmStudy(runtime::LanguageModel& lm, std::span<const std::string> texts,
+                           const LmStudyOptions& options, const ProgressCallback& progress = {});
+
 }  // namespace lmlab::ood
