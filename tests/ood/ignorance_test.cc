@@ -175,5 +175,34 @@ TEST_F(TinyModel, ExperimentRuns) {
   EXPECT_GT(r->curves[0].points[0].mean_distance, 0);
 }
 
+// The study splits the texts into evaluation and calibration sets and
+// refuses a split the texts cannot give.
+TEST_F(TinyModel, StudySplitsTextsAndRejectsTooFew) {
+  LmStudyOptions o;
+  o.eval_texts = 1;
+  o.calibration_texts = 3;
+  o.experiment.levels = {0, 1};
+  o.experiment.corruptions = {Corruption::kWordShuffle};
+  o.experiment.max_tokens_per_text = 8;
+  auto study = RunLmStudy(*lm_, texts_, o);
+  ASSERT_TRUE(study) << study.error().ToString();
+  EXPECT_EQ(study->eval_texts, 1u);
+  EXPECT_EQ(study->calibration_texts, 3u);
+  EXPECT_EQ(study->report.calibration_positions, 3 * 8);
+  EXPECT_EQ(study->report.curves.at(0).points.at(0).positions, 8);
+
+  // An estimated OCS needs a text beyond the held-out ones.
+  o.ocs_source = OcsSource::kAveragePrediction;
+  auto too_few = RunLmStudy(*lm_, texts_, o);
+  ASSERT_FALSE(too_few);
+  EXPECT_EQ(too_few.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(too_few.error().message.find("plus more for the OCS"), std::string::npos) << too_few.error().message;
+  o.calibration_texts = 2;
+  o.experiment.max_tokens_per_text = 12;  // calibration needs 20 positions from 2 texts
+  auto estimated = RunLmStudy(*lm_, texts_, o);
+  ASSERT_TRUE(estimated) << estimated.error().ToString();
+  EXPECT_EQ(estimated->report.ocs_source, "average prediction");
+}
+
 }  // namespace
 }  // namespace lmlab::ood
