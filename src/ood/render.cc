@@ -2,28 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include <fmt/format.h>
 
 #include "lmlab/core/format.h"
+#include "lmlab/core/svg_chart.h"
 #include "lmlab/core/table.h"
 
 namespace lmlab::ood {
 namespace {
-
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
-
-std::string Escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
-  }
-  return o;
-}
 
 std::string Num(double v, int digits = 3) {
   if (std::isnan(v)) return "n/a";
@@ -42,78 +29,17 @@ std::string LossLabel(Loss l) {
   return "?";
 }
 
-}  // namespace
-
-std::string LineChartsSvg(const std::string& title, const std::string& y_label, const std::vector<Panel>& panels) {
-  constexpr int kW = 300, kH = 220, kLeft = 46, kRight = 10, kTop = 26, kBottom = 34, kLegend = 44;
-  const int kCols = static_cast<int>(std::clamp<size_t>(panels.size(), 1, 3));
-  const int rows = static_cast<int>((panels.size() + kCols - 1) / kCols);
-  const int width = std::max(kCols * kW, 600), height = 40 + rows * kH + kLegend;
-  std::string s = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
-      "font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">{}</text>\n",
-      width, height, width / 2, Escape(title));
-  std::vector<std::string> names;
-  for (const auto& p : panels)
-    for (const auto& se : p.series)
-      if (std::find(names.begin(), names.end(), se.name) == names.end()) names.push_back(se.name);
-  for (size_t i = 0; i < panels.size(); ++i) {
-    const Panel& p = panels[i];
-    const int ox = static_cast<int>(i % kCols) * kW, oy = 40 + static_cast<int>(i / kCols) * kH;
-    double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
-    for (const auto& se : p.series)
-      for (size_t k = 0; k < se.x.size(); ++k) {
-        if (!std::isfinite(se.y[k])) continue;
-        x0 = std::min(x0, se.x[k]), x1 = std::max(x1, se.x[k]);
-        y0 = std::min(y0, se.y[k]), y1 = std::max(y1, se.y[k]);
-      }
-    if (!std::isfinite(x0)) continue;
-    if (x1 == x0) x1 = x0 + 1;
-    y0 = std::min(y0, 0.0);
-    if (y1 <= y0) y1 = y0 + 1;
-    const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
-    auto X = [&](double v) { return ox + kLeft + (v - x0) / (x1 - x0) * pw; };
-    auto Y = [&](double v) { return oy + kTop + (1 - (v - y0) / (y1 - y0)) * ph; };
-    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\n",
-                     ox + kLeft + pw / 2, oy + 14, Escape(p.title));
-    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#999\"/>\n",
-                     ox + kLeft, oy + kTop, pw, ph);
-    for (int t = 0; t <= 4; ++t) {
-      double yv = y0 + (y1 - y0) * t / 4, xv = x0 + (x1 - x0) * t / 4;
-      s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" fill=\"#555\">{}</text>\n", ox + kLeft - 3,
-                       Y(yv) + 4, Num(yv, 2));
-      s += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#eee\"/>\n", ox + kLeft,
-                       ox + kLeft + pw, Y(yv), Y(yv));
-      s += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{}</text>\n", X(xv),
-                       oy + kTop + ph + 13, Num(xv, 2));
-    }
-    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#333\">{}</text>\n", ox + kLeft + pw / 2,
-                     oy + kTop + ph + 27, Escape(p.x_label));
-    if (y0 < 0 && y1 > 0)
-      s += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#888\" stroke-dasharray=\"3,3\"/>\n",
-                       ox + kLeft, ox + kLeft + pw, Y(0), Y(0));
-    for (const auto& se : p.series) {
-      size_t c = static_cast<size_t>(std::find(names.begin(), names.end(), se.name) - names.begin()) % 6;
-      std::string pts;
-      for (size_t k = 0; k < se.x.size(); ++k)
-        if (std::isfinite(se.y[k])) pts += fmt::format("{:.1f},{:.1f} ", X(se.x[k]), Y(se.y[k]));
-      s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", pts, kColors[c]);
-      for (size_t k = 0; k < se.x.size(); ++k)
-        if (std::isfinite(se.y[k]))
-          s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>\n", X(se.x[k]), Y(se.y[k]),
-                           kColors[c]);
-    }
-  }
-  s += fmt::format("<text x=\"12\" y=\"{}\" fill=\"#333\">{}</text>\n", height - 28, Escape(y_label));
-  int lx = 12;
-  for (size_t c = 0; c < names.size(); ++c) {
-    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"4\" fill=\"{}\"/>", lx, height - 13, kColors[c % 6]);
-    s += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", lx + 18, height - 8, Escape(names[c]));
-    lx += 34 + static_cast<int>(names[c].size()) * 7;
-  }
-  return s + "</svg>\n";
+// One small panel of a grid; the y range always reaches 0, marked dashed.
+chart::Panel MakePanel(std::string title, std::string x_label) {
+  return {.options = {.title = std::move(title),
+                      .x_label = std::move(x_label),
+                      .width = 300,
+                      .height = 220,
+                      .has_reference = true,
+                      .reference_y = 0}};
 }
+
+}  // namespace
 
 std::string RenderText(const ClassifierReport& r) {
   std::string out = fmt::format("In-distribution: {} ({} training images, {} evaluation images per severity); "
@@ -240,36 +166,37 @@ nlohmann::json ToJson(const ClassifierReport& r) {
 }
 
 std::string DistanceSvg(const ClassifierReport& r) {
-  std::vector<Panel> panels;
+  std::vector<chart::Panel> panels;
   for (const auto& c : r.curves) {
-    if (panels.empty() || panels.back().title != ShiftName(c.shift))
-      panels.push_back({std::string(ShiftName(c.shift)), std::string(ShiftUnit(c.shift)), {}});
-    Series s{LossLabel(c.loss), {}, {}};
+    if (panels.empty() || panels.back().options.title != ShiftName(c.shift))
+      panels.push_back(MakePanel(std::string(ShiftName(c.shift)), std::string(ShiftUnit(c.shift))));
+    chart::Series s{.name = LossLabel(c.loss)};
     double clean = c.points.empty() ? 1 : c.points.front().ocs_distance;
     for (const auto& p : c.points) s.x.push_back(p.severity), s.y.push_back(clean > 0 ? p.ocs_distance / clean : NAN);
     panels.back().series.push_back(std::move(s));
   }
-  return LineChartsSvg(fmt::format("Distance to the optimal constant solution vs shift severity ({} {})", r.dataset,
-                                   r.arch),
-                       "distance to OCS / distance on clean images (lower = closer to the OCS)", panels);
+  return chart::SmallMultiplesSvg(
+      fmt::format("Distance to the optimal constant solution vs shift severity ({} {})", r.dataset, r.arch),
+      "distance to OCS / distance on clean images (lower = closer to the OCS)", panels);
 }
 
 std::string RewardSvg(const ClassifierReport& r) {
-  std::vector<Panel> panels;
+  std::vector<chart::Panel> panels;
   for (const auto& w : r.rewards) {
-    if (panels.empty() || panels.back().title != ShiftName(w.shift))
-      panels.push_back({std::string(ShiftName(w.shift)), std::string(ShiftUnit(w.shift)),
-                        {{"MSE reward model (abstains near the OCS)", {}, {}},
-                         {"CE + temperature threshold", {}, {}},
-                         {"CE, never abstains", {}, {}}}});
+    if (panels.empty() || panels.back().options.title != ShiftName(w.shift)) {
+      panels.push_back(MakePanel(std::string(ShiftName(w.shift)), std::string(ShiftUnit(w.shift))));
+      panels.back().series = {{.name = "MSE reward model (abstains near the OCS)"},
+                              {.name = "CE + temperature threshold"},
+                              {.name = "CE, never abstains"}};
+    }
     auto& s = panels.back().series;
-    for (auto* se : {&s[0], &s[1], &s[2]}) se->x.push_back(w.severity);
+    for (auto& se : s) se.x.push_back(w.severity);
     s[0].y.push_back(w.reward_model);
     s[1].y.push_back(w.reward_ce);
     s[2].y.push_back(w.reward_ce_never_abstain);
   }
-  return LineChartsSvg("Risk-sensitive decision: mean reward per image (+1 right, -4 wrong, 0 abstain)", "mean reward",
-                       panels);
+  return chart::SmallMultiplesSvg("Risk-sensitive decision: mean reward per image (+1 right, -4 wrong, 0 abstain)",
+                                  "mean reward", panels);
 }
 
 std::string AurocSvg(const ClassifierReport& r) {
@@ -282,14 +209,15 @@ std::string AurocSvg(const ClassifierReport& r) {
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
       "font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"10\" y=\"20\" font-size=\"14\">OOD detection AUROC: clean vs shifted ({} {})</text>\n",
-      width, height, r.dataset, r.arch);
+      width, height, chart::EscapeHtml(r.dataset), chart::EscapeHtml(r.arch));
   for (size_t c = 0; c < cols.size(); ++c)
     s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", left + cw * c + cw / 2, top - 8,
-                     Escape(cols[c].first));
+                     chart::EscapeHtml(cols[c].first));
   for (size_t i = 0; i < r.detection.size(); ++i) {
     const auto& d = r.detection[i];
     int y = top + rh * static_cast<int>(i);
-    s += fmt::format("<text x=\"10\" y=\"{}\">{} {}</text>\n", y + 17, ShiftName(d.shift), Num(d.severity));
+    s += fmt::format("<text x=\"10\" y=\"{}\">{} {}</text>\n", y + 17, chart::EscapeHtml(ShiftName(d.shift)),
+                     Num(d.severity));
     for (size_t c = 0; c < d.auroc.size(); ++c) {
       double v = d.auroc[c].second;
       // white at 0.5 (chance), green above, red below
@@ -345,10 +273,10 @@ nlohmann::json ToJson(const LmReport& r) {
 }
 
 std::string LmSvg(const LmReport& r) {
-  Panel dist{"mean distance to the OCS (nats)", "corruption level", {}};
-  Panel ign{"mean ignorance", "corruption level", {}};
+  chart::Panel dist = MakePanel("mean distance to the OCS (nats)", "corruption level");
+  chart::Panel ign = MakePanel("mean ignorance", "corruption level");
   for (const auto& c : r.curves) {
-    Series d{std::string(CorruptionName(c.corruption)), {}, {}}, g = d;
+    chart::Series d{.name = std::string(CorruptionName(c.corruption))}, g = d;
     for (const auto& p : c.points) {
       d.x.push_back(p.level), d.y.push_back(p.mean_distance);
       g.x.push_back(p.level), g.y.push_back(p.ignorance);
@@ -356,9 +284,9 @@ std::string LmSvg(const LmReport& r) {
     dist.series.push_back(std::move(d));
     ign.series.push_back(std::move(g));
   }
-  return LineChartsSvg("Distance to the OCS under corruption (" + r.model + ")",
-                       "D = KL(OCS || p); ignorance = share of in-distribution positions farther from the OCS",
-                       {dist, ign});
+  return chart::SmallMultiplesSvg(
+      "Distance to the OCS under corruption (" + r.model + ")",
+      "D = KL(OCS || p); ignorance = share of in-distribution positions farther from the OCS", {dist, ign});
 }
 
 }  // namespace lmlab::ood

@@ -8,6 +8,7 @@
 
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/svg_chart.h"
 #include "lmlab/core/table.h"
 
 namespace lmlab::probe {
@@ -19,86 +20,36 @@ constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", 
 constexpr const char* kOther = "#7f7f7f";  // darker than the grey true positions on maps
 constexpr int kMaxColours = 9;
 
-std::string Escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string F3(double v) { return FormatFixed(v, 3); }
 
-// The most frequent colour groups get palette colours, the rest grey.
-std::map<std::string, std::string> ColourMap(const SweepResult& s) {
+// Test entities as chart series, one per colour group (sweep.colour_by): the
+// kMaxColours most frequent groups in palette colours, most frequent first,
+// then the rest in one grey "other" series. point(i) is where test entity i
+// goes; its name is the point's hover text.
+template <typename PointFn>
+std::vector<chart::Series> SeriesByColour(const SweepResult& s, double radius, PointFn point) {
   std::map<std::string, int> counts;
   for (const auto& c : s.test_colour) ++counts[c];
   std::vector<std::pair<std::string, int>> sorted(counts.begin(), counts.end());
   std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  std::map<std::string, std::string> out;
-  for (size_t i = 0; i < sorted.size() && static_cast<int>(i) < kMaxColours; ++i) out[sorted[i].first] = kPalette[i];
-  return out;
-}
-
-std::string Legend(const std::map<std::string, std::string>& colours, const SweepResult& s, double x, double y) {
-  std::map<std::string, int> counts;
-  for (const auto& c : s.test_colour) ++counts[c];
-  std::vector<std::pair<std::string, std::string>> entries(colours.begin(), colours.end());
-  std::stable_sort(entries.begin(), entries.end(), [&](const auto& a, const auto& b) { return counts[a.first] > counts[b.first]; });
-  std::string out;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"/><text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\">{}</text>\n",
-                       x, y + 15 * i, entries[i].second, x + 8, y + 15 * i + 4,
-                       Escape(entries[i].first.empty() ? "(none)" : entries[i].first));
+  std::vector<chart::Series> out;
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < sorted.size() && static_cast<int>(i) < kMaxColours; ++i) {
+    index[sorted[i].first] = out.size();
+    out.push_back({.name = sorted[i].first.empty() ? "(none)" : sorted[i].first, .colour = kPalette[i]});
   }
-  if (counts.size() > colours.size())
-    out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"/><text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\">other</text>\n",
-                       x, y + 15 * entries.size(), kOther, x + 8, y + 15 * entries.size() + 4);
-  return out;
-}
-
-std::string SvgOpen(int w, int h) {
-  return fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
-                     "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{}\" height=\"{}\" fill=\"white\"/>\n",
-                     w, h, w, h, w, h);
-}
-
-struct Axis {
-  double lo, hi;
-  double px0, px1;
-  double operator()(double v) const { return px0 + (v - lo) / (hi - lo) * (px1 - px0); }
-};
-
-std::string NiceTicks(const Axis& a, bool vertical, double other0, double other1, int count) {
-  std::string out;
-  for (int i = 0; i <= count; ++i) {
-    double v = a.lo + (a.hi - a.lo) * i / count;
-    double p = a(v);
-    if (vertical)
-      out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#eee\"/>"
-                         "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
-                         other0, p, other1, p, other0 - 4, p + 4, FormatSignificant(v, 3));
-    else
-      out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#eee\"/>"
-                         "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
-                         p, other0, p, other1, p, other1 + 14, FormatSignificant(v, 3));
+  size_t other = out.size();
+  for (size_t i = 0; i < s.test_rows.size(); ++i) {
+    auto it = index.find(i < s.test_colour.size() ? s.test_colour[i] : "");
+    if (it == index.end() && other == out.size())
+      out.push_back({.name = index.empty() ? "" : "other", .colour = kOther});
+    chart::Series& series = out[it == index.end() ? other : it->second];
+    auto [x, y] = point(i);
+    series.x.push_back(x);
+    series.y.push_back(y);
+    series.titles.push_back(i < s.test_entities.size() ? s.test_entities[i] : "");
   }
-  return out;
-}
-
-std::string Polyline(const std::vector<std::pair<double, double>>& pts, const char* colour, const char* dash) {
-  if (pts.empty()) return "";
-  std::string d;
-  for (const auto& [x, y] : pts) d += fmt::format("{}{:.1f},{:.1f}", d.empty() ? "" : " ", x, y);
-  std::string out = fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n", d, colour,
-                                dash[0] ? fmt::format(" stroke-dasharray=\"{}\"", dash) : "");
-  for (const auto& [x, y] : pts) out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", x, y, colour);
+  for (auto& series : out) series.marker_radius = radius;
   return out;
 }
 
@@ -206,67 +157,51 @@ std::string RenderReportText(const ProbeReport& r) {
 }
 
 std::string R2ByLayerSvg(const ProbeReport& r) {
-  constexpr int kW = 640, kH = 360, kL = 56, kR = 170, kT = 30, kB = 44;
   const auto& layers = r.sweep.layers;
-  double lo = 0, hi = 1;
+  // R^2 from the lowest quarter seen (at least -1) to 1; lower values sit on the bottom edge.
+  double lo = 0;
   auto see = [&](double v) { lo = std::min(lo, std::max(v, -1.0)); };
   for (const auto& l : layers) see(l.test.r2), see(l.shuffled_test_r2), see(l.mlp_test.r2);
   for (const auto& c : r.controls)
     for (double v : c.test_r2) see(v);
   lo = std::floor(lo * 4) / 4;
-  int64_t max_layer = layers.empty() ? 1 : std::max<int64_t>(1, layers.back().layer);
-  Axis x{0, static_cast<double>(max_layer), kL, kW - kR};
-  Axis y{lo, hi, kH - kB, kT};
-  std::string svg = SvgOpen(kW, kH);
-  svg += fmt::format("<text x=\"{}\" y=\"18\" font-size=\"14\">Test R\u00b2 by layer: {} on {}</text>\n", kL,
-                     Escape(r.model), Escape(r.dataset));
-  svg += NiceTicks(y, true, kL, kW - kR, static_cast<int>(std::round((hi - lo) * 4)));
-  for (const auto& l : layers)
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x(static_cast<double>(l.layer)),
-                       kH - kB + 16, l.layer);
-  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">layer</text>\n", (kL + kW - kR) / 2, kH - 8);
-  struct Series {
-    std::string name;
-    const char* colour;
-    const char* dash;
-    std::vector<std::pair<double, double>> pts;
-  };
-  std::vector<Series> series;
+  chart::ChartOptions o{.title = fmt::format("Test R\u00b2 by layer: {} on {}", r.model, r.dataset),
+                        .x_label = "layer",
+                        .y_label = "test R\u00b2",
+                        .width = 640,
+                        .height = 360};
+  o.y_min = lo;
+  o.y_max = 1;
+  for (int q = 0; lo + q * 0.25 <= 1 + 1e-9; ++q) o.y_ticks.push_back(lo + q * 0.25);
+  if (layers.size() <= 20)  // every layer labelled while the labels fit; nice steps beyond
+    for (const auto& l : layers) o.x_ticks.push_back(static_cast<double>(l.layer));
   auto clamp = [&](double v) { return std::max(v, lo); };
-  Series lin{"linear probe", "#4e79a7", "", {}};
-  for (const auto& l : layers) lin.pts.emplace_back(x(static_cast<double>(l.layer)), y(clamp(l.test.r2)));
-  series.push_back(lin);
-  if (r.sweep.mlp_ran) {
-    Series s{"MLP probe", "#f28e2b", "", {}};
-    for (const auto& l : layers) s.pts.emplace_back(x(static_cast<double>(l.layer)), y(clamp(l.mlp_test.r2)));
-    series.push_back(s);
-  }
-  if (r.sweep.shuffle_ran) {
-    Series s{"shuffled targets", "#bab0ac", "5,4", {}};
-    for (const auto& l : layers) s.pts.emplace_back(x(static_cast<double>(l.layer)), y(clamp(l.shuffled_test_r2)));
-    series.push_back(s);
-  }
+  std::vector<chart::Series> series;
+  auto add = [&](std::string name, const char* colour, const char* dash, auto value) {
+    chart::Series s{.name = std::move(name), .colour = colour, .dash = dash};
+    for (const auto& l : layers) s.x.push_back(static_cast<double>(l.layer)), s.y.push_back(clamp(value(l)));
+    series.push_back(std::move(s));
+  };
+  add("linear probe", kPalette[0], "", [](const LayerResult& l) { return l.test.r2; });
+  if (r.sweep.mlp_ran) add("MLP probe", kPalette[1], "", [](const LayerResult& l) { return l.mlp_test.r2; });
+  if (r.sweep.shuffle_ran)
+    add("shuffled targets", "#bab0ac", "5,4", [](const LayerResult& l) { return l.shuffled_test_r2; });
   const char* control_colours[] = {"#e15759", "#b07aa1", "#9c755f"};
   for (size_t c = 0; c < r.controls.size(); ++c) {
-    Series s{r.controls[c].name, control_colours[c % 3], "2,3", {}};
+    chart::Series s{.name = r.controls[c].name, .colour = control_colours[c % 3], .dash = "2,3"};
     for (size_t i = 0; i < r.controls[c].test_r2.size(); ++i)
-      s.pts.emplace_back(x(static_cast<double>(i)), y(clamp(r.controls[c].test_r2[i])));
-    series.push_back(s);
+      s.x.push_back(static_cast<double>(i)), s.y.push_back(clamp(r.controls[c].test_r2[i]));
+    series.push_back(std::move(s));
   }
-  for (size_t i = 0; i < series.size(); ++i) {
-    svg += Polyline(series[i].pts, series[i].colour, series[i].dash);
-    double ly = kT + 10 + 18.0 * static_cast<double>(i);
-    svg += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"/>"
-                       "<text x=\"{}\" y=\"{:.1f}\">{}</text>\n",
-                       kW - kR + 12, ly, kW - kR + 32, ly, series[i].colour, kW - kR + 38, ly + 4, Escape(series[i].name));
-  }
-  return svg + "</svg>\n";
+  return chart::LineChartSvg(o, series);
 }
 
 std::string ScatterSvg(const SweepResult& s, size_t li, int target) {
-  constexpr int kW = 420, kH = 420, kL = 60, kR = 20, kT = 34, kB = 46;
-  std::string svg = SvgOpen(kW, kH);
-  if (li >= s.layers.size() || target < 0 || target >= static_cast<int>(s.target_names.size())) return svg + "</svg>\n";
+  chart::ChartOptions o{.x_label = "true", .y_label = "predicted", .width = 460, .style = chart::ChartStyle::kPoints};
+  o.aspect = 1;
+  o.identity_line = true;
+  if (li >= s.layers.size() || target < 0 || target >= static_cast<int>(s.target_names.size()))
+    return chart::LineChartSvg(o, {});
   const auto& l = s.layers[li];
   const size_t k = s.target_names.size(), n = s.test_rows.size();
   double lo = 1e300, hi = -1e300;
@@ -278,58 +213,41 @@ std::string ScatterSvg(const SweepResult& s, size_t li, int target) {
   double pad = (hi - lo) * 0.05;
   lo -= pad;
   hi += pad;
-  Axis x{lo, hi, kL, kW - kR}, y{lo, hi, kH - kB, kT};
-  svg += fmt::format("<text x=\"{}\" y=\"18\" font-size=\"14\">{}: predicted vs true, layer {} (R\u00b2 {:.3f})</text>\n",
-                     kL, Escape(s.target_names[target]), l.layer, l.test.targets.size() > static_cast<size_t>(target) ? l.test.targets[target].r2 : 0.0);
-  svg += NiceTicks(x, false, kT, kH - kB, 4) + NiceTicks(y, true, kL, kW - kR, 4);
-  svg += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#999\" stroke-dasharray=\"4,3\"/>\n",
-                     x(lo), y(lo), x(hi), y(hi));
-  auto colours = ColourMap(s);
-  for (size_t i = 0; i < n; ++i) {
-    double p = std::clamp(l.test_predictions[i * k + target], lo, hi);
-    auto it = colours.find(i < s.test_colour.size() ? s.test_colour[i] : "");
-    svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.2\" fill=\"{}\" fill-opacity=\"0.7\"><title>{}</title></circle>\n",
-                       x(s.test_truth[i * k + target]), y(p), it == colours.end() ? kOther : it->second,
-                       Escape(i < s.test_entities.size() ? s.test_entities[i] : ""));
-  }
-  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">true</text>\n", (kL + kW - kR) / 2, kH - 8);
-  svg += fmt::format("<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">predicted</text>\n",
-                     (kT + kH - kB) / 2, (kT + kH - kB) / 2);
-  return svg + "</svg>\n";
+  // The same range on both axes, so the diagonal is "predicted = true"; wild predictions sit on the edge.
+  o.x_min = o.y_min = lo;
+  o.x_max = o.y_max = hi;
+  o.title = fmt::format("{}: predicted vs true, layer {} (R\u00b2 {:.3f})", s.target_names[target], l.layer,
+                        l.test.targets.size() > static_cast<size_t>(target) ? l.test.targets[target].r2 : 0.0);
+  return chart::LineChartSvg(o, SeriesByColour(s, 2.2, [&](size_t i) {
+                               return std::pair(s.test_truth[i * k + target],
+                                                std::clamp(l.test_predictions[i * k + target], lo, hi));
+                             }));
 }
 
 std::string MapSvg(const SweepResult& s, size_t li) {
-  if (s.kind != TargetKind::kPlace) {
-    std::string svg = ScatterSvg(s, li, 0);
-    return svg;
-  }
-  constexpr int kW = 900, kH = 470, kMapW = 720, kMapH = 360, kL = 10, kT = 40;
-  std::string svg = SvgOpen(kW, kH);
-  if (li >= s.layers.size()) return svg + "</svg>\n";
+  if (s.kind != TargetKind::kPlace) return ScatterSvg(s, li, 0);
+  // Equirectangular: longitude along x, latitude up y, 2:1.
+  chart::ChartOptions o{
+      .x_label = "longitude", .y_label = "latitude", .width = 820, .style = chart::ChartStyle::kPoints};
+  o.aspect = 2;
+  o.x_min = -180, o.x_max = 180, o.y_min = -90, o.y_max = 90;
+  for (int d = -180; d <= 180; d += 30) o.x_ticks.push_back(d);
+  for (int d = -90; d <= 90; d += 30) o.y_ticks.push_back(d);
+  if (li >= s.layers.size()) return chart::LineChartSvg(o, {});
   const auto& l = s.layers[li];
-  auto px = [&](double lon) { return kL + (std::clamp(lon, -180.0, 180.0) + 180.0) / 360.0 * kMapW; };
-  auto py = [&](double lat) { return kT + (90.0 - std::clamp(lat, -90.0, 90.0)) / 180.0 * kMapH; };
-  svg += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"14\">Layer {}: predicted positions (coloured by {}); grey = "
-                     "true positions. R\u00b2 {:.3f}, proximity error {:.3f}</text>\n",
-                     kL, l.layer, Escape(s.colour_by.empty() ? "nothing" : s.colour_by), l.test.r2, l.test.proximity_error);
-  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#f7fbff\" stroke=\"#ccc\"/>\n", kL, kT, kMapW, kMapH);
-  for (int lon = -150; lon <= 150; lon += 30)
-    svg += fmt::format("<line x1=\"{:.1f}\" y1=\"{}\" x2=\"{:.1f}\" y2=\"{}\" stroke=\"#e3e3e3\"/>\n", px(lon), kT, px(lon), kT + kMapH);
-  for (int lat = -60; lat <= 60; lat += 30)
-    svg += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#e3e3e3\"/>\n", kL, py(lat), kL + kMapW, py(lat));
+  o.title = fmt::format("Layer {}: predicted positions, coloured by {}. R\u00b2 {:.3f}, proximity error {:.3f}",
+                        l.layer, s.colour_by.empty() ? "nothing" : s.colour_by, l.test.r2, l.test.proximity_error);
   const size_t n = s.test_rows.size();
-  for (size_t i = 0; i < n; ++i)
-    svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"1.3\" fill=\"#d9d9d9\"/>\n", px(s.test_truth[i * 2 + 1]),
-                       py(s.test_truth[i * 2]));
-  auto colours = ColourMap(s);
-  for (size_t i = 0; i < n; ++i) {
-    auto it = colours.find(i < s.test_colour.size() ? s.test_colour[i] : "");
-    svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2\" fill=\"{}\" fill-opacity=\"0.75\"><title>{}</title></circle>\n",
-                       px(l.test_predictions[i * 2 + 1]), py(l.test_predictions[i * 2]),
-                       it == colours.end() ? kOther : it->second, Escape(i < s.test_entities.size() ? s.test_entities[i] : ""));
-  }
-  svg += Legend(colours, s, kL + kMapW + 18, kT + 8);
-  return svg + "</svg>\n";
+  // Light grey under the points' 0.75 opacity, behind the coloured predictions.
+  chart::Series truth{.name = "true position", .colour = "#c8c8c8", .marker_radius = 1.3};
+  for (size_t i = 0; i < n; ++i) truth.x.push_back(s.test_truth[i * 2 + 1]), truth.y.push_back(s.test_truth[i * 2]);
+  std::vector<chart::Series> series = {truth};
+  for (auto& c : SeriesByColour(s, 2, [&](size_t i) {
+         return std::pair(std::clamp(l.test_predictions[i * 2 + 1], -180.0, 180.0),
+                          std::clamp(l.test_predictions[i * 2], -90.0, 90.0));
+       }))
+    series.push_back(std::move(c));
+  return chart::LineChartSvg(o, series);
 }
 
 std::string ReportHtml(const ProbeReport& r) {
@@ -341,7 +259,8 @@ std::string ReportHtml(const ProbeReport& r) {
   for (size_t li = 0; li < r.sweep.layers.size(); ++li)
     if (r.sweep.layers[li].layer == r.sweep.best_layer)
       for (int t = 0; t < static_cast<int>(r.sweep.target_names.size()); ++t) scatters += ScatterSvg(r.sweep, li, t);
-  std::string html = fmt::format(R"(<!doctype html>
+  std::string html =
+      fmt::format(R"(<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lmlab probe: {model} on {dataset}</title>
 <style>
 body {{ font-family: sans-serif; max-width: 1000px; margin: 2em auto; color: #222; }}
@@ -376,13 +295,12 @@ document.getElementById('play').addEventListener('click', (e) => {{
 </script>
 </body></html>
 )",
-                                 fmt::arg("model", Escape(r.model)), fmt::arg("dataset", Escape(r.dataset)),
-                                 fmt::arg("prompt", Escape(r.prompt_template)), fmt::arg("n", r.n_entities),
-                                 fmt::arg("layers", r.n_layers), fmt::arg("embd", r.n_embd), fmt::arg("r2", R2ByLayerSvg(r)),
-                                 fmt::arg("max", r.sweep.layers.empty() ? 0 : r.sweep.layers.size() - 1),
-                                 fmt::arg("first", r.sweep.layers.empty() ? 0 : r.sweep.layers[0].layer),
-                                 fmt::arg("frames", frames), fmt::arg("scatters", scatters),
-                                 fmt::arg("text", Escape(RenderReportText(r))));
+                  fmt::arg("model", chart::EscapeHtml(r.model)), fmt::arg("dataset", chart::EscapeHtml(r.dataset)),
+                  fmt::arg("prompt", chart::EscapeHtml(r.prompt_template)), fmt::arg("n", r.n_entities),
+                  fmt::arg("layers", r.n_layers), fmt::arg("embd", r.n_embd), fmt::arg("r2", R2ByLayerSvg(r)),
+                  fmt::arg("max", r.sweep.layers.empty() ? 0 : r.sweep.layers.size() - 1),
+                  fmt::arg("first", r.sweep.layers.empty() ? 0 : r.sweep.layers[0].layer), fmt::arg("frames", frames),
+                  fmt::arg("scatters", scatters), fmt::arg("text", chart::EscapeHtml(RenderReportText(r))));
   return html;
 }
 

@@ -1,7 +1,7 @@
 // How OOD results are shown: text tables for people, JSON for machines, and
 // SVG plots (distance to the OCS vs severity per loss, reward per severity,
-// the AUROC table, the language-model corruption curves). The CLI and the
-// demo report use these.
+// the AUROC table, the language-model corruption curves; the line charts are
+// core/svg_chart.h small multiples). The CLI and the demo report use these.
 #pragma once
 
 #include <string>
@@ -30,16 +30,5 @@ std::string RewardSvg(const ClassifierReport& r);
 std::string AurocSvg(const ClassifierReport& r);
 // Mean distance to the OCS (and mean ignorance) vs corruption level.
 std::string LmSvg(const LmReport& r);
-
-// A small-multiples line chart, shared by the plots above.
-struct Series {
-  std::string name;
-  std::vector<double> x, y;
-};
-struct Panel {
-  std::string title, x_label;
-  std::vector<Series> series;
-};
-std::string LineChartsSvg(const std::string& title, const std::string& y_label, const std::vector<Panel>& panels);
 
 }  // namespace lmlab::ood

@@ -1,8 +1,8 @@
 // How a probe run is shown: per-layer tables for people, SVG plots (R^2 by
 // layer, predicted vs true, a map of predicted points per layer coloured by
 // country/continent/decade) and one HTML page that animates the map across
-// layers. The CLI and `lmlab probe report` use these; plots are plain SVG so
-// they open in any browser and diff in review.
+// layers. The CLI and `lmlab probe report` use these; plots are plain SVG
+// (core/svg_chart.h line charts) so they open in any browser and diff in review.
 //
 //   std::cout << RenderReportText(report);
 //   LMLAB_RETURN_IF_ERROR(WriteReportFiles(report, "probe-out"));  // index.html, *.svg, report.json
@@ -29,8 +29,9 @@ std::string RenderReportText(const ProbeReport& report);
 std::string R2ByLayerSvg(const ProbeReport& report);
 // Predicted against true for one target at one layer (index into sweep.layers).
 std::string ScatterSvg(const SweepResult& sweep, size_t layer_index, int target);
-// Places: predicted points on an equirectangular map over the true points (grey);
-// times: predicted against true year. Coloured by sweep.colour_by.
+// Places: predicted points on an equirectangular longitude/latitude chart over
+// the true points (light grey); times: predicted against true year. Coloured by
+// sweep.colour_by (the nine largest groups; the rest grey as "other").
 std::string MapSvg(const SweepResult& sweep, size_t layer_index);
 // A self-contained page: summary, R^2 chart, tables, and the map animated across layers.
 std::string ReportHtml(const ProbeReport& report);
