@@ -17,19 +17,21 @@ namespace {
 
 using namespace lmlab::train;
 
+// The defaults of `train run`: a smaller model than TrainOptions' own, and
+// checkpoints every 100 steps.
+TrainOptions RunDefaults() {
+  TrainOptions t;
+  t.model = {.n_ctx = 64, .n_embd = 128, .n_layer = 2, .n_head = 4, .n_ff = 0};
+  t.tokenizer.vocab_size = 1024;
+  t.checkpoint_every = 100;
+  return t;
+}
+
 struct RunOptions {
   std::string corpus;
   std::string out;
-  int64_t layers = 2, width = 128, heads = 4, ctx = 64, ff = 0;
-  int vocab = 1024;
-  int64_t steps = 0, epochs = 1, batch = 8;
-  float lr = 1e-3f;
-  int64_t warmup = -1;
-  float weight_decay = 0.1f;
-  uint64_t seed = 1;
-  int threads = 0;
+  TrainOptions train = RunDefaults();  // the flags bind to its fields
   std::string checkpoint;
-  int64_t checkpoint_every = 100;
   bool resume = false;
   bool json = false;
 };
@@ -75,23 +77,8 @@ void PrintEpochs(const TrainResult& r) {
 
 int Run(const RunOptions& o) {
   std::vector<std::string> docs = OrExit(LoadCorpus(o.corpus));
-  TrainOptions t;
-  t.model.n_layer = o.layers;
-  t.model.n_embd = o.width;
-  t.model.n_head = o.heads;
-  t.model.n_ctx = o.ctx;
-  t.model.n_ff = o.ff;
-  t.tokenizer.vocab_size = o.vocab;
-  t.steps = o.steps;
-  t.epochs = o.epochs;
-  t.batch = o.batch;
-  t.lr = o.lr;
-  t.warmup = o.warmup;
-  t.weight_decay = o.weight_decay;
-  t.seed = o.seed;
-  t.threads = o.threads;
+  TrainOptions t = o.train;
   t.checkpoint = o.checkpoint.empty() ? o.out + ".ckpt" : o.checkpoint;
-  t.checkpoint_every = o.checkpoint_every;
   t.resume = o.resume ? Resume::kIfPresent : Resume::kNo;
   ProgressBar bar;
   t.progress = bar.Callback();
@@ -166,25 +153,30 @@ void Register(CLI::App& app) {
   run->add_option("--corpus", o->corpus, "UTF-8 text file, or a directory of them; documents are separated by blank lines")
       ->required();
   run->add_option("--out", o->out, "GGUF file to write")->required();
-  run->add_option("--vocab", o->vocab, "Vocabulary size (specials and 256 byte tokens included)")->capture_default_str();
+  run->add_option("--vocab", o->train.tokenizer.vocab_size, "Vocabulary size (specials and 256 byte tokens included)")
+      ->capture_default_str();
   run->option_defaults()->group("Model");
-  run->add_option("--layers", o->layers, "Transformer blocks")->capture_default_str();
-  run->add_option("--width", o->width, "Embedding width")->capture_default_str();
-  run->add_option("--heads", o->heads, "Attention heads (must divide --width)")->capture_default_str();
-  run->add_option("--ctx", o->ctx, "Context length (training window)")->capture_default_str();
-  run->add_option("--ff", o->ff, "Feed-forward width (0 = 8/3 * width, rounded up to 32)")->capture_default_str();
+  run->add_option("--layers", o->train.model.n_layer, "Transformer blocks")->capture_default_str();
+  run->add_option("--width", o->train.model.n_embd, "Embedding width")->capture_default_str();
+  run->add_option("--heads", o->train.model.n_head, "Attention heads (must divide --width)")->capture_default_str();
+  run->add_option("--ctx", o->train.model.n_ctx, "Context length (training window)")->capture_default_str();
+  run->add_option("--ff", o->train.model.n_ff, "Feed-forward width (0 = 8/3 * width, rounded up to 32)")
+      ->capture_default_str();
   run->option_defaults()->group("Schedule");
-  run->add_option("--steps", o->steps, "Optimizer steps (0 = --epochs over the data)")->capture_default_str();
-  run->add_option("--epochs", o->epochs, "Passes over the training windows")->capture_default_str();
-  run->add_option("--batch", o->batch, "Windows per step")->capture_default_str();
-  run->add_option("--lr", o->lr, "Peak learning rate (linear warm-up, cosine decay to 10%)")->capture_default_str();
-  run->add_option("--warmup", o->warmup, "Warm-up steps (-1 = 5% of the steps)")->capture_default_str();
-  run->add_option("--weight-decay", o->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  run->add_option("--seed", o->seed, "Seed for weights, shuffles and batch order")->capture_default_str();
-  run->add_option("--threads", o->threads, "CPU threads (0 = idle cores: cores minus the load average)")->capture_default_str();
+  run->add_option("--steps", o->train.steps, "Optimizer steps (0 = --epochs over the data)")->capture_default_str();
+  run->add_option("--epochs", o->train.epochs, "Passes over the training windows")->capture_default_str();
+  run->add_option("--batch", o->train.batch, "Windows per step")->capture_default_str();
+  run->add_option("--lr", o->train.lr, "Peak learning rate (linear warm-up, cosine decay to 10%)")
+      ->capture_default_str();
+  run->add_option("--warmup", o->train.warmup, "Warm-up steps (-1 = 5% of the steps)")->capture_default_str();
+  run->add_option("--weight-decay", o->train.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  run->add_option("--seed", o->train.seed, "Seed for weights, shuffles and batch order")->capture_default_str();
+  run->add_option("--threads", o->train.threads, "CPU threads (0 = idle cores: cores minus the load average)")
+      ->capture_default_str();
   run->option_defaults()->group("Checkpoints");
   run->add_option("--checkpoint", o->checkpoint, "Checkpoint file (default: <out>.ckpt; removed after success)");
-  run->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints (0 = none)")->capture_default_str();
+  run->add_option("--checkpoint-every", o->train.checkpoint_every, "Steps between checkpoints (0 = none)")
+      ->capture_default_str();
   run->add_flag("--resume", o->resume, "Continue from the checkpoint if it exists (same flags and corpus)");
   run->option_defaults()->group("Output");
   run->add_flag("--json", o->json, "Print a JSON summary instead of tables");
