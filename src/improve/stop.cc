@@ -9,11 +9,13 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/svg_chart.h"
 #include "lmlab/improve/evaluate.h"
 
 namespace lmlab::improve {
@@ -69,8 +71,10 @@ struct Ledger {
   int model_calls = 0, samples = 0, utility_calls = 0;
   int64_t prompt_tokens = 0, completion_tokens = 0;
   Audit audit;  // dynamic findings
-  fs::path run_dir;
-  std::string round_dir;  // "round-<t>"
+  fs::path run_dir;       // empty: nothing is saved
+  std::string round_dir;  // "round-<t>", "evaluate" or "transfer"
+
+  Ledger(fs::path dir, std::string round) : run_dir(std::move(dir)), round_dir(std::move(round)) {}
 
   // Saves code under round-<t>/<kind>/<hash>.py; returns the relative path.
   std::string Save(const std::string& kind, const std::string& code, const std::string& ext = ".py") {
@@ -385,9 +389,7 @@ Result<MetaUtility> EvaluateImprover(const StopOptions& o, const std::string& im
   LMLAB_RETURN_IF_ERROR(CheckOptions(o));
   LMLAB_ASSIGN_OR_RETURN(std::vector<Task> tasks, LoadTasks(task_names));
   SharedModel model{lm, {}};
-  Ledger ledger;
-  ledger.run_dir = o.run_dir;
-  ledger.round_dir = "evaluate";
+  Ledger ledger(o.run_dir, "evaluate");
   LMLAB_ASSIGN_OR_RETURN(MetaUtility m, Meta(o, improver_code, tasks, MixSeed(o.seed, kHeldOut), model, box, ledger));
   m.model_calls = ledger.model_calls;
   m.samples = ledger.samples;
@@ -462,9 +464,7 @@ Result<RunSummary> RunSelfImprovement(const StopOptions& o, runtime::LanguageMod
   if (summary.rounds.empty()) {
     Report(o.progress, {"scoring the seed improver", 0, double(o.rounds + 1), "rounds", ""});
     auto start = Clock::now();
-    Ledger ledger;
-    ledger.run_dir = o.run_dir;
-    ledger.round_dir = "round-0";
+    Ledger ledger(o.run_dir, "round-0");
     std::string seed = SeedImprover();
     LMLAB_RETURN_IF_ERROR(WriteFileAtomic(o.run_dir / "improver-0.py", seed));
     LMLAB_ASSIGN_OR_RETURN(MetaUtility m, Meta(o, seed, tasks, held_out, model, box, ledger));
@@ -483,9 +483,7 @@ Result<RunSummary> RunSelfImprovement(const StopOptions& o, runtime::LanguageMod
                         fmt::format("meta-utility {:.3f}", prev.meta_utility)});
     LMLAB_ASSIGN_OR_RETURN(std::string current, ReadFile(o.run_dir / prev.improver_file));
     auto start = Clock::now();
-    Ledger ledger;
-    ledger.run_dir = o.run_dir;
-    ledger.round_dir = fmt::format("round-{}", t);
+    Ledger ledger(o.run_dir, fmt::format("round-{}", t));
     RoundRecord r;
     r.round = t;
 
@@ -552,9 +550,7 @@ Result<std::vector<TransferRow>> Transfer(const StopOptions& o, const std::strin
   LMLAB_RETURN_IF_ERROR(CheckOptions(o));
   LMLAB_ASSIGN_OR_RETURN(std::vector<Task> tasks, LoadTasks(task_names));
   SharedModel model{lm, {}};
-  Ledger ledger;
-  ledger.run_dir = o.run_dir;
-  ledger.round_dir = "transfer";
+  Ledger ledger(o.run_dir, "transfer");
   uint64_t held_out = MixSeed(o.seed, kHeldOut);
   std::vector<TransferRow> rows;
   for (size_t i = 0; i < tasks.size(); ++i) {
@@ -602,45 +598,36 @@ nlohmann::json ToJson(const std::vector<TransferRow>& rows) {
 }
 
 std::string RenderPlotSvg(const RunSummary& s) {
-  constexpr double kW = 560, kH = 320, kL = 60, kR = 20, kT = 30, kB = 50;
-  int n = int(s.rounds.size());
+  // The y axis zooms to the data in steps of 0.1, inside [0, 1].
   double lo = 1, hi = 0;
-  for (const auto& r : s.rounds) {
-    lo = std::min(lo, r.meta_utility);
-    hi = std::max(hi, r.meta_utility);
-  }
-  if (n == 0) lo = 0, hi = 1;
+  for (const auto& r : s.rounds) lo = std::min(lo, r.meta_utility), hi = std::max(hi, r.meta_utility);
+  if (s.rounds.empty()) lo = 0, hi = 1;
   lo = std::max(0.0, std::floor((lo - 0.05) * 10) / 10);
   hi = std::min(1.0, std::ceil((hi + 0.05) * 10) / 10);
   if (hi <= lo) hi = lo + 0.1;
-  auto x = [&](int i) { return kL + (n > 1 ? (kW - kL - kR) * i / (n - 1) : (kW - kL - kR) / 2); };
-  auto y = [&](double v) { return kT + (kH - kT - kB) * (1 - (v - lo) / (hi - lo)); };
-  std::string svg = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
-      "font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{}\" y=\"18\" font-size=\"14\">STOP: held-out meta-utility per round</text>\n",
-      kW, kH, kL);
-  for (int k = 0; k <= 4; ++k) {
-    double v = lo + (hi - lo) * k / 4;
-    svg += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>"
-                       "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:.2f}</text>\n",
-                       kL, y(v), kW - kR, y(v), kL - 6, y(v) + 4, v);
+  chart::ChartOptions options{.title = "STOP: held-out meta-utility per round",
+                              .x_label = "round (orange: fell back to the previous improver)",
+                              .y_label = "held-out meta-utility",
+                              .y_min = lo,
+                              .y_max = hi,
+                              .legend = false};
+  // The line through every round, then an orange marker over each round that fell
+  // back (one series each, so no line joins them).
+  chart::Series line{.name = "meta-utility", .marker_radius = 4};
+  std::vector<chart::Series> fell_back;
+  for (const auto& r : s.rounds) {
+    std::string title = fmt::format("round {}: {:.3f}{}", r.round, r.meta_utility, r.accepted ? "" : " (fell back)");
+    line.x.push_back(r.round);
+    line.y.push_back(r.meta_utility);
+    line.titles.push_back(title);
+    options.x_ticks.push_back(r.round);
+    if (!r.accepted)
+      fell_back.push_back(
+          {.x = {double(r.round)}, .y = {r.meta_utility}, .colour = "#D55E00", .titles = {title}, .marker_radius = 4});
   }
-  std::string path;
-  for (int i = 0; i < n; ++i) {
-    path += fmt::format("{}{:.1f},{:.1f} ", i ? "L" : "M", x(i), y(s.rounds[i].meta_utility));
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x(i), kH - kB + 18,
-                       s.rounds[i].round);
-  }
-  if (!path.empty()) svg += "<path d=\"" + path + "\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n";
-  for (int i = 0; i < n; ++i)
-    svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"><title>round {}: {:.3f}{}</title></circle>\n",
-                       x(i), y(s.rounds[i].meta_utility), s.rounds[i].accepted ? "#1f77b4" : "#d62728",
-                       s.rounds[i].round, s.rounds[i].meta_utility, s.rounds[i].accepted ? "" : " (fell back)");
-  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">round (red: fell back to the previous improver)</text>\n",
-                     (kW + kL) / 2, kH - 12);
-  svg += "</svg>\n";
-  return svg;
+  std::vector<chart::Series> series = {line};
+  series.insert(series.end(), fell_back.begin(), fell_back.end());
+  return chart::LineChartSvg(options, series);
 }
 
 }  // namespace lmlab::improve

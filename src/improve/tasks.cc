@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "lmlab/core/embedded.h"
@@ -38,6 +39,22 @@ bool Flatten(const json& j, std::vector<double>& out, int depth = 0) {
   return true;
 }
 
+// The output flattened to exactly n numbers; nothing when it has another shape.
+std::optional<std::vector<double>> FlatValues(const json& output, size_t n) {
+  std::vector<double> v;
+  if (!Flatten(output, v) || v.size() != n) return std::nullopt;
+  return v;
+}
+
+InstanceScore WrongShape() {
+  return {.wrong_shape = true};
+}
+
+// A well-shaped output's score (a broadcasting scorer would agree).
+InstanceScore Scored(double value) {
+  return {.value = value, .naive_value = value};
+}
+
 int Depth(const json& j) {
   int d = 0;
   const json* p = &j;
@@ -54,16 +71,12 @@ int Depth(const json& j) {
 // paper's numpy-based utility did, would count matches over the whole
 // broadcast array and could score above 1; we report that as naive_value.
 InstanceScore ScoreLabels(const json& output, const json& answer) {
-  InstanceScore s;
   std::vector<double> pred;
   std::vector<int> truth = answer.get<std::vector<int>>();
   size_t n = truth.size();
-  if (!Flatten(output, pred)) {
-    s.wrong_shape = true;
-    return s;
-  }
+  if (!Flatten(output, pred)) return WrongShape();
   if (pred.size() != n) {
-    s.wrong_shape = true;
+    InstanceScore s = WrongShape();
     if (!pred.empty() && pred.size() % n == 0 && Depth(output) >= 2) {
       // [k, n] compared with [n] broadcasts row by row.
       double matches = 0;
@@ -74,9 +87,7 @@ InstanceScore ScoreLabels(const json& output, const json& answer) {
   }
   double correct = 0;
   for (size_t i = 0; i < n; ++i) correct += pred[i] == truth[i];
-  s.value = correct / n;
-  s.naive_value = s.value;
-  return s;
+  return Scored(correct / n);
 }
 
 Instance MakeParity(uint64_t seed, double noise) {
@@ -155,20 +166,15 @@ Task MaxCutTask() {
     return Instance{json::array({kNodes, edges}), edges};
   };
   t.score = [](const json& output, const json& edges) {
-    InstanceScore s;
-    std::vector<double> side;
-    if (!Flatten(output, side) || side.size() != size_t(kNodes)) {
-      s.wrong_shape = true;
-      return s;
-    }
+    auto side = FlatValues(output, kNodes);
+    if (!side) return WrongShape();
     double cut = 0, total = 0;
     for (const json& e : edges) {
       double w = e[2].get<double>();
       total += w;
-      if ((side[e[0].get<int>()] != 0) != (side[e[1].get<int>()] != 0)) cut += w;
+      if (((*side)[e[0].get<int>()] != 0) != ((*side)[e[1].get<int>()] != 0)) cut += w;
     }
-    s.value = s.naive_value = total > 0 ? cut / total : 0;
-    return s;
+    return Scored(total > 0 ? cut / total : 0);
   };
   return t;
 }
@@ -208,23 +214,18 @@ Task SatTask() {
     return Instance{json::array({kVars, clauses}), clauses};
   };
   t.score = [](const json& output, const json& clauses) {
-    InstanceScore s;
-    std::vector<double> a;
-    if (!Flatten(output, a) || a.size() != size_t(kVars)) {
-      s.wrong_shape = true;
-      return s;
-    }
+    auto a = FlatValues(output, kVars);
+    if (!a) return WrongShape();
     double ok = 0;
     for (const json& c : clauses) {
       bool sat = false;
       for (const json& l : c) {
         int lit = l.get<int>();
-        sat = sat || ((lit > 0) == (a[std::abs(lit) - 1] != 0));
+        sat = sat || ((lit > 0) == ((*a)[std::abs(lit) - 1] != 0));
       }
       ok += sat;
     }
-    s.value = s.naive_value = ok / double(clauses.size());
-    return s;
+    return Scored(ok / double(clauses.size()));
   };
   return t;
 }
@@ -279,20 +280,13 @@ Task QapTask() {
     return Instance{json::array({flow, dist, pc}), answer};
   };
   t.score = [](const json& output, const json& a) {
-    InstanceScore s;
-    std::vector<double> p;
-    if (!Flatten(output, p) || p.size() != size_t(kN)) {
-      s.wrong_shape = true;
-      return s;
-    }
+    auto p = FlatValues(output, kN);
+    if (!p) return WrongShape();
     std::vector<int> perm(kN);
     std::vector<bool> seen(kN, false);
     for (int i = 0; i < kN; ++i) {
-      int v = static_cast<int>(p[i]);
-      if (v != p[i] || v < 0 || v >= kN || seen[v]) {
-        s.wrong_shape = true;
-        return s;
-      }
+      int v = static_cast<int>((*p)[i]);
+      if (v != (*p)[i] || v < 0 || v >= kN || seen[v]) return WrongShape();
       seen[v] = true;
       perm[i] = v;
     }
@@ -303,8 +297,7 @@ Task QapTask() {
         q += a["flow"][i][j].get<double>() * a["distance"][perm[i]][perm[j]].get<double>();
     }
     double cost = (1 - kLambda) * q + kLambda * l, mean = a["random_cost"].get<double>();
-    s.value = s.naive_value = std::clamp(0.5 + (mean - cost) / mean, 0.0, 1.0);
-    return s;
+    return Scored(std::clamp(0.5 + (mean - cost) / mean, 0.0, 1.0));
   };
   return t;
 }
@@ -344,13 +337,8 @@ Task GridDistanceTask() {
     return Instance{json::array({a, b}), dist};
   };
   t.score = [](const json& output, const json& answer) {
-    InstanceScore s;
-    if (!output.is_number()) {
-      s.wrong_shape = true;
-      return s;
-    }
-    s.value = s.naive_value = output.get<double>() == answer.get<double>() ? 1.0 : 0.0;
-    return s;
+    if (!output.is_number()) return WrongShape();
+    return Scored(output.get<double>() == answer.get<double>() ? 1.0 : 0.0);
   };
   return t;
 }

@@ -7,14 +7,12 @@
 #include <cmath>
 #include <limits>
 
+#include "tests/support/text.h"
+
 namespace lmlab::chart {
 namespace {
 
-size_t Count(const std::string& s, const std::string& what) {
-  size_t n = 0;
-  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
-  return n;
-}
+using testing::Count;
 
 TEST(SvgChart, EscapesTextAndFormatsLabels) {
   EXPECT_EQ(EscapeHtml("<a href=\"x\">Tom & Jerry's</a>"),

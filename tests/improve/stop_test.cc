@@ -217,6 +217,28 @@ TEST(Stop, ReplayRunEndToEndIsDeterministicAndAudited) {
   EXPECT_EQ(std::count(svg.begin(), svg.end(), '\n') > 5, true);
 }
 
+TEST(Stop, PlotShowsEveryRoundAndMarksFallBacks) {
+  RunSummary s;
+  for (int t = 0; t < 3; ++t) {
+    RoundRecord r;
+    r.round = t;
+    r.meta_utility = t == 2 ? 0.5 : 0.4;  // round 1 fell back and kept round 0's value
+    r.accepted = t != 1;
+    s.rounds.push_back(r);
+  }
+  std::string svg = RenderPlotSvg(s);
+  EXPECT_NE(svg.find("STOP: held-out meta-utility per round"), std::string::npos);
+  EXPECT_NE(svg.find(">held-out meta-utility</text>"), std::string::npos);  // y axis
+  EXPECT_NE(svg.find("fell back to the previous improver"), std::string::npos);
+  EXPECT_NE(svg.find("<title>round 1: 0.400 (fell back)</title>"), std::string::npos);
+  EXPECT_NE(svg.find("<title>round 2: 0.500</title>"), std::string::npos);
+  EXPECT_NE(svg.find(">2</text>"), std::string::npos);    // a tick per round
+  EXPECT_NE(svg.find(">0.5</text>"), std::string::npos);  // y ticks inside the zoomed range
+  EXPECT_NE(svg.find("r=\"4\" fill=\"#D55E00\"><title>round 1:"), std::string::npos);  // the orange marker
+  EXPECT_EQ(svg.find("no data"), std::string::npos);
+  EXPECT_NE(RenderPlotSvg(RunSummary{}).find("<svg"), std::string::npos);
+}
+
 TEST(Stop, ResumesFromTheLastCheckpointAndRefusesOtherOptions) {
   TempDir d("resume");
   auto box = sandbox::MakeBubblewrapSandbox();

@@ -4,15 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "lmlab/core/file.h"
+#include "tests/support/text.h"
 
 namespace lmlab::probe {
 namespace {
 
-size_t Count(const std::string& s, const std::string& what) {
-  size_t n = 0;
-  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
-  return n;
-}
+using testing::Count;
 
 ProbeReport SmallReport() {
   ProbeReport r;
