@@ -28,7 +28,7 @@ apt_packages=(
   build-essential cmake ninja-build ccache pkg-config git python3 ca-certificates
   libeigen3-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev libfmt-dev
-  bubblewrap libgtest-dev libgmock-dev libbenchmark-dev
+  bubblewrap libseccomp-dev libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist calendar distro-info-data
   chromium  # the web page and report tests drive a real headless browser
 )

@@ -4,7 +4,9 @@
 // stdin/stdout/stderr and the RPC pipes with poll(), enforces the output cap
 // and the wall clock, and SIGKILLs the session on either. Killing bwrap kills
 // the pid namespace's init (--die-with-parent), and the kernel then kills
-// every process left inside: nothing outlives a run.
+// every process left inside: nothing outlives a run. bwrap loads the
+// seccomp deny-list (seccomp.h), compiled once per sandbox and handed over on
+// a pipe, just before it execs the program.
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -24,6 +26,7 @@
 #include <fstream>
 
 #include "lmlab/sandbox/sandbox.h"
+#include "sandbox/seccomp.h"
 
 namespace lmlab::sandbox {
 namespace {
@@ -35,6 +38,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kRpcRequestFd = 3;   // program writes requests
 constexpr int kRpcResponseFd = 4;  // program reads responses
 constexpr int kStatusFd = 5;       // bwrap's --json-status-fd
+constexpr int kSeccompFd = 6;      // bwrap's --seccomp: reads the filter, closes it
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -109,15 +113,18 @@ class BubblewrapSandbox final : public Sandbox {
     std::error_code ec;
     fs::path tmp = fs::temp_directory_path(ec);
     if (!ec) RemoveRunDirsOfDeadHosts(tmp);
+    if (options_.seccomp) seccomp_filter_ = CompileSeccompFilter();
   }
   Result<RunResult> Run(const Request& request) override;
 
  private:
   BubblewrapOptions options_;
+  // The compiled filter (or why it failed: then every Run fails, closed).
+  Result<std::string> seccomp_filter_ = std::string();
 };
 
 std::vector<std::string> BwrapArgs(const std::string& bwrap, const Request& req, const std::string& box_dir,
-                                   bool as_root) {
+                                   bool as_root, bool seccomp) {
   std::vector<std::string> a = {bwrap,
                                 "--unshare-all",  // user (when possible), pid, net, ipc, uts, cgroup
                                 "--die-with-parent",
@@ -139,6 +146,10 @@ std::vector<std::string> BwrapArgs(const std::string& bwrap, const Request& req,
                                 "--hostname", "sandbox",
                                 "--json-status-fd", std::to_string(kStatusFd),
                                 "--clearenv"};
+  if (seccomp) {
+    a.push_back("--seccomp");
+    a.push_back(std::to_string(kSeccompFd));
+  }
   auto has = [&](std::string_view k) {
     for (const auto& [key, v] : req.env)
       if (key == k) return true;
@@ -214,6 +225,8 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
   if (!(L.wall_seconds > 0) || L.cpu_seconds <= 0 || L.memory_bytes <= 0 || L.max_processes <= 0 ||
       L.file_size_bytes <= 0 || L.tmp_bytes <= 0 || L.output_bytes <= 0)
     return InvalidArgument("sandbox: every limit must be positive");
+  if (!seccomp_filter_) return std::unexpected(seccomp_filter_.error());
+  const std::string& seccomp_bpf = *seccomp_filter_;
 
   // The program's files, world-readable so the unprivileged uid can read them.
   TempDir box;
@@ -241,23 +254,50 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
   RunResult r;
   r.uid = as_root ? options_.uid_base + (static_cast<uint32_t>(getpid()) * 64 + g_run_counter++) % options_.uid_count
                   : geteuid();
-  std::vector<std::string> args = BwrapArgs(options_.bwrap, req, box.path.string(), as_root);
+  std::vector<std::string> args = BwrapArgs(options_.bwrap, req, box.path.string(), as_root, !seccomp_bpf.empty());
   std::vector<char*> argv;
   for (auto& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
 
-  Pipe in, out, err, status, rpc_req, rpc_resp;
-  for (Pipe* p : {&in, &out, &err, &status}) LMLAB_RETURN_IF_ERROR(p->Open());
-  if (req.rpc) {
-    LMLAB_RETURN_IF_ERROR(rpc_req.Open());
-    LMLAB_RETURN_IF_ERROR(rpc_resp.Open());
-  }
+  Pipe in, out, err, status, rpc_req, rpc_resp, seccomp;
   auto close_all = [&] {
-    for (Pipe* p : {&in, &out, &err, &status, &rpc_req, &rpc_resp}) {
+    for (Pipe* p : {&in, &out, &err, &status, &rpc_req, &rpc_resp, &seccomp}) {
       CloseFd(p->read);
       CloseFd(p->write);
     }
   };
+  for (Pipe* p : {&in, &out, &err, &status}) {
+    if (Status s = p->Open(); !s) {
+      close_all();
+      return std::unexpected(s.error());
+    }
+  }
+  if (req.rpc) {
+    for (Pipe* p : {&rpc_req, &rpc_resp}) {
+      if (Status s = p->Open(); !s) {
+        close_all();
+        return std::unexpected(s.error());
+      }
+    }
+  }
+  if (!seccomp_bpf.empty()) {
+    // The whole filter goes into the pipe now (a few KiB; the pipe is grown
+    // first should it ever outgrow the default 64 KiB) and the write end is
+    // closed, so bwrap reads it to EOF without the host's help.
+    Status s = seccomp.Open();
+    if (s && seccomp_bpf.size() > 65536 && fcntl(seccomp.write, F_SETPIPE_SZ, int(seccomp_bpf.size())) < 0)
+      s = IoError(std::string("sandbox: cannot grow the seccomp pipe: ") + std::strerror(errno));
+    for (size_t done = 0; s && done < seccomp_bpf.size();) {
+      ssize_t w = write(seccomp.write, seccomp_bpf.data() + done, seccomp_bpf.size() - done);
+      if (w > 0) done += size_t(w);
+      else if (w < 0 && errno != EINTR) s = IoError(std::string("sandbox: seccomp pipe: ") + std::strerror(errno));
+    }
+    CloseFd(seccomp.write);
+    if (!s) {
+      close_all();
+      return std::unexpected(s.error());
+    }
+  }
 
   prctl(PR_SET_CHILD_SUBREAPER, 1);  // see the reaping of bwrap's init below
   const pid_t host_pid = getpid();
@@ -286,15 +326,15 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // after the uid change, which clears it
     if (getppid() != host_pid) _exit(125);  // the host died before the line above: nobody would kill us
     // Move every end to a high number first so dup2 cannot clobber another.
-    int src[6] = {in.read, out.write, err.write, rpc_req.write, rpc_resp.read, status.write};
-    int dst[6] = {0, 1, 2, kRpcRequestFd, kRpcResponseFd, kStatusFd};
-    int high[6];
-    for (int i = 0; i < 6; ++i) high[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD_CLOEXEC, 100) : -1;
-    for (int i = 0; i < 6; ++i) {
+    int src[7] = {in.read, out.write, err.write, rpc_req.write, rpc_resp.read, status.write, seccomp.read};
+    int dst[7] = {0, 1, 2, kRpcRequestFd, kRpcResponseFd, kStatusFd, kSeccompFd};
+    int high[7];
+    for (int i = 0; i < 7; ++i) high[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD_CLOEXEC, 100) : -1;
+    for (int i = 0; i < 7; ++i) {
       if (high[i] >= 0) dup2(high[i], dst[i]);
-      else if (i >= 3 && i <= 4) close(dst[i]);
+      else if (i >= 3) close(dst[i]);  // unused: must not be some host fd
     }
-    syscall(SYS_close_range, kStatusFd + 1, ~0U, 0);  // no host fd (sockets, files) leaks in
+    syscall(SYS_close_range, kSeccompFd + 1, ~0U, 0);  // no host fd (sockets, files) leaks in
     // bwrap's own init (pid 1 inside) keeps the environment it was started
     // with, readable at /proc/1/environ: start it with none.
     char* no_env[] = {nullptr};
@@ -309,6 +349,7 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
   CloseFd(status.write);
   CloseFd(rpc_req.write);
   CloseFd(rpc_resp.read);
+  CloseFd(seccomp.read);
   int pidfd = PidfdOpen(pid);
   for (int fd : {in.write, out.read, err.read, status.read, rpc_req.read, rpc_resp.write})
     if (fd >= 0) SetNonBlocking(fd);

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +17,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "lmlab/sandbox/sandbox.h"
 
@@ -336,6 +340,150 @@ TEST_F(Security, HostFileDescriptorsDoNotLeakIn) {
   // 0-2, the listing's own fd, and at most bwrap's status fd.
   EXPECT_LE(std::count(r.stdout_data.begin(), r.stdout_data.end(), ','), 4) << r.stdout_data;
 }
+
+// The seccomp filter (src/sandbox/seccomp.h). Each call is made through
+// libc.syscall with this (host) architecture's numbers, with arguments chosen
+// so that it succeeds, or fails with an errno other than EPERM, when no filter
+// is loaded (SyscallsFailForTheFilterNotForOtherReasons shows that for the
+// ones that need no privilege): only the filter makes every one EPERM.
+// A call that gets through prints ESCAPED; a clone that gets through exits
+// in the child.
+constexpr const char* kSyscallHelper =
+    "import ctypes, os\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "libc.syscall.restype = ctypes.c_long\n"
+    "def call(name, nr, *args):\n"
+    "    ctypes.set_errno(0)\n"
+    "    rc = libc.syscall(ctypes.c_long(nr), *[ctypes.c_char_p(a) if isinstance(a, bytes) else ctypes.c_long(a)\n"
+    "                                          for a in args])\n"
+    "    err = ctypes.get_errno()\n"
+    "    if rc == 0 and name.startswith('clone'): os._exit(0)\n"
+    "    print(name, rc, err, flush=True)\n"
+    "    return rc\n";
+
+std::string Num(long v) { return std::to_string(v); }
+
+// (name, Python argument list after the syscall number)
+std::vector<std::pair<std::string, std::string>> DeniedCalls() {
+  return {
+      {"ptrace", Num(SYS_ptrace) + ", 0, 0, 0, 0"},  // PTRACE_TRACEME
+      {"process_vm_readv", Num(SYS_process_vm_readv) + ", os.getpid(), 0, 0, 0, 0, 0"},
+      {"keyctl", Num(SYS_keyctl) + ", 0, -3, 1"},  // KEYCTL_GET_KEYRING_ID of the session keyring, create
+      {"add_key", Num(SYS_add_key) + ", b'user', b'lmlab', b'x', 1, -2"},
+      {"request_key", Num(SYS_request_key) + ", b'user', b'lmlab', 0, 0"},
+      {"bpf", Num(SYS_bpf) + ", 0, 0, 0"},
+      {"perf_event_open", Num(SYS_perf_event_open) + ", 0, 0, -1, -1, 0"},
+      {"userfaultfd", Num(SYS_userfaultfd) + ", 1"},  // UFFD_USER_MODE_ONLY: allowed unprivileged
+      {"io_uring_setup", Num(SYS_io_uring_setup) + ", 1, 0"},
+      {"unshare", Num(SYS_unshare) + ", " + Num(CLONE_NEWUSER)},
+      {"setns", Num(SYS_setns) + ", -1, 0"},
+      {"mount", Num(SYS_mount) + ", b'none', b'/tmp', b'tmpfs', 0, 0"},
+      {"clock_settime", Num(SYS_clock_settime) + ", 0, 0"},
+      {"personality", Num(SYS_personality) + ", 0x0040000"},  // ADDR_NO_RANDOMIZE
+      {"clone_newuser", Num(SYS_clone) + ", " + Num(CLONE_NEWUSER | SIGCHLD) + ", 0, 0, 0, 0"},
+      {"clone_newnet", Num(SYS_clone) + ", " + Num(CLONE_NEWNET | SIGCHLD) + ", 0, 0, 0, 0"},
+      {"clone_newns", Num(SYS_clone) + ", " + Num(CLONE_NEWNS | SIGCHLD) + ", 0, 0, 0, 0"},
+      {"kexec_load", Num(SYS_kexec_load) + ", 0, 0, 0, 0"},
+      {"init_module", Num(SYS_init_module) + ", 0, 0, b''"},
+  };
+}
+
+TEST_F(Security, DeniedSyscallsFailWithEperm) {
+  std::string code = kSyscallHelper;
+  for (const auto& [name, args] : DeniedCalls())
+    code += "if call('" + name + "', " + args + ") >= 0: print('ESCAPED " + name + "', flush=True)\n";
+  code += "if call('clone3', " + Num(SYS_clone3) + ", 0, 0) >= 0: print('ESCAPED clone3', flush=True)\n";
+  RunResult r = Py(code);
+  EXPECT_EQ(r.verdict, Verdict::kOk) << Describe(r);
+  const std::string lines = "\n" + r.stdout_data;
+  for (const auto& [name, args] : DeniedCalls())
+    EXPECT_NE(lines.find("\n" + name + " -1 " + Num(EPERM) + "\n"), std::string::npos)
+        << name << " did not fail with EPERM:\n" << r.stdout_data;
+  // clone3 passes its flags in memory, where a filter cannot look: ENOSYS
+  // makes glibc fall back to clone.
+  EXPECT_NE(lines.find("\nclone3 -1 " + Num(ENOSYS) + "\n"), std::string::npos) << r.stdout_data;
+}
+
+TEST_F(Security, SyscallsFailForTheFilterNotForOtherReasons) {
+  // The same calls without the filter (BubblewrapOptions::seccomp = false):
+  // these need no privilege, so they get through or fail otherwise. Were
+  // they EPERM here too, DeniedSyscallsFailWithEperm would prove nothing.
+  std::string code = std::string(kSyscallHelper) +
+                     "call('process_vm_readv', " + Num(SYS_process_vm_readv) + ", os.getpid(), 0, 0, 0, 0, 0)\n"
+                     "call('setns', " + Num(SYS_setns) + ", -1, 0)\n"
+                     "call('personality', " + Num(SYS_personality) + ", 0x0040000)\n"
+                     "call('clone3', " + Num(SYS_clone3) + ", 0, 0)\n";
+  Request req{.argv = {"/usr/bin/python3", "/box/main.py"}, .files = {{"main.py", code}}};
+  req.limits.wall_seconds = 5;
+  auto box = MakeBubblewrapSandbox({.seccomp = false});
+  Result<RunResult> r = box->Run(req);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->verdict, Verdict::kOk) << Describe(*r);
+  EXPECT_NE(r->stdout_data.find("process_vm_readv 0 0\n"), std::string::npos) << r->stdout_data;
+  EXPECT_NE(r->stdout_data.find("setns -1 " + Num(EBADF) + "\n"), std::string::npos) << r->stdout_data;
+  EXPECT_NE(r->stdout_data.find("personality 0 0\n"), std::string::npos) << r->stdout_data;
+  EXPECT_NE(r->stdout_data.find("clone3 -1 " + Num(EINVAL) + "\n"), std::string::npos) << r->stdout_data;
+}
+
+TEST_F(Security, AllowedSyscallsStillWork) {
+  // What ordinary programs do: fork, threads (glibc tries clone3 first and
+  // must fall back to clone), a raw clone without namespace flags,
+  // subprocess, the personality query, numpy with an OpenBLAS thread pool.
+  std::string code = std::string(kSyscallHelper) +
+                     "call('getpid', " + Num(SYS_getpid) + ")\n"
+                     "call('personality_query', " + Num(SYS_personality) + ", 0xffffffff)\n"
+                     "call('personality_linux', " + Num(SYS_personality) + ", 0)\n"
+                     "pid = call('clone_plain', " + Num(SYS_clone) + ", " + Num(SIGCHLD) + ", 0, 0, 0, 0)\n"
+                     "print('clone child', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+                     "pid = os.fork()\n"
+                     "if pid == 0: os._exit(7)\n"
+                     "print('fork child', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+                     "import threading\n"
+                     "out = []\n"
+                     "ts = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n"
+                     "for t in ts: t.start()\n"
+                     "for t in ts: t.join()\n"
+                     "print('threads', sorted(out))\n"
+                     "import subprocess\n"
+                     "print('subprocess', subprocess.run(['/usr/bin/echo', 'hi'], capture_output=True).stdout)\n"
+                     "import numpy as np\n"
+                     "a = np.arange(256 * 256, dtype=np.float64).reshape(256, 256) / 65536\n"
+                     "print('numpy', round(float((a @ a.T).trace()), 3),\n"
+                     "      'tasks', len(os.listdir('/proc/self/task')))\n";
+  RunResult r = Py(code, [](Request& q) {
+    q.env = {{"OPENBLAS_NUM_THREADS", "2"}};
+    q.limits.memory_bytes = 2LL << 30;
+    q.limits.wall_seconds = 10;
+    q.limits.cpu_seconds = 5;
+  });
+  EXPECT_EQ(r.verdict, Verdict::kOk) << Describe(r);
+  const std::string& o = r.stdout_data;
+  EXPECT_NE(o.find("getpid "), std::string::npos) << o;
+  EXPECT_EQ(o.find("getpid -1"), std::string::npos) << o;
+  EXPECT_NE(o.find("personality_query 0 0\n"), std::string::npos) << o;  // PER_LINUX, the current one
+  EXPECT_NE(o.find("personality_linux 0 0\n"), std::string::npos) << o;
+  EXPECT_EQ(o.find("clone_plain -1"), std::string::npos) << o;
+  EXPECT_NE(o.find("clone child 0\n"), std::string::npos) << o;
+  EXPECT_NE(o.find("fork child 7\n"), std::string::npos) << o;
+  EXPECT_NE(o.find("threads [0, 1, 2, 3]\n"), std::string::npos) << o;
+  EXPECT_NE(o.find("subprocess b'hi\\n'\n"), std::string::npos) << o;
+  EXPECT_NE(o.find("numpy 21844.833"), std::string::npos) << o;
+}
+
+#if defined(__x86_64__)
+TEST_F(Security, SyscallThroughTheI386AbiIsKilled) {
+  // int 0x80 from a 64-bit process takes i386 syscall numbers, which a
+  // filter written for x86_64 numbers would misread: the filter kills.
+  RunResult r = Py("import ctypes, mmap\n"
+                   "m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+                   "m.write(bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3]))  # mov eax, 20 (getpid); int 0x80; ret\n"
+                   "f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))\n"
+                   "print('ESCAPED i386 getpid', f(), flush=True)\n");
+  if (r.verdict == Verdict::kSignal && r.signal == SIGSEGV) GTEST_SKIP() << "this kernel has no i386 emulation";
+  EXPECT_EQ(r.verdict, Verdict::kSignal) << Describe(r);
+  EXPECT_EQ(r.signal, SIGSYS) << Describe(r);
+}
+#endif
 
 TEST_F(Security, BadRequestsAreErrorsNotRuns) {
   auto box = MakeBubblewrapSandbox();

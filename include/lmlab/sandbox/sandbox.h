@@ -17,6 +17,10 @@
 // processes, a minimal /dev, no network interfaces but loopback, and only the
 // environment variables in Request::env. Nothing else of the host is mounted:
 // no /etc/shadow, no /root, no /home.
+// A seccomp filter fails the system calls it has no use for with EPERM:
+// ptrace and process_vm_*, keyrings, bpf, perf_event_open, userfaultfd,
+// io_uring, mount and new namespaces (unshare, setns, clone with CLONE_NEW*),
+// modules, kexec, reboot, clock setting, ... (the list: docs/sandbox.md).
 //
 // Thread-safety: Run may be called from several threads at once; each run
 // gets its own user id (when lmlab runs as root), namespaces and temp dir.
@@ -114,6 +118,9 @@ struct BubblewrapOptions {
   // exempt from it) and host files readable only by root stay unreadable.
   uint32_t uid_base = 3'500'000;
   uint32_t uid_count = 1'000'000;
+  // Load the seccomp deny-list into every run (bwrap --seccomp). Turn it off
+  // only to measure or test the filter itself.
+  bool seccomp = true;
 };
 
 std::unique_ptr<Sandbox> MakeBubblewrapSandbox(BubblewrapOptions options = {});
