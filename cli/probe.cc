@@ -1,8 +1,11 @@
 // `lmlab probe`: find space and time inside a GGUF model (Gurnee & Tegmark
 // 2023). `run` captures residual-stream activations (cached as .npy), fits a
 // ridge probe per layer with controls, and writes tables, SVG plots and an
-// animated HTML page; `report` re-renders a saved run. See docs/probe.md.
+// animated HTML page; with --neurons it also ranks MLP neurons of chosen
+// blocks by their activations (captured for those blocks only) and by weight
+// alignment. `report` re-renders a saved run. See docs/probe.md.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <atomic>
 #include <csignal>
@@ -44,6 +47,7 @@ struct RunOptions {
   std::vector<std::string> holdout;
   std::string cross_prompt;
   int neurons = 0;
+  std::vector<int64_t> neuron_layers;
   std::string cache_dir;
   bool float16 = false;
   int64_t chunk = 256;
@@ -124,6 +128,26 @@ LayerActivations Capture(runtime::ActivationModel& model, const fs::path& model_
   return OrExit(std::move(acts));
 }
 
+// The MLP hidden activations of `layers` for the same prompts, cached in the same entry.
+MlpActivations CaptureMlp(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,
+                          PromptTemplate t, const std::vector<int64_t>& layers, const RunOptions& o,
+                          const fs::path& cache_root, ProgressBar& bar, CaptureStats* stats) {
+  std::vector<std::string> prompts = MakePrompts(ds, t, o.seed);
+  CaptureOptions c;
+  c.dir = CacheEntryDir(cache_root, model_path, ds.name, std::string(PromptTemplateName(t)), prompts);
+  c.dtype = o.float16 ? StoreDtype::kFloat16 : StoreDtype::kFloat32;
+  c.chunk_prompts = o.chunk;
+  c.progress = bar.Callback();
+  c.cancel = &g_cancel;
+  c.model = model_path.filename().string();
+  c.dataset = ds.name;
+  c.prompt_template = std::string(PromptTemplateName(t));
+  auto mlp = CaptureMlpCached(model, prompts, layers, c, stats);
+  bar.Finish();
+  if (!mlp && mlp.error().code == ErrorCode::kCancelled) throw CommandError(mlp.error().WithContext("interrupted"));
+  return OrExit(std::move(mlp));
+}
+
 // A model of the same width and depth with random weights (lmlab's tiny
 // tokenizer): what a probe finds there is what the probe alone can do.
 fs::path WriteRandomModel(int64_t n_layers, int64_t n_embd, bool is_default, const fs::path& cache_root, uint64_t seed) {
@@ -156,6 +180,7 @@ Result<Eigen::MatrixXd> ReadWeights(const fs::path& model_path, const std::strin
 int RunProbe(const RunOptions& o) {
   if (o.chunk <= 0) throw UsageError("--chunk must be positive");
   if (o.neurons < 0) throw UsageError("--neurons must be 0 (off) or positive");
+  if (!o.neuron_layers.empty() && o.neurons == 0) throw UsageError("--neuron-layers needs --neurons K");
   PromptTemplate tmpl = [&] {
     auto t = ParsePromptTemplate(o.prompt);
     if (!t) throw UsageError(t.error().message);
@@ -188,6 +213,10 @@ int RunProbe(const RunOptions& o) {
   std::signal(SIGINT, OnSigint);
   CaptureStats stats;
   LayerActivations acts = Capture(*model, model_path, ds, tmpl, o, cache_root, bar, &stats);
+  for (int64_t l : o.neuron_layers)
+    if (l < 0 || l >= acts.n_layers)
+      throw UsageError(
+          fmt::format("--neuron-layers {}: the model has {} blocks (0..{})", l, acts.n_layers, acts.n_layers - 1));
 
   ProbeReport report;
   report.model = model_path.filename().string();
@@ -245,6 +274,8 @@ int RunProbe(const RunOptions& o) {
                                                         std::string(PromptTemplateName(*cross)), ridge, o.seed)));
   }
 
+  CaptureStats mlp_stats;
+  std::string mlp_summary;
   if (o.neurons > 0) {
     NeuronSearchResult n;
     n.layer = report.sweep.best_layer;
@@ -254,14 +285,13 @@ int RunProbe(const RunOptions& o) {
       for (int64_t t = 0; t < ds.n_targets(); ++t) y(i, t) = ds.target(i, t);
     n.by_activation = TopCorrelatedUnits(x, y, ds.target_names, o.neurons);
     // The probe's own direction against the residual basis: the units it leans on most.
-    RidgeProbe p = OrExit(FitRidge(acts.LayerMatrix(n.layer, report.sweep.train_rows),
-                                   [&] {
-                                     Eigen::MatrixXd yt(static_cast<Eigen::Index>(report.sweep.train_rows.size()), ds.n_targets());
-                                     for (size_t r = 0; r < report.sweep.train_rows.size(); ++r)
-                                       yt.row(static_cast<Eigen::Index>(r)) = y.row(report.sweep.train_rows[r]);
-                                     return yt;
-                                   }(),
-                                   ridge));
+    auto fit_probe = [&](int64_t layer) {
+      Eigen::MatrixXd yt(static_cast<Eigen::Index>(report.sweep.train_rows.size()), ds.n_targets());
+      for (size_t r = 0; r < report.sweep.train_rows.size(); ++r)
+        yt.row(static_cast<Eigen::Index>(r)) = y.row(report.sweep.train_rows[r]);
+      return OrExit(FitRidge(acts.LayerMatrix(layer, report.sweep.train_rows), yt, ridge));
+    };
+    RidgeProbe p = fit_probe(n.layer);
     n.by_weight = AlignWeights(Eigen::MatrixXd::Identity(acts.n_embd, acts.n_embd), p.coef, ds.target_names, o.neurons);
     n.weights = "residual basis (probe coefficients)";
     report.neurons.push_back(n);
@@ -287,6 +317,27 @@ int RunProbe(const RunOptions& o) {
       w.by_weight = AlignWeights(*up * norm->row(0).asDiagonal(), p.coef, ds.target_names, o.neurons);
       report.neurons.push_back(w);
     }
+    // The paper's neuron analysis: MLP neurons whose activations correlate
+    // with the target. Their activations (n_ff per entity and block) are
+    // captured in a second pass, only for --neuron-layers (default: the best
+    // layer), and cached next to the residual stream.
+    std::vector<int64_t> mlp_layers = o.neuron_layers.empty() ? std::vector<int64_t>{n.layer} : o.neuron_layers;
+    MlpActivations mlp = CaptureMlp(*model, model_path, ds, tmpl, mlp_layers, o, cache_root, bar, &mlp_stats);
+    for (int64_t l : mlp.layers) {
+      NeuronSearchResult m = OrExit(SearchMlpNeurons(mlp, l, ds, o.neurons));
+      // Each neuron's output direction (ffn_down column) against the probe
+      // direction of the residual stream it writes into.
+      auto mdown = ReadWeights(model_path, fmt::format("blk.{}.ffn_down.weight", l));  // [n_embd, n_ff]
+      if (mdown && mdown->rows() == acts.n_embd && mdown->cols() == mlp.n_ff) {
+        SetWeightCosines(m.by_activation, mdown->transpose(), l == n.layer ? p.coef : fit_probe(l).coef,
+                         ds.target_names);
+        m.weights = fmt::format("blk.{}.ffn_down", l);
+      }
+      report.neurons.push_back(std::move(m));
+    }
+    mlp_summary = fmt::format("MLP activations of block{} {}: {} prompts captured now in {:.1f} s{}\n",
+                              mlp.layers.size() == 1 ? "" : "s", fmt::join(mlp.layers, ", "), mlp_stats.captured,
+                              mlp_stats.capture_seconds, mlp_stats.from_cache ? ", all from the cache" : "");
   }
 
   auto files = OrExit(WriteReportFiles(report, o.out));
@@ -297,6 +348,7 @@ int RunProbe(const RunOptions& o) {
   std::cout << RenderReportText(report);
   std::cout << fmt::format("\nActivations: {} ({} prompts captured now in {:.1f} s{})\n", report.cache_dir,
                            stats.captured, stats.capture_seconds, stats.from_cache ? ", all from the cache" : "");
+  std::cout << mlp_summary;
   std::cout << fmt::format("Wrote {} files to {}; open {}\n", files.size(), o.out, (fs::path(o.out) / "index.html").string());
   return 0;
 }
@@ -362,8 +414,13 @@ void Register(CLI::App& app) {
                   "Also probe a randomly initialised model of the same width and depth");
     sub->add_option("--holdout", o->holdout, "Block hold-out by this group column (country, state, decade, ...)");
     sub->add_option("--cross-prompt", o->cross_prompt, "Test the probe on activations of another template");
-    sub->add_option("--neurons", o->neurons, "Top-k residual units by correlation and by probe weight (0 = off)")
+    sub->add_option("--neurons", o->neurons,
+                    "Top-k per target: residual units and MLP neurons by activation correlation, and by probe "
+                    "weight alignment (0 = off)")
         ->capture_default_str();
+    sub->add_option("--neuron-layers", o->neuron_layers,
+                    "Blocks whose MLP neurons to rank by activation (default: the best probe layer). Their "
+                    "n_ff-wide activations are captured (and cached) for these blocks only, in a second pass");
     sub->add_option("--seed", o->seed, "Seed for splits, prompts and controls")->capture_default_str();
     sub->option_defaults()->group("Output");
     sub->add_option("--cache-dir", o->cache_dir, "Activation cache root (default: <cache>/lmlab/probe)");

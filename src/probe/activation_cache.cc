@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cstring>
@@ -36,6 +37,9 @@ std::filesystem::path ChunkPath(const std::filesystem::path& dir, int64_t chunk)
 }
 std::filesystem::path LayerPath(const std::filesystem::path& dir, int64_t layer) {
   return dir / fmt::format("layer_{:03d}.npy", layer);
+}
+std::filesystem::path MlpPath(const std::filesystem::path& dir, int64_t layer) {
+  return dir / fmt::format("mlp_{:03d}.npy", layer);
 }
 
 std::string PromptsHash(const std::vector<std::string>& prompts, runtime::TokenPosition position) {
@@ -386,6 +390,141 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
   LMLAB_RETURN_IF_ERROR(WriteFileAtomic(o.dir / "manifest.json", manifest.dump(2)));
   std::error_code ec;
   std::filesystem::remove_all(o.dir / "partial", ec);
+  return out;
+}
+
+const float* MlpActivations::layer(int64_t l) const {
+  auto it = std::find(layers.begin(), layers.end(), l);
+  return it == layers.end() ? nullptr : data[static_cast<size_t>(it - layers.begin())].data();
+}
+
+Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const std::vector<std::string>& prompts,
+                                        const std::vector<int64_t>& layers, const CaptureOptions& o,
+                                        CaptureStats* stats) {
+  CaptureStats local;
+  CaptureStats& st = stats ? *stats : local;
+  st = {};
+  if (prompts.empty()) return InvalidArgument("no prompts to capture");
+  if (o.dir.empty()) return InvalidArgument("CaptureOptions::dir is empty");
+  if (layers.empty()) return InvalidArgument("no MLP blocks requested");
+  for (int64_t l : layers)
+    if (l < 0) return InvalidArgument(fmt::format("MLP block {} does not exist", l));
+  const int64_t n = static_cast<int64_t>(prompts.size());
+  const std::string hash = PromptsHash(prompts, o.position);
+  const std::string dtype = o.dtype == StoreDtype::kFloat16 ? "float16" : "float32";
+  MlpActivations out;
+  out.n = n;
+  out.layers = layers;
+  std::sort(out.layers.begin(), out.layers.end());
+  out.layers.erase(std::unique(out.layers.begin(), out.layers.end()), out.layers.end());
+  out.data.resize(out.layers.size());
+
+  // The blocks the entry holds for exactly these prompts, position and dtype.
+  const std::filesystem::path manifest_path = o.dir / "mlp.json";
+  std::vector<int64_t> held;
+  if (auto text = ReadFile(manifest_path)) {
+    nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
+    if (!m.is_discarded() && m.is_object() && m.value("prompts_hash", "") == hash && m.value("dtype", "") == dtype &&
+        m.value("n_prompts", int64_t{-1}) == n && m.value("n_ff", int64_t{0}) > 0 && m.contains("layers") &&
+        m["layers"].is_array()) {
+      out.n_ff = m["n_ff"].get<int64_t>();
+      for (const auto& l : m["layers"])
+        if (l.is_number_integer()) held.push_back(l.get<int64_t>());
+    }
+  }
+  std::vector<int64_t> missing;
+  std::vector<int64_t> kept;  // held blocks whose files are intact
+  for (size_t i = 0; i < out.layers.size(); ++i) {
+    const int64_t l = out.layers[i];
+    if (std::find(held.begin(), held.end(), l) != held.end()) {
+      auto arr = ReadNpy(MlpPath(o.dir, l));
+      if (arr && arr->shape == std::vector<int64_t>{n, out.n_ff}) {
+        out.data[i] = std::move(arr->data);
+        continue;
+      }
+    }
+    missing.push_back(l);
+  }
+  for (int64_t l : held)
+    if (std::find(missing.begin(), missing.end(), l) == missing.end()) kept.push_back(l);
+  if (missing.empty()) {
+    st.from_cache = true;
+    return out;
+  }
+
+  // One pass over the prompts for the missing blocks.
+  const int64_t chunk = std::max<int64_t>(1, o.chunk_prompts);
+  int64_t n_ff = 0;
+  std::vector<std::vector<float>> captured(missing.size());
+  for (int64_t begin = 0; begin < n; begin += chunk) {
+    const int64_t end = std::min(n, begin + chunk);
+    if (o.cancel && o.cancel->load())
+      return MakeError(ErrorCode::kCancelled,
+                       fmt::format("stopped capturing MLP activations after {} of {} prompts", begin, n));
+    runtime::ActivationRequest req;
+    req.prompts.assign(prompts.begin() + begin, prompts.begin() + end);
+    req.position = o.position;
+    req.batch_tokens = o.batch_tokens;
+    req.streams = runtime::ActivationStreams::kMlp;
+    req.mlp_layers = missing;
+    double t0 = Now();
+    auto acts = model.CaptureActivations(req);
+    st.capture_seconds += Now() - t0;
+    if (!acts)
+      return std::unexpected(acts.error().WithContext(
+          fmt::format("capturing MLP activations of prompts {}..{} of {}", begin + 1, end, n)));
+    if (acts->n_prompts != end - begin || acts->n_ff <= 0 || (n_ff != 0 && acts->n_ff != n_ff))
+      return Internal("the model returned MLP activations of the wrong shape");
+    n_ff = acts->n_ff;
+    for (size_t i = 0; i < missing.size(); ++i) {
+      if (!acts->has_mlp(missing[i]) ||
+          static_cast<int64_t>(acts->mlp[static_cast<size_t>(missing[i])].size()) != (end - begin) * n_ff)
+        return Internal(fmt::format("the model returned no MLP activations for block {}", missing[i]));
+      const std::vector<float>& rows = acts->mlp[static_cast<size_t>(missing[i])];
+      if (captured[i].empty()) captured[i].reserve(static_cast<size_t>(n * n_ff));
+      captured[i].insert(captured[i].end(), rows.begin(), rows.end());
+    }
+    st.captured += end - begin;
+    Report(o.progress, {"capturing MLP activations", static_cast<double>(end), static_cast<double>(n), "prompts",
+                        fmt::format("{:.0f} prompts/s", st.captured / std::max(1e-9, st.capture_seconds))});
+  }
+  if (!kept.empty() && n_ff != out.n_ff)
+    return Unsupported(
+        fmt::format("the cached MLP blocks have {} neurons and the new ones {}; request blocks of "
+                    "different widths separately",
+                    out.n_ff, n_ff));
+  out.n_ff = n_ff;
+  for (size_t i = 0; i < missing.size(); ++i) {
+    LMLAB_RETURN_IF_ERROR(WriteFast(MlpPath(o.dir, missing[i]), NpyBytes(captured[i].data(), {n, n_ff}, o.dtype)));
+    if (o.dtype == StoreDtype::kFloat16)  // return what a later load would see
+      for (float& v : captured[i]) v = HalfToFloat(FloatToHalf(v));
+    const size_t at =
+        static_cast<size_t>(std::find(out.layers.begin(), out.layers.end(), missing[i]) - out.layers.begin());
+    out.data[at] = std::move(captured[i]);
+  }
+  if (!std::filesystem::exists(o.dir / "prompts.json"))
+    LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", nlohmann::json(prompts).dump(1)));
+  std::vector<int64_t> now = kept;
+  now.insert(now.end(), missing.begin(), missing.end());
+  std::sort(now.begin(), now.end());
+  // Written after the block files: a block listed here is complete.
+  nlohmann::json manifest = {
+      {"format", "lmlab MLP activation cache"},
+      {"version", kManifestVersion},
+      {"model", o.model},
+      {"dataset", o.dataset},
+      {"prompt_template", o.prompt_template},
+      {"position", o.position == runtime::TokenPosition::kLast ? "last" : "mean"},
+      {"n_prompts", n},
+      {"n_ff", n_ff},
+      {"layers", now},
+      {"dtype", dtype},
+      {"layout",
+       "mlp_LLL.npy: [n_prompts, n_ff], row p is prompts.json[p]; MLP hidden activations of block L "
+       "(the input of its ffn_down: act(gate) * up for SwiGLU)"},
+      {"prompts_hash", hash},
+  };
+  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(manifest_path, manifest.dump(2)));
   return out;
 }
 

@@ -282,6 +282,84 @@ std::vector<NeuronHit> TopCorrelatedUnits(const Eigen::MatrixXd& activations, co
   return out;
 }
 
+Result<std::vector<NeuronHit>> TopCorrelatedUnits(std::span<const float> activations, int64_t n_units,
+                                                  const Eigen::MatrixXd& targets,
+                                                  const std::vector<std::string>& target_names, int top_k) {
+  const int64_t n = targets.rows(), k = targets.cols();
+  if (n_units <= 0 || static_cast<int64_t>(activations.size()) != n * n_units)
+    return InvalidArgument(fmt::format("{} activations are not {} rows of {} units", activations.size(), n, n_units));
+  // Two passes in double precision: unit means, then centred sums.
+  std::vector<double> mean(static_cast<size_t>(n_units), 0.0), sxx(static_cast<size_t>(n_units), 0.0);
+  std::vector<double> sxy(static_cast<size_t>(n_units * k), 0.0);  // [k, n_units]
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = activations.data() + i * n_units;
+    for (int64_t u = 0; u < n_units; ++u) mean[u] += row[u];
+  }
+  for (double& m : mean) m /= static_cast<double>(std::max<int64_t>(n, 1));
+  Eigen::MatrixXd yc = targets.rowwise() - targets.colwise().mean();
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = activations.data() + i * n_units;
+    for (int64_t u = 0; u < n_units; ++u) {
+      const double d = row[u] - mean[u];
+      sxx[u] += d * d;
+    }
+    for (int64_t t = 0; t < k; ++t) {
+      const double y = yc(i, t);
+      double* acc = sxy.data() + t * n_units;
+      for (int64_t u = 0; u < n_units; ++u) acc[u] += (row[u] - mean[u]) * y;
+    }
+  }
+  std::vector<NeuronHit> out;
+  for (int64_t t = 0; t < k; ++t) {
+    const double syy = yc.col(t).squaredNorm();
+    std::vector<NeuronHit> hits(static_cast<size_t>(n_units));
+    for (int64_t u = 0; u < n_units; ++u) {
+      const double den = std::sqrt(sxx[u] * syy);
+      hits[u].index = u;
+      hits[u].target = t < static_cast<int64_t>(target_names.size()) ? target_names[t] : "";
+      hits[u].correlation = den > 0 ? sxy[t * n_units + u] / den : 0.0;
+    }
+    const size_t keep = std::min<size_t>(hits.size(), static_cast<size_t>(std::max(0, top_k)));
+    std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
+                      [](const NeuronHit& a, const NeuronHit& b) {
+                        const double x = std::abs(a.correlation), y = std::abs(b.correlation);
+                        return x != y ? x > y : a.index < b.index;
+                      });
+    out.insert(out.end(), hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep));
+  }
+  return out;
+}
+
+Result<NeuronSearchResult> SearchMlpNeurons(const MlpActivations& mlp, int64_t layer, const EntityDataset& ds,
+                                            int top_k) {
+  LMLAB_RETURN_IF_ERROR(ValidateDataset(ds));
+  const float* acts = mlp.layer(layer);
+  if (!acts) return InvalidArgument(fmt::format("the MLP activations of block {} were not captured", layer));
+  if (mlp.n != ds.size())
+    return InvalidArgument(fmt::format("{} MLP activation rows for {} entities", mlp.n, ds.size()));
+  std::vector<int64_t> all(static_cast<size_t>(ds.size()));
+  std::iota(all.begin(), all.end(), 0);
+  NeuronSearchResult r;
+  r.layer = layer;
+  r.stream = "mlp";
+  LMLAB_ASSIGN_OR_RETURN(
+      r.by_activation, TopCorrelatedUnits(std::span<const float>(acts, static_cast<size_t>(mlp.n * mlp.n_ff)), mlp.n_ff,
+                                          TargetMatrix(ds, all), ds.target_names, top_k));
+  return r;
+}
+
+void SetWeightCosines(std::vector<NeuronHit>& hits, const Eigen::MatrixXd& weights, const Eigen::MatrixXd& directions,
+                      const std::vector<std::string>& target_names) {
+  if (weights.cols() != directions.rows()) return;
+  for (NeuronHit& h : hits) {
+    auto t = std::find(target_names.begin(), target_names.end(), h.target);
+    const Eigen::Index col = t - target_names.begin();
+    if (t == target_names.end() || col >= directions.cols() || h.index < 0 || h.index >= weights.rows()) continue;
+    const double den = weights.row(h.index).norm() * directions.col(col).norm();
+    h.cosine = den > 0 ? weights.row(h.index).dot(directions.col(col)) / den : 0.0;
+  }
+}
+
 std::vector<NeuronHit> AlignWeights(const Eigen::MatrixXd& weights, const Eigen::MatrixXd& directions,
                                     const std::vector<std::string>& target_names, int top_k) {
   std::vector<NeuronHit> out;
@@ -341,7 +419,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HoldoutResult, group_column, lay
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CrossPromptLayer, layer, same_r2, cross_r2, cross_proximity)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CrossPromptResult, train_prompt, test_prompt, layers)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NeuronHit, index, target, correlation, cosine)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NeuronSearchResult, layer, by_activation, by_weight, weights)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NeuronSearchResult, layer, stream, by_activation, by_weight, weights)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ControlRun, name, test_r2)
 
 void to_json(nlohmann::json& j, const ProbeReport& r) {

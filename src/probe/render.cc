@@ -113,7 +113,19 @@ std::string RenderCrossPromptTable(const CrossPromptResult& c) {
 
 std::string RenderNeuronTable(const NeuronSearchResult& n) {
   std::string out;
-  if (!n.by_activation.empty()) {
+  if (n.stream == "mlp" && !n.by_activation.empty()) {
+    const bool cos = !n.weights.empty();
+    std::vector<std::string> head = {"target", "neuron", "Pearson r"};
+    if (cos) head.push_back("cos(ffn_down, probe)");
+    Table t(head, {Align::kLeft, Align::kRight, Align::kRight, Align::kRight});
+    for (const auto& h : n.by_activation) {
+      std::vector<std::string> row = {h.target, std::to_string(h.index), F3(h.correlation)};
+      if (cos) row.push_back(F3(h.cosine));
+      t.AddRow(row);
+    }
+    out += fmt::format("MLP neurons of block {} (activations entering ffn_down) most correlated with the target:\n{}",
+                       n.layer, t.Render());
+  } else if (!n.by_activation.empty()) {
     Table t({"target", "unit", "Pearson r"}, {Align::kLeft, Align::kRight, Align::kRight});
     for (const auto& h : n.by_activation) t.AddRow({h.target, std::to_string(h.index), F3(h.correlation)});
     out += fmt::format("Residual-stream units at layer {} most correlated with the target:\n{}", n.layer, t.Render());

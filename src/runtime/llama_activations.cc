@@ -1,11 +1,13 @@
 // Activation capture: the residual stream after every block, read from
 // llama.cpp's graph through the scheduler's eval callback (cb_eval). The graph
 // names that tensor "l_out-<layer>" (shape [n_embd, n_tokens] per ubatch).
-// The same technique as llama.cpp's tools/cvector-generator.
+// The same technique as llama.cpp's tools/cvector-generator. Optionally also
+// the MLP hidden activations of chosen blocks (see kMlpNames).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 
 #include "ggml-backend.h"
@@ -19,6 +21,18 @@ using internal::ContextPtr;
 using internal::ModelPtr;
 
 constexpr std::string_view kLayerOutput = "l_out-";
+// The tensor that llm_graph_context::build_ffn (llama.cpp src/llama-graph.cpp)
+// feeds into ffn_down, by activation. Llama's SiLU-gated FFN names it
+// "ffn_swiglu-<layer>": SWIGLU(ffn_gate-<layer>, ffn_up-<layer>), [n_ff, n_tokens],
+// the second operand of MUL_MAT(blk.<layer>.ffn_down.weight, .) (as listed by
+// llama-eval-callback on lmlab's tiny llama model; the runtime test recomputes
+// it from the weights). The other names are build_ffn's for other gated and
+// ungated activations (not tested here). Where a block produces several (a
+// clamped SwiGLU's ffn_silu, ffn_gelu then ffn_act, an activation then
+// ffn_gate_par), ffn_down's input is computed last, so the last one wins.
+constexpr std::string_view kMlpNames[] = {"ffn_swiglu-",         "ffn_geglu-",     "ffn_reglu-", "ffn_swiglu_oai-",
+                                          "ffn_swiglu_limited-", "ffn_gate_par-",  "ffn_silu-",  "ffn_gelu-",
+                                          "ffn_relu-",           "ffn_sqr(relu)-", "ffn_act-"};
 // llama.cpp's limit on distinct sequence ids in one context (LLAMA_MAX_SEQ).
 constexpr int kMaxSequences = 64;
 
@@ -28,21 +42,59 @@ struct CaptureBuffer {
   int64_t n_embd = 0;
   int64_t n_tokens = 0;             // tokens of the batch being decoded
   int64_t n_outputs = 0;            // of which marked as outputs
+  bool residual = true;             // capture l_out
   std::vector<float> data;          // [n_layers, n_tokens, n_embd]
   std::vector<int64_t> rows;        // [n_layers]: n_tokens, or n_outputs where llama.cpp kept only output rows
   std::vector<char> seen;           // [n_layers]: layer captured in this decode
+  // MLP hidden activations, for the layers in want_mlp.
+  std::vector<char> want_mlp;           // [n_layers]
+  int64_t n_ff = 0;                     // from the first MLP tensor seen (0 = none yet)
+  std::vector<std::vector<float>> mlp;  // [n_layers]: [n_tokens, n_ff] for wanted layers
+  std::vector<int64_t> mlp_rows;        // [n_layers], as `rows`
+  std::vector<char> mlp_seen;           // [n_layers]
   std::string error;                // set when a tensor is not what we expect
 };
 
-bool ParseLayer(const char* name, int64_t* layer) {
+bool ParseLayer(const char* name, std::string_view prefix, int64_t* layer) {
   std::string_view n(name);
-  if (!n.starts_with(kLayerOutput)) return false;
-  n.remove_prefix(kLayerOutput.size());
+  if (!n.starts_with(prefix)) return false;
+  n.remove_prefix(prefix.size());
   int64_t v = -1;
   auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
   if (ec != std::errc() || p != n.data() + n.size()) return false;
   *layer = v;
   return true;
+}
+
+// A wanted block's MLP hidden-activation tensor.
+bool IsWantedMlp(const CaptureBuffer& buf, const char* name, int64_t* layer) {
+  for (std::string_view prefix : kMlpNames)
+    if (ParseLayer(name, prefix, layer))
+      return *layer >= 0 && *layer < buf.n_layers && buf.want_mlp[static_cast<size_t>(*layer)];
+  return false;
+}
+
+void CopyMlp(CaptureBuffer* buf, ggml_tensor* t, int64_t layer) {
+  const bool all = t->ne[1] == buf->n_tokens, outputs_only = t->ne[1] == buf->n_outputs;
+  if (buf->n_ff == 0) buf->n_ff = t->ne[0];
+  if (t->type != GGML_TYPE_F32 || !(all || outputs_only) || !ggml_is_contiguous(t) ||
+      ggml_nelements(t) != t->ne[0] * t->ne[1]) {
+    buf->error = fmt::format("{} is {} [{}, {}, {}, {}], expected f32 [n_ff, {}]", t->name, ggml_type_name(t->type),
+                             t->ne[0], t->ne[1], t->ne[2], t->ne[3], buf->n_tokens);
+    return;
+  }
+  if (t->ne[0] != buf->n_ff) {
+    buf->error = fmt::format(
+        "{} has {} MLP units where another requested block has {}; request blocks of "
+        "different widths separately",
+        t->name, t->ne[0], buf->n_ff);
+    return;
+  }
+  std::vector<float>& dst = buf->mlp[static_cast<size_t>(layer)];
+  dst.resize(static_cast<size_t>(buf->n_tokens * buf->n_ff));
+  ggml_backend_tensor_get(t, dst.data(), 0, static_cast<size_t>(t->ne[1] * buf->n_ff) * sizeof(float));
+  buf->mlp_seen[static_cast<size_t>(layer)] = 1;
+  buf->mlp_rows[static_cast<size_t>(layer)] = t->ne[1];
 }
 
 // Called by ggml's scheduler twice per graph node: ask == true to learn
@@ -51,7 +103,11 @@ bool ParseLayer(const char* name, int64_t* layer) {
 bool EvalCallback(ggml_tensor* t, bool ask, void* user_data) {
   auto* buf = static_cast<CaptureBuffer*>(user_data);
   int64_t layer = -1;
-  if (!ParseLayer(t->name, &layer)) return ask ? false : true;
+  if (IsWantedMlp(*buf, t->name, &layer)) {
+    if (!ask) CopyMlp(buf, t, layer);
+    return true;
+  }
+  if (!buf->residual || !ParseLayer(t->name, kLayerOutput, &layer)) return ask ? false : true;
   if (ask) return true;
   if (layer < 0 || layer >= buf->n_layers) return true;
   // The last layer keeps only the output rows (llama.cpp skips the rest).
@@ -79,12 +135,15 @@ class LlamaActivationModel final : public ActivationModel {
 
   Result<Activations> CaptureActivations(const ActivationRequest& request) override {
     if (request.batch_tokens <= 0) return InvalidArgument("batch_tokens must be positive");
+    LMLAB_RETURN_IF_ERROR(SetStreams(request));
     Activations out;
     out.n_prompts = static_cast<int64_t>(request.prompts.size());
     out.n_layers = buf_.n_layers;
     out.n_embd = buf_.n_embd;
-    out.data.assign(static_cast<size_t>(out.n_prompts * out.n_layers * out.n_embd), 0.0f);
+    if (buf_.residual) out.data.assign(static_cast<size_t>(out.n_prompts * out.n_layers * out.n_embd), 0.0f);
     out.n_tokens.resize(request.prompts.size());
+    out.mlp.resize(static_cast<size_t>(out.n_layers));
+    const bool any_mlp = std::find(buf_.want_mlp.begin(), buf_.want_mlp.end(), 1) != buf_.want_mlp.end();
 
     std::vector<std::vector<llama_token>> tokens(request.prompts.size());
     int64_t longest = 0;
@@ -138,8 +197,10 @@ class LlamaActivationModel final : public ActivationModel {
       buf_.n_tokens = n;
       buf_.n_outputs = n_outputs;
       buf_.rows.assign(static_cast<size_t>(buf_.n_layers), 0);
-      buf_.data.resize(static_cast<size_t>(buf_.n_layers * n * buf_.n_embd));
+      if (buf_.residual) buf_.data.resize(static_cast<size_t>(buf_.n_layers * n * buf_.n_embd));
       buf_.seen.assign(static_cast<size_t>(buf_.n_layers), 0);
+      buf_.mlp_rows.assign(static_cast<size_t>(buf_.n_layers), 0);
+      buf_.mlp_seen.assign(static_cast<size_t>(buf_.n_layers), 0);
       buf_.error.clear();
       llama_memory_clear(llama_get_memory(ctx_.get()), true);
       if (int32_t rc = llama_decode(ctx_.get(), batch); rc != 0) {
@@ -147,34 +208,54 @@ class LlamaActivationModel final : public ActivationModel {
         return Internal(fmt::format("llama_decode failed ({}){}{}", rc, why.empty() ? "" : ": ", why));
       }
       if (!buf_.error.empty()) return Unsupported("unexpected activation tensor: " + buf_.error);
-      if (std::count(buf_.seen.begin(), buf_.seen.end(), 1) != buf_.n_layers) {
-        char arch[64] = "?";
-        llama_model_meta_val_str(model_.get(), "general.architecture", arch, sizeof arch);
-        return Unsupported(fmt::format("the {} graph does not expose l_out-<layer> tensors for all {} layers; "
-                                       "activation capture supports architectures that do",
-                                       arch, buf_.n_layers));
+      if (buf_.residual && std::count(buf_.seen.begin(), buf_.seen.end(), 1) != buf_.n_layers) {
+        return Unsupported(
+            fmt::format("the {} graph does not expose l_out-<layer> tensors for all {} layers; "
+                        "activation capture supports architectures that do",
+                        Architecture(), buf_.n_layers));
       }
-      // Gather the chosen position of each prompt from [n_layers, n_tokens, n_embd].
+      for (int64_t l = 0; l < buf_.n_layers; ++l)
+        if (buf_.want_mlp[static_cast<size_t>(l)] && !buf_.mlp_seen[static_cast<size_t>(l)])
+          return Unsupported(
+              fmt::format("the {} graph exposes no MLP hidden activations for block {} (llama.cpp's "
+                          "ffn_swiglu-{} or another activation of build_ffn); MLP capture supports "
+                          "architectures that do",
+                          Architecture(), l, l));
+      if (any_mlp && out.n_ff == 0) {
+        out.n_ff = buf_.n_ff;
+        for (int64_t l = 0; l < buf_.n_layers; ++l)
+          if (buf_.want_mlp[static_cast<size_t>(l)])
+            out.mlp[static_cast<size_t>(l)].assign(static_cast<size_t>(out.n_prompts * out.n_ff), 0.0f);
+      }
+      // Gather the chosen position of each prompt from [n_layers, n_tokens, width].
       int32_t offset = 0;
       for (size_t p = first; p < next; ++p) {
         const int32_t len = static_cast<int32_t>(tokens[p].size());
         const bool bos = request.add_bos == AddBos::kYes && len > 1 && tokens[p][0] == llama_vocab_bos(vocab_);
-        for (int64_t l = 0; l < buf_.n_layers; ++l) {
-          float* dst = out.data.data() + (static_cast<int64_t>(p) * out.n_layers + l) * out.n_embd;
-          const float* layer = buf_.data.data() + l * n * buf_.n_embd;
+        // Pools the prompt's rows of one layer's tensor ([rows, width]) into dst.
+        auto pool = [&](const float* layer, int64_t rows, int64_t width, float* dst) {
           if (request.position == TokenPosition::kLast) {
             // Row of the prompt's last token: among all tokens, or among the outputs (one per prompt).
-            const int64_t row = buf_.rows[static_cast<size_t>(l)] == n ? offset + len - 1 : int64_t(p - first);
-            std::memcpy(dst, layer + row * buf_.n_embd, buf_.n_embd * sizeof(float));
+            const int64_t row = rows == n ? offset + len - 1 : int64_t(p - first);
+            std::memcpy(dst, layer + row * width, width * sizeof(float));
           } else {
             const int32_t from = bos ? 1 : 0;
             for (int32_t i = from; i < len; ++i) {
-              const float* row = layer + static_cast<int64_t>(offset + i) * buf_.n_embd;
-              for (int64_t e = 0; e < buf_.n_embd; ++e) dst[e] += row[e];
+              const float* row = layer + static_cast<int64_t>(offset + i) * width;
+              for (int64_t e = 0; e < width; ++e) dst[e] += row[e];
             }
             const float inv = 1.0f / static_cast<float>(len - from);
-            for (int64_t e = 0; e < buf_.n_embd; ++e) dst[e] *= inv;
+            for (int64_t e = 0; e < width; ++e) dst[e] *= inv;
           }
+        };
+        for (int64_t l = 0; l < buf_.n_layers; ++l) {
+          const size_t li = static_cast<size_t>(l);
+          if (buf_.residual)
+            pool(buf_.data.data() + l * n * buf_.n_embd, buf_.rows[li], buf_.n_embd,
+                 out.data.data() + (static_cast<int64_t>(p) * out.n_layers + l) * out.n_embd);
+          if (buf_.want_mlp[li])
+            pool(buf_.mlp[li].data(), buf_.mlp_rows[li], out.n_ff,
+                 out.mlp[li].data() + static_cast<int64_t>(p) * out.n_ff);
         }
         offset += len;
       }
@@ -185,6 +266,45 @@ class LlamaActivationModel final : public ActivationModel {
   }
 
  private:
+  std::string Architecture() const {
+    char arch[64] = "?";
+    llama_model_meta_val_str(model_.get(), "general.architecture", arch, sizeof arch);
+    return arch;
+  }
+
+  // Which tensors the callback copies for this request; validates mlp_layers.
+  Status SetStreams(const ActivationRequest& request) {
+    buf_.residual = request.streams != ActivationStreams::kMlp;
+    buf_.want_mlp.assign(static_cast<size_t>(buf_.n_layers), 0);
+    buf_.n_ff = 0;
+    if (request.streams != ActivationStreams::kResidual) {
+      if (request.mlp_layers.empty())
+        return InvalidArgument("mlp_layers is empty: name the blocks whose MLP activations to capture");
+      for (int64_t l : request.mlp_layers) {
+        if (l < 0 || l >= buf_.n_layers)
+          return InvalidArgument(fmt::format("mlp_layers: block {} does not exist (the model has {} blocks, 0..{})", l,
+                                             buf_.n_layers, buf_.n_layers - 1));
+        buf_.want_mlp[static_cast<size_t>(l)] = 1;
+      }
+      // A mixture-of-experts block has no single n_ff-wide hidden vector
+      // (build_moe_ffn names its tensors ffn_moe_*; a shared expert's would be
+      // mistaken for the block's).
+      char experts[32] = "";
+      const std::string key = Architecture() + ".expert_count";
+      const bool moe =
+          llama_model_meta_val_str(model_.get(), key.c_str(), experts, sizeof experts) > 0 && std::atoll(experts) > 0;
+      if (moe)
+        return Unsupported(
+            fmt::format("MLP activation capture does not support mixture-of-experts models ({}, {} experts)",
+                        Architecture(), experts));
+    }
+    buf_.mlp.resize(static_cast<size_t>(buf_.n_layers));
+    for (int64_t l = 0; l < buf_.n_layers; ++l)
+      if (!buf_.want_mlp[static_cast<size_t>(l)]) std::vector<float>().swap(buf_.mlp[static_cast<size_t>(l)]);
+    if (!buf_.residual) std::vector<float>().swap(buf_.data);
+    return {};
+  }
+
   // A context big enough for `capacity` tokens in one ubatch (so the callback
   // sees whole batches, in batch order), recreated only when it must grow.
   Status EnsureContext(int64_t capacity) {

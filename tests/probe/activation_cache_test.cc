@@ -28,20 +28,38 @@ float Value(const std::string& p, int64_t l, int64_t e) {
   return static_cast<float>(std::sin(0.1 * static_cast<double>(p.size() * 7 + l * 13 + e)) + p[0] * 0.01);
 }
 
+// MLP neuron j of block l: another function of the text.
+float MlpValue(const std::string& p, int64_t l, int64_t j) {
+  return static_cast<float>(std::cos(0.3 * static_cast<double>(p.size() * 3 + l * 5 + j)) - p.back() * 0.01);
+}
+
 class FakeModel : public runtime::ActivationModel {
  public:
   int64_t fail_on_call = -1;  // return an error on this call (0-based)
   int64_t calls = 0;
   int64_t prompts_seen = 0;
+  std::vector<int64_t> last_mlp_layers;  // of the last MLP request
   Result<runtime::Activations> CaptureActivations(const runtime::ActivationRequest& r) override {
     if (calls++ == fail_on_call) return MakeError(ErrorCode::kIo, "simulated crash");
     runtime::Activations a;
     a.n_prompts = static_cast<int64_t>(r.prompts.size());
     a.n_layers = 3;
     a.n_embd = 4;
-    for (const auto& p : r.prompts)
-      for (int64_t l = 0; l < 3; ++l)
-        for (int64_t e = 0; e < 4; ++e) a.data.push_back(Value(p, l, e));
+    if (r.streams != runtime::ActivationStreams::kMlp)
+      for (const auto& p : r.prompts)
+        for (int64_t l = 0; l < 3; ++l)
+          for (int64_t e = 0; e < 4; ++e) a.data.push_back(Value(p, l, e));
+    a.mlp.resize(3);
+    if (r.streams != runtime::ActivationStreams::kResidual) {
+      last_mlp_layers = r.mlp_layers;
+      a.n_ff = 5;
+      for (int64_t l : r.mlp_layers) {
+        if (l < 0 || l >= 3) return InvalidArgument("mlp_layers: block " + std::to_string(l) + " does not exist");
+        a.mlp[l].clear();
+        for (const auto& p : r.prompts)
+          for (int64_t j = 0; j < 5; ++j) a.mlp[l].push_back(MlpValue(p, l, j));
+      }
+    }
     prompts_seen += a.n_prompts;
     return a;
   }
@@ -234,6 +252,111 @@ TEST(ActivationCache, EntryDirSeparatesModelsAndPrompts) {
             CacheEntryDir("/c", dir.path / "a.gguf", "world", "bare", Prompts(3)));
   EXPECT_EQ(CacheEntryDir("/c", dir.path / "a.gguf", "world", "bare", p),
             CacheEntryDir("/c", dir.path / "a.gguf", "world", "bare", p));
+}
+
+TEST(MlpCache, WritesBlockFilesAndReloadsOnlyWhatItHas) {
+  TempDir dir;
+  auto prompts = Prompts(7);
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  o.chunk_prompts = 3;
+  FakeModel model;
+  CaptureStats st;
+  auto mlp = CaptureMlpCached(model, prompts, {2, 0, 2}, o, &st);
+  ASSERT_TRUE(mlp) << mlp.error().ToString();
+  EXPECT_FALSE(st.from_cache);
+  EXPECT_EQ(st.captured, 7);
+  EXPECT_EQ(model.calls, 3);  // chunks of 3, 3, 1
+  EXPECT_EQ(mlp->n, 7);
+  EXPECT_EQ(mlp->n_ff, 5);
+  EXPECT_EQ(mlp->layers, (std::vector<int64_t>{0, 2}));
+  ASSERT_NE(mlp->layer(2), nullptr);
+  EXPECT_EQ(mlp->layer(1), nullptr);
+  EXPECT_EQ(mlp->layer(2)[6 * 5 + 4], MlpValue(prompts[6], 2, 4));
+  EXPECT_EQ(mlp->layer(0)[1 * 5 + 0], MlpValue(prompts[1], 0, 0));
+  auto file = ReadNpy(o.dir / "mlp_002.npy");
+  ASSERT_TRUE(file);
+  EXPECT_EQ(file->shape, (std::vector<int64_t>{7, 5}));
+  EXPECT_FALSE(fs::exists(o.dir / "mlp_001.npy"));
+  EXPECT_TRUE(fs::exists(o.dir / "mlp.json"));
+  EXPECT_TRUE(fs::exists(o.dir / "prompts.json"));
+  // The residual entry is not made complete by MLP files.
+  EXPECT_FALSE(fs::exists(o.dir / "manifest.json"));
+
+  // Held blocks come from the cache without running the model.
+  FakeModel again;
+  auto cached = CaptureMlpCached(again, prompts, {2}, o, &st);
+  ASSERT_TRUE(cached);
+  EXPECT_TRUE(st.from_cache);
+  EXPECT_EQ(again.calls, 0);
+  EXPECT_EQ(cached->data[0], mlp->data[1]);
+
+  // A new block is captured alone; the cached one is reused.
+  FakeModel more;
+  auto both = CaptureMlpCached(more, prompts, {1, 2}, o, &st);
+  ASSERT_TRUE(both) << both.error().ToString();
+  EXPECT_FALSE(st.from_cache);
+  EXPECT_EQ(more.last_mlp_layers, (std::vector<int64_t>{1}));
+  EXPECT_EQ(both->layer(1)[3 * 5 + 2], MlpValue(prompts[3], 1, 2));
+  EXPECT_EQ(both->layer(2)[3 * 5 + 2], MlpValue(prompts[3], 2, 2));
+  FakeModel all;
+  ASSERT_TRUE(CaptureMlpCached(all, prompts, {0, 1, 2}, o, &st));
+  EXPECT_TRUE(st.from_cache);
+  EXPECT_EQ(all.calls, 0);
+
+  // Other prompts, another position or dtype, or a damaged file: captured again.
+  FakeModel other;
+  auto fewer = CaptureMlpCached(other, Prompts(6), {2}, o, &st);
+  ASSERT_TRUE(fewer);
+  EXPECT_EQ(other.prompts_seen, 6);
+  EXPECT_EQ(fewer->n, 6);
+  FakeModel mean;
+  CaptureOptions om = o;
+  om.position = runtime::TokenPosition::kMean;
+  ASSERT_TRUE(CaptureMlpCached(mean, Prompts(6), {2}, om, &st));
+  EXPECT_FALSE(st.from_cache);
+  FakeModel half;
+  CaptureOptions oh = o;
+  oh.dtype = StoreDtype::kFloat16;
+  auto h = CaptureMlpCached(half, Prompts(6), {2}, oh, &st);
+  ASSERT_TRUE(h);
+  EXPECT_FALSE(st.from_cache);
+  EXPECT_NEAR(h->layer(2)[0], MlpValue(Prompts(6)[0], 2, 0), 1e-3);
+  FakeModel half_again;
+  auto h2 = CaptureMlpCached(half_again, Prompts(6), {2}, oh, &st);
+  ASSERT_TRUE(h2);
+  EXPECT_TRUE(st.from_cache);
+  EXPECT_EQ(h2->data, h->data);  // what was returned is what a load sees
+  fs::resize_file(o.dir / "mlp_002.npy", 100);
+  FakeModel repair;
+  ASSERT_TRUE(CaptureMlpCached(repair, Prompts(6), {2}, oh, &st));
+  EXPECT_FALSE(st.from_cache);
+  EXPECT_EQ(repair.prompts_seen, 6);
+}
+
+TEST(MlpCache, Errors) {
+  TempDir dir;
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  FakeModel model;
+  auto none = CaptureMlpCached(model, Prompts(3), {}, o);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::kInvalidArgument);
+  auto negative = CaptureMlpCached(model, Prompts(3), {-1}, o);
+  ASSERT_FALSE(negative);
+  EXPECT_EQ(negative.error().code, ErrorCode::kInvalidArgument);
+  // A block the model lacks: the model's kInvalidArgument, with the prompt range.
+  auto beyond = CaptureMlpCached(model, Prompts(3), {1, 3}, o);
+  ASSERT_FALSE(beyond);
+  EXPECT_EQ(beyond.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(beyond.error().message.find("block 3 does not exist"), std::string::npos) << beyond.error().message;
+  EXPECT_FALSE(fs::exists(o.dir / "mlp.json"));
+  EXPECT_FALSE(fs::exists(o.dir / "mlp_001.npy"));
+  std::atomic<bool> cancel{true};
+  o.cancel = &cancel;
+  auto stopped = CaptureMlpCached(model, Prompts(3), {1}, o);
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().code, ErrorCode::kCancelled);
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <random>
+#include <span>
 
 namespace lmlab::probe {
 namespace {
@@ -171,6 +173,96 @@ TEST(Neurons, CorrelationAndWeightAlignment) {
   EXPECT_LT(aligned[0].cosine, -0.9);
 }
 
+TEST(Neurons, FloatActivationsRankLikeTheEigenVersion) {
+  std::mt19937 rng(3);
+  std::normal_distribution<double> g;
+  const int n = 120, units = 40;
+  Eigen::MatrixXd x(n, units), y(n, 2);
+  std::vector<float> rows(static_cast<size_t>(n * units));
+  for (int i = 0; i < n; ++i) {
+    y(i, 0) = g(rng) * 30 + 1900;
+    y(i, 1) = g(rng);
+    for (int u = 0; u < units; ++u) {
+      const double z = u % 2 ? y(i, 1) : (y(i, 0) - 1900) / 30;  // a target on unit scale
+      rows[i * units + u] = static_cast<float>(g(rng) + 0.05 * u * z + 3);
+      x(i, u) = rows[i * units + u];
+    }
+  }
+  auto expected = TopCorrelatedUnits(x, y, {"a", "b"}, 5);
+  auto got = TopCorrelatedUnits(std::span<const float>(rows), units, y, {"a", "b"}, 5);
+  ASSERT_TRUE(got) << got.error().ToString();
+  ASSERT_EQ(got->size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ((*got)[i].index, expected[i].index) << i;
+    EXPECT_EQ((*got)[i].target, expected[i].target);
+    EXPECT_NEAR((*got)[i].correlation, expected[i].correlation, 1e-9);
+  }
+  auto bad = TopCorrelatedUnits(std::span<const float>(rows).first(rows.size() - 1), units, y, {"a", "b"}, 5);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+}
+
+// Synthetic MLP activations of blocks 1 and 3 (noise) in which block 3's
+// neuron 123 is the latitude plus noise and neuron 250 minus the longitude.
+MlpActivations PlantedMlp(const EntityDataset& ds, int64_t n_ff, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> g;
+  MlpActivations m{ds.size(), n_ff, {1, 3}, {}};
+  for (int64_t l : m.layers) {
+    std::vector<float> rows(static_cast<size_t>(ds.size() * n_ff));
+    for (int64_t i = 0; i < ds.size(); ++i)
+      for (int64_t j = 0; j < n_ff; ++j) {
+        double v = g(rng);
+        if (l == 3 && j == 123) v = ds.target(i, 0) / 40 + 0.3 * g(rng);
+        if (l == 3 && j == 250) v = -ds.target(i, 1) / 100 + 0.3 * g(rng);
+        rows[static_cast<size_t>(i * n_ff + j)] = static_cast<float>(v);
+      }
+    m.data.push_back(std::move(rows));
+  }
+  return m;
+}
+
+TEST(Neurons, MlpSearchFindsAPlantedNeuron) {
+  Synthetic s = MakeSynthetic(400, 4, 5);
+  MlpActivations mlp = PlantedMlp(s.ds, 300, 9);
+  auto r = SearchMlpNeurons(mlp, 3, s.ds, 3);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->stream, "mlp");
+  EXPECT_EQ(r->layer, 3);
+  ASSERT_EQ(r->by_activation.size(), 6u);  // 3 per target
+  EXPECT_EQ(r->by_activation[0].target, "latitude");
+  EXPECT_EQ(r->by_activation[0].index, 123);
+  EXPECT_GT(r->by_activation[0].correlation, 0.9);
+  EXPECT_LT(std::abs(r->by_activation[1].correlation), 0.3);  // the rest is noise
+  EXPECT_EQ(r->by_activation[3].target, "longitude");
+  EXPECT_EQ(r->by_activation[3].index, 250);
+  EXPECT_LT(r->by_activation[3].correlation, -0.9);
+  // Block 1 has nothing to find.
+  auto noise = SearchMlpNeurons(mlp, 1, s.ds, 1);
+  ASSERT_TRUE(noise);
+  for (const auto& h : noise->by_activation) EXPECT_LT(std::abs(h.correlation), 0.3);
+
+  // Each neuron's output weights against the probe direction.
+  Eigen::MatrixXd down = Eigen::MatrixXd::Zero(300, 4), dir(4, 2);
+  down(123, 0) = 2;
+  down(250, 1) = 1;
+  down(250, 2) = 1;
+  dir << 1, 0, 0, 1, 0, 1, 0, 0;
+  SetWeightCosines(r->by_activation, down, dir, s.ds.target_names);
+  EXPECT_DOUBLE_EQ(r->by_activation[0].cosine, 1.0);
+  EXPECT_DOUBLE_EQ(r->by_activation[3].cosine, 1.0);
+  EXPECT_DOUBLE_EQ(r->by_activation[1].cosine, 0.0);
+
+  auto missing = SearchMlpNeurons(mlp, 2, s.ds, 3);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kInvalidArgument);
+  MlpActivations fewer = mlp;
+  fewer.n = 10;
+  auto rows = SearchMlpNeurons(fewer, 3, s.ds, 3);
+  ASSERT_FALSE(rows);
+  EXPECT_EQ(rows.error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST(Report, JsonRoundTrip) {
   Synthetic s = MakeSynthetic(60, 4, 7);
   auto sweep = RunLayerSweep(s.acts, s.ds, {});
@@ -188,6 +280,22 @@ TEST(Report, JsonRoundTrip) {
   EXPECT_EQ(back->sweep.kind, TargetKind::kPlace);
   EXPECT_EQ(back->controls[0].test_r2.size(), 3u);
   EXPECT_FALSE(ParseReport("[1,2]"));
+
+  // Neuron searches keep their stream; reports written before MLP activations
+  // were captured read as residual-stream searches.
+  NeuronSearchResult mlp{
+      .layer = 2, .stream = "mlp", .by_activation = {{.index = 7, .target = "latitude", .correlation = 0.5}}};
+  r.neurons = {mlp};
+  j = r;
+  auto with_mlp = ParseReport(j.dump());
+  ASSERT_TRUE(with_mlp);
+  ASSERT_EQ(with_mlp->neurons.size(), 1u);
+  EXPECT_EQ(with_mlp->neurons[0].stream, "mlp");
+  EXPECT_EQ(with_mlp->neurons[0].by_activation[0].index, 7);
+  j["neurons"][0].erase("stream");
+  auto old = ParseReport(j.dump());
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->neurons[0].stream, "residual");
 }
 
 }  // namespace

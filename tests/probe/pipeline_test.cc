@@ -90,6 +90,38 @@ TEST(Pipeline, TinyModelEndToEnd) {
   EXPECT_TRUE(fs::exists(dir.path / "out" / "index.html"));
 }
 
+TEST(Pipeline, MlpActivationsOfTheTinyModelNextToTheResidualCache) {
+  TempDir dir;
+  auto model = runtime::OpenActivationModel({.gguf_path = testing::TinyModelPath(), .threads = 2});
+  ASSERT_TRUE(model) << model.error().ToString();
+  EntityDataset ds = Cities(40);
+  std::vector<std::string> prompts = MakePrompts(ds, PromptTemplate::kBare);
+  CaptureOptions o;
+  o.dir = CacheEntryDir(dir.path, testing::TinyModelPath(), ds.name, "bare", prompts);
+  o.chunk_prompts = 16;
+  ASSERT_TRUE(CaptureCached(**model, prompts, o));
+  CaptureStats st;
+  auto mlp = CaptureMlpCached(**model, prompts, {1}, o, &st);
+  ASSERT_TRUE(mlp) << mlp.error().ToString();
+  EXPECT_EQ(st.captured, 40);
+  EXPECT_EQ(mlp->n_ff, 128);
+  EXPECT_EQ(mlp->layers, std::vector<int64_t>{1});
+  auto direct = (*model)->CaptureActivations(
+      {.prompts = {prompts[7]}, .streams = runtime::ActivationStreams::kMlp, .mlp_layers = {1}});
+  ASSERT_TRUE(direct);
+  for (int j = 0; j < 128; ++j)
+    EXPECT_NEAR(mlp->layer(1)[7 * 128 + j], direct->mlp_at(1, 0)[j], 5e-3 * (1 + std::abs(direct->mlp_at(1, 0)[j])));
+  // The residual entry is still complete and loads; the MLP block comes from the cache.
+  EXPECT_TRUE(LoadCacheEntry(o.dir));
+  ASSERT_TRUE(CaptureMlpCached(**model, prompts, {1}, o, &st));
+  EXPECT_TRUE(st.from_cache);
+  // A block the model does not have.
+  auto beyond = CaptureMlpCached(**model, prompts, {2}, o, &st);
+  ASSERT_FALSE(beyond);
+  EXPECT_EQ(beyond.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(beyond.error().message.find("block 2 does not exist"), std::string::npos) << beyond.error().message;
+}
+
 TEST(Pipeline, PromptLongerThanTheContextFailsCleanly) {
   TempDir dir;
   auto model = runtime::OpenActivationModel({.gguf_path = testing::TinyModelPath(), .threads = 2});
@@ -120,21 +152,44 @@ TEST(ProbeCli, RunThenReport) {
   // Block 1's ffn_down (the best layer is 0 or 1) or block 1's ffn_up are searched too.
   ASSERT_GE(j["neurons"].size(), 2u);
   EXPECT_EQ(j["neurons"][1]["by_weight"].size(), 6u);
+  // Last: the best layer's MLP neurons by activation, with their ffn_down cosines.
+  const auto& mlp = j["neurons"].back();
+  EXPECT_EQ(mlp["stream"], "mlp");
+  EXPECT_EQ(mlp["layer"], j["sweep"]["best_layer"]);
+  EXPECT_EQ(mlp["by_activation"].size(), 6u);
+  EXPECT_EQ(mlp["weights"], "blk." + std::to_string(mlp["layer"].get<int>()) + ".ffn_down");
+  for (const auto& h : mlp["by_activation"]) {
+    EXPECT_LT(h["index"].get<int>(), 128);
+    EXPECT_NE(h["correlation"].get<double>(), 0.0);
+  }
   EXPECT_EQ(j["sweep"]["shuffle_ran"], 1);  // the shuffled-target control runs by default
   EXPECT_EQ(j["captured_prompts"], 60);
   ASSERT_EQ(j["controls"].size(), 1u);
   EXPECT_EQ(j["controls"][0]["name"], "random-init model");
   EXPECT_EQ(j["controls"][0]["test_r2"].size(), 2u);
 
-  // Again: every activation comes from the cache.
-  r = RunCommand(base);
+  // Again, in the same stored format: every activation comes from the cache.
+  r = RunCommand(base + " --float16");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("0 prompts captured now"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(0 prompts captured now"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Best layer"), std::string::npos) << r.out;
+
+  // MLP neurons of chosen blocks; block 0 is new, the best layer's block may be cached.
+  r = RunCommand(base + " --float16 --neurons 2 --neuron-layers 0 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("MLP neurons of block 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("MLP neurons of block 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("MLP activations of blocks 0, 1: 60 prompts captured now"), std::string::npos) << r.out;
+  r = RunCommand(base + " --float16 --neurons 2 --neuron-layers 1 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("MLP activations of blocks 0, 1: 0 prompts captured now in 0.0 s, all from the cache"),
+            std::string::npos)
+      << r.out;
 
   r = RunCommand(LmlabBinary() + " probe report " + (dir.path / "out").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("prox err"), std::string::npos);
+  EXPECT_NE(r.out.find("cos(ffn_down, probe)"), std::string::npos);
 }
 
 TEST(ProbeCli, BadInputIsOneLineAndExitTwo) {
@@ -153,6 +208,9 @@ TEST(ProbeCli, BadInputIsOneLineAndExitTwo) {
       {" --prompt shout", "unknown prompt template"},
       {" --holdout planet --limit 20", "no such group column"},
       {" --endpoint http://127.0.0.1:9 --api-model x", "local GGUF"},
+      {" --neuron-layers 1", "--neuron-layers needs --neurons"},
+      {" --limit 20 --neurons 2 --neuron-layers 0 2 --cache-dir " + (dir.path / "cache").string(),
+       "--neuron-layers 2: the model has 2 blocks (0..1)"},
   };
   for (const auto& c : cases) {
     auto r = RunCommand(LmlabBinary() + " probe run" + model + c.args);

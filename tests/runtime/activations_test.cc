@@ -10,6 +10,8 @@
 #include <regex>
 #include <sstream>
 
+#include "lmlab/runtime/gguf_reader.h"
+#include "lmlab/runtime/gguf_writer.h"
 #include "lmlab/runtime/tiny_model.h"
 #include "tests/support/run_command.h"
 #include "tests/support/tiny_model.h"
@@ -224,6 +226,235 @@ TEST(Activations, Errors) {
   auto endpoint = OpenActivationModel({.endpoint = "http://127.0.0.1:1"});
   ASSERT_FALSE(endpoint);
   EXPECT_EQ(endpoint.error().code, ErrorCode::kInvalidArgument);
+}
+
+// ---- MLP hidden activations ----------------------------------------------------
+
+// A weight matrix [ne1, ne0] as doubles.
+struct Weights {
+  int64_t rows = 0, cols = 0;
+  std::vector<double> w;
+  double at(int64_t r, int64_t c) const { return w[static_cast<size_t>(r * cols + c)]; }
+};
+
+Weights Read(const std::string& model, const std::string& name) {
+  auto m = ReadGgufMatrix(model, name);
+  EXPECT_TRUE(m) << m.error().ToString();
+  if (!m) return {};
+  return {m->rows, m->cols, std::vector<double>(m->data.begin(), m->data.end())};
+}
+
+std::vector<double> MatVec(const Weights& m, const std::vector<double>& x) {
+  std::vector<double> y(static_cast<size_t>(m.rows), 0.0);
+  for (int64_t r = 0; r < m.rows; ++r)
+    for (int64_t c = 0; c < m.cols; ++c) y[static_cast<size_t>(r)] += m.at(r, c) * x[static_cast<size_t>(c)];
+  return y;
+}
+
+// llama's RMSNorm with gain g (eps as lmlab's GGUF writer sets it).
+std::vector<double> RmsNorm(const std::vector<double>& x, const Weights& g) {
+  double ss = 0;
+  for (double v : x) ss += v * v;
+  const double s = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + LlamaHparams{}.rms_norm_eps);
+  std::vector<double> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * s * g.at(0, static_cast<int64_t>(i));
+  return y;
+}
+
+// Block l's MLP hidden activation silu(W_gate n) * (W_up n), n = RMSNorm(ffn_inp).
+std::vector<double> SwiGlu(const std::string& model, int64_t l, const std::vector<double>& ffn_inp) {
+  auto blk = [&](const char* what) { return "blk." + std::to_string(l) + "." + what + ".weight"; };
+  std::vector<double> n = RmsNorm(ffn_inp, Read(model, blk("ffn_norm")));
+  std::vector<double> g = MatVec(Read(model, blk("ffn_gate")), n), u = MatVec(Read(model, blk("ffn_up")), n);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
+  return g;
+}
+
+std::vector<double> ToDouble(const float* v, int64_t n) {
+  return std::vector<double>(v, v + n);
+}
+
+TEST(Activations, MlpShapeOnlyForRequestedLayers) {
+  auto m = Open(FourLayerModel());
+  ASSERT_TRUE(m);
+  std::vector<std::string> prompts{"The capital of France is", "Hello", "Water is made of hydrogen and oxygen"};
+  auto both = m->CaptureActivations(
+      {.prompts = prompts, .streams = ActivationStreams::kResidualAndMlp, .mlp_layers = {3, 1, 3}});
+  ASSERT_TRUE(both) << both.error().ToString();
+  EXPECT_EQ(both->n_ff, 128);
+  ASSERT_EQ(both->mlp.size(), 4u);
+  EXPECT_FALSE(both->has_mlp(0));
+  EXPECT_FALSE(both->has_mlp(2));
+  ASSERT_TRUE(both->has_mlp(1) && both->has_mlp(3));
+  EXPECT_EQ(both->mlp[1].size(), 3u * 128);
+  EXPECT_EQ(both->mlp[3].size(), 3u * 128);
+  EXPECT_EQ(both->data.size(), 3u * 4 * 64);
+  for (int64_t l : {1, 3})
+    for (float x : both->mlp[static_cast<size_t>(l)]) ASSERT_TRUE(std::isfinite(x));
+  EXPECT_NE(both->mlp_at(1, 0)[0], both->mlp_at(1, 1)[0]);
+  EXPECT_NE(both->mlp_at(1, 0)[0], both->mlp_at(3, 0)[0]);
+
+  // The residual stream is what a residual-only capture gives, and kMlp gives the same MLP values alone.
+  auto residual = m->CaptureActivations({.prompts = prompts});
+  auto mlp_only = m->CaptureActivations({.prompts = prompts, .streams = ActivationStreams::kMlp, .mlp_layers = {1, 3}});
+  ASSERT_TRUE(residual && mlp_only);
+  EXPECT_EQ(residual->n_ff, 0);
+  for (const auto& l : residual->mlp) EXPECT_TRUE(l.empty());
+  for (size_t i = 0; i < both->data.size(); ++i) ASSERT_NEAR(both->data[i], residual->data[i], 1e-5) << i;
+  EXPECT_TRUE(mlp_only->data.empty());
+  EXPECT_EQ(mlp_only->n_ff, 128);
+  for (int64_t l : {1, 3})
+    for (size_t i = 0; i < 3 * 128; ++i)
+      ASSERT_NEAR(mlp_only->mlp[static_cast<size_t>(l)][i], both->mlp[static_cast<size_t>(l)][i], 1e-5)
+          << l << " " << i;
+}
+
+TEST(Activations, MlpOfOneTokenMatchesAForwardPassFromTheWeights) {
+  // With a single token, attention returns the value vector, so the whole
+  // block can be recomputed from the GGUF weights: x -> x + W_o W_v norm(x) =
+  // ffn_inp -> ffn_inp + W_down swiglu(norm(ffn_inp)). Independent of llama.cpp.
+  const std::string model = FourLayerModel();
+  auto m = Open(model);
+  ASSERT_TRUE(m);
+  auto lm = OpenModel({.gguf_path = model, .threads = 1});
+  ASSERT_TRUE(lm);
+  std::vector<std::string> prompts;
+  std::vector<int32_t> ids;
+  for (std::string p : {"a", "e", "t", "Z", "."}) {
+    auto t = (*lm)->Tokenize(p, AddBos::kNo);
+    ASSERT_TRUE(t);
+    if (t->size() != 1) continue;
+    prompts.push_back(p);
+    ids.push_back((*t)[0]);
+  }
+  ASSERT_GE(prompts.size(), 2u);
+  auto a = m->CaptureActivations({.prompts = prompts,
+                                  .add_bos = AddBos::kNo,
+                                  .streams = ActivationStreams::kResidualAndMlp,
+                                  .mlp_layers = {0, 1, 2, 3}});
+  ASSERT_TRUE(a) << a.error().ToString();
+  const Weights embd = Read(model, "token_embd.weight");
+  const int64_t head_dim = 64 / 4, group = 4 / 2;  // 4 heads, 2 KV heads
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    std::vector<double> x(embd.w.begin() + ids[p] * 64, embd.w.begin() + (ids[p] + 1) * 64);
+    for (int64_t l = 0; l < 4; ++l) {
+      auto blk = [&](const char* what) { return "blk." + std::to_string(l) + "." + what + ".weight"; };
+      std::vector<double> v = MatVec(Read(model, blk("attn_v")), RmsNorm(x, Read(model, blk("attn_norm"))));
+      std::vector<double> heads(64);
+      for (int64_t h = 0; h < 4; ++h)
+        for (int64_t d = 0; d < head_dim; ++d) heads[h * head_dim + d] = v[(h / group) * head_dim + d];
+      std::vector<double> attn = MatVec(Read(model, blk("attn_output")), heads);
+      for (int64_t e = 0; e < 64; ++e) x[e] += attn[e];
+      std::vector<double> mlp = SwiGlu(model, l, x);
+      std::vector<double> down = MatVec(Read(model, blk("ffn_down")), mlp);
+      for (int64_t e = 0; e < 64; ++e) x[e] += down[e];
+      // The KV cache holds V as f16: agreement to ~1e-3.
+      for (int64_t j = 0; j < 128; ++j)
+        ASSERT_NEAR(a->mlp_at(l, static_cast<int64_t>(p))[j], mlp[j], 5e-3 * (1 + std::abs(mlp[j])))
+            << "prompt " << p << " block " << l << " neuron " << j;
+      for (int64_t e = 0; e < 64; ++e)
+        ASSERT_NEAR(a->at(static_cast<int64_t>(p), l)[e], x[e], 5e-3 * (1 + std::abs(x[e])))
+            << "prompt " << p << " block " << l << " component " << e;
+    }
+  }
+}
+
+TEST(Activations, MlpIsTheSwigluOfTheBlockInput) {
+  // For any prompt: block l's output r = ffn_inp + W_down m, so
+  // ffn_inp = r - W_down m, and m must equal swiglu(norm(ffn_inp)) computed
+  // from the weights. Checks every block (the last keeps only output rows)
+  // for prompts packed into one batch and split over several.
+  const std::string model = FourLayerModel();
+  auto m = Open(model);
+  ASSERT_TRUE(m);
+  std::vector<std::string> prompts{"The capital of France is", "The cat sat on the mat.", "Hello",
+                                   "What is the name of the president?", "One, two, three"};
+  for (int batch_tokens : {512, 12}) {
+    auto a = m->CaptureActivations({.prompts = prompts,
+                                    .batch_tokens = batch_tokens,
+                                    .streams = ActivationStreams::kResidualAndMlp,
+                                    .mlp_layers = {0, 1, 2, 3}});
+    ASSERT_TRUE(a) << a.error().ToString();
+    for (int64_t l = 0; l < 4; ++l) {
+      const Weights down = Read(model, "blk." + std::to_string(l) + ".ffn_down.weight");
+      ASSERT_EQ(down.rows, 64);
+      ASSERT_EQ(down.cols, 128);
+      for (size_t p = 0; p < prompts.size(); ++p) {
+        std::vector<double> mlp = ToDouble(a->mlp_at(l, static_cast<int64_t>(p)), 128);
+        std::vector<double> ffn_inp = ToDouble(a->at(static_cast<int64_t>(p), l), 64), d = MatVec(down, mlp);
+        for (int64_t e = 0; e < 64; ++e) ffn_inp[e] -= d[e];
+        std::vector<double> again = SwiGlu(model, l, ffn_inp);
+        for (int64_t j = 0; j < 128; ++j)
+          ASSERT_NEAR(mlp[j], again[j], 1e-4 * (1 + std::abs(mlp[j])))
+              << "batch " << batch_tokens << " prompt " << p << " block " << l << " neuron " << j;
+      }
+    }
+  }
+}
+
+TEST(Activations, MlpBatchedEqualsOneByOneAndMeanPools) {
+  auto m = Open(testing::TinyModelPath());
+  ASSERT_TRUE(m);
+  std::vector<std::string> prompts{"The capital of France is", "Hello", "One, two, three"};
+  for (TokenPosition pos : {TokenPosition::kLast, TokenPosition::kMean}) {
+    ActivationRequest req{
+        .prompts = prompts, .position = pos, .streams = ActivationStreams::kMlp, .mlp_layers = {0, 1}};
+    auto batched = m->CaptureActivations(req);
+    ASSERT_TRUE(batched) << batched.error().ToString();
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      req.prompts = {prompts[p]};
+      auto one = m->CaptureActivations(req);
+      ASSERT_TRUE(one);
+      for (int64_t l = 0; l < 2; ++l)
+        for (int64_t j = 0; j < 128; ++j)
+          EXPECT_NEAR(batched->mlp_at(l, static_cast<int64_t>(p))[j], one->mlp_at(l, 0)[j], 1e-4) << p << " " << l;
+    }
+  }
+  // The mean over a prompt's tokens (BOS excluded) is the mean of the last
+  // tokens of its prefixes (the model is causal).
+  auto lm = OpenModel({.gguf_path = testing::TinyModelPath(), .threads = 1});
+  ASSERT_TRUE(lm);
+  auto ids = (*lm)->Tokenize("The cat sat", AddBos::kNo);
+  ASSERT_TRUE(ids);
+  std::vector<std::string> prefixes;
+  for (size_t i = 1; i <= ids->size(); ++i) prefixes.push_back(*(*lm)->Detokenize(std::span(ids->data(), i)));
+  auto mean = m->CaptureActivations({.prompts = {"The cat sat"},
+                                     .position = TokenPosition::kMean,
+                                     .streams = ActivationStreams::kMlp,
+                                     .mlp_layers = {0, 1}});
+  auto lasts = m->CaptureActivations({.prompts = prefixes, .streams = ActivationStreams::kMlp, .mlp_layers = {0, 1}});
+  ASSERT_TRUE(mean && lasts);
+  for (int64_t l = 0; l < 2; ++l)
+    for (int64_t j = 0; j < 128; ++j) {
+      double sum = 0;
+      for (size_t i = 0; i < prefixes.size(); ++i) sum += lasts->mlp_at(l, static_cast<int64_t>(i))[j];
+      EXPECT_NEAR(mean->mlp_at(l, 0)[j], sum / static_cast<double>(prefixes.size()), 1e-4);
+    }
+}
+
+TEST(Activations, MlpLayerErrors) {
+  auto m = Open(testing::TinyModelPath());
+  ASSERT_TRUE(m);
+  for (auto streams : {ActivationStreams::kMlp, ActivationStreams::kResidualAndMlp}) {
+    for (std::vector<int64_t> layers : {std::vector<int64_t>{2}, std::vector<int64_t>{0, -1}, std::vector<int64_t>{}}) {
+      // Checked before anything runs, with or without prompts.
+      for (std::vector<std::string> prompts : {std::vector<std::string>{"Hello"}, std::vector<std::string>{}}) {
+        auto r = m->CaptureActivations({.prompts = prompts, .streams = streams, .mlp_layers = layers});
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << r.error().ToString();
+        EXPECT_NE(r.error().message.find(layers.empty() ? "mlp_layers is empty" : "does not exist"), std::string::npos)
+            << r.error().message;
+      }
+    }
+  }
+  auto bad = m->CaptureActivations({.prompts = {"Hello"}, .streams = ActivationStreams::kMlp, .mlp_layers = {5}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("block 5 does not exist (the model has 2 blocks, 0..1)"), std::string::npos)
+      << bad.error().message;
+  // kResidual ignores mlp_layers.
+  auto ignored = m->CaptureActivations({.prompts = {"Hello"}, .mlp_layers = {7}});
+  ASSERT_TRUE(ignored) << ignored.error().ToString();
+  EXPECT_EQ(ignored->n_ff, 0);
 }
 
 }  // namespace

@@ -15,6 +15,12 @@
 //   CaptureOptions o{.dir = CacheEntryDir(root, model_path, "world", "bare", prompts)};
 //   LMLAB_ASSIGN_OR_RETURN(LayerActivations acts, CaptureCached(model, prompts, o));
 //   Eigen::MatrixXd x = acts.LayerMatrix(3);   // [n_prompts, n_embd]
+//
+// The MLP hidden activations of chosen blocks (for the neuron search) live in
+// the same entry, one file per block, captured on demand (CaptureMlpCached):
+//
+//   <entry>/mlp_LLL.npy       [n_prompts, n_ff], the input of block L's ffn_down
+//   <entry>/mlp.json          which blocks are there, for which prompts and dtype
 #pragma once
 
 #include <Eigen/Dense>
@@ -101,5 +107,33 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
 
 // Loads a complete entry (kNotFound when there is no manifest).
 Result<LayerActivations> LoadCacheEntry(const std::filesystem::path& dir);
+
+// ---- MLP hidden activations ------------------------------------------------------
+
+// The MLP hidden activations (runtime::Activations::mlp) of some blocks.
+struct MlpActivations {
+  int64_t n = 0;                         // prompts
+  int64_t n_ff = 0;                      // neurons per block
+  std::vector<int64_t> layers;           // the blocks held, ascending
+  std::vector<std::vector<float>> data;  // [layers.size()]: data[i] is [n, n_ff] row-major, for block layers[i]
+
+  // Block l's [n, n_ff] activations, or nullptr when it is not held.
+  const float* layer(int64_t l) const;
+};
+
+// The MLP hidden activations of `layers` (n_prompts x n_ff floats each: ask
+// only for the blocks you need) for the prompts of the cache entry
+// options.dir, kept there as mlp_LLL.npy (options.dtype) next to the
+// residual files. The key of a block's file is the entry (model, dataset,
+// template, prompts, position), the block and the dtype, recorded in
+// mlp.json; blocks recorded there for these prompts are loaded, the others
+// captured in one pass over the prompts (runtime::ActivationStreams::kMlp,
+// in chunks of options.chunk_prompts; not resumable: an interrupted pass
+// keeps nothing). stats->from_cache is true when every block came from the
+// entry. kInvalidArgument for an empty or negative `layers`; a block the
+// model does not have comes back from the model as kInvalidArgument.
+Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const std::vector<std::string>& prompts,
+                                        const std::vector<int64_t>& layers, const CaptureOptions& options,
+                                        CaptureStats* stats = nullptr);
 
 }  // namespace lmlab::probe

@@ -5,8 +5,10 @@
 //     refit, and compare the proximity error of those points with what a
 //     random-split probe gets on the same points;
 //   - RunCrossPrompt: fit on one prompt template, test on another;
-//   - SearchNeurons / AlignWeights: units whose activations correlate with
-//     the target, and neurons whose weights align with the probe direction.
+//   - TopCorrelatedUnits / SearchMlpNeurons / AlignWeights: residual units
+//     and MLP neurons whose activations correlate with the target (the
+//     paper's neuron analysis), and neurons whose weights align with the
+//     probe direction.
 // Results are plain structs with to/from JSON, so `lmlab probe report` can
 // re-render a saved run.
 //
@@ -17,6 +19,7 @@
 #include <Eigen/Dense>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -140,13 +143,35 @@ struct NeuronHit {
 };
 struct NeuronSearchResult {
   int64_t layer = 0;
-  std::vector<NeuronHit> by_activation;   // residual units most correlated with each target
+  // Whose activations by_activation ranks: "residual" (units of the residual
+  // stream after block `layer`) or "mlp" (block `layer`'s MLP neurons, the
+  // activations entering its ffn_down; their `cosine` is then that of the
+  // neuron's ffn_down column with the probe direction, when `weights` names it).
+  std::string stream = "residual";
+  std::vector<NeuronHit> by_activation;   // units most correlated with each target
   std::vector<NeuronHit> by_weight;       // neurons whose weight rows align with the probe direction
   std::string weights;                    // which weights were searched ("blk.3.ffn_up", "" = none)
 };
 // activations [n, units], targets [n, k]: the top_k units by |Pearson| per target.
 std::vector<NeuronHit> TopCorrelatedUnits(const Eigen::MatrixXd& activations, const Eigen::MatrixXd& targets,
                                           const std::vector<std::string>& target_names, int top_k);
+// The same for activations held as floats, [n, n_units] row-major with n =
+// targets.rows() (an MLP block: n_ff wide), without a double copy.
+// kInvalidArgument when the sizes disagree.
+Result<std::vector<NeuronHit>> TopCorrelatedUnits(std::span<const float> activations, int64_t n_units,
+                                                  const Eigen::MatrixXd& targets,
+                                                  const std::vector<std::string>& target_names, int top_k);
+// The paper's neuron analysis: block `layer`'s MLP neurons whose activations
+// correlate most (|Pearson|) with each of the dataset's targets, over all
+// entities (stream "mlp"). kInvalidArgument when `mlp` does not hold the
+// block or its rows are not the dataset's entities.
+Result<NeuronSearchResult> SearchMlpNeurons(const MlpActivations& mlp, int64_t layer, const EntityDataset& ds,
+                                            int top_k);
+// Sets each hit's cosine: of weights.row(hit.index) with the column of
+// `directions` of its target (by name). weights [n_neurons, n_embd],
+// directions [n_embd, k]; hits whose row or target is missing are left as they are.
+void SetWeightCosines(std::vector<NeuronHit>& hits, const Eigen::MatrixXd& weights, const Eigen::MatrixXd& directions,
+                      const std::vector<std::string>& target_names);
 // weights [n_neurons, n_embd] (each row a neuron's input or output direction),
 // directions [n_embd, k] (probe coefficients): the top_k by |cosine| per target.
 std::vector<NeuronHit> AlignWeights(const Eigen::MatrixXd& weights, const Eigen::MatrixXd& directions,
