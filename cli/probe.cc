@@ -108,10 +108,10 @@ fs::path ResolveModel(const RunOptions& o, ProgressBar& bar, bool* is_default) {
   return flags.spec.gguf_path;
 }
 
-LayerActivations Capture(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,
-                         PromptTemplate t, const RunOptions& o, const fs::path& cache_root, ProgressBar& bar,
-                         CaptureStats* stats) {
-  std::vector<std::string> prompts = MakePrompts(ds, t, o.seed);
+// Where and how the activations of `ds`'s prompts are cached.
+CaptureOptions CacheOptionsFor(const fs::path& model_path, const EntityDataset& ds, PromptTemplate t,
+                               const std::vector<std::string>& prompts, const RunOptions& o,
+                               const fs::path& cache_root, ProgressBar& bar) {
   CaptureOptions c;
   c.dir = CacheEntryDir(cache_root, model_path, ds.name, std::string(PromptTemplateName(t)), prompts);
   c.dtype = o.float16 ? StoreDtype::kFloat16 : StoreDtype::kFloat32;
@@ -121,6 +121,14 @@ LayerActivations Capture(runtime::ActivationModel& model, const fs::path& model_
   c.model = model_path.filename().string();
   c.dataset = ds.name;
   c.prompt_template = std::string(PromptTemplateName(t));
+  return c;
+}
+
+LayerActivations Capture(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,
+                         PromptTemplate t, const RunOptions& o, const fs::path& cache_root, ProgressBar& bar,
+                         CaptureStats* stats) {
+  std::vector<std::string> prompts = MakePrompts(ds, t, o.seed);
+  CaptureOptions c = CacheOptionsFor(model_path, ds, t, prompts, o, cache_root, bar);
   auto acts = CaptureCached(model, prompts, c, stats);
   bar.Finish();
   if (!acts && acts.error().code == ErrorCode::kCancelled)
@@ -133,15 +141,7 @@ MlpActivations CaptureMlp(runtime::ActivationModel& model, const fs::path& model
                           PromptTemplate t, const std::vector<int64_t>& layers, const RunOptions& o,
                           const fs::path& cache_root, ProgressBar& bar, CaptureStats* stats) {
   std::vector<std::string> prompts = MakePrompts(ds, t, o.seed);
-  CaptureOptions c;
-  c.dir = CacheEntryDir(cache_root, model_path, ds.name, std::string(PromptTemplateName(t)), prompts);
-  c.dtype = o.float16 ? StoreDtype::kFloat16 : StoreDtype::kFloat32;
-  c.chunk_prompts = o.chunk;
-  c.progress = bar.Callback();
-  c.cancel = &g_cancel;
-  c.model = model_path.filename().string();
-  c.dataset = ds.name;
-  c.prompt_template = std::string(PromptTemplateName(t));
+  CaptureOptions c = CacheOptionsFor(model_path, ds, t, prompts, o, cache_root, bar);
   auto mlp = CaptureMlpCached(model, prompts, layers, c, stats);
   bar.Finish();
   if (!mlp && mlp.error().code == ErrorCode::kCancelled) throw CommandError(mlp.error().WithContext("interrupted"));

@@ -18,6 +18,19 @@ namespace {
 constexpr std::string_view kNpyMagic = "\x93NUMPY";
 constexpr int kManifestVersion = 1;
 
+// The fields both manifests (residual stream, MLP blocks) start with.
+nlohmann::json ManifestHeader(std::string_view format, const CaptureOptions& o, int64_t n_prompts) {
+  return {
+      {"format", format},
+      {"version", kManifestVersion},
+      {"model", o.model},
+      {"dataset", o.dataset},
+      {"prompt_template", o.prompt_template},
+      {"position", o.position == runtime::TokenPosition::kLast ? "last" : "mean"},
+      {"n_prompts", n_prompts},
+  };
+}
+
 uint64_t Fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {
   for (unsigned char c : s) {
     h ^= c;
@@ -373,20 +386,14 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
     for (float& v : out.data) v = HalfToFloat(FloatToHalf(v));
   LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", nlohmann::json(prompts).dump(1)));
   // The manifest is the commit marker: written last, durably.
-  nlohmann::json manifest = {
-      {"format", "lmlab activation cache"},
-      {"version", kManifestVersion},
-      {"model", o.model},
-      {"dataset", o.dataset},
-      {"prompt_template", o.prompt_template},
-      {"position", o.position == runtime::TokenPosition::kLast ? "last" : "mean"},
-      {"n_prompts", n},
+  nlohmann::json manifest = ManifestHeader("lmlab activation cache", o, n);
+  manifest.update({
       {"n_layers", n_layers},
       {"n_embd", n_embd},
       {"dtype", o.dtype == StoreDtype::kFloat16 ? "float16" : "float32"},
       {"layout", "layer_LLL.npy: [n_prompts, n_embd], row p is prompts.json[p]; residual stream after block L"},
       {"prompts_hash", hash},
-  };
+  });
   LMLAB_RETURN_IF_ERROR(WriteFileAtomic(o.dir / "manifest.json", manifest.dump(2)));
   std::error_code ec;
   std::filesystem::remove_all(o.dir / "partial", ec);
@@ -508,14 +515,8 @@ Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const s
   now.insert(now.end(), missing.begin(), missing.end());
   std::sort(now.begin(), now.end());
   // Written after the block files: a block listed here is complete.
-  nlohmann::json manifest = {
-      {"format", "lmlab MLP activation cache"},
-      {"version", kManifestVersion},
-      {"model", o.model},
-      {"dataset", o.dataset},
-      {"prompt_template", o.prompt_template},
-      {"position", o.position == runtime::TokenPosition::kLast ? "last" : "mean"},
-      {"n_prompts", n},
+  nlohmann::json manifest = ManifestHeader("lmlab MLP activation cache", o, n);
+  manifest.update({
       {"n_ff", n_ff},
       {"layers", now},
       {"dtype", dtype},
@@ -523,7 +524,7 @@ Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const s
        "mlp_LLL.npy: [n_prompts, n_ff], row p is prompts.json[p]; MLP hidden activations of block L "
        "(the input of its ffn_down: act(gate) * up for SwiGLU)"},
       {"prompts_hash", hash},
-  };
+  });
   LMLAB_RETURN_IF_ERROR(WriteFileAtomic(manifest_path, manifest.dump(2)));
   return out;
 }
