@@ -87,6 +87,8 @@ int RunClassifier(const ClassifierOptions& o) {
     throw UsageError("--hidden takes two layer widths in [1, 4096], e.g. --hidden 128 64");
   if (!o.severities.empty()) {
     if (e.shifts.size() != 1) throw UsageError("--severities needs exactly one --shifts entry");
+    for (double v : o.severities)
+      if (auto ok = CheckSeverity(e.shifts[0], v); !ok) throw UsageError("--severities: " + ok.error().message);
     e.severities = {o.severities};
   }
   e.train.epochs = o.epochs;

@@ -129,6 +129,10 @@ Result<ClassifierReport> RunClassifierExperiment(const ClassifierExperimentOptio
   if (o.shifts.empty()) return InvalidArgument("choose at least one shift");
   if (!o.severities.empty() && o.severities.size() != o.shifts.size())
     return InvalidArgument("give one severity list per shift");
+  for (size_t i = 0; i < o.severities.size(); ++i) {
+    if (o.severities[i].empty()) return InvalidArgument(fmt::format("no severities for {}", ShiftName(o.shifts[i])));
+    for (double v : o.severities[i]) LMLAB_RETURN_IF_ERROR(CheckSeverity(o.shifts[i], v));  // before any training
+  }
   if (o.train_size < o.train.batch) return InvalidArgument("the training set must hold at least one batch");
   if (o.eval_size < 10) return InvalidArgument("evaluate on at least 10 images");
 

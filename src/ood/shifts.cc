@@ -103,19 +103,23 @@ std::vector<double> DefaultSeverities(Shift s) {
   return {0};
 }
 
+Status CheckSeverity(Shift shift, double severity) {
+  auto [lo, hi] = [&]() -> std::pair<double, double> {
+    switch (shift) {
+      case Shift::kRotation: return {0, 360};
+      case Shift::kNoise: return {0, 10};
+      case Shift::kBlur: return {0, 28};
+      default: return {0, 1};
+    }
+  }();
+  if (!(severity >= lo && severity <= hi))
+    return InvalidArgument(fmt::format("{} severity {} is outside [{}, {}]", ShiftName(shift), severity, lo, hi));
+  return {};
+}
+
 Result<ImageSet> ApplyShift(const ImageSet& images, Shift shift, double severity, uint64_t seed,
                             const ImageSet* other) {
-  auto range = [&](double lo, double hi) -> Status {
-    if (!(severity >= lo && severity <= hi))
-      return InvalidArgument(fmt::format("{} severity {} is outside [{}, {}]", ShiftName(shift), severity, lo, hi));
-    return {};
-  };
-  switch (shift) {
-    case Shift::kRotation: LMLAB_RETURN_IF_ERROR(range(0, 360)); break;
-    case Shift::kNoise: LMLAB_RETURN_IF_ERROR(range(0, 10)); break;
-    case Shift::kBlur: LMLAB_RETURN_IF_ERROR(range(0, 28)); break;
-    default: LMLAB_RETURN_IF_ERROR(range(0, 1)); break;
-  }
+  LMLAB_RETURN_IF_ERROR(CheckSeverity(shift, severity));
   if (shift == Shift::kDataset && (!other || other->size() == 0))
     return InvalidArgument("the dataset shift needs the other dataset's images");
   ImageSet out = images;

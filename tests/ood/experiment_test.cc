@@ -94,6 +94,21 @@ TEST(Experiment, RotationRevertsOnMnistForCeAndMse) {
   }
 }
 
+// A severity outside its shift's range is refused before any training.
+TEST(Experiment, BadSeveritiesAreRefusedUpFront) {
+  ClassifierExperimentOptions o;
+  o.shifts = {Shift::kRotation, Shift::kNoise};
+  o.severities = {{0, 90}, {0, 11}};
+  auto r = RunClassifierExperiment(o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("noise severity 11"), std::string::npos) << r.error().message;
+  o.severities = {{0, 90}, {}};
+  EXPECT_EQ(RunClassifierExperiment(o).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(CheckSeverity(Shift::kRotation, 360));
+  EXPECT_FALSE(CheckSeverity(Shift::kContrast, 1.5));
+}
+
 TEST(Experiment, MeasureOnHandmadePredictions) {
   // A CE "model" whose OCS is uniform; one image predicted with logits 0 (=
   // the OCS, distance 0), one with a confident logit.

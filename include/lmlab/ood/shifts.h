@@ -28,6 +28,10 @@ std::vector<Shift> AllShifts();
 // The severities swept by default, starting at 0 (ascending).
 std::vector<double> DefaultSeverities(Shift s);
 
+// kInvalidArgument unless `severity` lies in the shift's range: rotation
+// [0, 360] degrees, noise sigma [0, 10], blur sigma [0, 28] px, the others [0, 1].
+Status CheckSeverity(Shift shift, double severity);
+
 // A shifted copy; labels are kept. kDataset needs `other` (images are
 // paired by index, cycling through `other`). kInvalidArgument for a severity
 // outside the kind's range.
