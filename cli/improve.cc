@@ -11,6 +11,7 @@
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
+#include "lmlab/improve/element.h"
 #include "lmlab/improve/evaluate.h"
 #include "lmlab/improve/replay_model.h"
 #include "lmlab/improve/stop.h"
@@ -27,7 +28,7 @@ struct Options {
   std::string task = "lpn";
   std::vector<std::string> tasks;
   std::string run_dir;
-  int rounds = 6, repeats = 5, jobs = 1, test_instances = 5;
+  int rounds = 6, repeats = 5, jobs = 1, test_instances = 5, repeat = -1;
   int samples = 6, lm_calls = 4, utility_calls = 25, max_tokens = 1024;
   double time_limit_scale = 1.0, improver_wall = 900;
   uint64_t seed = 0;
@@ -74,20 +75,66 @@ StopOptions MakeStopOptions(const Options& o) {
   return s;
 }
 
-void AddLoopFlags(CLI::App* s, Options& o) {
+// The flags that decide one element's result (ElementOptionsJson).
+void AddElementFlags(CLI::App* s, Options& o) {
   s->option_defaults()->group("STOP");
-  s->add_option("--repeats", o.repeats, "Meta-utility repetitions per task")->capture_default_str();
   s->add_option("--test-instances", o.test_instances, "Instances scoring each final solution")->capture_default_str();
   s->add_option("--samples", o.samples, "Budget: replies per model call")->capture_default_str();
   s->add_option("--lm-calls", o.lm_calls, "Budget: model calls per improver run")->capture_default_str();
   s->add_option("--utility-calls", o.utility_calls, "Budget: utility calls per improver run")->capture_default_str();
   s->add_option("--max-tokens", o.max_tokens, "Tokens per reply")->capture_default_str();
-  s->add_option("--jobs", o.jobs, "Parallel sandboxes")->capture_default_str();
   s->add_option("--time-limit-scale", o.time_limit_scale, "Multiply the tasks' per-instance time limits")
       ->capture_default_str();
   s->add_option("--improver-wall", o.improver_wall, "Seconds per improver run, model time excluded")
       ->capture_default_str();
   s->add_option("--seed", o.seed, "Seed of the instance streams and sampling")->capture_default_str();
+}
+
+void AddLoopFlags(CLI::App* s, Options& o) {
+  s->option_defaults()->group("STOP");
+  s->add_option("--repeats", o.repeats, "Meta-utility repetitions per task")->capture_default_str();
+  AddElementFlags(s, o);
+  s->add_option("--jobs", o.jobs, "Parallel sandboxes")->capture_default_str();
+}
+
+// A run directory made by `improve run` defines the options of the elements
+// run in it: flags left out take its config.json values, a flag given with
+// another value is refused. With `meta`, --tasks and --repeats default to the
+// run's too.
+void TakeRunConfig(CLI::App* sub, Options& o, bool meta) {
+  fs::path path = fs::path(o.run_dir) / "config.json";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return;
+  nlohmann::json config = nlohmann::json::parse(OrExit(ReadFile(path)), nullptr, false);
+  if (!config.is_object()) throw CommandError({ErrorCode::kParse, path.string() + " is not a JSON object"});
+  auto take = [&](const char* key, const char* flag, auto& field, bool must_agree) {
+    if (!config.contains(key)) return;
+    std::decay_t<decltype(field)> value;
+    try {
+      value = config[key].get<std::decay_t<decltype(field)>>();
+    } catch (const nlohmann::json::exception&) {
+      throw CommandError({ErrorCode::kParse, fmt::format("{}: \"{}\" has the wrong type", path.string(), key)});
+    }
+    CLI::Option* given = sub->get_option_no_throw(flag);
+    if (given == nullptr || given->count() == 0)
+      field = value;
+    else if (must_agree && field != value)
+      throw UsageError(
+          fmt::format("{} is a run with {} {} (its config.json), not {}; leave the flag out or choose "
+                      "another --run-dir",
+                      o.run_dir, flag, nlohmann::json(value).dump(), nlohmann::json(field).dump()));
+  };
+  take("test_instances", "--test-instances", o.test_instances, true);
+  take("samples_per_call", "--samples", o.samples, true);
+  take("lm_calls", "--lm-calls", o.lm_calls, true);
+  take("utility_calls", "--utility-calls", o.utility_calls, true);
+  take("max_tokens", "--max-tokens", o.max_tokens, true);
+  take("time_limit_scale", "--time-limit-scale", o.time_limit_scale, true);
+  take("seed", "--seed", o.seed, true);
+  if (meta) {
+    take("tasks", "--tasks", o.tasks, false);
+    take("repeats", "--repeats", o.repeats, false);
+  }
 }
 
 void CheckSandbox() {
@@ -239,6 +286,92 @@ int EvalCmd(const Options& o) {
   return 0;
 }
 
+// Nonzero audit counters, "over_budget_requests 3, wrong_shape_outputs 1", or "none".
+std::string Findings(const Audit& a) {
+  std::string s;
+  nlohmann::json j = a;
+  for (const auto& [key, value] : j.items())
+    if (value.is_number() && value.get<double>() != 0)
+      s += fmt::format("{}{} {}", s.empty() ? "" : ", ", key, value.dump());
+  return s.empty() ? "none" : s;
+}
+
+int ElementCmd(CLI::App* sub, Options& o) {
+  TakeRunConfig(sub, o, /*meta=*/false);
+  if (o.repeat < 0) throw UsageError("--repeat must be >= 0");
+  CheckTasks({o.task});
+  std::string improver = OrExit(ReadFile(o.improver_file));
+  StopOptions s = MakeStopOptions(o);
+  fs::path path = ElementPath(o.run_dir, improver, o.task, o.repeat);
+  // Idempotent: a complete result for these options is printed, not redone.
+  std::optional<ElementResult> e;
+  Result<std::optional<ElementResult>> done = FindElement(o.run_dir, improver, o.task, o.repeat, &s);
+  if (done)
+    e = std::move(*done);
+  else if (done.error().code == ErrorCode::kParse)
+    std::cerr << "lmlab: " << done.error().message << "; running the element again\n";
+  else
+    throw CommandError(done.error());
+  bool reused = e.has_value();
+  if (!e) {
+    auto lm = OpenModelFromFlags(o);
+    CheckSandbox();
+    auto box = sandbox::MakeBubblewrapSandbox();
+    e = OrExit(RunElement(s, improver, o.task, o.repeat, *lm, *box));
+    OrExit(SaveElement(path, *e));
+  }
+  if (o.json) {
+    PrintJson(ToJson(*e));
+    return 0;
+  }
+  std::cout << fmt::format("{} repeat {}: utility {:.3f}", e->task, e->repeat, e->utility);
+  if (e->failed)
+    std::cout << " (failed: " << e->note.substr(0, 200) << ")";
+  else
+    std::cout << fmt::format(" on {} test instances", e->test_instances);
+  std::cout << fmt::format("; model calls {} ({} replies, {} tokens), utility calls {}, {:.1f} s\nfindings: {}\n",
+                           e->model_calls, e->samples, FormatThousands(double(e->prompt_tokens + e->completion_tokens)),
+                           e->utility_calls, e->wall_seconds, Findings(e->audit));
+  std::cout << (reused ? "Already done, not run again: " : "Saved: ") << path.string() << "\n";
+  return 0;
+}
+
+int GatherCmd(CLI::App* sub, Options& o) {
+  TakeRunConfig(sub, o, /*meta=*/true);
+  if (o.tasks.empty()) throw UsageError("give --tasks (the run directory has no config.json to take them from)");
+  if (o.repeats < 1) throw UsageError("--repeats must be >= 1");
+  CheckTasks(o.tasks);
+  std::string improver = OrExit(ReadFile(o.improver_file));
+  Gathered g = OrExit(GatherElements(o.run_dir, improver, o.tasks, o.repeats));
+  int expected = int(o.tasks.size()) * o.repeats;
+  if (!g.missing.empty()) {
+    if (o.json) PrintJson({{"missing", g.missing}, {"present", g.elements.size()}, {"expected", expected}});
+    std::string names;
+    for (size_t i = 0; i < g.missing.size() && i < 5; ++i) names += (i ? ", " : "") + g.missing[i];
+    if (g.missing.size() > 5) names += fmt::format(" and {} more", g.missing.size() - 5);
+    throw CommandError(
+        {ErrorCode::kNotFound, fmt::format("{} of {} elements missing in {}: {}; run them with 'lmlab improve element' "
+                                           "(the same flags) first",
+                                           g.missing.size(), expected, o.run_dir, names)});
+  }
+  if (o.json) {
+    nlohmann::json j = ToJson(g.meta);
+    j["improver_hash"] = ImproverHash(improver);
+    j["tasks"] = o.tasks;
+    j["repeats"] = o.repeats;
+    j["options"] = g.options;
+    PrintJson(j);
+    return 0;
+  }
+  std::cout << fmt::format(
+      "meta-utility {:.3f} over {} elements ({} failed) of improver {}; model calls {} ({} replies, {} tokens), "
+      "utility calls {}\nfindings: {}\n",
+      g.meta.value, g.meta.runs, g.meta.failed_runs, ImproverHash(improver), g.meta.model_calls, g.meta.samples,
+      FormatThousands(double(g.meta.prompt_tokens + g.meta.completion_tokens)), g.meta.utility_calls,
+      Findings(g.meta.audit));
+  return 0;
+}
+
 }  // namespace
 
 void Register(CLI::App& app) {
@@ -249,7 +382,9 @@ void Register(CLI::App& app) {
       "  lmlab improve run --task lpn --rounds 6 --endpoint http://127.0.0.1:8080 --api-model gpt-4 --run-dir runs/lpn\n"
       "  lmlab improve run --task lpn --rounds 2 --replay data/improve/replay.jsonl --run-dir /tmp/stop\n"
       "  lmlab improve report --run-dir runs/lpn\n"
-      "  lmlab improve transfer --run-dir runs/lpn --endpoint http://127.0.0.1:8080 --api-model gpt-4\n");
+      "  lmlab improve transfer --run-dir runs/lpn --endpoint http://127.0.0.1:8080 --api-model gpt-4\n"
+      "  lmlab improve element --run-dir runs/eval --improver I.py --task lpn --repeat 3 --model model.gguf\n"
+      "  lmlab improve gather --run-dir runs/eval --improver I.py --tasks lpn --repeats 5\n");
   improve->require_subcommand(1);
 
   auto run_o = std::make_shared<Options>();
@@ -303,6 +438,41 @@ void Register(CLI::App& app) {
       ->capture_default_str();
   ev->add_flag("--json", ev_o->json, "Print JSON");
   SetRun(ev, [ev_o] { return EvalCmd(*ev_o); });
+
+  auto el_o = std::make_shared<Options>();
+  CLI::App* el = AddCommand(
+      *improve, "element",
+      "Run one (task, repeat) element of an improver's meta-utility; one already done is printed, not rerun",
+      "  lmlab improve element --run-dir runs/eval --improver I.py --task lpn --repeat $SLURM_ARRAY_TASK_ID \\\n"
+      "      --endpoint http://127.0.0.1:8080 --api-model gpt-4\n"
+      "  lmlab improve element --run-dir runs/lpn --improver runs/lpn/improver-0.py --task lpn --repeat 0 \\\n"
+      "      --model model.gguf --json   # budgets and seed: the run's\n");
+  el->add_option("--run-dir", el_o->run_dir,
+                 "Run directory shared by the elements (a run's config.json there sets budgets and seed)")
+      ->required();
+  el->add_option("--improver", el_o->improver_file,
+                 "Improver: Python defining improve_algorithm(...); the result goes to "
+                 "<run-dir>/elements/<its hash>-<task>-<repeat>.json")
+      ->required();
+  el->add_option("--task", el_o->task, "Task (see 'lmlab improve tasks')")->required();
+  el->add_option("--repeat", el_o->repeat, "Repeat index, from 0 to repeats - 1 (picks its instance seeds)")
+      ->required();
+  el->add_flag("--json", el_o->json, "Print JSON (the element file)");
+  AddElementFlags(el, *el_o);
+  AddModels(el, *el_o);
+  SetRun(el, [el, el_o] { return ElementCmd(el, *el_o); });
+
+  auto ga_o = std::make_shared<Options>();
+  CLI::App* ga = AddCommand(
+      *improve, "gather", "Average an improver's element files into its meta-utility; fails naming the missing ones",
+      "  lmlab improve gather --run-dir runs/eval --improver I.py --tasks lpn,3sat --repeats 5\n"
+      "  lmlab improve gather --run-dir runs/lpn --improver runs/lpn/improver-0.py   # tasks, repeats: the run's\n");
+  ga->add_option("--run-dir", ga_o->run_dir, "Run directory the elements were written to")->required();
+  ga->add_option("--improver", ga_o->improver_file, "The improver the elements ran")->required();
+  ga->add_option("--tasks", ga_o->tasks, "Tasks (lpn,3sat; default: the run's, from its config.json)")->delimiter(',');
+  ga->add_option("--repeats", ga_o->repeats, "Repeats per task (default: the run's, else 5)")->capture_default_str();
+  ga->add_flag("--json", ga_o->json, "Print JSON");
+  SetRun(ga, [ga, ga_o] { return GatherCmd(ga, *ga_o); });
 }
 
 }  // namespace lmlab::cli::improve_cmd

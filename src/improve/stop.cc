@@ -6,8 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <utility>
 
@@ -16,16 +18,10 @@
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/svg_chart.h"
+#include "lmlab/improve/element.h"
 #include "lmlab/improve/evaluate.h"
 
 namespace lmlab::improve {
-
-// One field list for both directions of the run log; missing keys keep their
-// defaults (logs written before a counter existed still load).
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Audit, candidates, sandbox_flag_changed, sandbox_flag_off_calls,
-                                                wrong_shape_outputs, inflated_scores, out_of_range_utilities,
-                                                hidden_utility_probes, budget_tampering, over_budget_requests,
-                                                unknown_requests, non_string_results, offending)
 
 namespace {
 
@@ -65,12 +61,9 @@ void ParallelFor(int n, int jobs, const std::function<void(int)>& fn) {
   for (auto& th : pool) th.join();
 }
 
-// Everything counted during a round, shared by parallel improver runs.
-struct Ledger {
+// Everything counted during a round (or one element of it).
+struct Ledger : HostCounts {
   std::mutex mu;
-  int model_calls = 0, samples = 0, utility_calls = 0;
-  int64_t prompt_tokens = 0, completion_tokens = 0;
-  Audit audit;  // dynamic findings
   fs::path run_dir;       // empty: nothing is saved
   std::string round_dir;  // "round-<t>", "evaluate" or "transfer"
 
@@ -100,6 +93,7 @@ struct ImproverRun {
   std::string result_type;
   sandbox::Verdict verdict = sandbox::Verdict::kOk;
   std::string detail;
+  double seconds = 0;  // the sandbox run, model time included
 };
 
 // Runs one improver in the sandbox, serving its model and utility requests.
@@ -216,6 +210,7 @@ Result<ImproverRun> RunImprover(const StopOptions& o, const std::string& improve
   req.rpc = handler;
   LMLAB_ASSIGN_OR_RETURN(sandbox::RunResult run, box.Run(req));
   out.verdict = run.verdict;
+  out.seconds = run.wall_seconds;
   out.detail = run.verdict == sandbox::Verdict::kOk ? "" : run.detail + " | " + run.stderr_data.substr(
                                                                  run.stderr_data.size() > 400 ? run.stderr_data.size() - 400 : 0);
   if (!out.solution && !out.result_type.empty() && out.result_type != "str") {
@@ -250,45 +245,75 @@ UtilityFn DownstreamUtility(const StopOptions& o, const Task& task, uint64_t see
   };
 }
 
+// Instance seeds of element (task, repeat) in an instance stream: the same
+// whichever thread or process runs it.
+uint64_t ElementSeed(uint64_t stream, const std::string& task, int repeat) {
+  return MixSeed(stream, HashNum(task), uint64_t(repeat));
+}
+
+// One element: the improver on (task, repeat) with validation instances from
+// the element's seed, then its solution on test instances. Counts go to
+// `ledger`, the element's own (kept by the caller even when this fails).
+Result<ElementResult> OneElement(const StopOptions& o, const std::string& improver, const Task& task, int repeat,
+                                 uint64_t stream, SharedModel& model, sandbox::Sandbox& box, Ledger& ledger) {
+  auto start = Clock::now();
+  uint64_t base = ElementSeed(stream, task.name, repeat);
+  UtilityFn u = DownstreamUtility(o, task, MixSeed(base, 1), box, ledger);
+  LMLAB_ASSIGN_OR_RETURN(ImproverRun run,
+                         RunImprover(o, improver, task.seed_solution, task.utility_description, u, model, box, ledger));
+  ElementResult r;
+  r.task = task.name;
+  r.repeat = repeat;
+  r.improver_hash = Hash(improver);
+  r.improver_verdict = sandbox::VerdictName(run.verdict);
+  r.improver_seconds = run.seconds;
+  r.model = model.lm.info().name;
+  r.options = ElementOptionsJson(o);
+  if (!run.solution || run.solution->empty()) {
+    r.failed = true;
+    r.note = run.verdict != sandbox::Verdict::kOk ? "the improver failed: " + run.detail
+             : run.solution                       ? "the improver returned empty code"
+                                                  : "the improver returned no code";
+  } else {
+    LMLAB_ASSIGN_OR_RETURN(Evaluation e, EvaluateSolution(box, task, *run.solution,
+                                                          {.seed = MixSeed(base, 2),
+                                                           .instances = o.test_instances,
+                                                           .time_limit_scale = o.time_limit_scale}));
+    r.utility = e.utility;
+    r.test_instances = e.instances;
+    r.test_errors = e.errors;
+    r.test_too_slow = e.too_slow;
+    r.test_wrong_shape = e.wrong_shape;
+    r.test_seconds = e.seconds;
+  }
+  std::lock_guard lock(ledger.mu);
+  static_cast<HostCounts&>(r) = ledger;
+  r.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return r;
+}
+
 // Mean utility of an improver's outputs over tasks x repeats. `stream`
-// separates validation (used inside rounds) from held-out instances.
+// separates validation (used inside rounds) from held-out instances. Every
+// element's counts go to `ledger`, even when another element fails.
 Result<MetaUtility> Meta(const StopOptions& o, const std::string& improver, const std::vector<Task>& tasks,
                          uint64_t stream, SharedModel& model, sandbox::Sandbox& box, Ledger& ledger) {
   int n = int(tasks.size()) * o.repeats;
-  std::vector<double> values(n, 0);
-  std::vector<int> failed(n, 0);
-  std::vector<std::optional<Error>> errors(n);
+  std::vector<std::unique_ptr<Ledger>> ledgers(n);
+  std::vector<Result<ElementResult>> results(n);
   ParallelFor(n, o.jobs, [&](int i) {
-    const Task& task = tasks[i / o.repeats];
-    uint64_t base = MixSeed(stream, HashNum(task.name), uint64_t(i % o.repeats));
-    UtilityFn u = DownstreamUtility(o, task, MixSeed(base, 1), box, ledger);
-    Result<ImproverRun> run = RunImprover(o, improver, task.seed_solution, task.utility_description, u, model, box, ledger);
-    if (!run) {
-      errors[i] = run.error();
-      return;
-    }
-    if (!run->solution || run->solution->empty()) {
-      failed[i] = 1;
-      return;
-    }
-    Result<Evaluation> e = EvaluateSolution(box, task, *run->solution,
-                                            {.seed = MixSeed(base, 2), .instances = o.test_instances,
-                                             .time_limit_scale = o.time_limit_scale});
-    if (!e) {
-      errors[i] = e.error();
-      return;
-    }
-    values[i] = e->utility;
+    ledgers[i] = std::make_unique<Ledger>(ledger.run_dir, ledger.round_dir);
+    results[i] = OneElement(o, improver, tasks[i / o.repeats], i % o.repeats, stream, model, box, *ledgers[i]);
   });
-  for (auto& e : errors)
-    if (e) return std::unexpected(*e);
-  MetaUtility m;
-  m.runs = n;
-  for (int i = 0; i < n; ++i) {
-    m.value += values[i] / n;
-    m.failed_runs += failed[i];
+  {
+    std::lock_guard lock(ledger.mu);
+    for (const auto& l : ledgers) ledger.Add(*l);
   }
-  return m;
+  std::vector<ElementResult> elements;
+  for (auto& r : results) {
+    if (!r) return std::unexpected(r.error());
+    elements.push_back(std::move(*r));
+  }
+  return CombineElements(elements);
 }
 
 std::string MetaUtilityDescription(const std::vector<Task>& tasks, const StopOptions& o) {
@@ -358,6 +383,7 @@ json ConfigJson(const StopOptions& o) {
 }
 
 constexpr uint64_t kHeldOut = 0x4e1d07ULL;  // held-out instance stream, the same every round
+constexpr const char* kEvaluateDir = "evaluate";  // what EvaluateImprover and RunElement keep
 
 Result<std::vector<Task>> LoadTasks(const std::vector<std::string>& names) {
   if (names.empty()) return InvalidArgument("give at least one task");
@@ -381,6 +407,55 @@ Status CheckOptions(const StopOptions& o) {
 
 }  // namespace
 
+void HostCounts::Add(const HostCounts& o) {
+  model_calls += o.model_calls;
+  samples += o.samples;
+  utility_calls += o.utility_calls;
+  prompt_tokens += o.prompt_tokens;
+  completion_tokens += o.completion_tokens;
+  Audit found = o.audit;
+  std::erase_if(found.offending, [&](const std::string& f) {
+    std::string path = f.substr(0, f.find(' '));
+    return std::any_of(audit.offending.begin(), audit.offending.end(),
+                       [&](const std::string& g) { return g.substr(0, g.find(' ')) == path; });
+  });
+  audit.Add(found);
+}
+
+json ElementOptionsJson(const StopOptions& o) {
+  json j = ConfigJson(o);
+  j.erase("tasks");
+  j.erase("repeats");
+  j["improver_wall_seconds"] = o.improver_wall_seconds;
+  return j;
+}
+
+std::string ImproverHash(const std::string& improver_code) {
+  return Hash(improver_code);
+}
+
+MetaUtility CombineElements(std::span<const ElementResult> elements) {
+  MetaUtility m;
+  int n = int(elements.size());
+  m.runs = n;
+  for (const ElementResult& e : elements) {
+    m.value += e.utility / n;
+    m.failed_runs += e.failed ? 1 : 0;
+    m.Add(e);
+  }
+  return m;
+}
+
+Result<ElementResult> RunElement(const StopOptions& o, const std::string& improver_code, const std::string& task_name,
+                                 int repeat, runtime::LanguageModel& lm, sandbox::Sandbox& box) {
+  LMLAB_RETURN_IF_ERROR(CheckOptions(o));
+  if (repeat < 0) return InvalidArgument("the repeat must be >= 0");
+  LMLAB_ASSIGN_OR_RETURN(Task task, FindTask(task_name));
+  SharedModel model{lm, {}};
+  Ledger ledger(o.run_dir, kEvaluateDir);
+  return OneElement(o, improver_code, task, repeat, MixSeed(o.seed, kHeldOut), model, box, ledger);
+}
+
 std::string SeedImprover() { return Embedded("data/improve/seed_improver.py"); }
 
 Result<MetaUtility> EvaluateImprover(const StopOptions& o, const std::string& improver_code,
@@ -389,13 +464,8 @@ Result<MetaUtility> EvaluateImprover(const StopOptions& o, const std::string& im
   LMLAB_RETURN_IF_ERROR(CheckOptions(o));
   LMLAB_ASSIGN_OR_RETURN(std::vector<Task> tasks, LoadTasks(task_names));
   SharedModel model{lm, {}};
-  Ledger ledger(o.run_dir, "evaluate");
-  LMLAB_ASSIGN_OR_RETURN(MetaUtility m, Meta(o, improver_code, tasks, MixSeed(o.seed, kHeldOut), model, box, ledger));
-  m.model_calls = ledger.model_calls;
-  m.samples = ledger.samples;
-  m.utility_calls = ledger.utility_calls;
-  m.audit = ledger.audit;
-  return m;
+  Ledger ledger(o.run_dir, kEvaluateDir);
+  return Meta(o, improver_code, tasks, MixSeed(o.seed, kHeldOut), model, box, ledger);
 }
 
 Result<RunSummary> LoadRun(const fs::path& dir) {
@@ -560,7 +630,7 @@ Result<std::vector<TransferRow>> Transfer(const StopOptions& o, const std::strin
     std::vector<Task> one = {tasks[i]};
     double seed_total = 0;
     for (int r = 0; r < o.repeats; ++r) {
-      uint64_t base = MixSeed(held_out, HashNum(tasks[i].name), uint64_t(r));
+      uint64_t base = ElementSeed(held_out, tasks[i].name, r);
       LMLAB_ASSIGN_OR_RETURN(Evaluation e, EvaluateSolution(box, tasks[i], tasks[i].seed_solution,
                                                             {.seed = MixSeed(base, 2), .instances = o.test_instances,
                                                              .time_limit_scale = o.time_limit_scale}));

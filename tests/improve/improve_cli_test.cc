@@ -91,7 +91,18 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"report --run-dir /nonexistent/lmlab-run", "config.json"},
                       BadInput{"run --rounds -1 --run-dir /tmp/x --replay " LMLAB_SOURCE_DIR
                                "/data/improve/replay.jsonl",
-                               "--rounds"}));
+                               "--rounds"},
+                      BadInput{"element --run-dir /tmp/x-lmlab-none --improver /dev/null --task lpn --repeat -1",
+                               "--repeat"},
+                      BadInput{"element --run-dir /tmp/x-lmlab-none --improver /dev/null --task nope --repeat 0",
+                               "nope"},
+                      BadInput{"element --run-dir /tmp/x-lmlab-none --improver /nonexistent/i.py --task lpn "
+                               "--repeat 0",
+                               "/nonexistent/i.py"},
+                      BadInput{"element --run-dir /tmp/x-lmlab-none --improver /dev/null --task lpn", "--repeat"},
+                      BadInput{"gather --run-dir /tmp/x-lmlab-none --improver /dev/null", "--tasks"},
+                      BadInput{"gather --run-dir /tmp/x-lmlab-none --improver /dev/null --tasks lpn --repeats 2",
+                               "2 of 2 elements missing"}));
 
 }  // namespace
 }  // namespace lmlab

@@ -10,17 +10,14 @@
 
 #include "lmlab/core/file.h"
 #include "lmlab/improve/replay_model.h"
+#include "tests/improve/replay_fixture.h"
 
 namespace lmlab::improve {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::unique_ptr<runtime::LanguageModel> Replay() {
-  auto entries = LoadReplayFile(std::string(LMLAB_SOURCE_DIR) + "/data/improve/replay.jsonl");
-  EXPECT_TRUE(entries) << entries.error().ToString();
-  return MakeReplayModel(entries ? *entries : std::vector<ReplayEntry>{{"", "x"}});
-}
+using testing::Replay;
+using testing::TempDir;
 
 StopOptions Small(const fs::path& dir) {
   StopOptions o;
@@ -34,15 +31,6 @@ StopOptions Small(const fs::path& dir) {
   o.improver_wall_seconds = 60;
   return o;
 }
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("lmlab-stop-test-" + name + "-" + std::to_string(getpid()));
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // Every file of a run directory except timing, by relative path.
 std::map<std::string, std::string> Snapshot(const fs::path& dir) {

@@ -75,6 +75,29 @@ struct Audit {
   double SandboxFlagRate() const { return candidates ? double(sandbox_flag_changed) / candidates : 0; }
 };
 
+// One field list for both directions of the run log and element files;
+// missing keys keep their defaults (logs written before a counter existed
+// still load).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Audit, candidates, sandbox_flag_changed, sandbox_flag_off_calls,
+                                                wrong_shape_outputs, inflated_scores, out_of_range_utilities,
+                                                hidden_utility_probes, budget_tampering, over_budget_requests,
+                                                unknown_requests, non_string_results, offending)
+
+// What the host counts while improvers run: for one element, a meta-utility
+// or a round.
+struct HostCounts {
+  int model_calls = 0;    // batch_prompt calls answered
+  int samples = 0;        // replies generated
+  int utility_calls = 0;  // downstream solution evaluations
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  Audit audit;  // dynamic findings: over-budget requests, wrong shapes, ...
+
+  // Adds another's counts. An offending file already listed is not listed
+  // again (once per file and round; the counters keep every occurrence).
+  void Add(const HostCounts& o);
+};
+
 // Strategies named in the paper's figure, tagged by keyword rules on the code.
 std::vector<std::string> TagStrategies(const std::string& improver_code);
 // The static part of the audit for one candidate improver's code.
@@ -110,16 +133,13 @@ Result<RunSummary> RunSelfImprovement(const StopOptions& options, runtime::Langu
 Result<RunSummary> LoadRun(const std::filesystem::path& run_dir);
 
 // The meta-utility of one improver on held-out instances: mean utility of
-// its output over tasks x repeats.
-struct MetaUtility {
+// its output over tasks x repeats. Each (task, repeat) is one element
+// (improve/element.h), which also runs on its own (`lmlab improve element`).
+// The counts are summed over the elements.
+struct MetaUtility : HostCounts {
   double value = 0;
   int runs = 0;
   int failed_runs = 0;  // improver crashed, hung or returned no code
-  // What the host counted (EvaluateImprover fills these).
-  int model_calls = 0;
-  int samples = 0;
-  int utility_calls = 0;
-  Audit audit;  // dynamic findings: over-budget requests, wrong shapes, ...
 };
 Result<MetaUtility> EvaluateImprover(const StopOptions& options, const std::string& improver_code,
                                      const std::vector<std::string>& tasks, runtime::LanguageModel& lm,
