@@ -5,6 +5,8 @@
 // same probe on a random-init model of the same shape.
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "lmlab/core/format.h"
 #include "lmlab/probe/activation_cache.h"
 #include "lmlab/probe/experiment.h"
@@ -22,16 +24,33 @@ using namespace lmlab::probe;
 // The quoted figure for the paper (Llama-2-7B, world places).
 constexpr const char* kPaperWorldR2 = "0.881";
 
-Result<LayerActivations> Capture(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,
-                                 const fs::path& cache_root, const ProgressCallback& progress) {
-  std::vector<std::string> prompts = MakePrompts(ds, PromptTemplate::kBare);
+CaptureOptions CacheOptions(const fs::path& model_path, const EntityDataset& ds, const std::vector<std::string>& prompts,
+                            const fs::path& cache_root, const ProgressCallback& progress) {
   CaptureOptions c;
   c.dir = CacheEntryDir(cache_root, model_path, ds.name, "bare", prompts);
   c.progress = progress;
   c.model = model_path.filename().string();
   c.dataset = ds.name;
   c.prompt_template = "bare";
-  return CaptureCached(model, prompts, c);
+  return c;
+}
+
+Result<LayerActivations> Capture(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,
+                                 const fs::path& cache_root, const ProgressCallback& progress) {
+  std::vector<std::string> prompts = MakePrompts(ds, PromptTemplate::kBare);
+  return CaptureCached(model, prompts, CacheOptions(model_path, ds, prompts, cache_root, progress));
+}
+
+// The paper's neuron analysis at the best layer: the MLP neurons of that block
+// whose activations correlate most with each target.
+Result<NeuronSearchResult> MlpNeurons(runtime::ActivationModel& model, const fs::path& model_path,
+                                      const EntityDataset& ds, int64_t layer, const fs::path& cache_root,
+                                      const ProgressCallback& progress) {
+  std::vector<std::string> prompts = MakePrompts(ds, PromptTemplate::kBare);
+  LMLAB_ASSIGN_OR_RETURN(
+      MlpActivations mlp,
+      CaptureMlpCached(model, prompts, {layer}, CacheOptions(model_path, ds, prompts, cache_root, progress)));
+  return SearchMlpNeurons(mlp, layer, ds, 5);
 }
 
 }  // namespace
@@ -89,6 +108,10 @@ Result<Section> ProbeStep(StepContext& ctx) {
     if (h) report.holdouts.push_back(std::move(*h));
   }
 
+  LMLAB_ASSIGN_OR_RETURN(NeuronSearchResult neurons,
+                         MlpNeurons(*model, model_path, ds, report.sweep.best_layer, cache_root, ctx.progress));
+  report.neurons.push_back(neurons);
+
   Section s;
   s.title = "Probes for space in the default model";
   s.citation = "Gurnee & Tegmark 2023, \"Language Models Represent Space and Time\", arXiv:2310.02207.";
@@ -130,6 +153,20 @@ Result<Section> ProbeStep(StepContext& ctx) {
   s.table_html = HtmlTable({"layer", "test R^2", "shuffled-target R^2", "random-init R^2", "MLP probe R^2",
                             "mean error (km)", "proximity error"},
                            rows);
+  {
+    std::string strongest;
+    for (const char* target : {"latitude", "longitude"}) {
+      const NeuronHit* top = nullptr;
+      for (const auto& h : neurons.by_activation)
+        if (h.target == target && (!top || std::abs(h.correlation) > std::abs(top->correlation))) top = &h;
+      if (top)
+        strongest += fmt::format("{}{} r = {} (neuron {})", strongest.empty() ? "" : ", ", target,
+                                 FormatFixed(top->correlation, 2), top->index);
+    }
+    if (!strongest.empty())
+      s.headline.push_back(fmt::format("MLP neurons of block {} most correlated with position: {}",
+                                       neurons.layer, strongest));
+  }
   for (const auto& h : report.holdouts)
     s.headline.push_back(fmt::format(
         "block hold-out by {} (layer {}): proximity error {} when a whole block is held out vs {} at random",

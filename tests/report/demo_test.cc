@@ -50,6 +50,12 @@ TEST(DemoQuick, EverySectionFilledAndRenderedByChromium) {
   EXPECT_NEAR(j["sections"][0]["data"]["reference"]["scenarios"][1]["days"].get<double>(), 5.26, 0.01);
   EXPECT_GT(j["sections"][1]["data"]["training"]["initial_val_loss"].get<double>(),
             j["sections"][1]["data"]["training"]["final_val_loss"].get<double>());  // the model learned something
+  // The probe section carries the paper's neuron analysis: MLP neurons of the best layer by activation.
+  const auto& neurons = j["sections"][4]["data"]["neurons"];
+  ASSERT_EQ(neurons.size(), 1u);
+  EXPECT_EQ(neurons[0]["stream"], "mlp");
+  EXPECT_EQ(neurons[0]["layer"], j["sections"][4]["data"]["sweep"]["best_layer"]);
+  EXPECT_EQ(neurons[0]["by_activation"].size(), 10u);  // 5 per target
   EXPECT_TRUE(j["sections"][3]["data"]["replay"].get<bool>());
   EXPECT_NE(j["sections"][3]["label"].get<std::string>().find("REPLAY"), std::string::npos);
 
