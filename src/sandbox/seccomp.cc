@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -112,15 +113,20 @@ Result<std::string> CompileSeccompFilter() {
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 
   const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
-  auto resolve = [](const char* name) {
+  // libseccomp's pseudo numbers (negative) stand for syscalls this
+  // architecture does not have: nothing to deny. __NR_SCMP_ERROR means this
+  // libseccomp does not know the name at all (older than the syscall): an
+  // error, or the rule would silently be missing.
+  std::string unknown;
+  auto resolve = [&unknown](const char* name) {
     int nr = seccomp_syscall_resolve_name(name);
-    // __NR_SCMP_ERROR: unknown name; other negatives: libseccomp's pseudo
-    // numbers for syscalls this architecture does not have.
-    return nr == __NR_SCMP_ERROR || nr < 0 ? -1 : nr;
+    if (nr == __NR_SCMP_ERROR) unknown = name;
+    return nr < 0 ? -1 : nr;
   };
   for (const DeniedSyscall& d : kDenied) {
     std::string name(d.name);
     int nr = resolve(name.c_str());
+    if (!unknown.empty()) break;
     if (nr < 0) continue;
     if (int rc = seccomp_rule_add(ctx, eperm, nr, 0); rc != 0) return Internal(Why("seccomp: deny " + name, rc));
   }
@@ -136,6 +142,16 @@ Result<std::string> CompileSeccompFilter() {
   if (int nr = resolve("clone3"); nr >= 0)
     if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0); rc != 0)
       return Internal(Why("seccomp: clone3", rc));
+
+  // socket families the network namespace does not cover: vsock reaches the
+  // hypervisor's host (a VM's way out), AF_ALG is the kernel crypto API.
+  if (int nr = resolve("socket"); nr >= 0)
+    for (int family : {AF_VSOCK, AF_ALG})
+      if (int rc = seccomp_rule_add(ctx, eperm, nr, 1, SCMP_A0(SCMP_CMP_EQ, uint64_t(family))); rc != 0)
+        return Internal(Why("seccomp: socket family", rc));
+  if (!unknown.empty())
+    return Unavailable("seccomp: this libseccomp does not know the syscall '" + unknown +
+                       "'; install a newer libseccomp (Debian 12's 2.5.4 or later)");
 
   // personality: allow only PER_LINUX (0) and the query (0xffffffff); the
   // kernel reads the low 32 bits. A rule may compare an argument only once,

@@ -385,6 +385,9 @@ std::vector<std::pair<std::string, std::string>> DeniedCalls() {
       {"clone_newns", Num(SYS_clone) + ", " + Num(CLONE_NEWNS | SIGCHLD) + ", 0, 0, 0, 0"},
       {"kexec_load", Num(SYS_kexec_load) + ", 0, 0, 0, 0"},
       {"init_module", Num(SYS_init_module) + ", 0, 0, b''"},
+      // Families the network namespace does not cover: vsock (to the VM's host), AF_ALG.
+      {"socket_vsock", Num(SYS_socket) + ", " + Num(AF_VSOCK) + ", " + Num(SOCK_STREAM) + ", 0"},
+      {"socket_alg", Num(SYS_socket) + ", " + Num(AF_ALG) + ", " + Num(SOCK_SEQPACKET) + ", 0"},
   };
 }
 
@@ -431,6 +434,7 @@ TEST_F(Security, AllowedSyscallsStillWork) {
   // subprocess, the personality query, numpy with an OpenBLAS thread pool.
   std::string code = std::string(kSyscallHelper) +
                      "call('getpid', " + Num(SYS_getpid) + ")\n"
+                     "call('socket_unix', " + Num(SYS_socket) + ", " + Num(AF_UNIX) + ", " + Num(SOCK_STREAM) + ", 0)\n"
                      "call('personality_query', " + Num(SYS_personality) + ", 0xffffffff)\n"
                      "call('personality_linux', " + Num(SYS_personality) + ", 0)\n"
                      "pid = call('clone_plain', " + Num(SYS_clone) + ", " + Num(SIGCHLD) + ", 0, 0, 0, 0)\n"
@@ -460,6 +464,8 @@ TEST_F(Security, AllowedSyscallsStillWork) {
   const std::string& o = r.stdout_data;
   EXPECT_NE(o.find("getpid "), std::string::npos) << o;
   EXPECT_EQ(o.find("getpid -1"), std::string::npos) << o;
+  EXPECT_NE(o.find("socket_unix "), std::string::npos) << o;
+  EXPECT_EQ(o.find("socket_unix -1"), std::string::npos) << o;
   EXPECT_NE(o.find("personality_query 0 0\n"), std::string::npos) << o;  // PER_LINUX, the current one
   EXPECT_NE(o.find("personality_linux 0 0\n"), std::string::npos) << o;
   EXPECT_EQ(o.find("clone_plain -1"), std::string::npos) << o;
