@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -72,22 +73,31 @@ bool ValidRelativePath(const std::string& p) {
 }
 
 // Removes the run's temp dir on every path out of Run.
+// The host holds an exclusive flock on the dir for the whole run, so another
+// lmlab (in another pid namespace, or on another node sharing the temp dir,
+// where the pid says nothing) can tell a live run from a dead one.
 struct TempDir {
   fs::path path;
+  int lock_fd = -1;
   ~TempDir() {
     std::error_code ec;
     if (!path.empty()) fs::remove_all(path, ec);
+    if (lock_fd >= 0) close(lock_fd);
   }
 };
 
 // Run dirs are named lmlab-sandbox-<host pid>-XXXXXX. A host killed with
-// SIGKILL cannot remove its dir, so each new sandbox removes the dirs of hosts
-// that no longer exist (a reused pid only delays the clean-up).
+// SIGKILL cannot remove its dir, so each new sandbox removes the dirs of
+// hosts that are gone: the pid names no process here, the dir's flock is
+// free (nobody holds it anywhere), and the dir is over a minute old (so a
+// host between mkdtemp and flock is never caught).
 constexpr std::string_view kRunDirPrefix = "lmlab-sandbox-";
 
 void RemoveRunDirsOfDeadHosts(const fs::path& tmp) {
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
+  const auto now = fs::file_time_type::clock::now();
+  for (fs::directory_iterator it(tmp, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::directory_entry& entry = *it;
     std::string name = entry.path().filename().string();
     if (!name.starts_with(kRunDirPrefix)) continue;
     size_t dash = name.find('-', kRunDirPrefix.size());
@@ -101,7 +111,17 @@ void RemoveRunDirsOfDeadHosts(const fs::path& tmp) {
     struct stat st;
     if (pid <= 0 || lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
       continue;
-    if (kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), ec);
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code time_ec;
+    auto modified = fs::last_write_time(entry.path(), time_ec);
+    if (time_ec || now - modified < std::chrono::minutes(1)) continue;
+    int fd = open(entry.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      std::error_code remove_ec;
+      fs::remove_all(entry.path(), remove_ec);
+    }
+    close(fd);
   }
 }
 
@@ -235,6 +255,9 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
         (fs::temp_directory_path() / (std::string(kRunDirPrefix) + std::to_string(getpid()) + "-XXXXXX")).string();
     if (!mkdtemp(tmpl.data())) return IoError(std::string("sandbox: cannot create a temp dir: ") + std::strerror(errno));
     box.path = tmpl;
+    box.lock_fd = open(tmpl.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (box.lock_fd < 0 || flock(box.lock_fd, LOCK_EX) != 0)
+      return IoError(std::string("sandbox: cannot lock the temp dir: ") + std::strerror(errno));
     chmod(tmpl.c_str(), 0755);
   }
   for (const File& f : req.files) {

@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -105,7 +108,9 @@ TEST(Sandbox, CheckBubblewrapPassesHere) {
 }
 
 // A host killed with SIGKILL leaves its run dir behind; the next sandbox
-// removes dirs of hosts that are gone and keeps those of live ones.
+// removes dirs of hosts that are gone and keeps those of live ones: a live
+// pid here, or a lock held (a host in another pid namespace or on another
+// node sharing the temp dir, where its pid means nothing).
 TEST(Sandbox, RemovesRunDirsLeftByDeadHosts) {
   namespace fs = std::filesystem;
   pid_t dead = fork();
@@ -115,14 +120,23 @@ TEST(Sandbox, RemovesRunDirsLeftByDeadHosts) {
   fs::path tmp = fs::temp_directory_path();
   fs::path left = tmp / ("lmlab-sandbox-" + std::to_string(dead) + "-test01");
   fs::path live = tmp / ("lmlab-sandbox-" + std::to_string(getpid()) + "-test02");
-  for (const fs::path& d : {left, live}) {
+  fs::path locked = tmp / ("lmlab-sandbox-" + std::to_string(dead) + "-test03");
+  fs::path young = tmp / ("lmlab-sandbox-" + std::to_string(dead) + "-test04");
+  for (const fs::path& d : {left, live, locked, young}) {
     fs::create_directories(d / "sub");
     std::ofstream(d / "sub" / "main.py") << "print(1)\n";
+    if (d != young) fs::last_write_time(d, fs::file_time_type::clock::now() - std::chrono::hours(2));
   }
+  int lock = open(locked.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(flock(lock, LOCK_EX), 0);
   auto box = MakeBubblewrapSandbox();
   EXPECT_FALSE(fs::exists(left));
   EXPECT_TRUE(fs::exists(live / "sub" / "main.py"));
-  fs::remove_all(live);
+  EXPECT_TRUE(fs::exists(locked / "sub" / "main.py"));
+  EXPECT_TRUE(fs::exists(young / "sub" / "main.py"));  // maybe a host between mkdtemp and flock
+  close(lock);
+  for (const fs::path& d : {live, locked, young}) fs::remove_all(d);
 }
 
 TEST(Sandbox, VerdictNames) {
