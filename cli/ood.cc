@@ -89,6 +89,9 @@ int RunClassifier(const ClassifierOptions& o) {
     if (e.shifts.size() != 1) throw UsageError("--severities needs exactly one --shifts entry");
     for (double v : o.severities)
       if (auto ok = CheckSeverity(e.shifts[0], v); !ok) throw UsageError("--severities: " + ok.error().message);
+    if (o.severities.front() != 0 || !std::is_sorted(o.severities.begin(), o.severities.end()) ||
+        std::adjacent_find(o.severities.begin(), o.severities.end()) != o.severities.end())
+      throw UsageError("--severities must start at 0 (the clean images) and ascend strictly, e.g. 0 30 60 90");
     e.severities = {o.severities};
   }
   e.train.epochs = o.epochs;
@@ -172,6 +175,12 @@ int RunLm(const LmOptions& o) {
   if (docs.empty())
     throw UsageError("this model's training text is unknown: pass --corpus FILE (its training text, exact OCS) or "
                      "--reference FILE (in-distribution text, estimated OCS)");
+  // The split is the one thing flags control; say so before loading the model.
+  const size_t need = static_cast<size_t>(o.texts + o.calibration_texts) + (exact ? 0 : 1);
+  if (docs.size() < need)
+    throw UsageError(fmt::format("the text has {} paragraphs; --texts {} + --calibration-texts {}{} need {}: pass a "
+                                 "longer --corpus/--reference or fewer texts",
+                                 docs.size(), o.texts, o.calibration_texts, exact ? "" : " + 1 for the OCS", need));
   auto lm = OpenModelOrExit(flags);
   LmStudyOptions so;
   so.ocs_source = exact ? OcsSource::kCorpus : OcsSource::kAveragePrediction;
@@ -181,9 +190,6 @@ int RunLm(const LmOptions& o) {
   so.experiment = e;
   auto study = RunLmStudy(*lm, docs, so, bar.Callback());
   bar.Finish();
-  if (!study && study.error().code == ErrorCode::kInvalidArgument)
-    throw UsageError(fmt::format("{}: pass a longer --corpus/--reference or fewer --texts/--calibration-texts",
-                                 study.error().message));
   OrExit(study);
   if (!o.save_monitor.empty()) OrExit(WriteFileAtomic(o.save_monitor, study->monitor.ToJson().dump() + "\n"));
   const LmReport& r = study->report;
@@ -232,7 +238,7 @@ void Register(CLI::App& app) {
     sub->add_option("--learning-rate", o->learning_rate, "AdamW step size")->capture_default_str();
     sub->add_option("--weight-decay", o->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
     sub->add_option("--hidden", o->hidden, "MLP hidden layer widths")->expected(2)->capture_default_str();
-    sub->add_option("--severities", o->severities, "Severities to sweep (one shift only; default: the shift's grid)");
+    sub->add_option("--severities", o->severities, "Severities to sweep, 0 first, ascending (one shift only; default: the shift's grid)");
     sub->add_option("--train-size", o->train_size, "Training images (random subset)")->capture_default_str();
     sub->add_option("--eval-size", o->eval_size, "Test images per severity")->capture_default_str();
     sub->add_flag("--no-decision", o->no_decision, "Skip the risk-sensitive decision (one model fewer)");

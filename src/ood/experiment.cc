@@ -130,7 +130,13 @@ Result<ClassifierReport> RunClassifierExperiment(const ClassifierExperimentOptio
   if (!o.severities.empty() && o.severities.size() != o.shifts.size())
     return InvalidArgument("give one severity list per shift");
   for (size_t i = 0; i < o.severities.size(); ++i) {
-    if (o.severities[i].empty()) return InvalidArgument(fmt::format("no severities for {}", ShiftName(o.shifts[i])));
+    const std::vector<double>& v = o.severities[i];
+    // Every curve is read against its clean point (relative distance, the
+    // detection table, the plots), so 0 comes first and the rest ascend.
+    if (v.empty() || v.front() != 0 || !std::is_sorted(v.begin(), v.end()) ||
+        std::adjacent_find(v.begin(), v.end()) != v.end())
+      return InvalidArgument(fmt::format("{} severities must start at 0 (the clean images) and ascend strictly",
+                                         ShiftName(o.shifts[i])));
     for (double v : o.severities[i]) LMLAB_RETURN_IF_ERROR(CheckSeverity(o.shifts[i], v));  // before any training
   }
   if (o.train_size < o.train.batch) return InvalidArgument("the training set must hold at least one batch");

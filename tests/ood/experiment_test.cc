@@ -105,6 +105,10 @@ TEST(Experiment, BadSeveritiesAreRefusedUpFront) {
   EXPECT_NE(r.error().message.find("noise severity 11"), std::string::npos) << r.error().message;
   o.severities = {{0, 90}, {}};
   EXPECT_EQ(RunClassifierExperiment(o).error().code, ErrorCode::kInvalidArgument);
+  o.severities = {{30, 90}, {0, 1}};  // no clean point to compare with
+  EXPECT_NE(RunClassifierExperiment(o).error().message.find("start at 0"), std::string::npos);
+  o.severities = {{0, 90, 60}, {0, 1}};
+  EXPECT_EQ(RunClassifierExperiment(o).error().code, ErrorCode::kInvalidArgument);
   EXPECT_TRUE(CheckSeverity(Shift::kRotation, 360));
   EXPECT_FALSE(CheckSeverity(Shift::kContrast, 1.5));
 }

@@ -85,6 +85,7 @@ TEST_F(OodCli, BadFlagsExitWithTwo) {
                            " ood classifier --severities 0 1 --shifts noise blur", " ood classifier --hidden 0 8",
                            " ood classifier --weight-decay -0.5", " ood classifier --learning-rate 0",
                            " ood classifier --shifts rotation --severities 0 400",
+                           " ood classifier --shifts rotation --severities 30 60",
                            " ood lm --model /nonexistent.gguf --levels 2"}) {
     auto r = RunCommand(LmlabBinary() + args + " -o " + out_.string());
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
