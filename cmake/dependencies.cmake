@@ -10,6 +10,7 @@ find_package(SQLite3 REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(fmt REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp>=2.5)  # the sandbox's syscall filter
 
 add_library(lmlab_deps INTERFACE)
 target_link_libraries(lmlab_deps INTERFACE
