@@ -25,6 +25,13 @@ size_t Utf8Length(std::string_view s, size_t i) {
   for (size_t k = 1; k < n; ++k)
     if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
   if (n == 2 && c < 0xC2) return 0;  // overlong
+  unsigned char c1 = static_cast<unsigned char>(s[i + 1 < s.size() ? i + 1 : i]);
+  if (n == 3 && ((c == 0xE0 && c1 < 0xA0) ||     // overlong
+                 (c == 0xED && c1 >= 0xA0)))     // UTF-16 surrogates
+    return 0;
+  if (n == 4 && ((c == 0xF0 && c1 < 0x90) ||     // overlong
+                 c > 0xF4 || (c == 0xF4 && c1 >= 0x90)))  // beyond U+10FFFF
+    return 0;
   return n;
 }
 
@@ -39,9 +46,16 @@ std::vector<double> NiceTicks(double lo, double hi, int target = 5) {
       step = m * mag;
       break;
     }
+  // Ticks by index (first + k * step), at most a few dozen: adding a step
+  // below one ulp of the value would otherwise never reach `hi`.
   std::vector<double> ticks;
-  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step)
+  const double first = std::ceil(lo / step) * step;
+  for (int k = 0; k <= 4 * target + 2; ++k) {
+    double t = first + k * step;
+    if (t > hi + step * 1e-9) break;
+    if (!ticks.empty() && t == ticks.back()) break;  // the step vanished next to the value
     ticks.push_back(std::fabs(t) < step * 1e-9 ? 0.0 : t);
+  }
   return ticks;
 }
 
@@ -61,8 +75,9 @@ std::vector<double> Ticks(const std::vector<double>& given, double lo, double hi
   return ticks;
 }
 
+// A caller's colour goes into an attribute: escaped like any text.
 std::string Colour(const std::string& own, size_t index) {
-  return own.empty() ? kPalette[index % kPaletteSize] : own;
+  return own.empty() ? kPalette[index % kPaletteSize] : EscapeHtml(own);
 }
 
 // Plot area inside the image, and the data ranges it shows (x in axis units:

@@ -18,6 +18,11 @@ TEST(SvgChart, EscapesTextAndFormatsLabels) {
   EXPECT_EQ(EscapeHtml("<a href=\"x\">Tom & Jerry's</a>"),
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;");
   EXPECT_EQ(EscapeHtml("Zürich \xff"), "Zürich \xEF\xBF\xBD");
+  // Not UTF-8 either: a UTF-16 surrogate, an overlong form, past U+10FFFF.
+  EXPECT_EQ(EscapeHtml("a\xED\xA0\x80" "b"), "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "b");
+  EXPECT_EQ(EscapeHtml("\xE0\x80\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(EscapeHtml("\xF4\x90\x80\x80").find("\xF4"), std::string::npos);
+  EXPECT_EQ(EscapeHtml("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");  // an emoji stays
   EXPECT_EQ(FormatNumber(0.250), "0.25");
   EXPECT_EQ(FormatNumber(22000), "22,000");
   EXPECT_EQ(FormatNumber(std::nan("")), "n/a");
@@ -42,6 +47,15 @@ TEST(SvgChart, LineChartHasFrameTicksLabelsAndLegend) {
   EXPECT_NE(svg.find("stroke=\"#0072B2\""), std::string::npos);
   EXPECT_EQ(Count(svg, "stroke-dasharray=\"4,2\""), 2u);
   EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
+}
+
+// Values so large that a tick step is below one ulp must not loop forever,
+// and a caller's colour is escaped like any attribute text.
+TEST(SvgChart, HugeValuesAndOddColours) {
+  std::string svg = LineChartSvg({}, {{.name = "a", .x = {0, 1}, .y = {1e16, 1e16 + 4}, .colour = "red\"/><x"}});
+  EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
+  EXPECT_LT(Count(svg, "<text"), 60u);
+  EXPECT_EQ(svg.find("\"/><x"), std::string::npos);
 }
 
 TEST(SvgChart, OneUnnamedSeriesHasNoLegend) {
