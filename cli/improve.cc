@@ -130,6 +130,7 @@ void TakeRunConfig(CLI::App* sub, Options& o, bool meta) {
   take("utility_calls", "--utility-calls", o.utility_calls, true);
   take("max_tokens", "--max-tokens", o.max_tokens, true);
   take("time_limit_scale", "--time-limit-scale", o.time_limit_scale, true);
+  take("improver_wall_seconds", "--improver-wall", o.improver_wall, true);
   take("seed", "--seed", o.seed, true);
   if (meta) {
     take("tasks", "--tasks", o.tasks, false);

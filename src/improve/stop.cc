@@ -379,6 +379,7 @@ json ConfigJson(const StopOptions& o) {
           {"utility_calls", o.budgets.utility_calls},
           {"max_tokens", o.max_tokens},
           {"time_limit_scale", o.time_limit_scale},
+          {"improver_wall_seconds", o.improver_wall_seconds},
           {"seed", o.seed}};
 }
 
@@ -426,7 +427,6 @@ json ElementOptionsJson(const StopOptions& o) {
   json j = ConfigJson(o);
   j.erase("tasks");
   j.erase("repeats");
-  j["improver_wall_seconds"] = o.improver_wall_seconds;
   return j;
 }
 
@@ -501,6 +501,9 @@ Result<RunSummary> RunSelfImprovement(const StopOptions& o, runtime::LanguageMod
   if (fs::exists(cfg_path, ec)) {
     LMLAB_ASSIGN_OR_RETURN(std::string old, ReadFile(cfg_path));
     json j = json::parse(old, nullptr, false);
+    // Run dirs written before the improver wall was recorded resume with any.
+    if (j.is_object() && !j.contains("improver_wall_seconds"))
+      j["improver_wall_seconds"] = o.improver_wall_seconds;
     if (j != config)
       return InvalidArgument(o.run_dir.string() +
                              " holds a run with other options (see its config.json); resume with the same flags "

@@ -289,6 +289,12 @@ TEST(ElementCli, ARunDirectoryDefinesItsElementsAndGatherReproducesARound) {
                            improver.string() + " --task 3sat --repeat 0 --samples 2 --replay " + replay);
   EXPECT_EQ(contra.exit_code, 2);
   EXPECT_NE(contra.err.find("--samples 4"), std::string::npos) << contra.err;
+  // So is an improver wall clock other than the run's (config.json records it).
+  EXPECT_TRUE(json::parse(*ReadFile(d.path / "config.json")).contains("improver_wall_seconds"));
+  contra = RunCommand(LmlabBinary() + " improve element --run-dir " + d.path.string() + " --improver " +
+                      improver.string() + " --task 3sat --repeat 0 --improver-wall 7 --replay " + replay);
+  EXPECT_EQ(contra.exit_code, 2);
+  EXPECT_NE(contra.err.find("--improver-wall"), std::string::npos) << contra.err;
 }
 
 }  // namespace
