@@ -49,11 +49,11 @@ inline void AddRandomModelOptions(CLI::App& app, RandomModelShape& shape) {
 }
 
 // Writes the random model (WriteTinyModel, 512-token context) to
-// dir/random-<layers>x<embd>.gguf and returns its path. The same shape always
+// dir/random-<layers>x<embd>-ff<ff>.gguf and returns its path. The same shape always
 // gives the same bytes, so rewriting it each run is cheap and never stale.
 inline Result<std::string> RandomModel(const RandomModelShape& shape,
                                        const std::filesystem::path& dir = BuildDir() / "bench-fixtures") {
-  const std::string path = (dir / fmt::format("random-{}x{}.gguf", shape.layers, shape.embd)).string();
+  const std::string path = (dir / fmt::format("random-{}x{}-ff{}.gguf", shape.layers, shape.embd, shape.ff)).string();
   LMLAB_RETURN_IF_ERROR(runtime::WriteTinyModel(path, {.n_embd = shape.embd,
                                                        .n_layer = shape.layers,
                                                        .n_head = shape.embd / 64,

@@ -22,18 +22,7 @@ using GgufPtr = std::unique_ptr<gguf_context, GgufFree>;
 // Parses the header (key-value pairs and tensor infos) with ggml's reader;
 // no tensor data is read.
 Result<GgufPtr> OpenHeader(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return NotFound("no such GGUF file: " + path.string());
-  if (std::filesystem::is_directory(path, ec))
-    return InvalidArgument(path.string() + " is a directory, not a GGUF file");
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return IoError("cannot open " + path.string());
-    char magic[4] = {};
-    in.read(magic, 4);
-    if (in.gcount() < 4 || std::string_view(magic, 4) != "GGUF")
-      return ParseError(path.string() + " is not a GGUF file (it does not start with \"GGUF\")");
-  }
+  LMLAB_RETURN_IF_ERROR(internal::CheckGgufFile(path));
   internal::EnsureLlamaBackend();  // routes ggml's log (gguf's errors) into our buffer
   internal::TakeLlamaError();
   gguf_init_params params{.no_alloc = true, .ctx = nullptr};

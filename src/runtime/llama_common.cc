@@ -79,21 +79,23 @@ std::string TakeLlamaError() {
   return out;
 }
 
+Status CheckGgufFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return NotFound("no such GGUF file: " + path.string());
+  if (std::filesystem::is_directory(path, ec))
+    return InvalidArgument(path.string() + " is a directory, not a GGUF file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError("cannot open " + path.string());
+  char magic[4] = {};
+  in.read(magic, 4);
+  if (in.gcount() < 4 || std::string_view(magic, 4) != "GGUF")
+    return ParseError(path.string() + " is not a GGUF file (it does not start with \"GGUF\")");
+  return {};
+}
+
 Result<ModelPtr> LoadLlamaModel(const ModelSpec& spec) {
   EnsureLlamaBackend();
-  const std::filesystem::path path = spec.gguf_path;
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return NotFound("no such model file: " + spec.gguf_path);
-  if (std::filesystem::is_directory(path, ec))
-    return InvalidArgument("--model needs a .gguf file, not a directory: " + spec.gguf_path);
-  {
-    std::ifstream in(path, std::ios::binary);
-    char magic[4] = {};
-    if (!in) return IoError("cannot open " + spec.gguf_path);
-    in.read(magic, 4);
-    if (in.gcount() < 4 || std::string_view(magic, 4) != "GGUF")
-      return ParseError(spec.gguf_path + " is not a GGUF file (it does not start with \"GGUF\")");
-  }
+  LMLAB_RETURN_IF_ERROR(CheckGgufFile(spec.gguf_path));
   if (spec.n_gpu_layers < -1) return InvalidArgument("--gpu-layers must be -1 (all), 0 or positive");
 
   llama_model_params params = llama_model_default_params();

@@ -4,6 +4,8 @@
 // src/runtime/: the only place that includes llama.h.
 #pragma once
 
+#include <filesystem>
+
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,6 +33,11 @@ using SamplerPtr = std::unique_ptr<llama_sampler, SamplerDeleter>;
 // llama_backend_init once per process, and llama.cpp's logging routed into a
 // buffer (set LMLAB_LLAMA_LOG=1 to see it on stderr).
 void EnsureLlamaBackend();
+
+// kNotFound (no such file), kInvalidArgument (a directory), kIoError (cannot
+// open) or kParse (does not start with "GGUF"): the checks before llama.cpp
+// or ggml's gguf reader see a path, so their failures name the real problem.
+Status CheckGgufFile(const std::filesystem::path& path);
 
 // The last error line llama.cpp logged since the previous call ("" if none).
 std::string TakeLlamaError();

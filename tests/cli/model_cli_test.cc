@@ -90,7 +90,7 @@ TEST_F(ModelCli, BadInputIsOneLineExitTwo) {
       {"info", "no model given"},
       {"info --model " + model_ + " --endpoint http://127.0.0.1:1", "not both"},
       {"info --endpoint http://127.0.0.1:1", "--api-model"},
-      {"info --model /nonexistent/x.gguf", "no such model file"},
+      {"info --model /nonexistent/x.gguf", "no such GGUF file"},
       {"info --model " + model_ + " --ctx -5", "--ctx"},
       {"generate --model " + model_ + " hi --temperature -1", "--temperature"},
       {"generate --model " + model_ + " hi --top-p 0", "--top-p"},
