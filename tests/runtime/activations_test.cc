@@ -291,8 +291,8 @@ TEST(Activations, MlpShapeOnlyForRequestedLayers) {
   EXPECT_EQ(both->data.size(), 3u * 4 * 64);
   for (int64_t l : {1, 3})
     for (float x : both->mlp[static_cast<size_t>(l)]) ASSERT_TRUE(std::isfinite(x));
-  EXPECT_NE(both->mlp_at(1, 0)[0], both->mlp_at(1, 1)[0]);
-  EXPECT_NE(both->mlp_at(1, 0)[0], both->mlp_at(3, 0)[0]);
+  EXPECT_NE(both->mlp_at(0, 1)[0], both->mlp_at(1, 1)[0]);
+  EXPECT_NE(both->mlp_at(0, 1)[0], both->mlp_at(0, 3)[0]);
 
   // The residual stream is what a residual-only capture gives, and kMlp gives the same MLP values alone.
   auto residual = m->CaptureActivations({.prompts = prompts});
@@ -350,7 +350,7 @@ TEST(Activations, MlpOfOneTokenMatchesAForwardPassFromTheWeights) {
       for (int64_t e = 0; e < 64; ++e) x[e] += down[e];
       // The KV cache holds V as f16: agreement to ~1e-3.
       for (int64_t j = 0; j < 128; ++j)
-        ASSERT_NEAR(a->mlp_at(l, static_cast<int64_t>(p))[j], mlp[j], 5e-3 * (1 + std::abs(mlp[j])))
+        ASSERT_NEAR(a->mlp_at(static_cast<int64_t>(p), l)[j], mlp[j], 5e-3 * (1 + std::abs(mlp[j])))
             << "prompt " << p << " block " << l << " neuron " << j;
       for (int64_t e = 0; e < 64; ++e)
         ASSERT_NEAR(a->at(static_cast<int64_t>(p), l)[e], x[e], 5e-3 * (1 + std::abs(x[e])))
@@ -380,7 +380,7 @@ TEST(Activations, MlpIsTheSwigluOfTheBlockInput) {
       ASSERT_EQ(down.rows, 64);
       ASSERT_EQ(down.cols, 128);
       for (size_t p = 0; p < prompts.size(); ++p) {
-        std::vector<double> mlp = ToDouble(a->mlp_at(l, static_cast<int64_t>(p)), 128);
+        std::vector<double> mlp = ToDouble(a->mlp_at(static_cast<int64_t>(p), l), 128);
         std::vector<double> ffn_inp = ToDouble(a->at(static_cast<int64_t>(p), l), 64), d = MatVec(down, mlp);
         for (int64_t e = 0; e < 64; ++e) ffn_inp[e] -= d[e];
         std::vector<double> again = SwiGlu(model, l, ffn_inp);
@@ -407,7 +407,7 @@ TEST(Activations, MlpBatchedEqualsOneByOneAndMeanPools) {
       ASSERT_TRUE(one);
       for (int64_t l = 0; l < 2; ++l)
         for (int64_t j = 0; j < 128; ++j)
-          EXPECT_NEAR(batched->mlp_at(l, static_cast<int64_t>(p))[j], one->mlp_at(l, 0)[j], 1e-4) << p << " " << l;
+          EXPECT_NEAR(batched->mlp_at(static_cast<int64_t>(p), l)[j], one->mlp_at(0, l)[j], 1e-4) << p << " " << l;
     }
   }
   // The mean over a prompt's tokens (BOS excluded) is the mean of the last
@@ -427,8 +427,8 @@ TEST(Activations, MlpBatchedEqualsOneByOneAndMeanPools) {
   for (int64_t l = 0; l < 2; ++l)
     for (int64_t j = 0; j < 128; ++j) {
       double sum = 0;
-      for (size_t i = 0; i < prefixes.size(); ++i) sum += lasts->mlp_at(l, static_cast<int64_t>(i))[j];
-      EXPECT_NEAR(mean->mlp_at(l, 0)[j], sum / static_cast<double>(prefixes.size()), 1e-4);
+      for (size_t i = 0; i < prefixes.size(); ++i) sum += lasts->mlp_at(static_cast<int64_t>(i), l)[j];
+      EXPECT_NEAR(mean->mlp_at(0, l)[j], sum / static_cast<double>(prefixes.size()), 1e-4);
     }
 }
 

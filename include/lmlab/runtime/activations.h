@@ -64,8 +64,9 @@ struct Activations {
   bool has_mlp(int64_t layer) const {
     return layer >= 0 && layer < static_cast<int64_t>(mlp.size()) && !mlp[static_cast<size_t>(layer)].empty();
   }
-  // Block `layer`'s n_ff MLP activations for `prompt` (has_mlp(layer) must hold).
-  const float* mlp_at(int64_t layer, int64_t prompt) const {
+  // Block `layer`'s n_ff MLP activations for `prompt` (has_mlp(layer) must
+  // hold); (prompt, layer) like at().
+  const float* mlp_at(int64_t prompt, int64_t layer) const {
     return mlp[static_cast<size_t>(layer)].data() + prompt * n_ff;
   }
 };
