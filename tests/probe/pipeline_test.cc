@@ -110,7 +110,7 @@ TEST(Pipeline, MlpActivationsOfTheTinyModelNextToTheResidualCache) {
       {.prompts = {prompts[7]}, .streams = runtime::ActivationStreams::kMlp, .mlp_layers = {1}});
   ASSERT_TRUE(direct);
   for (int j = 0; j < 128; ++j)
-    EXPECT_NEAR(mlp->layer(1)[7 * 128 + j], direct->mlp_at(1, 0)[j], 5e-3 * (1 + std::abs(direct->mlp_at(1, 0)[j])));
+    EXPECT_NEAR(mlp->layer(1)[7 * 128 + j], direct->mlp_at(0, 1)[j], 5e-3 * (1 + std::abs(direct->mlp_at(0, 1)[j])));
   // The residual entry is still complete and loads; the MLP block comes from the cache.
   EXPECT_TRUE(LoadCacheEntry(o.dir));
   ASSERT_TRUE(CaptureMlpCached(**model, prompts, {1}, o, &st));
