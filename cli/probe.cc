@@ -11,6 +11,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -124,10 +125,10 @@ CaptureOptions CacheOptionsFor(const fs::path& model_path, const EntityDataset& 
   return c;
 }
 
+// `prompts` are MakePrompts(ds, t, o.seed).
 LayerActivations Capture(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,
-                         PromptTemplate t, const RunOptions& o, const fs::path& cache_root, ProgressBar& bar,
-                         CaptureStats* stats) {
-  std::vector<std::string> prompts = MakePrompts(ds, t, o.seed);
+                         PromptTemplate t, const std::vector<std::string>& prompts, const RunOptions& o,
+                         const fs::path& cache_root, ProgressBar& bar, CaptureStats* stats) {
   CaptureOptions c = CacheOptionsFor(model_path, ds, t, prompts, o, cache_root, bar);
   auto acts = CaptureCached(model, prompts, c, stats);
   bar.Finish();
@@ -138,9 +139,8 @@ LayerActivations Capture(runtime::ActivationModel& model, const fs::path& model_
 
 // The MLP hidden activations of `layers` for the same prompts, cached in the same entry.
 MlpActivations CaptureMlp(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,
-                          PromptTemplate t, const std::vector<int64_t>& layers, const RunOptions& o,
-                          const fs::path& cache_root, ProgressBar& bar, CaptureStats* stats) {
-  std::vector<std::string> prompts = MakePrompts(ds, t, o.seed);
+                          PromptTemplate t, const std::vector<std::string>& prompts, const std::vector<int64_t>& layers,
+                          const RunOptions& o, const fs::path& cache_root, ProgressBar& bar, CaptureStats* stats) {
   CaptureOptions c = CacheOptionsFor(model_path, ds, t, prompts, o, cache_root, bar);
   auto mlp = CaptureMlpCached(model, prompts, layers, c, stats);
   bar.Finish();
@@ -212,7 +212,8 @@ int RunProbe(const RunOptions& o) {
 
   std::signal(SIGINT, OnSigint);
   CaptureStats stats;
-  LayerActivations acts = Capture(*model, model_path, ds, tmpl, o, cache_root, bar, &stats);
+  const std::vector<std::string> prompts = MakePrompts(ds, tmpl, o.seed);
+  LayerActivations acts = Capture(*model, model_path, ds, tmpl, prompts, o, cache_root, bar, &stats);
   for (int64_t l : o.neuron_layers)
     if (l < 0 || l >= acts.n_layers)
       throw UsageError(
@@ -227,7 +228,7 @@ int RunProbe(const RunOptions& o) {
   report.n_embd = acts.n_embd;
   report.capture_seconds = stats.capture_seconds;
   report.captured_prompts = stats.captured;
-  report.cache_dir = CacheEntryDir(cache_root, model_path, ds.name, report.prompt_template, MakePrompts(ds, tmpl, o.seed)).string();
+  report.cache_dir = CacheEntryDir(cache_root, model_path, ds.name, report.prompt_template, prompts).string();
 
   RidgeOptions ridge;
   ridge.edge = o.paper_grid ? GridEdge::kKeep : GridEdge::kExtend;
@@ -246,7 +247,7 @@ int RunProbe(const RunOptions& o) {
     runtime::ModelSpec rs = spec;
     rs.gguf_path = random_path.string();
     auto random_model = OrExit(runtime::OpenActivationModel(rs));
-    LayerActivations racts = Capture(*random_model, random_path, ds, tmpl, o, cache_root, bar, nullptr);
+    LayerActivations racts = Capture(*random_model, random_path, ds, tmpl, prompts, o, cache_root, bar, nullptr);
     SweepOptions ro = so;
     ro.mlp = MlpControl::kOff;
     ro.shuffle = ShuffleControl::kOff;
@@ -269,7 +270,8 @@ int RunProbe(const RunOptions& o) {
   }
 
   if (cross) {
-    LayerActivations other = Capture(*model, model_path, ds, *cross, o, cache_root, bar, nullptr);
+    LayerActivations other =
+        Capture(*model, model_path, ds, *cross, MakePrompts(ds, *cross, o.seed), o, cache_root, bar, nullptr);
     report.cross_prompt.push_back(OrExit(RunCrossPrompt(acts, other, ds, report.prompt_template,
                                                         std::string(PromptTemplateName(*cross)), ridge, o.seed)));
   }
@@ -322,12 +324,15 @@ int RunProbe(const RunOptions& o) {
     // captured in a second pass, only for --neuron-layers (default: the best
     // layer), and cached next to the residual stream.
     std::vector<int64_t> mlp_layers = o.neuron_layers.empty() ? std::vector<int64_t>{n.layer} : o.neuron_layers;
-    MlpActivations mlp = CaptureMlp(*model, model_path, ds, tmpl, mlp_layers, o, cache_root, bar, &mlp_stats);
+    MlpActivations mlp = CaptureMlp(*model, model_path, ds, tmpl, prompts, mlp_layers, o, cache_root, bar, &mlp_stats);
     for (int64_t l : mlp.layers) {
       NeuronSearchResult m = OrExit(SearchMlpNeurons(mlp, l, ds, o.neurons));
       // Each neuron's output direction (ffn_down column) against the probe
       // direction of the residual stream it writes into.
-      auto mdown = ReadWeights(model_path, fmt::format("blk.{}.ffn_down.weight", l));  // [n_embd, n_ff]
+      // Block n.layer's ffn_down is `down`, read above.
+      std::optional<Result<Eigen::MatrixXd>> other_down;
+      if (l != n.layer) other_down = ReadWeights(model_path, fmt::format("blk.{}.ffn_down.weight", l));
+      const Result<Eigen::MatrixXd>& mdown = other_down ? *other_down : down;  // [n_embd, n_ff]
       if (mdown && mdown->rows() == acts.n_embd && mdown->cols() == mlp.n_ff) {
         SetWeightCosines(m.by_activation, mdown->transpose(), l == n.layer ? p.coef : fit_probe(l).coef,
                          ds.target_names);

@@ -2,13 +2,21 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <utility>
 
 #include "lmlab/core/file.h"
 
@@ -73,8 +81,12 @@ Status WriteFast(const std::filesystem::path& path, std::string_view contents) {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   if (ec) return IoError("cannot create " + path.parent_path().string() + ": " + ec.message());
+  // Unique per process, call and run: concurrent writers of one path (other
+  // processes, other threads) never share a temporary file.
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t salt = std::random_device{}();
   std::filesystem::path tmp = path;
-  tmp += fmt::format(".tmp{}", static_cast<long>(::getpid()));
+  tmp += fmt::format(".tmp{}.{}.{:x}", static_cast<long>(::getpid()), counter.fetch_add(1), salt);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
@@ -93,6 +105,86 @@ Status WriteFast(const std::filesystem::path& path, std::string_view contents) {
 }
 
 double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// An exclusive flock on `path` (created if needed), released on destruction.
+class FileLock {
+ public:
+  static Result<FileLock> Acquire(const std::filesystem::path& path) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) return IoError("cannot create " + path.parent_path().string() + ": " + ec.message());
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return IoError("cannot open " + path.string() + ": " + std::strerror(errno));
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return IoError("cannot lock " + path.string() + ": " + std::strerror(err));
+    }
+    return FileLock(fd);
+  }
+  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileLock& operator=(FileLock&&) = delete;
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing the only descriptor releases the lock
+  }
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+// What an MLP manifest (mlp.json) lists for exactly these prompts, position
+// and dtype: the block width and the complete blocks. nullopt when the file is
+// missing, not a manifest, or describes other activations.
+struct MlpManifest {
+  int64_t n_ff = 0;
+  std::vector<int64_t> layers;
+};
+std::optional<MlpManifest> ReadMlpManifest(const std::filesystem::path& path, const std::string& hash,
+                                           const std::string& dtype, int64_t n) {
+  auto text = ReadFile(path);
+  if (!text) return std::nullopt;
+  nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
+  if (m.is_discarded() || !m.is_object() || m.value("prompts_hash", "") != hash || m.value("dtype", "") != dtype ||
+      m.value("n_prompts", int64_t{-1}) != n || m.value("n_ff", int64_t{0}) <= 0 || !m.contains("layers") ||
+      !m["layers"].is_array())
+    return std::nullopt;
+  MlpManifest out;
+  out.n_ff = m["n_ff"].get<int64_t>();
+  for (const auto& l : m["layers"])
+    if (l.is_number_integer()) out.layers.push_back(l.get<int64_t>());
+  return out;
+}
+
+// The request settings both caches share; the caller adds streams and blocks.
+runtime::ActivationRequest BaseRequest(const CaptureOptions& o) {
+  runtime::ActivationRequest req;
+  req.position = o.position;
+  req.batch_tokens = o.batch_tokens;
+  return req;
+}
+
+// Captures prompts [begin, end) with `req`'s settings, timing the call into
+// st.capture_seconds. `what` names the activations in the error context.
+Result<runtime::Activations> CaptureChunk(runtime::ActivationModel& model, const std::vector<std::string>& prompts,
+                                          int64_t begin, int64_t end, runtime::ActivationRequest req,
+                                          std::string_view what, CaptureStats& st) {
+  req.prompts.assign(prompts.begin() + begin, prompts.begin() + end);
+  const double t0 = Now();
+  auto acts = model.CaptureActivations(req);
+  st.capture_seconds += Now() - t0;
+  if (!acts)
+    return std::unexpected(acts.error().WithContext(
+        fmt::format("capturing {}prompts {}..{} of {}", what, begin + 1, end, prompts.size())));
+  return acts;
+}
+
+// Progress after prompts [0, end) of n, with the capture rate so far.
+void ReportCaptured(const CaptureOptions& o, std::string_view stage, int64_t end, int64_t n, const CaptureStats& st) {
+  Report(o.progress, {std::string(stage), static_cast<double>(end), static_cast<double>(n), "prompts",
+                      fmt::format("{:.0f} prompts/s", st.captured / std::max(1e-9, st.capture_seconds))});
+}
 
 }  // namespace
 
@@ -345,29 +437,20 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
     if (o.cancel && o.cancel->load())
       return MakeError(ErrorCode::kCancelled,
                        fmt::format("stopped after {} of {} prompts; run again to resume", begin, n));
-    runtime::ActivationRequest req;
-    req.prompts.assign(prompts.begin() + begin, prompts.begin() + end);
-    req.position = o.position;
-    req.batch_tokens = o.batch_tokens;
-    double t0 = Now();
-    auto acts = model.CaptureActivations(req);
-    st.capture_seconds += Now() - t0;
-    if (!acts)
-      return std::unexpected(acts.error().WithContext(fmt::format("capturing prompts {}..{} of {}", begin + 1, end, n)));
-    if (acts->n_prompts != end - begin || acts->n_layers <= 0 || acts->n_embd <= 0 ||
-        static_cast<int64_t>(acts->data.size()) != acts->n_prompts * acts->n_layers * acts->n_embd)
+    LMLAB_ASSIGN_OR_RETURN(runtime::Activations acts, CaptureChunk(model, prompts, begin, end, BaseRequest(o), "", st));
+    if (acts.n_prompts != end - begin || acts.n_layers <= 0 || acts.n_embd <= 0 ||
+        static_cast<int64_t>(acts.data.size()) != acts.n_prompts * acts.n_layers * acts.n_embd)
       return Internal("the model returned activations of the wrong shape");
-    if (n_layers != 0 && (acts->n_layers != n_layers || acts->n_embd != n_embd))
+    if (n_layers != 0 && (acts.n_layers != n_layers || acts.n_embd != n_embd))
       return Internal("the model's activation shape changed between chunks");
-    n_layers = acts->n_layers;
-    n_embd = acts->n_embd;
+    n_layers = acts.n_layers;
+    n_embd = acts.n_embd;
     if (!std::filesystem::exists(plan_path)) LMLAB_RETURN_IF_ERROR(WriteFast(plan_path, plan.dump(2)));
-    LMLAB_RETURN_IF_ERROR(WriteFast(ChunkPath(o.dir, c), NpyBytes(acts->data.data(), {end - begin, n_layers, n_embd},
-                                                                  StoreDtype::kFloat32)));
-    chunks[c] = std::move(acts->data);
+    LMLAB_RETURN_IF_ERROR(WriteFast(ChunkPath(o.dir, c),
+                                    NpyBytes(acts.data.data(), {end - begin, n_layers, n_embd}, StoreDtype::kFloat32)));
+    chunks[c] = std::move(acts.data);
     st.captured += end - begin;
-    Report(o.progress, {"capturing activations", static_cast<double>(end), static_cast<double>(n), "prompts",
-                        fmt::format("{:.0f} prompts/s", st.captured / std::max(1e-9, st.capture_seconds))});
+    ReportCaptured(o, "capturing activations", end, n, st);
   }
 
   LayerActivations out{n, n_layers, n_embd, {}};
@@ -429,15 +512,9 @@ Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const s
   // The blocks the entry holds for exactly these prompts, position and dtype.
   const std::filesystem::path manifest_path = o.dir / "mlp.json";
   std::vector<int64_t> held;
-  if (auto text = ReadFile(manifest_path)) {
-    nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
-    if (!m.is_discarded() && m.is_object() && m.value("prompts_hash", "") == hash && m.value("dtype", "") == dtype &&
-        m.value("n_prompts", int64_t{-1}) == n && m.value("n_ff", int64_t{0}) > 0 && m.contains("layers") &&
-        m["layers"].is_array()) {
-      out.n_ff = m["n_ff"].get<int64_t>();
-      for (const auto& l : m["layers"])
-        if (l.is_number_integer()) held.push_back(l.get<int64_t>());
-    }
+  if (auto m = ReadMlpManifest(manifest_path, hash, dtype, n)) {
+    out.n_ff = m->n_ff;
+    held = std::move(m->layers);
   }
   std::vector<int64_t> missing;
   std::vector<int64_t> kept;  // held blocks whose files are intact
@@ -468,32 +545,24 @@ Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const s
     if (o.cancel && o.cancel->load())
       return MakeError(ErrorCode::kCancelled,
                        fmt::format("stopped capturing MLP activations after {} of {} prompts", begin, n));
-    runtime::ActivationRequest req;
-    req.prompts.assign(prompts.begin() + begin, prompts.begin() + end);
-    req.position = o.position;
-    req.batch_tokens = o.batch_tokens;
+    runtime::ActivationRequest req = BaseRequest(o);
     req.streams = runtime::ActivationStreams::kMlp;
     req.mlp_layers = missing;
-    double t0 = Now();
-    auto acts = model.CaptureActivations(req);
-    st.capture_seconds += Now() - t0;
-    if (!acts)
-      return std::unexpected(acts.error().WithContext(
-          fmt::format("capturing MLP activations of prompts {}..{} of {}", begin + 1, end, n)));
-    if (acts->n_prompts != end - begin || acts->n_ff <= 0 || (n_ff != 0 && acts->n_ff != n_ff))
+    LMLAB_ASSIGN_OR_RETURN(runtime::Activations acts,
+                           CaptureChunk(model, prompts, begin, end, std::move(req), "MLP activations of ", st));
+    if (acts.n_prompts != end - begin || acts.n_ff <= 0 || (n_ff != 0 && acts.n_ff != n_ff))
       return Internal("the model returned MLP activations of the wrong shape");
-    n_ff = acts->n_ff;
+    n_ff = acts.n_ff;
     for (size_t i = 0; i < missing.size(); ++i) {
-      if (!acts->has_mlp(missing[i]) ||
-          static_cast<int64_t>(acts->mlp[static_cast<size_t>(missing[i])].size()) != (end - begin) * n_ff)
+      if (!acts.has_mlp(missing[i]) ||
+          static_cast<int64_t>(acts.mlp[static_cast<size_t>(missing[i])].size()) != (end - begin) * n_ff)
         return Internal(fmt::format("the model returned no MLP activations for block {}", missing[i]));
-      const std::vector<float>& rows = acts->mlp[static_cast<size_t>(missing[i])];
+      const std::vector<float>& rows = acts.mlp[static_cast<size_t>(missing[i])];
       if (captured[i].empty()) captured[i].reserve(static_cast<size_t>(n * n_ff));
       captured[i].insert(captured[i].end(), rows.begin(), rows.end());
     }
     st.captured += end - begin;
-    Report(o.progress, {"capturing MLP activations", static_cast<double>(end), static_cast<double>(n), "prompts",
-                        fmt::format("{:.0f} prompts/s", st.captured / std::max(1e-9, st.capture_seconds))});
+    ReportCaptured(o, "capturing MLP activations", end, n, st);
   }
   if (!kept.empty() && n_ff != out.n_ff)
     return Unsupported(
@@ -511,9 +580,15 @@ Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const s
   }
   if (!std::filesystem::exists(o.dir / "prompts.json"))
     LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", nlohmann::json(prompts).dump(1)));
+  // Another process may have added blocks to the manifest since it was read
+  // above: under the entry's lock, re-read it and keep what it lists.
+  LMLAB_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(o.dir / "mlp.lock"));
   std::vector<int64_t> now = kept;
   now.insert(now.end(), missing.begin(), missing.end());
+  if (auto m = ReadMlpManifest(manifest_path, hash, dtype, n); m && m->n_ff == n_ff)
+    now.insert(now.end(), m->layers.begin(), m->layers.end());
   std::sort(now.begin(), now.end());
+  now.erase(std::unique(now.begin(), now.end()), now.end());
   // Written after the block files: a block listed here is complete.
   nlohmann::json manifest = ManifestHeader("lmlab MLP activation cache", o, n);
   manifest.update({

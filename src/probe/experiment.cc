@@ -262,22 +262,46 @@ Result<CrossPromptResult> RunCrossPrompt(const LayerActivations& train_acts, con
   return out;
 }
 
+namespace {
+
+// Appends the top_k units of one target by |score| (ties: the lower index
+// first), each with its score stored in hit.*field.
+void AppendTopUnits(const Eigen::VectorXd& score, Eigen::Index target, const std::vector<std::string>& target_names,
+                    int top_k, double NeuronHit::*field, std::vector<NeuronHit>& out) {
+  std::vector<NeuronHit> hits(static_cast<size_t>(score.size()));
+  for (Eigen::Index u = 0; u < score.size(); ++u) {
+    NeuronHit& h = hits[static_cast<size_t>(u)];
+    h.index = u;
+    h.target = target < static_cast<Eigen::Index>(target_names.size()) ? target_names[target] : "";
+    h.*field = score(u);
+  }
+  const size_t keep = std::min<size_t>(hits.size(), static_cast<size_t>(std::max(0, top_k)));
+  std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
+                    [field](const NeuronHit& a, const NeuronHit& b) {
+                      const double x = std::abs(a.*field), y = std::abs(b.*field);
+                      return x != y ? x > y : a.index < b.index;
+                    });
+  out.insert(out.end(), hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep));
+}
+
+// The cosine of each row of weights [n_neurons, n_embd] with dir [n_embd];
+// all 0 when dir is 0.
+Eigen::VectorXd RowCosines(const Eigen::MatrixXd& weights, const Eigen::VectorXd& dir) {
+  const double dn = dir.norm();
+  if (dn == 0) return Eigen::VectorXd::Zero(weights.rows());
+  const Eigen::VectorXd norms = weights.rowwise().norm();
+  return (weights * dir).array() / (norms.array().max(1e-30) * dn);
+}
+
+}  // namespace
+
 std::vector<NeuronHit> TopCorrelatedUnits(const Eigen::MatrixXd& activations, const Eigen::MatrixXd& targets,
                                           const std::vector<std::string>& target_names, int top_k) {
   std::vector<NeuronHit> out;
+  Eigen::VectorXd corr(activations.cols());
   for (Eigen::Index t = 0; t < targets.cols(); ++t) {
-    std::vector<NeuronHit> hits;
-    for (Eigen::Index u = 0; u < activations.cols(); ++u) {
-      NeuronHit h;
-      h.index = u;
-      h.target = t < static_cast<Eigen::Index>(target_names.size()) ? target_names[t] : "";
-      h.correlation = Pearson(activations.col(u), targets.col(t));
-      hits.push_back(h);
-    }
-    std::stable_sort(hits.begin(), hits.end(),
-                     [](const NeuronHit& a, const NeuronHit& b) { return std::abs(a.correlation) > std::abs(b.correlation); });
-    hits.resize(std::min<size_t>(hits.size(), static_cast<size_t>(std::max(0, top_k))));
-    out.insert(out.end(), hits.begin(), hits.end());
+    for (Eigen::Index u = 0; u < activations.cols(); ++u) corr(u) = Pearson(activations.col(u), targets.col(t));
+    AppendTopUnits(corr, t, target_names, top_k, &NeuronHit::correlation, out);
   }
   return out;
 }
@@ -310,22 +334,14 @@ Result<std::vector<NeuronHit>> TopCorrelatedUnits(std::span<const float> activat
     }
   }
   std::vector<NeuronHit> out;
+  Eigen::VectorXd corr(n_units);
   for (int64_t t = 0; t < k; ++t) {
     const double syy = yc.col(t).squaredNorm();
-    std::vector<NeuronHit> hits(static_cast<size_t>(n_units));
     for (int64_t u = 0; u < n_units; ++u) {
       const double den = std::sqrt(sxx[u] * syy);
-      hits[u].index = u;
-      hits[u].target = t < static_cast<int64_t>(target_names.size()) ? target_names[t] : "";
-      hits[u].correlation = den > 0 ? sxy[t * n_units + u] / den : 0.0;
+      corr(u) = den > 0 ? sxy[t * n_units + u] / den : 0.0;
     }
-    const size_t keep = std::min<size_t>(hits.size(), static_cast<size_t>(std::max(0, top_k)));
-    std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
-                      [](const NeuronHit& a, const NeuronHit& b) {
-                        const double x = std::abs(a.correlation), y = std::abs(b.correlation);
-                        return x != y ? x > y : a.index < b.index;
-                      });
-    out.insert(out.end(), hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep));
+    AppendTopUnits(corr, t, target_names, top_k, &NeuronHit::correlation, out);
   }
   return out;
 }
@@ -351,12 +367,14 @@ Result<NeuronSearchResult> SearchMlpNeurons(const MlpActivations& mlp, int64_t l
 void SetWeightCosines(std::vector<NeuronHit>& hits, const Eigen::MatrixXd& weights, const Eigen::MatrixXd& directions,
                       const std::vector<std::string>& target_names) {
   if (weights.cols() != directions.rows()) return;
+  std::map<Eigen::Index, Eigen::VectorXd> cosines;  // by target column, computed on first use
   for (NeuronHit& h : hits) {
     auto t = std::find(target_names.begin(), target_names.end(), h.target);
     const Eigen::Index col = t - target_names.begin();
     if (t == target_names.end() || col >= directions.cols() || h.index < 0 || h.index >= weights.rows()) continue;
-    const double den = weights.row(h.index).norm() * directions.col(col).norm();
-    h.cosine = den > 0 ? weights.row(h.index).dot(directions.col(col)) / den : 0.0;
+    auto it = cosines.find(col);
+    if (it == cosines.end()) it = cosines.emplace(col, RowCosines(weights, directions.col(col))).first;
+    h.cosine = it->second(h.index);
   }
 }
 
@@ -364,24 +382,9 @@ std::vector<NeuronHit> AlignWeights(const Eigen::MatrixXd& weights, const Eigen:
                                     const std::vector<std::string>& target_names, int top_k) {
   std::vector<NeuronHit> out;
   if (weights.cols() != directions.rows()) return out;
-  Eigen::VectorXd norms = weights.rowwise().norm();
   for (Eigen::Index t = 0; t < directions.cols(); ++t) {
-    Eigen::VectorXd dir = directions.col(t);
-    double dn = dir.norm();
-    if (dn == 0) continue;
-    Eigen::VectorXd cos = (weights * dir).array() / (norms.array().max(1e-30) * dn);
-    std::vector<NeuronHit> hits;
-    for (Eigen::Index i = 0; i < weights.rows(); ++i) {
-      NeuronHit h;
-      h.index = i;
-      h.target = t < static_cast<Eigen::Index>(target_names.size()) ? target_names[t] : "";
-      h.cosine = cos(i);
-      hits.push_back(h);
-    }
-    std::stable_sort(hits.begin(), hits.end(),
-                     [](const NeuronHit& a, const NeuronHit& b) { return std::abs(a.cosine) > std::abs(b.cosine); });
-    hits.resize(std::min<size_t>(hits.size(), static_cast<size_t>(std::max(0, top_k))));
-    out.insert(out.end(), hits.begin(), hits.end());
+    if (directions.col(t).norm() == 0) continue;
+    AppendTopUnits(RowCosines(weights, directions.col(t)), t, target_names, top_k, &NeuronHit::cosine, out);
   }
   return out;
 }

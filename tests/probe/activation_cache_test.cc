@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <fstream>
+#include <functional>
+#include <iterator>
 
 namespace lmlab::probe {
 namespace {
@@ -332,6 +335,63 @@ TEST(MlpCache, WritesBlockFilesAndReloadsOnlyWhatItHas) {
   ASSERT_TRUE(CaptureMlpCached(repair, Prompts(6), {2}, oh, &st));
   EXPECT_FALSE(st.from_cache);
   EXPECT_EQ(repair.prompts_seen, 6);
+}
+
+// Captures of different blocks into one entry, one after another or with the
+// manifest rewritten by someone else mid-capture, keep every block listed.
+TEST(MlpCache, CapturesOfOtherBlocksKeepEachOthersBlocks) {
+  TempDir dir;
+  auto prompts = Prompts(5);
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  o.chunk_prompts = 2;
+  FakeModel first;
+  ASSERT_TRUE(CaptureMlpCached(first, prompts, {0}, o));
+  FakeModel second;
+  ASSERT_TRUE(CaptureMlpCached(second, prompts, {1}, o));
+  auto listed = [&] {
+    std::ifstream in(o.dir / "mlp.json");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<int64_t> layers;
+    const size_t at = text.find("\"layers\"");
+    if (at == std::string::npos) return layers;
+    for (size_t i = text.find('[', at) + 1; i < text.size() && text[i] != ']'; ++i)
+      if (std::isdigit(static_cast<unsigned char>(text[i]))) layers.push_back(text[i] - '0');
+    return layers;
+  };
+  EXPECT_EQ(listed(), (std::vector<int64_t>{0, 1}));
+
+  // Block 2 is captured while another process finishes block 1 of a fresh
+  // entry and lists it: the manifest read before the capture lacks block 1.
+  const fs::path full = dir.path / "full";
+  fs::rename(o.dir, full);
+  FakeModel again;
+  ASSERT_TRUE(CaptureMlpCached(again, prompts, {0}, o));
+  std::ifstream manifest_in(full / "mlp.json");
+  const std::string full_manifest((std::istreambuf_iterator<char>(manifest_in)), std::istreambuf_iterator<char>());
+  struct MidCaptureWriter : FakeModel {
+    std::function<void()> during;
+    Result<runtime::Activations> CaptureActivations(const runtime::ActivationRequest& r) override {
+      if (calls == 1) during();
+      return FakeModel::CaptureActivations(r);
+    }
+  } concurrent;
+  concurrent.during = [&] {
+    fs::copy_file(full / "mlp_001.npy", o.dir / "mlp_001.npy");
+    std::ofstream(o.dir / "mlp.json", std::ios::trunc) << full_manifest;  // lists 0 and 1
+  };
+  auto third = CaptureMlpCached(concurrent, prompts, {2}, o);
+  ASSERT_TRUE(third) << third.error().ToString();
+  EXPECT_EQ(concurrent.last_mlp_layers, (std::vector<int64_t>{2}));
+  EXPECT_EQ(listed(), (std::vector<int64_t>{0, 1, 2}));
+  FakeModel none;
+  auto all = CaptureMlpCached(none, prompts, {0, 1, 2}, o);
+  ASSERT_TRUE(all) << all.error().ToString();
+  EXPECT_EQ(none.calls, 0);
+  EXPECT_EQ(all->layer(1)[4 * 5 + 3], MlpValue(prompts[4], 1, 3));
+  // No temporary files are left behind.
+  for (const auto& e : fs::directory_iterator(o.dir))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
 }
 
 TEST(MlpCache, Errors) {
