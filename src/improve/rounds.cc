@@ -137,13 +137,9 @@ class RoundLoop {
 
   // The round's counts, then its files (the round file last), then the summary.
   Status Finish(RoundRecord& r, Ledger& ledger, Clock::time_point start) {
-    r.model_calls = ledger.model_calls;
-    r.samples = ledger.samples;
-    r.model_errors = ledger.model_errors;
-    r.prompt_tokens = ledger.prompt_tokens;
-    r.completion_tokens = ledger.completion_tokens;
-    r.utility_calls = ledger.utility_calls;
-    r.utility_errors = ledger.utility_errors;
+    Audit audit = std::move(r.audit);  // the ledger's, plus the candidates' static audit
+    static_cast<HostCounts&>(r) = ledger;
+    r.audit = std::move(audit);
     r.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     LMLAB_RETURN_IF_ERROR(SaveRound(o_.run_dir, r));
     summary_.audit_total.Add(r.audit);

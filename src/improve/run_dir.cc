@@ -29,6 +29,17 @@ std::string FirstDifference(const json& have, const json& want) {
   return "none";
 }
 
+// A run directory's config.json as a JSON object; nullopt when there is none.
+Result<std::optional<json>> ReadConfigObject(const fs::path& run_dir) {
+  fs::path path = run_dir / "config.json";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  LMLAB_ASSIGN_OR_RETURN(json j, ParseJson(text, path.string()));
+  if (!j.is_object()) return ParseError(path.string() + " is not a JSON object");
+  return j;
+}
+
 }  // namespace
 
 json RunConfigJson(const StopOptions& o) {
@@ -45,13 +56,10 @@ json RunConfigJson(const StopOptions& o) {
 }
 
 Result<std::optional<RecordedOptions>> ReadRunConfig(const fs::path& run_dir) {
-  fs::path path = run_dir / "config.json";
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return std::nullopt;
-  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  LMLAB_ASSIGN_OR_RETURN(json j, ParseJson(text, path.string()));
-  if (!j.is_object()) return ParseError(path.string() + " is not a JSON object");
-  const std::string what = path.string();
+  LMLAB_ASSIGN_OR_RETURN(std::optional<json> config, ReadConfigObject(run_dir));
+  if (!config) return std::nullopt;
+  const json& j = *config;
+  const std::string what = (run_dir / "config.json").string();
   RecordedOptions r;
   auto take = [&](const char* key, auto& field) -> Status {
     using T = typename std::decay_t<decltype(field)>::value_type;
@@ -73,12 +81,9 @@ Result<std::optional<RecordedOptions>> ReadRunConfig(const fs::path& run_dir) {
 }
 
 Result<std::optional<std::string>> CompareRunConfig(const fs::path& run_dir, const StopOptions& o) {
-  fs::path path = run_dir / "config.json";
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return std::nullopt;
-  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  LMLAB_ASSIGN_OR_RETURN(json have, ParseJson(text, path.string()));
-  if (!have.is_object()) return ParseError(path.string() + " is not a JSON object");
+  LMLAB_ASSIGN_OR_RETURN(std::optional<json> config, ReadConfigObject(run_dir));
+  if (!config) return std::nullopt;
+  json& have = *config;
   json want = RunConfigJson(o);
   // Run dirs written before the improver wall was recorded resume with any.
   if (!have.contains("improver_wall_seconds")) have["improver_wall_seconds"] = o.improver_wall_seconds;
@@ -139,11 +144,10 @@ Status SaveRound(const fs::path& run_dir, const RoundRecord& r) {
 }
 
 Result<RunSummary> LoadRun(const fs::path& dir) {
-  fs::path config_path = dir / "config.json";
-  LMLAB_ASSIGN_OR_RETURN(std::string cfg, ReadFile(config_path));
+  LMLAB_ASSIGN_OR_RETURN(std::optional<json> config, ReadConfigObject(dir));
+  if (!config) return NotFound((dir / "config.json").string() + " does not exist: not a run directory");
   RunSummary s;
-  LMLAB_ASSIGN_OR_RETURN(s.config, ParseJson(cfg, config_path.string()));
-  if (!s.config.is_object()) return ParseError(config_path.string() + " is not a JSON object");
+  s.config = std::move(*config);
   for (int t = 0;; ++t) {
     fs::path p = dir / fmt::format("round-{}.json", t);
     std::error_code ec;

@@ -27,19 +27,13 @@
 
 namespace lmlab::improve {
 
-struct RoundRecord {
+// One round; the counts (HostCounts) are summed over every level of it: the
+// improver improving itself and every element its candidates ran.
+struct RoundRecord : HostCounts {
   int round = 0;               // 0 = the seed improver
   double meta_utility = 0;     // on held-out instances
   bool accepted = true;        // false: fell back to the previous improver
   std::string improver_file;   // improver in effect after this round
-  int model_calls = 0;         // batch_prompt calls (all levels)
-  int samples = 0;             // replies generated
-  int model_errors = 0;        // replies the model failed to give (all levels)
-  int64_t prompt_tokens = 0;
-  int64_t completion_tokens = 0;
-  int utility_calls = 0;       // downstream solution evaluations
-  int utility_errors = 0;      // utility and meta-utility calls the host could not compute (all levels)
-  Audit audit;
   std::map<std::string, int> strategies;  // tag -> candidates with it
   std::string note;            // why a round fell back
   double wall_seconds = 0;     // stored apart (timing.json) so logs compare equal
