@@ -2,6 +2,7 @@
 // host-enforced budgets. See docs/improve.md.
 #include <fmt/format.h>
 
+#include <charconv>
 #include <filesystem>
 #include <iostream>
 
@@ -97,6 +98,18 @@ struct GatherOptions {
   bool json = false;
 };
 
+// An integer flag's lower bound, said in the flag's terms: "--jobs: must be >= 1 (got 0)".
+CLI::Validator AtLeast(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        int64_t v = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec != std::errc() || end != text.data() + text.size()) return "";  // not an integer: CLI11 says so
+        return v < min ? fmt::format("must be >= {} (got {})", min, v) : "";
+      },
+      "");
+}
+
 void AddModelChoice(CLI::App* s, ModelChoice& o) {
   AddModelFlags(s, o.m);
   s->add_option("--replay", o.replay, "TEST FIXTURE: serve recorded completions from a JSONL file (offline checks)")
@@ -136,16 +149,16 @@ StopOptions ToStopOptions(const ElementFlags& f, int repeats = 1, int jobs = 1) 
 void AddElementFlags(CLI::App* s, ElementFlags& o) {
   s->option_defaults()->group("STOP");
   s->add_option("--test-instances", o.test_instances, "Instances scoring each final solution")
-      ->check(CLI::PositiveNumber)
+      ->check(AtLeast(1))
       ->capture_default_str();
   s->add_option("--samples", o.budgets.samples_per_call, "Budget: replies per model call")
-      ->check(CLI::PositiveNumber)
+      ->check(AtLeast(1))
       ->capture_default_str();
   s->add_option("--lm-calls", o.budgets.lm_calls, "Budget: model calls per improver run")
-      ->check(CLI::PositiveNumber)
+      ->check(AtLeast(1))
       ->capture_default_str();
   s->add_option("--utility-calls", o.budgets.utility_calls, "Budget: utility calls per improver run")
-      ->check(CLI::PositiveNumber)
+      ->check(AtLeast(1))
       ->capture_default_str();
   s->add_option("--max-tokens", o.max_tokens, "Tokens per reply")->capture_default_str();
   s->add_option("--time-limit-scale", o.time_limit_scale, "Multiply the tasks' per-instance time limits")
@@ -158,10 +171,10 @@ void AddElementFlags(CLI::App* s, ElementFlags& o) {
 void AddLoopFlags(CLI::App* s, LoopFlags& o) {
   s->option_defaults()->group("STOP");
   s->add_option("--repeats", o.repeats, "Meta-utility repetitions per task")
-      ->check(CLI::PositiveNumber)
+      ->check(AtLeast(1))
       ->capture_default_str();
   AddElementFlags(s, o.element);
-  s->add_option("--jobs", o.jobs, "Parallel sandboxes")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--jobs", o.jobs, "Parallel sandboxes")->check(AtLeast(1))->capture_default_str();
 }
 
 // A run directory made by `improve run` defines the options of the elements
@@ -401,7 +414,7 @@ void Register(CLI::App& app) {
   run->add_option("--task", run_o->task, "Training task (see 'lmlab improve tasks')")->capture_default_str();
   run->add_option("--tasks", run_o->tasks, "Several training tasks (lpn,3sat)")->delimiter(',');
   run->add_option("--rounds", run_o->rounds, "Self-improvement rounds")
-      ->check(CLI::NonNegativeNumber)
+      ->check(AtLeast(0))
       ->capture_default_str();
   run->add_option("--run-dir", run_o->run_dir, "Run directory: checkpoints, logs, every candidate's code");
   run->add_flag("--json", run_o->json, "Print JSON");
@@ -439,7 +452,7 @@ void Register(CLI::App& app) {
                             "  lmlab improve eval --task lpn --solution my_lpn.py --instances 50\n");
   ev->add_option("--task", ev_o->task, "Task")->capture_default_str();
   ev->add_option("--solution", ev_o->solution_file, "Python file defining algorithm(...) (default: the seed)");
-  ev->add_option("--instances", ev_o->instances, "Instances")->check(CLI::PositiveNumber)->capture_default_str();
+  ev->add_option("--instances", ev_o->instances, "Instances")->check(AtLeast(1))->capture_default_str();
   ev->add_option("--seed", ev_o->seed, "Instance seed")->capture_default_str();
   ev->add_option("--time-limit-scale", ev_o->time_limit_scale, "Multiply the per-instance time limit")
       ->capture_default_str();
