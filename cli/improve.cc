@@ -2,7 +2,6 @@
 // host-enforced budgets. See docs/improve.md.
 #include <fmt/format.h>
 
-#include <charconv>
 #include <filesystem>
 #include <iostream>
 
@@ -11,6 +10,7 @@
 #include "cli/model_flags.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/parse.h"
 #include "lmlab/core/table.h"
 #include "lmlab/improve/element.h"
 #include "lmlab/improve/evaluate.h"
@@ -102,10 +102,9 @@ struct GatherOptions {
 CLI::Validator AtLeast(int64_t min) {
   return CLI::Validator(
       [min](std::string& text) -> std::string {
-        int64_t v = 0;
-        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-        if (ec != std::errc() || end != text.data() + text.size()) return "";  // not an integer: CLI11 says so
-        return v < min ? fmt::format("must be >= {} (got {})", min, v) : "";
+        Result<int64_t> v = ParseInt(text, "value");
+        if (!v) return "";  // not an integer: CLI11's conversion says so
+        return *v < min ? fmt::format("must be >= {} (got {})", min, *v) : "";
       },
       "");
 }

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <regex>
 
-#include "improve/json_read.h"
+#include "lmlab/core/json.h"
 #include "lmlab/improve/audit.h"
 
 namespace lmlab::improve {
@@ -39,8 +39,7 @@ nlohmann::json AuditToJson(const Audit& a) {
 }
 
 Result<Audit> AuditFromJson(const nlohmann::json& j, std::string_view what) {
-  using internal::JsonGetOr;
-  if (!j.is_object()) return ParseError(std::string(what) + ": not a JSON object");
+    if (!j.is_object()) return ParseError(std::string(what) + ": not a JSON object");
   Audit a;
   for (auto [key, field] : {std::pair{"candidates", &a.candidates}, {"sandbox_flag_changed", &a.sandbox_flag_changed},
                             {"sandbox_flag_off_calls", &a.sandbox_flag_off_calls},

@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "improve/json_read.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/hash.h"
+#include "lmlab/core/json.h"
 #include "lmlab/improve/task.h"
 
 namespace lmlab::improve {
@@ -15,9 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using internal::DumpJson;
-using internal::JsonGet;
-using internal::JsonGetOr;
 
 // The first option whose value differs, for messages: "seed: 0 vs 7".
 std::string FirstDifference(const json& a, const json& b) {
@@ -99,39 +96,46 @@ json ToJson(const MetaUtility& m) {
           {"audit", m.audit}};
 }
 
-Result<ElementResult> ElementFromJson(const json& j) {
-  if (!j.is_object()) return ParseError("an element result is a JSON object");
+namespace {
+
+// `what` names the document in messages.
+Result<ElementResult> ElementFromJsonIn(const json& j, const std::string& what) {
+  if (!j.is_object()) return ParseError(what + ": not a JSON object");
   ElementResult e;
   // Every field lmlab has always written is required; counters added later
   // (model and utility errors) default to 0, so older files still load.
-  LMLAB_ASSIGN_OR_RETURN(e.task, JsonGet<std::string>(j, "task", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.repeat, JsonGet<int>(j, "repeat", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.improver_hash, JsonGet<std::string>(j, "improver_hash", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.utility, JsonGet<double>(j, "utility", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.failed, JsonGet<bool>(j, "failed", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.improver_verdict, JsonGet<std::string>(j, "improver_verdict", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.note, JsonGet<std::string>(j, "note", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.test_instances, JsonGet<int>(j, "test_instances", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.test_errors, JsonGet<int>(j, "test_errors", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.test_too_slow, JsonGet<int>(j, "test_too_slow", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.test_wrong_shape, JsonGet<int>(j, "test_wrong_shape", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.model_calls, JsonGet<int>(j, "model_calls", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.samples, JsonGet<int>(j, "samples", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.model_errors, JsonGetOr<int>(j, "model_errors", 0, ""));
-  LMLAB_ASSIGN_OR_RETURN(e.utility_calls, JsonGet<int>(j, "utility_calls", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.utility_errors, JsonGetOr<int>(j, "utility_errors", 0, ""));
-  LMLAB_ASSIGN_OR_RETURN(e.prompt_tokens, JsonGet<int64_t>(j, "prompt_tokens", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.completion_tokens, JsonGet<int64_t>(j, "completion_tokens", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.model, JsonGet<std::string>(j, "model", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.options, JsonGet<json>(j, "options", ""));
-  if (!e.options.is_object()) return ParseError("\"options\" must be an object");
-  LMLAB_ASSIGN_OR_RETURN(e.wall_seconds, JsonGet<double>(j, "wall_seconds", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.improver_seconds, JsonGet<double>(j, "improver_seconds", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.test_seconds, JsonGet<double>(j, "test_seconds", ""));
-  LMLAB_ASSIGN_OR_RETURN(json audit, JsonGet<json>(j, "audit", ""));
-  LMLAB_ASSIGN_OR_RETURN(e.audit, AuditFromJson(audit, "\"audit\""));
+  LMLAB_ASSIGN_OR_RETURN(e.task, JsonGet<std::string>(j, "task", what));
+  LMLAB_ASSIGN_OR_RETURN(e.repeat, JsonGet<int>(j, "repeat", what));
+  LMLAB_ASSIGN_OR_RETURN(e.improver_hash, JsonGet<std::string>(j, "improver_hash", what));
+  LMLAB_ASSIGN_OR_RETURN(e.utility, JsonGet<double>(j, "utility", what));
+  LMLAB_ASSIGN_OR_RETURN(e.failed, JsonGet<bool>(j, "failed", what));
+  LMLAB_ASSIGN_OR_RETURN(e.improver_verdict, JsonGet<std::string>(j, "improver_verdict", what));
+  LMLAB_ASSIGN_OR_RETURN(e.note, JsonGet<std::string>(j, "note", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_instances, JsonGet<int>(j, "test_instances", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_errors, JsonGet<int>(j, "test_errors", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_too_slow, JsonGet<int>(j, "test_too_slow", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_wrong_shape, JsonGet<int>(j, "test_wrong_shape", what));
+  LMLAB_ASSIGN_OR_RETURN(e.model_calls, JsonGet<int>(j, "model_calls", what));
+  LMLAB_ASSIGN_OR_RETURN(e.samples, JsonGet<int>(j, "samples", what));
+  LMLAB_ASSIGN_OR_RETURN(e.model_errors, JsonGetOr<int>(j, "model_errors", 0, what));
+  LMLAB_ASSIGN_OR_RETURN(e.utility_calls, JsonGet<int>(j, "utility_calls", what));
+  LMLAB_ASSIGN_OR_RETURN(e.utility_errors, JsonGetOr<int>(j, "utility_errors", 0, what));
+  LMLAB_ASSIGN_OR_RETURN(e.prompt_tokens, JsonGet<int64_t>(j, "prompt_tokens", what));
+  LMLAB_ASSIGN_OR_RETURN(e.completion_tokens, JsonGet<int64_t>(j, "completion_tokens", what));
+  LMLAB_ASSIGN_OR_RETURN(e.model, JsonGet<std::string>(j, "model", what));
+  LMLAB_ASSIGN_OR_RETURN(e.options, JsonGet<json>(j, "options", what));
+  if (!e.options.is_object()) return ParseError(what + ": \"options\" must be an object");
+  LMLAB_ASSIGN_OR_RETURN(e.wall_seconds, JsonGet<double>(j, "wall_seconds", what));
+  LMLAB_ASSIGN_OR_RETURN(e.improver_seconds, JsonGet<double>(j, "improver_seconds", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_seconds, JsonGet<double>(j, "test_seconds", what));
+  LMLAB_ASSIGN_OR_RETURN(json audit, JsonGet<json>(j, "audit", what));
+  LMLAB_ASSIGN_OR_RETURN(e.audit, AuditFromJson(audit, what + ": \"audit\""));
   return e;
 }
+
+}  // namespace
+
+Result<ElementResult> ElementFromJson(const json& j) { return ElementFromJsonIn(j, "element result"); }
 
 Status SaveElement(const fs::path& path, const ElementResult& element) {
   return WriteFileAtomic(path, DumpJson(ToJson(element), 2) + "\n");
@@ -139,11 +143,10 @@ Status SaveElement(const fs::path& path, const ElementResult& element) {
 
 Result<ElementResult> LoadElement(const fs::path& path) {
   LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  const std::string what = path.string() + " is not a complete element result";
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return ParseError(path.string() + " is not a complete element result: not JSON");
-  Result<ElementResult> e = ElementFromJson(j);
-  if (!e) return ParseError(path.string() + " is not a complete element result: " + e.error().message);
-  return e;
+  if (j.is_discarded()) return ParseError(what + ": not JSON");
+  return ElementFromJsonIn(j, what);
 }
 
 Result<std::optional<ElementResult>> FindElement(const fs::path& run_dir, const std::string& improver_code,

@@ -5,13 +5,12 @@
 #include <cmath>
 #include <optional>
 
-#include "improve/json_read.h"
 #include "lmlab/core/embedded.h"
+#include "lmlab/core/json.h"
 
 namespace lmlab::improve {
 
 using nlohmann::json;
-using internal::DumpJson;
 
 namespace {
 

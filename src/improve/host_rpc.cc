@@ -6,24 +6,26 @@
 
 #include <fmt/format.h>
 
-#include "improve/json_read.h"
+#include "lmlab/core/json.h"
+
 
 namespace lmlab::improve {
 namespace {
 
 using nlohmann::json;
-using internal::DumpJson;
-using internal::JsonGet;
-using internal::JsonGetOr;
 
 std::string ErrorReply(const std::string& message) { return DumpJson(json{{"error", message}}); }
 std::string ResultReply(json result) { return DumpJson(json{{"result", std::move(result)}}); }
 
+// Names the request in messages: "malformed request: \"system\" must be a string".
+constexpr std::string_view kRequest = "malformed request";
+
 // A request the host cannot read: counted, and the improver told why.
-std::string Malformed(RpcSession& s, const std::string& why) {
+std::string Malformed(RpcSession& s, const std::string& message) {
   ++s.counts.audit.unknown_requests;
-  return ErrorReply("malformed request: " + why);
+  return ErrorReply(message);
 }
+std::string Malformed(RpcSession& s, const Error& e) { return Malformed(s, e.message); }
 
 // Improver-chosen text quoted back in a reply, kept short.
 std::string Quote(std::string_view text) {
@@ -33,12 +35,13 @@ std::string Quote(std::string_view text) {
 
 std::string ModelCallReply(const json& req, RpcSession& s, const RpcServices& services) {
   const ImproverBudgets& b = s.budgets;
-  Result<std::string> system = JsonGetOr<std::string>(req, "system", "", "");
-  if (!system) return Malformed(s, system.error().message);
-  Result<std::vector<std::string>> messages = JsonGetOr<std::vector<std::string>>(req, "messages", {}, "");
-  if (!messages) return Malformed(s, "\"messages\" must be an array of strings");
-  Result<double> temperature = JsonGetOr<double>(req, "temperature", 0.7, "");
-  if (!temperature || !std::isfinite(*temperature)) return Malformed(s, "\"temperature\" must be a finite number");
+  Result<std::string> system = JsonGetOr<std::string>(req, "system", "", kRequest);
+  if (!system) return Malformed(s, system.error());
+  Result<std::vector<std::string>> messages = JsonGetOr<std::vector<std::string>>(req, "messages", {}, kRequest);
+  if (!messages) return Malformed(s, "malformed request: \"messages\" must be an array of strings");
+  Result<double> temperature = JsonGetOr<double>(req, "temperature", 0.7, kRequest);
+  if (!temperature || !std::isfinite(*temperature))
+    return Malformed(s, "malformed request: \"temperature\" must be a finite number");
   if (s.lm_calls_used >= b.lm_calls) {
     ++s.counts.audit.over_budget_requests;
     return ErrorReply(fmt::format("model call budget spent ({} calls)", b.lm_calls));
@@ -79,8 +82,8 @@ std::string ModelCallReply(const json& req, RpcSession& s, const RpcServices& se
 
 std::string UtilityReply(const json& req, RpcSession& s, const RpcServices& services) {
   const ImproverBudgets& b = s.budgets;
-  Result<std::string> solution = JsonGet<std::string>(req, "solution", "");
-  if (!solution) return Malformed(s, solution.error().message);
+  Result<std::string> solution = JsonGet<std::string>(req, "solution", kRequest);
+  if (!solution) return Malformed(s, solution.error());
   if (s.utility_calls_used >= b.utility_calls) {
     ++s.counts.audit.over_budget_requests;
     return ErrorReply(fmt::format("utility budget spent ({} calls)", b.utility_calls));
@@ -104,9 +107,9 @@ std::string UtilityReply(const json& req, RpcSession& s, const RpcServices& serv
 std::string ResultRequestReply(const json& req, RpcSession& s) {
   auto solution = req.find("solution");
   if (solution != req.end() && !solution->is_string() && !solution->is_null())
-    return Malformed(s, "\"solution\" must be a string or null");
-  Result<std::string> type = JsonGetOr<std::string>(req, "type", "", "");
-  if (!type) return Malformed(s, type.error().message);
+    return Malformed(s, "malformed request: \"solution\" must be a string or null");
+  Result<std::string> type = JsonGetOr<std::string>(req, "type", "", kRequest);
+  if (!type) return Malformed(s, type.error());
   s.solution = solution != req.end() && solution->is_string() ? std::optional(solution->get<std::string>())
                                                               : std::nullopt;
   s.result_type = std::move(*type);
@@ -138,12 +141,12 @@ int JsonNestingDepth(std::string_view text, int limit) {
 
 std::string HandleRpcLine(std::string_view line, RpcSession& s, const RpcServices& services) {
   if (JsonNestingDepth(line, kMaxRpcDepth) > kMaxRpcDepth)
-    return Malformed(s, fmt::format("nested deeper than {} levels", kMaxRpcDepth));
+    return Malformed(s, fmt::format("malformed request: nested deeper than {} levels", kMaxRpcDepth));
   json req = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (req.is_discarded()) return Malformed(s, "not JSON (or not UTF-8)");
-  if (!req.is_object()) return Malformed(s, "not a JSON object");
-  Result<std::string> op = JsonGet<std::string>(req, "op", "");
-  if (!op) return Malformed(s, op.error().message);
+  if (req.is_discarded()) return Malformed(s, "malformed request: not JSON (or not UTF-8)");
+  if (!req.is_object()) return Malformed(s, "malformed request: not a JSON object");
+  Result<std::string> op = JsonGet<std::string>(req, "op", kRequest);
+  if (!op) return Malformed(s, op.error());
   if (*op == "lm") return ModelCallReply(req, s, services);
   if (*op == "utility") return UtilityReply(req, s, services);
   if (*op == "result") return ResultRequestReply(req, s);

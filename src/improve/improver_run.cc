@@ -5,10 +5,10 @@
 #include <fmt/format.h>
 
 #include "improve/internal.h"
-#include "improve/json_read.h"
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/hash.h"
+#include "lmlab/core/json.h"
 #include "lmlab/improve/host_rpc.h"
 
 namespace lmlab::improve::internal {

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "improve/json_read.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/json.h"
 
 namespace lmlab::improve {
 namespace {
@@ -90,9 +90,9 @@ Result<std::vector<ReplayEntry>> LoadReplayFile(const std::filesystem::path& pat
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     std::string where = path.string() + ":" + std::to_string(no);
-    Result<std::string> completion = internal::JsonGet<std::string>(j, "completion", where);
+    Result<std::string> completion = JsonGet<std::string>(j, "completion", where);
     if (!completion) return ParseError(where + ": expected {\"completion\": \"...\"}");
-    LMLAB_ASSIGN_OR_RETURN(std::string key, internal::JsonGetOr<std::string>(j, "prompt_contains", "", where));
+    LMLAB_ASSIGN_OR_RETURN(std::string key, JsonGetOr<std::string>(j, "prompt_contains", "", where));
     out.push_back({.prompt_contains = std::move(key), .completion = std::move(*completion)});
   }
   if (out.empty()) return InvalidArgument(path.string() + " has no recorded completions");

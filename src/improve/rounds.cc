@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 
 #include "improve/internal.h"
-#include "improve/json_read.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/json.h"
 
 namespace lmlab::improve {
 namespace {
@@ -167,7 +167,7 @@ Result<RunSummary> RunSelfImprovement(const StopOptions& o, runtime::LanguageMod
   fs::path cfg_path = o.run_dir / "config.json";
   std::error_code ec;
   if (!fs::exists(cfg_path, ec))
-    LMLAB_RETURN_IF_ERROR(WriteFileAtomic(cfg_path, internal::DumpJson(RunConfigJson(o), 2) + "\n"));
+    LMLAB_RETURN_IF_ERROR(WriteFileAtomic(cfg_path, DumpJson(RunConfigJson(o), 2) + "\n"));
   LMLAB_ASSIGN_OR_RETURN(RunSummary summary, LoadRun(o.run_dir));
   return RoundLoop(o, std::move(tasks), lm, box, std::move(summary)).Run();
 }

@@ -4,16 +4,13 @@
 
 #include <fmt/format.h>
 
-#include "improve/json_read.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/json.h"
 
 namespace lmlab::improve {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using internal::DumpJson;
-using internal::JsonGetOr;
-using internal::ParseJson;
 
 namespace {
 
@@ -64,7 +61,7 @@ Result<std::optional<RecordedOptions>> ReadRunConfig(const fs::path& run_dir) {
   auto take = [&](const char* key, auto& field) -> Status {
     using T = typename std::decay_t<decltype(field)>::value_type;
     if (!j.contains(key)) return {};
-    LMLAB_ASSIGN_OR_RETURN(field, internal::JsonGet<T>(j, key, what));
+    LMLAB_ASSIGN_OR_RETURN(field, JsonGet<T>(j, key, what));
     return {};
   };
   LMLAB_RETURN_IF_ERROR(take("tasks", r.tasks));
@@ -128,7 +125,7 @@ Result<RoundRecord> RoundFromJson(const json& j, std::string_view what) {
   if (!strategies.is_object()) return ParseError(std::string(what) + ": \"strategies\" must be an object");
   for (const auto& [tag, count] : strategies.items()) {
     int n = 0;
-    if (!internal::JsonConvert(count, n))
+    if (!json_internal::Convert(count, n))
       return ParseError(fmt::format("{}: strategy \"{}\" must count with an integer", what, tag));
     r.strategies[tag] = n;
   }

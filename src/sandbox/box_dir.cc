@@ -5,10 +5,12 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include <charconv>
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <string_view>
+
+#include "lmlab/core/parse.h"
 
 namespace lmlab::sandbox::internal {
 namespace {
@@ -30,10 +32,8 @@ pid_t HostPidOf(std::string_view name) {
   name.remove_prefix(kPrefix.size());
   size_t dash = name.find('-');
   if (dash == std::string_view::npos) return 0;
-  pid_t pid = 0;
-  auto [end, ec] = std::from_chars(name.data(), name.data() + dash, pid);
-  if (ec != std::errc() || end != name.data() + dash) return 0;
-  return pid;
+  Result<int64_t> pid = ParseInt(name.substr(0, dash), "pid");
+  return pid && *pid > 0 && *pid <= std::numeric_limits<pid_t>::max() ? static_cast<pid_t>(*pid) : 0;
 }
 
 }  // namespace

@@ -3,11 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <string>
 
+#include "lmlab/core/parse.h"
 #include "lmlab/sandbox/sandbox.h"
 #include "sandbox/unique_fd.h"
 
@@ -19,9 +20,9 @@ std::vector<int> ProcessesOfUid(uint32_t uid) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/proc", ec)) {
     const std::string name = e.path().filename().string();
-    int pid = 0;
-    auto [end, parse_ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
-    if (parse_ec != std::errc() || end != name.data() + name.size() || pid <= 0) continue;
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;  // not a process
+    Result<int64_t> pid = ParseInt(name, "pid");
+    if (!pid || *pid <= 0 || *pid > std::numeric_limits<int>::max()) continue;
     // The real uid from status (/proc/<pid> itself shows root for
     // non-dumpable processes, which any process can make itself). One read
     // per process keeps the scan cheap.
@@ -35,7 +36,7 @@ std::vector<int> ProcessesOfUid(uint32_t uid) {
     if (state && std::strchr(state + 1, '\n') && std::memchr(state, 'Z', std::strchr(state + 1, '\n') - state))
       continue;  // a zombie runs nothing
     const char* uid_line = std::strstr(buf, "\nUid:");
-    if (uid_line && std::strtoul(uid_line + 5, nullptr, 10) == uid) pids.push_back(pid);
+    if (uid_line && std::strtoul(uid_line + 5, nullptr, 10) == uid) pids.push_back(static_cast<int>(*pid));
   }
   return pids;
 }
