@@ -97,6 +97,7 @@ Result<ImproverRun> RunImprover(const StopOptions& o, const std::string& improve
   out.seconds = run->wall_seconds;
   if (run->verdict != sandbox::Verdict::kOk) {
     const std::string& err = run->stderr_data;
+    out.reason = run->detail;
     out.detail = run->detail + " | " + err.substr(err.size() > 400 ? err.size() - 400 : 0);
   }
   return out;

@@ -55,7 +55,8 @@ using UtilityFn = std::function<Result<double>(const std::string& code)>;
 struct ImproverRun {
   std::optional<std::string> solution;  // code returned by improve_algorithm
   sandbox::Verdict verdict = sandbox::Verdict::kOk;
-  std::string detail;  // why it failed, with the end of its stderr
+  std::string reason;  // why it failed, one line: the sandbox's RunResult::detail
+  std::string detail;  // the reason and the end of its stderr
   double seconds = 0;  // the sandbox run, model time included
 };
 

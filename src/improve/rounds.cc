@@ -114,8 +114,8 @@ class RoundLoop {
     if (next.empty()) {
       r.note = run.verdict == sandbox::Verdict::kOk
                    ? "the improver returned no code; kept the previous improver"
-                   : "the improver failed (" + std::string(sandbox::VerdictName(run.verdict)) +
-                         "); kept the previous improver";
+                   : "the improver failed (" + std::string(sandbox::VerdictName(run.verdict)) + ": " +
+                         run.reason + "); kept the previous improver";
     } else if (next == current) {
       r.note = "no candidate beat the current improver";
     } else {

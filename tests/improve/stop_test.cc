@@ -351,6 +351,18 @@ TEST(Stop, AModelThatThrowsFailsTheImproverWithItsReason) {
   EXPECT_EQ(e->improver_verdict, "rpc error");
   EXPECT_NE(e->note.find("the model wrapper threw"), std::string::npos) << e->note;
   EXPECT_EQ(BoxDirsOfThisProcess(), dirs_before);
+  // In a round the failing improver is the one improving itself: the round
+  // keeps the previous improver and says why.
+  TempDir d("throws");
+  StopOptions r = Small(d.path);
+  r.rounds = 1;
+  auto s = RunSelfImprovement(r, lm, *box);
+  ASSERT_TRUE(s) << s.error().ToString();
+  ASSERT_EQ(s->rounds.size(), 2u);
+  EXPECT_FALSE(s->rounds[1].accepted);
+  EXPECT_NE(s->rounds[1].note.find("rpc error"), std::string::npos) << s->rounds[1].note;
+  EXPECT_NE(s->rounds[1].note.find("the model wrapper threw"), std::string::npos) << s->rounds[1].note;
+  EXPECT_EQ(BoxDirsOfThisProcess(), dirs_before);
 }
 
 // An OpenAI-compatible endpoint on loopback that lists a model and answers
