@@ -1,4 +1,4 @@
-// FreshQA: the CSV (the real 600-question file from ../shared), the offline
+// FreshQA: the CSV (the real 600-question file, tests/data/freshqa), the offline
 // alias grader, the judge prompt and verdicts, resumable runs and grading.
 #include <gtest/gtest.h>
 
@@ -15,7 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string SharedCsv() { return std::string(LMLAB_SOURCE_DIR) + "/../shared/data/freshqa/freshqa_600_2023-12.csv"; }
+// The whole benchmark, kept in the repo (tests/data/freshqa/PROVENANCE.md).
+std::string FreshQaFile() { return std::string(LMLAB_SOURCE_DIR) + "/tests/data/freshqa/freshqa_600_2023-12.csv"; }
 
 FreshQaQuestion Q(std::vector<std::string> answers, bool false_premise = false) {
   FreshQaQuestion q;
@@ -29,7 +30,7 @@ FreshQaQuestion Q(std::vector<std::string> answers, bool false_premise = false) 
 }
 
 TEST(FreshQaCsv, TheReal600Questions) {
-  auto qs = LoadFreshQa(SharedCsv());
+  auto qs = LoadFreshQa(FreshQaFile());
   ASSERT_TRUE(qs) << qs.error().ToString();
   ASSERT_EQ(qs->size(), 600u);
   int test = 0, fp = 0, fast = 0, multi = 0;
@@ -114,7 +115,7 @@ class RunAndGrade : public ::testing::Test {
 };
 
 TEST_F(RunAndGrade, ResumableRunThenAliasGrading) {
-  auto qs = LoadFreshQa(SharedCsv()).value();
+  auto qs = LoadFreshQa(FreshQaFile()).value();
   auto model = runtime::OpenModel({.gguf_path = lmlab::testing::TinyModelPath(), .threads = 1, .n_ctx = 2048});
   ASSERT_TRUE(model) << model.error().ToString();
   auto index = search::LocalIndex::Open(dir_ / "i.sqlite", search::OpenMode::kCreate).value();
@@ -165,7 +166,7 @@ TEST_F(RunAndGrade, ResumableRunThenAliasGrading) {
 }
 
 TEST_F(RunAndGrade, JudgeGradesAreWrittenAndReused) {
-  auto qs = LoadFreshQa(SharedCsv()).value();
+  auto qs = LoadFreshQa(FreshQaFile()).value();
   nlohmann::json responses = {
       {"meta", {{"today", "2023-12-20"}}},
       {"responses", {{{"id", qs[0].id}, {"answer", "Today is Dec 20, 2023. No animal has landed on the moon."}},
