@@ -192,5 +192,30 @@ TEST_F(RunAndGrade, JudgeGradesAreWrittenAndReused) {
   EXPECT_EQ(again->rows[0].relaxed.correct, 1);
 }
 
+// A responses file that was hand-edited or cut short: a clear kParse error
+// naming the file, never an exception (issue 13).
+TEST_F(RunAndGrade, DamagedResponsesFilesAreParseErrors) {
+  auto qs = LoadFreshQa(FreshQaFile()).value();
+  const std::vector<std::string> damaged = {
+      "",
+      "[]",
+      R"({"meta": 5, "responses": []})",
+      R"({"meta": {"today": "2023-12-20"}, "responses": {"a": 1}})",
+      R"({"meta": {"today": "2023-12-20"}, "responses": [5]})",
+      R"({"meta": {"today": "2023-12-20"}, "responses": [{"id": 1}]})",
+      R"({"meta": {"today": "2023-12-20"}, "responses": [{"id": "1", "answer": ["x"]}]})",
+      R"({"meta": {"today": 7}, "responses": []})",
+  };
+  for (const std::string& text : damaged) {
+    SCOPED_TRACE(text);
+    ASSERT_TRUE(WriteFileAtomic(dir_ / "r.json", text));
+    Result<GradeReport> report = InvalidArgument("not run");
+    EXPECT_NO_THROW(report = GradeFreshQa(qs, dir_ / "r.json", nullptr, {}, dir_ / "g.json"));
+    ASSERT_FALSE(report);
+    EXPECT_EQ(report.error().code, ErrorCode::kParse);
+    EXPECT_NE(report.error().message.find("r.json"), std::string::npos) << report.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace lmlab::fresh
