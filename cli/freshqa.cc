@@ -76,11 +76,15 @@ int RunRun(const Options& o) {
   ProgressBar bar;
   RunSummary s = OrExit(RunFreshQa(*model, *backend, questions, r, o.out, bar.Callback()));
   bar.Finish();
+  std::vector<std::string> warnings;
+  if (s.total > 0 && s.failed == s.total)
+    warnings.push_back("every question failed: there is nothing to grade (see the errors in " + o.out + ")");
   if (o.json) {
     PrintJson({{"responses", o.out}, {"total", s.total}, {"answered", s.answered}, {"resumed", s.resumed},
-               {"failed", s.failed}, {"ungrounded", s.ungrounded}});
+               {"failed", s.failed}, {"ungrounded", s.ungrounded}, {"warnings", warnings}});
     return 0;
   }
+  for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
   std::cout << "Answered " << s.answered << " of " << s.total << " questions (" << s.resumed << " from an earlier run, "
             << s.failed << " failed, " << s.ungrounded << " ungrounded) -> " << o.out << "\n"
             << "Grade them: lmlab freshqa grade --csv " << o.csv << " --responses " << o.out << "\n";

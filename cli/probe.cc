@@ -346,11 +346,15 @@ int RunProbe(const RunOptions& o) {
   }
 
   auto files = OrExit(WriteReportFiles(report, o.out));
+  const std::vector<std::string> warnings = DegenerateFindings(report);
   if (o.json) {
-    PrintJson(nlohmann::json(report));
+    nlohmann::json j = report;
+    j["warnings"] = warnings;
+    PrintJson(j);
     return 0;
   }
   std::cout << RenderReportText(report);
+  for (const std::string& w : warnings) std::cout << "warning: " << w << "\n";
   std::cout << fmt::format("\nActivations: {} ({} prompts captured now in {:.1f} s{})\n", report.cache_dir,
                            stats.captured, stats.capture_seconds, stats.from_cache ? ", all from the cache" : "");
   std::cout << mlp_summary;
