@@ -384,7 +384,7 @@ void Register(CLI::App& app) {
       app, "probe", "Find space and time inside a model: linear probes on every layer's activations",
       "  lmlab probe run                                       # default model, 2,000 world cities\n"
       "  lmlab probe run --model m.gguf --dataset people --prompt question --mlp\n"
-      "  lmlab probe run --model m.gguf --dataset ../shared/data/world-models/world_place.csv \\\n"
+      "  lmlab probe run --model m.gguf --dataset world_place.csv \\\n"
       "      --duplicates first --limit 5000 --holdout country --random-model-control\n"
       "  lmlab probe report probe-out\n");
   probe->require_subcommand(1, 1);
