@@ -103,13 +103,20 @@ int RunGrade(const Options& o) {
   ProgressBar bar;
   GradeReport r = OrExit(GradeFreshQa(questions, o.responses, judge.get(), {}, grades, bar.Callback()));
   bar.Finish();
+  std::vector<std::string> warnings;
+  if (r.graded == 0) warnings.push_back("no response was graded: the responses file holds none");
+  else if (r.judged && r.unparsed_judgements == 2 * r.graded)
+    warnings.push_back("the judge gave no verdict for any answer: the relaxed and strict columns measure the judge's "
+                       "format, not the answers (use a capable judge model)");
   if (o.json) {
     nlohmann::json j = ToJson(r);
     j["grades"] = grades;
+    j["warnings"] = warnings;
     PrintJson(j);
     return 0;
   }
   std::cout << RenderGradeReport(r) << "Grades: " << grades << "\n";
+  for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
   return 0;
 }
 
