@@ -109,6 +109,8 @@ struct FailingHandler {
   const char* expect;  // in the verdict's detail
 };
 
+void PrintTo(const FailingHandler& h, std::ostream* os) { *os << h.name; }
+
 class SandboxFailingRpc : public ::testing::TestWithParam<FailingHandler> {};
 
 TEST_P(SandboxFailingRpc, EndsTheRunNotTheHost) {
