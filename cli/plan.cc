@@ -174,7 +174,7 @@ void Register(CLI::App& app) {
       "  lmlab plan --params 70B --tokens 15T --device h100 --devices 16384\n"
       "  lmlab plan --preset llama-3-70b --tokens 15T --device h100 --days 90 --pipeline-parallel 8\n"
       "  lmlab plan --preset mixtral-8x7b --chinchilla --device h100 --devices 1024\n"
-      "  lmlab plan --params 175B --tokens 300B --device v100 --run-devices 10000 --run-days 15   # Epoch's two methods\n"
+      "  lmlab plan --params 175B --tokens 300B --device v100 --precision fp16 --run-devices 10000 --run-days 14.8\n"
       "  lmlab plan --from-log train.json --preset llama-3-8b --tokens 15T --device h100 --devices 1024\n"
       "  lmlab plan --flops 1e25 --chinchilla --device b200 --precision fp8 --sweep\n"
       "  lmlab plan --list-devices; lmlab plan --list-models\n"

@@ -29,7 +29,8 @@ std::string RenderText(const Plan& plan) {
                        FormatSi(r.sustained_flops, "FLOP/s"));
   else
     out += fmt::format("device          {}, {} {} {}, MFU {} -> {} sustained\n", r.name, r.precision,
-                       r.rate_given ? "given" : "peak", FormatSi(r.peak_flops, "FLOP/s"), FormatPercent(r.mfu),
+                       r.rate_given ? "given" : "peak", FormatSi(r.peak_flops, "FLOP/s"),
+                       FormatPercent(r.mfu, r.mfu < 0.1 ? 1 : 0),
                        FormatSi(r.sustained_flops, "FLOP/s"));
   out += fmt::format("device-seconds  {}\n\n", FormatScientific(plan.device_seconds));
 

@@ -127,11 +127,17 @@ nlohmann::json ToJson(const EpochEstimate& e) {
 
 std::string RenderCalibrationText(const Calibration& c) {
   const TrainingLog& log = c.log;
-  std::string out = fmt::format("log             {}: {} tokens/s ({} of {} samples{})\n", LogFormatName(log.format),
-                                FormatSignificant(log.tokens_per_second, 4),
-                                log.format == LogFormat::kGgmlOptProgress ? "the last cumulative rate" : "median",
-                                log.samples.size(),
-                                log.warmup_skipped ? fmt::format(", first {} skipped as warm-up", log.warmup_skipped) : "");
+  std::string how;
+  switch (log.format) {
+    case LogFormat::kLmlabTrainJson: how = "the run's average"; break;
+    case LogFormat::kGgmlOptProgress: how = fmt::format("the last cumulative rate of {} progress lines", log.samples.size()); break;
+    case LogFormat::kThroughputLines:
+      how = fmt::format("median of {} lines{}", log.samples.size() - static_cast<size_t>(log.warmup_skipped),
+                        log.warmup_skipped ? fmt::format(", first {} skipped as warm-up", log.warmup_skipped) : "");
+      break;
+  }
+  std::string out = fmt::format("log             {}: {} tokens/s ({})\n", LogFormatName(log.format),
+                                FormatSignificant(log.tokens_per_second, 4), how);
   out += fmt::format("log model       {} parameters ({}), {} FLOP per token\n", Count(c.params), c.model_source,
                      FormatScientific(c.flops_per_token));
   out += fmt::format("achieved        {} on {} x {} ({} peak each) -> MFU {}\n", FormatSi(c.achieved_flops, "FLOP/s"),

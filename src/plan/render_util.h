@@ -23,7 +23,7 @@ inline std::string Energy(double kwh) {
   if (kwh >= 1) return FormatFixed(kwh, 1) + " kWh";
   return FormatFixed(kwh * 1e3, 1) + " Wh";
 }
-inline std::string Count(double v) { return FormatSignificant(v, 3); }
+inline std::string Count(double v) { return v < 1e6 ? FormatThousands(v) : FormatSignificant(v, 3); }
 
 template <class T>
 nlohmann::json Opt(const std::optional<T>& v) {
