@@ -25,6 +25,7 @@ struct Options {
   std::vector<int64_t> batches;
   std::optional<int64_t> users;
   double latency_ms = 50;
+  int64_t max_replica_devices = 8;
   bool measure = false;
   std::string gguf;
   int measure_prompt = 128, measure_tokens = 64, measure_repeats = 3, threads = 0;
@@ -52,6 +53,7 @@ int Run(const Options& o) {
     r.batches = o.batches;
     r.users = o.users;
     r.latency_ms = o.latency_ms;
+    r.max_replica_devices = o.max_replica_devices;
     InferencePlan plan = OrExit(MakeInferencePlan(r, catalog));
     out["plan"] = ToJson(plan);
     text += RenderInferenceText(plan);
@@ -105,6 +107,9 @@ void Register(CLI::App& plan) {
       ->delimiter(',');
   s.add_option("--users", o->users, "Concurrent users to serve: devices needed at --latency-ms");
   s.add_option("--latency-ms", o->latency_ms, "Target time per output token for each user, in ms")->capture_default_str();
+  s.add_option("--max-replica-devices", o->max_replica_devices,
+               "Largest tensor-parallel replica to consider (unless the model needs more to fit)")
+      ->capture_default_str();
   s.option_defaults()->group("Measure on this machine");
   s.add_flag("--measure", o->measure,
              "Run llama.cpp on a GGUF here and print measured vs bound prefill and decode tokens/s with the ratio");

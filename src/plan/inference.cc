@@ -169,6 +169,7 @@ Result<InferencePlan> MakeInferencePlan(const InferenceRequest& r, const DeviceC
   if (r.prompt_tokens < 1) return InvalidArgument("--prompt-tokens must be at least 1");
   if (r.output_tokens < 1) return InvalidArgument("--output-tokens must be at least 1");
   if (r.chunk_tokens < 1) return InvalidArgument("the prefill chunk must be at least 1 token");
+  if (r.max_replica_devices < 1) return InvalidArgument("--max-replica-devices must be at least 1");
   if (!PositiveFinite(r.latency_ms)) return InvalidArgument(fmt::format("--latency-ms must be positive (got {})", r.latency_ms));
   if (r.users && *r.users < 1) return InvalidArgument(fmt::format("--users must be at least 1 (got {})", *r.users));
   for (int64_t b : r.batches)
@@ -253,16 +254,25 @@ Result<InferencePlan> MakeInferencePlan(const InferenceRequest& r, const DeviceC
   batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
   for (int64_t b : batches) p.table.push_back(rep.Decode(b, g0));
 
+  // Replica sizes: the smallest that holds the model, then powers of two
+  // above it (tensor-parallel degrees), with ideal scaling.
+  std::vector<int64_t> sizes{g0};
+  for (int64_t size = 1; size <= r.max_replica_devices; size *= 2)
+    if (size > g0) sizes.push_back(size);
+  const double target = r.latency_ms / 1000.0;
+  p.cheapest_latency_ms = r.latency_ms;
+  for (int64_t size : sizes) {
+    const int64_t batch = std::min(rep.MaxBatch(size), rep.MaxBatchWithin(target, size, int64_t{1} << 40));
+    if (batch < 1) continue;
+    DecodePoint d = rep.Decode(batch, size);
+    auto per_device = [](const DecodePoint& x) { return x.tokens_per_s / static_cast<double>(x.devices); };
+    if (p.cheapest.batch == 0 || per_device(d) > per_device(p.cheapest)) p.cheapest = d;
+  }
+
   if (r.users) {
     ServingPlan s;
     s.users = *r.users;
     s.latency_ms = r.latency_ms;
-    const double target = r.latency_ms / 1000.0;
-    // Replica sizes: the smallest that holds the model, then powers of two
-    // above it (tensor-parallel degrees), with ideal scaling.
-    std::vector<int64_t> sizes{g0};
-    for (int64_t size = 1; size <= std::max<int64_t>(64, 8 * g0); size *= 2)
-      if (size > g0) sizes.push_back(size);
     bool fits_somewhere = false;
     for (int64_t size : sizes) {
       const int64_t by_memory = rep.MaxBatch(size);

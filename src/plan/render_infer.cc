@@ -51,11 +51,11 @@ std::string RenderInferenceText(const InferencePlan& p) {
                      FormatSi(r.bandwidth_bytes_per_s, "B/s"), FormatPercent(p.mbu), r.precision,
                      FormatSi(r.peak_flops, "FLOP/s"), FormatPercent(r.mfu), Gb(r.memory_bytes),
                      FormatPercent(kMemoryReserve));
-  out += fmt::format("weights         {} at {} ({} bits per weight)\n", Gb(p.weight_bytes), p.weight_type.name,
-                     FormatSignificant(p.weight_type.bits, 4));
-  out += fmt::format("KV cache        {} per token at {} (2 x {} layers x {} KV heads x {} x {} B); {} per sequence of {} tokens\n",
+  out += fmt::format("weights         {} at {} ({:g} bits per weight)\n", Gb(p.weight_bytes), p.weight_type.name,
+                     p.weight_type.bits);
+  out += fmt::format("KV cache        {} per token at {} (2 x {} layers x {} KV heads x {} x {:g} B); {} per sequence of {} tokens\n",
                      FormatBytes(p.kv_bytes_per_token), p.kv_type.name, m.layers, m.kv_heads, m.head_dim,
-                     FormatSignificant(p.kv_type.bits / 8, 3), FormatBytes(p.kv_bytes_per_sequence),
+                     p.kv_type.bits / 8, FormatBytes(p.kv_bytes_per_sequence),
                      FormatThousands(static_cast<double>(p.prompt_tokens + p.output_tokens)));
   out += fmt::format("activations     {} at batch 1 (f32 intermediates of a layer, logits, one prefill chunk)\n",
                      FormatBytes(p.activation_bytes_batch1));
@@ -92,6 +92,12 @@ std::string RenderInferenceText(const InferencePlan& p) {
               Gb(d.memory_bytes) + (d.fits ? "" : " (does not fit)"), OrDash(d.usd_per_million, Price),
               OrDash(d.kwh_per_million, Energy)});
   out += t.Render();
+  if (p.cheapest.batch > 0)
+    out += fmt::format("cheapest        batch {} on {} within {} ms per token: {} tokens/s, {} and {} per million output tokens\n",
+                       FormatThousands(static_cast<double>(p.cheapest.batch)), Devices(p.cheapest.devices),
+                       FormatSignificant(p.cheapest_latency_ms, 3),
+                       Rate(p.cheapest.tokens_per_s), OrDash(p.cheapest.usd_per_million, Price),
+                       OrDash(p.cheapest.kwh_per_million, Energy));
   out += fmt::format("bounds at {} of peak bandwidth and {} of peak FLOP/s{}\n", FormatPercent(p.mbu), FormatPercent(r.mfu),
                      p.mbu == 1 && r.mfu == 1 ? ": no implementation beats them (--mbu, --mfu discount them)" : "");
 
@@ -112,7 +118,7 @@ std::string RenderInferenceText(const InferencePlan& p) {
       if (s.point.usd_per_million || s.point.kwh_per_million)
         out += fmt::format("  {} and {} per million output tokens\n", OrDash(s.point.usd_per_million, Price),
                            OrDash(s.point.kwh_per_million, Energy));
-      out += "  (ideal tensor-parallel scaling within a replica; prefill work not subtracted from decode time)\n";
+      out += "  (replicas of up to --max-replica-devices, scaled ideally; prefill work not subtracted from decode time)\n";
     }
   }
   return out;
@@ -146,6 +152,7 @@ nlohmann::json ToJson(const InferencePlan& p) {
   j["decode_batch1"] = PointJson(p.decode_batch1);
   j["crossover_batch"] = Opt(p.crossover_batch);
   j["crossover_batch_weights_only"] = Opt(p.crossover_batch_weights_only);
+  j["cheapest"] = p.cheapest.batch > 0 ? PointJson(p.cheapest) : nlohmann::json(nullptr);
   j["table"] = nlohmann::json::array();
   for (const DecodePoint& d : p.table) j["table"].push_back(PointJson(d));
   if (p.serving) {

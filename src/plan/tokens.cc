@@ -21,19 +21,27 @@ Result<TokenEconomics> MakeTokenEconomics(const TokenRequest& r, const DeviceCat
     LMLAB_ASSIGN_OR_RETURN(InferencePlan plan, MakeInferencePlan(r.self_hosted->inference, catalog));
     if (plan.rate.price_per_hour <= 0)
       return InvalidArgument("the self-hosted price needs a device price: name a catalog device or give --price");
-    if (plan.max_batch < 1) return InvalidArgument("the model does not fit the devices of one replica");
-    const int64_t batch = r.self_hosted->batch.value_or(plan.max_batch);
-    if (batch < 1) return InvalidArgument(fmt::format("--batch must be at least 1 (got {})", batch));
-    InferenceRequest one = r.self_hosted->inference;
-    one.batches = {batch};
-    one.users.reset();
-    LMLAB_ASSIGN_OR_RETURN(InferencePlan at_batch, MakeInferencePlan(one, catalog));
-    const DecodePoint& d = at_batch.table.front();
-    if (!d.fits)
-      return InvalidArgument(fmt::format("a batch of {} does not fit {} device(s) (at most {})", batch, d.devices, plan.max_batch));
-    prices.push_back({fmt::format("{} on {} x {}, batch {} (decode bound)", plan.model.name, d.devices, plan.rate.name, batch),
-                      *d.usd_per_million, "lmlab plan infer: device-hours / output tokens at the roofline bound"});
-    t.self_hosted = std::move(at_batch);
+    if (plan.cheapest.batch < 1) return InvalidArgument("the model does not fit the devices of one replica");
+    DecodePoint d = plan.cheapest;
+    if (r.self_hosted->batch) {
+      const int64_t batch = *r.self_hosted->batch;
+      if (batch < 1) return InvalidArgument(fmt::format("--batch must be at least 1 (got {})", batch));
+      InferenceRequest one = r.self_hosted->inference;
+      one.batches = {batch};
+      one.users.reset();
+      LMLAB_ASSIGN_OR_RETURN(plan, MakeInferencePlan(one, catalog));
+      d = plan.table.front();
+      if (!d.fits)
+        return InvalidArgument(fmt::format("a batch of {} does not fit {} device(s) (at most {})", batch, d.devices,
+                                           plan.max_batch));
+    }
+    prices.push_back({fmt::format("{} on {} x {}, batch {} (decode bound)", plan.model.name, d.devices, plan.rate.name,
+                                  d.batch),
+                      *d.usd_per_million,
+                      r.self_hosted->batch ? "lmlab plan infer at --batch: device-hours / output tokens at the roofline bound"
+                                           : "lmlab plan infer: the replica size and batch with the most tokens per "
+                                             "device-hour, at the roofline bound"});
+    t.self_hosted = std::move(plan);
     t.self_hosted_point = d;
   }
   if (prices.empty()) return InvalidArgument("give at least one price per million tokens (--price-per-million)");

@@ -140,6 +140,21 @@ TEST(Inference, CostAndEnergyPerMillionTokens) {
   EXPECT_LT(*p->table[1].usd_per_million, *p->table[0].usd_per_million / 10) << "batching amortises the weight reads";
 }
 
+TEST(Inference, CheapestIsTheMostTokensPerDevice) {
+  InferenceRequest r;
+  r.model = Preset("llama-3-70b");
+  r.hardware.device = "h100";
+  r.weight_type = "fp8";
+  auto p = MakeInferencePlan(r, Catalog());
+  ASSERT_TRUE(p);
+  ASSERT_GT(p->cheapest.batch, 0);
+  EXPECT_GT(p->cheapest.devices, p->min_devices) << "one H100 holds 70 GB of weights but barely any cache";
+  r.batches = {p->max_batch};
+  auto smallest = MakeInferencePlan(r, Catalog());
+  ASSERT_TRUE(smallest);
+  EXPECT_LT(*p->cheapest.usd_per_million, *smallest->table.front().usd_per_million);
+}
+
 TEST(Inference, BadRequests) {
   InferenceRequest r = Llama3On("h100");
   r.mbu = 1.5;
@@ -203,6 +218,11 @@ TEST(Tokens, SelfHostedPriceComesFromTheInferencePlan) {
   self.batch = 100000000;
   r.self_hosted = self;
   EXPECT_FALSE(MakeTokenEconomics(r, Catalog())) << "a batch that does not fit";
+  self.batch.reset();  // default: the cheapest point of the plan
+  r.self_hosted = self;
+  t = MakeTokenEconomics(r, Catalog());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->self_hosted_point->batch, t->self_hosted->cheapest.batch);
 }
 
 TEST(Tokens, BadRequests) {

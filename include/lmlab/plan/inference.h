@@ -54,6 +54,9 @@ struct InferenceRequest {
   std::optional<int64_t> users;   // concurrent users to serve
   double latency_ms = 50;         // target time per output token for each user (20 tokens/s)
   int64_t chunk_tokens = 512;     // prefill chunk (llama.cpp's n_ubatch) for the activation estimate
+  // Largest tensor-parallel replica considered (one 8-GPU node), unless the
+  // model needs more devices just to fit. Scaling within a replica is ideal.
+  int64_t max_replica_devices = 8;
 };
 
 // One decode step of `batch` sequences on one replica of `devices` devices.
@@ -112,6 +115,12 @@ struct InferencePlan {
   // (peak FLOP/s / bandwidth over 2 FLOP per weight for a dense bf16 model).
   std::optional<double> crossover_batch_weights_only;
   std::vector<DecodePoint> table;
+  // The most output tokens per device-second over replica sizes (the
+  // smallest that holds the model, then powers of two up to
+  // max_replica_devices), each at the largest batch it holds within
+  // latency_ms per token: the cheapest price per token the bound allows.
+  DecodePoint cheapest;
+  double cheapest_latency_ms = 0;
   std::optional<ServingPlan> serving;
 };
 
