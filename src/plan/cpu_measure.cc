@@ -51,14 +51,15 @@ double TheoreticalPeakFlops(const CpuInfo& cpu) {
   return cpu.cores * cpu.max_ghz * 1e9 * cpu.simd_fp32_lanes * flops_per_lane_cycle * kFmaUnitsPerCore;
 }
 
-Result<GemmMeasurement> MeasureGemm(int n, int repeats) {
+Result<GemmMeasurement> MeasureGemm(int n, int repeats, int threads) {
   if (n < 16 || n > 16384) return InvalidArgument("GEMM size must be in [16, 16384]");
   if (repeats < 1) return InvalidArgument("repeats must be at least 1");
+  if (threads < 0) return InvalidArgument("threads must not be negative (0 = all cores)");
   GemmMeasurement m;
   LMLAB_ASSIGN_OR_RETURN(m.cpu, ReadCpuInfo());
   m.n = n;
   m.repeats = repeats;
-  Eigen::setNbThreads(m.cpu.cores);
+  Eigen::setNbThreads(threads > 0 ? threads : m.cpu.cores);
   m.threads = Eigen::nbThreads();
   Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
   c.noalias() = a * b;  // warm-up: page in, spin up threads
@@ -77,14 +78,15 @@ Result<GemmMeasurement> MeasureGemm(int n, int repeats) {
   return m;
 }
 
-Result<BandwidthMeasurement> MeasureReadBandwidth(double bytes, int repeats) {
+Result<BandwidthMeasurement> MeasureReadBandwidth(double bytes, int repeats, int threads) {
   if (!(bytes >= 64.0 * 1024 && bytes <= 16.0 * (1ull << 30)))
     return InvalidArgument("bandwidth buffer must be in [64 KiB, 16 GiB]");
   if (repeats < 1) return InvalidArgument("repeats must be at least 1");
+  if (threads < 0) return InvalidArgument("threads must not be negative (0 = all cores)");
   LMLAB_ASSIGN_OR_RETURN(CpuInfo cpu, ReadCpuInfo());
   BandwidthMeasurement m;
   m.repeats = repeats;
-  m.threads = std::max(1, cpu.cores);
+  m.threads = threads > 0 ? threads : std::max(1, cpu.cores);
   const size_t n = static_cast<size_t>(bytes / sizeof(float));
   m.buffer_bytes = static_cast<double>(n * sizeof(float));
   std::vector<float> buffer(n, 0.0f);  // written once: every page is mapped before timing

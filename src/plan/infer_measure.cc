@@ -55,6 +55,7 @@ Result<GgufServingShape> ReadGgufServingShape(const std::string& path) {
 }
 
 Result<InferMeasurement> MeasureInference(const InferMeasureOptions& o, const ProgressCallback& progress) {
+  if (o.threads < 0) return InvalidArgument("--threads must not be negative (0 = all cores)");
   if (o.prompt_tokens < 1 || o.gen_tokens < 1 || o.repeats < 1)
     return InvalidArgument("--measure-prompt, --measure-tokens and --measure-repeats must be at least 1");
   InferMeasurement m;
@@ -71,9 +72,10 @@ Result<InferMeasurement> MeasureInference(const InferMeasureOptions& o, const Pr
 
   Report(progress, {.stage = "measuring this machine", .done = 0, .total = 3, .unit = "steps"});
   const double buffer = std::clamp(m.decode_bytes_per_token, kMinBufferBytes, kMaxBufferBytes);
-  LMLAB_ASSIGN_OR_RETURN(m.bandwidth, MeasureReadBandwidth(buffer, 10));
+  // The bounds use as many threads as llama.cpp gets, so the two compare like for like.
+  LMLAB_ASSIGN_OR_RETURN(m.bandwidth, MeasureReadBandwidth(buffer, 10, o.threads));
   Report(progress, {.stage = "measuring this machine", .done = 1, .total = 3, .unit = "steps"});
-  LMLAB_ASSIGN_OR_RETURN(m.gemm, MeasureGemm(512, 5));
+  LMLAB_ASSIGN_OR_RETURN(m.gemm, MeasureGemm(512, 5, o.threads));
   Report(progress, {.stage = "measuring this machine", .done = 2, .total = 3, .unit = "steps"});
   LMLAB_ASSIGN_OR_RETURN(m.measured, runtime::MeasureSpeed(o.gguf_path, {.prompt_tokens = o.prompt_tokens,
                                                                          .gen_tokens = o.gen_tokens,

@@ -73,14 +73,14 @@ std::string RenderInferenceText(const InferencePlan& p) {
                      FormatSi(r.bandwidth_bytes_per_s * p.mbu * static_cast<double>(d1.devices), "B/s"));
   if (p.crossover_batch)
     out += fmt::format("crossover       batch {}: decode is memory-bound below it, compute-bound above\n",
-                       FormatSignificant(*p.crossover_batch, 3));
+                       Rate(*p.crossover_batch));
   else
     out += fmt::format("crossover       none at {} tokens of context: each sequence's KV reads take longer than its "
                        "FLOPs, so no batch makes decode compute-bound\n",
                        FormatThousands(p.decode_batch1.context));
   if (p.crossover_batch_weights_only)
     out += fmt::format("                batch {} counting weight reads only (the textbook peak FLOP/s / bandwidth figure)\n",
-                       FormatSignificant(*p.crossover_batch_weights_only, 3));
+                       Rate(*p.crossover_batch_weights_only));
 
   out += fmt::format("\ndecode by batch ({}, mean context {} tokens):\n", Devices(p.min_devices),
                      FormatThousands(p.decode_batch1.context));
@@ -223,11 +223,12 @@ std::string RenderInferMeasurementText(const InferMeasurement& m) {
                      FormatBytes(m.decode_bytes_per_token), FormatBytes(s.decode_weight_bytes),
                      FormatBytes(m.decode_bytes_per_token - s.decode_weight_bytes), FormatThousands(m.mean_decode_context),
                      FormatScientific(m.decode_flops_per_token));
-  out += fmt::format("this machine    {} read over a {} buffer ({} threads); {} on a {}x{} fp32 GEMM\n",
+  out += fmt::format("this machine    {} read over a {} buffer; {} on a {}x{} fp32 GEMM ({} thread{} each)\n",
                      FormatSi(m.bandwidth.bytes_per_second, "B/s"), FormatBytes(m.bandwidth.buffer_bytes),
-                     m.bandwidth.threads, FormatSi(m.gemm.achieved_flops, "FLOP/s"), m.gemm.n, m.gemm.n);
-  out += fmt::format("llama.cpp       {} prompt tokens then {} decoded, {} threads, median of {} runs\n\n", r.prompt_tokens,
-                     r.gen_tokens, r.threads, r.samples.size());
+                     FormatSi(m.gemm.achieved_flops, "FLOP/s"), m.gemm.n, m.gemm.n, m.bandwidth.threads,
+                     m.bandwidth.threads == 1 ? "" : "s");
+  out += fmt::format("llama.cpp       {} prompt tokens then {} decoded, {} thread{}, median of {} runs\n\n",
+                     r.prompt_tokens, r.gen_tokens, r.threads, r.threads == 1 ? "" : "s", r.samples.size());
   Table t({"phase", "measured tok/s", "bound tok/s", "bound by", "measured / bound"}, std::vector<Align>(5, Align::kRight));
   t.AddRow({"prefill", Rate(r.prefill_tokens_per_second), Rate(m.prefill_bound_tokens_per_s), m.prefill_bound_by,
             FormatPercent(m.prefill_ratio, 1)});

@@ -137,7 +137,9 @@ std::string RenderCalibrationText(const Calibration& c) {
       break;
   }
   std::string out = fmt::format("log             {}: {} tokens/s ({})\n", LogFormatName(log.format),
-                                FormatSignificant(log.tokens_per_second, 4), how);
+                                log.tokens_per_second >= 1000 ? FormatThousands(log.tokens_per_second)
+                                                              : FormatSignificant(log.tokens_per_second, 4),
+                                how);
   out += fmt::format("log model       {} parameters ({}), {} FLOP per token\n", Count(c.params), c.model_source,
                      FormatScientific(c.flops_per_token));
   out += fmt::format("achieved        {} on {} x {} ({} peak each) -> MFU {}\n", FormatSi(c.achieved_flops, "FLOP/s"),
