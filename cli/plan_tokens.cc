@@ -44,17 +44,10 @@ TokenPrice ParsePrice(const std::string& item) {
     number = item.substr(eq + 1);
   }
   if (!number.empty() && number[0] == '$') number.erase(0, 1);
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(number, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (number.empty() || used != number.size())
-    throw UsageError("--price-per-million: '" + item + "' is not a price (examples: 2, GPT-4o=5)");
+  std::optional<double> v = ParseNumber(number);
+  if (!v) throw UsageError("--price-per-million: '" + item + "' is not a price (examples: 2, GPT-4o=5)");
   if (label.empty()) label = "$" + number + " per million";
-  return {label, v, "--price-per-million"};
+  return {label, *v, "--price-per-million"};
 }
 
 int Run(const Options& o) {
