@@ -27,9 +27,16 @@ CLI::Validator QuantityTransform() {
             number.pop_back();
           }
         }
-        std::optional<double> v = ParseNumber(number);
-        if (!v) return "'" + text + "' is not a number (examples: 1e24, 7e9, 70B, 15T)";
-        text = fmt::format("{:.17g}", *v * scale);
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(number, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (number.empty() || used != number.size())
+          return "'" + text + "' is not a number (examples: 1e24, 7e9, 70B, 15T)";
+        text = fmt::format("{:.17g}", v * scale);
         return "";
       },
       "NUM", "quantity");
@@ -40,18 +47,6 @@ double NowSeconds() {
 }
 
 }  // namespace
-
-std::optional<double> ParseNumber(const std::string& text) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  if (text.empty() || used != text.size()) return std::nullopt;
-  return v;
-}
 
 int ExitCodeFor(const Error& e) {
   switch (e.code) {

@@ -4,7 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -37,9 +36,6 @@ inline void OrExit(Status s) {
 }
 
 int ExitCodeFor(const Error& e);
-
-// The whole of `text` as a number ("2.5", "1e24"); nullopt for anything else.
-std::optional<double> ParseNumber(const std::string& text);
 
 // Adds "1e24", "70B", "15T" style numbers: k, M, B/G, T, P suffixes (powers of 1000).
 CLI::Option* AddQuantity(CLI::App* app, const std::string& name, double& value, const std::string& help);

@@ -103,7 +103,10 @@ int Run(const Options& o) {
   r.model = ModelShapeOrExit(o.model);
   const bool no_compute = !o.flops && !o.params && !o.tokens && !o.chinchilla && !r.model && !o.run_devices;
   const bool reference = no_compute && o.hardware.device.empty() && !o.hardware.device_flops && !o.measure && o.from_log.empty();
-  r.compute = {o.flops, o.params, o.tokens, o.chinchilla ? Chinchilla::kOn : Chinchilla::kOff};
+  r.compute.flops = o.flops;
+  r.compute.params = o.params;
+  r.compute.tokens = o.tokens;
+  r.compute.chinchilla = o.chinchilla ? Chinchilla::kOn : Chinchilla::kOff;
   if (no_compute) r.compute.flops = kReferenceFlops;
   r.hardware = ToHardwareRequest(o.hardware, o.measure ? "" : "h100-sxm");
   if (reference) r.hardware.device_flops = kReferenceDeviceFlops;  // the H100 entry gives memory, power and price

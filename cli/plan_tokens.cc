@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/plan_flags.h"
+#include "lmlab/core/parse.h"
 #include "lmlab/plan/render.h"
 
 namespace lmlab::cli::plan_tokens_cmd {
@@ -44,7 +45,7 @@ TokenPrice ParsePrice(const std::string& item) {
     number = item.substr(eq + 1);
   }
   if (!number.empty() && number[0] == '$') number.erase(0, 1);
-  std::optional<double> v = ParseNumber(number);
+  Result<double> v = ParseDouble(number, "price");
   if (!v) throw UsageError("--price-per-million: '" + item + "' is not a price (examples: 2, GPT-4o=5)");
   if (label.empty()) label = "$" + number + " per million";
   return {label, *v, "--price-per-million"};

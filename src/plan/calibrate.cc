@@ -7,14 +7,18 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "lmlab/core/parse.h"
+
 namespace lmlab::plan {
 namespace {
 
 constexpr const char* kNumber = R"(([0-9][0-9,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?))";
 
-double ParseNumber(std::string s) {
+// "12,345.6" -> 12345.6; nullopt when out of range ("1e999").
+std::optional<double> ParseNumber(std::string s) {
   s.erase(std::remove(s.begin(), s.end(), ','), s.end());
-  return std::stod(s);
+  Result<double> v = ParseDouble(s, "throughput");
+  return v ? std::optional<double>(*v) : std::nullopt;
 }
 
 double Median(std::vector<double> v) {
@@ -92,16 +96,18 @@ Result<TrainingLog> ParseTrainingLog(std::string_view text, std::optional<int64_
     if (line.empty()) continue;
     std::smatch m;
     if (std::regex_search(line, m, kGgmlOpt)) {
-      const double data = std::stod(m[1].str());
-      const double seconds = 3600 * std::stod(m[3].str()) + 60 * std::stod(m[4].str()) + std::stod(m[5].str());
       if (!seq_len)
         return InvalidArgument("llama.cpp finetune progress counts sequences: give the run's context length (--log-seq-len)");
-      if (seconds > 0 && data > 0) ggml.push_back({line_no, data * static_cast<double>(*seq_len) / seconds});
+      std::optional<double> data = ParseNumber(m[1].str()), h = ParseNumber(m[3].str()), min = ParseNumber(m[4].str()),
+                            sec = ParseNumber(m[5].str());
+      if (!data || !h || !min || !sec) continue;
+      const double seconds = 3600 * *h + 60 * *min + *sec;
+      if (seconds > 0 && *data > 0) ggml.push_back({line_no, *data * static_cast<double>(*seq_len) / seconds});
       continue;
     }
     if (std::regex_search(line, m, kKeyValue) || std::regex_search(line, m, kValueUnit)) {
-      double v = ParseNumber(m[1].str());
-      if (std::isfinite(v) && v > 0) lines.push_back({line_no, v});
+      std::optional<double> v = ParseNumber(m[1].str());
+      if (v && std::isfinite(*v) && *v > 0) lines.push_back({line_no, *v});
     }
   }
   if (!ggml.empty()) {

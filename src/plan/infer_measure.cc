@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "lmlab/core/parse.h"
 #include "lmlab/runtime/gguf_reader.h"
 
 namespace lmlab::plan {
@@ -27,7 +28,11 @@ Result<GgufServingShape> ReadGgufServingShape(const std::string& path) {
     s.weight_bytes += static_cast<double>(t.n_bytes);
     double elements = 1;
     for (int64_t d : t.shape) elements *= static_cast<double>(d);
-    if (t.name.rfind("blk.", 0) == 0) blocks.insert(std::stoll(t.name.substr(4, t.name.find('.', 4) - 4)));
+    if (t.name.rfind("blk.", 0) == 0) {
+      // "blk.12.attn_q.weight": the block number, checked (the file is outside input).
+      if (Result<int64_t> block = ParseInt(std::string_view(t.name).substr(4, t.name.find('.', 4) - 4), "block number"))
+        blocks.insert(*block);
+    }
     if (t.name == "token_embd.weight" && t.shape.size() == 2) {
       s.hidden = t.shape[0];
       s.vocab = t.shape[1];

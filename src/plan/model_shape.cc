@@ -10,6 +10,7 @@
 
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/json.h"
 
 namespace lmlab::plan {
 namespace {
@@ -76,9 +77,11 @@ Result<std::optional<int64_t>> IntField(const json& j, std::initializer_list<con
   std::string key;
   const json* v = Field(j, keys, &key);
   if (!v) return std::optional<int64_t>{};
-  if (!v->is_number() || v->get<double>() < 0 || v->get<double>() != std::floor(v->get<double>()))
-    return InvalidArgument(fmt::format("model config: '{}' must be a non-negative integer (got {})", key, v->dump()));
-  return std::optional<int64_t>{v->get<int64_t>()};
+  // Below 2^53: exact as a double, and no overflow converting it.
+  if (!v->is_number() || v->get<double>() < 0 || v->get<double>() != std::floor(v->get<double>()) ||
+      v->get<double>() >= 9007199254740992.0)
+    return InvalidArgument(fmt::format("model config: '{}' must be a non-negative integer (got {})", key, DumpJson(*v)));
+  return std::optional<int64_t>{static_cast<int64_t>(v->get<double>())};
 }
 
 Result<std::optional<bool>> BoolField(const json& j, const char* key) {
@@ -111,12 +114,14 @@ Status ValidateShape(const ModelShape& m) {
 }
 
 Result<ModelShape> ParseModelConfig(std::string_view text, std::string_view name) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object())
-    return ParseError(fmt::format("{}: not a JSON object (expected a config.json)", name));
+  LMLAB_ASSIGN_OR_RETURN(json j, ParseJson(text, name));
+  if (!j.is_object()) return ParseError(fmt::format("{}: not a JSON object (expected a config.json)", name));
   ModelShape m;
   m.name = std::string(name);
-  m.model_type = j.value("model_type", "");
+  if (const json* t = Field(j, {"model_type"})) {
+    if (!t->is_string()) return InvalidArgument(fmt::format("{}: 'model_type' must be a string", name));
+    m.model_type = t->get<std::string>();
+  }
   if (Field(j, {"kv_lora_rank", "q_lora_rank"}))
     return Unsupported(fmt::format("{}: multi-head latent attention (kv_lora_rank, DeepSeek-V2/V3) is not modelled; "
                                    "its KV cache and attention FLOPs differ from MHA/GQA",
@@ -162,7 +167,7 @@ Result<ModelShape> ParseModelConfig(std::string_view text, std::string_view name
   if (const json* t = Field(j, {"mlp_type"})) {
     if (*t == "gated") m.mlp = MlpKind::kGated;
     else if (*t == "plain") m.mlp = MlpKind::kPlain;
-    else return InvalidArgument(fmt::format("{}: mlp_type must be \"gated\" or \"plain\" (got {})", name, t->dump()));
+    else return InvalidArgument(fmt::format("{}: mlp_type must be \"gated\" or \"plain\" (got {})", name, DumpJson(*t)));
   }
   LMLAB_ASSIGN_OR_RETURN(auto inter, IntField(j, {"intermediate_size", "n_inner", "ffn_dim"}));
   if (inter) {
@@ -197,7 +202,7 @@ Result<ModelShape> ParseModelConfig(std::string_view text, std::string_view name
   if (const json* t = Field(j, {"norm_type"})) {
     if (*t == "rms") m.norm = NormKind::kRms;
     else if (*t == "layer") m.norm = NormKind::kLayer;
-    else return InvalidArgument(fmt::format("{}: norm_type must be \"rms\" or \"layer\" (got {})", name, t->dump()));
+    else return InvalidArgument(fmt::format("{}: norm_type must be \"rms\" or \"layer\" (got {})", name, DumpJson(*t)));
   }
   LMLAB_ASSIGN_OR_RETURN(auto norms, IntField(j, {"norms_per_layer"}));
   m.norms_per_layer = norms.value_or(arch.norms_per_layer);
@@ -298,7 +303,7 @@ Result<ModelPresets> ModelPresets::Parse(std::string_view text) {
     if (e.contains("aliases") && e["aliases"].is_array())
       for (const json& a : e["aliases"])
         if (a.is_string()) p.aliases.push_back(a.get<std::string>());
-    LMLAB_ASSIGN_OR_RETURN(p.shape, ParseModelConfig(e["config"].dump(), p.id));
+    LMLAB_ASSIGN_OR_RETURN(p.shape, ParseModelConfig(DumpJson(e["config"]), p.id));
     p.shape.source = e.value("config_source", "");
     const json& pub = e.value("published", json::object());
     if (!pub.contains("total") || !pub["total"].is_number())

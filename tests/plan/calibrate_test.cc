@@ -54,6 +54,13 @@ TEST(TrainingLog, LlamaCppFinetuneProgressCountsSequences) {
   EXPECT_DOUBLE_EQ(log->tokens_per_second, 512.0 * 256 / 64) << "the last cumulative rate: 512 sequences in 64 s";
 }
 
+TEST(TrainingLog, OutOfRangeNumbersAreSkippedNotThrown) {
+  auto log = ParseTrainingLog("1e999 tok/s\n500 tok/s\n", std::nullopt);
+  ASSERT_TRUE(log) << log.error().ToString();
+  ASSERT_EQ(log->samples.size(), 1u);
+  EXPECT_EQ(log->tokens_per_second, 500);
+}
+
 TEST(TrainingLog, NoThroughputIsAParseError) {
   auto log = ParseTrainingLog("loss 3.2\nloss 3.1\n", std::nullopt);
   ASSERT_FALSE(log);

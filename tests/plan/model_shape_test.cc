@@ -161,6 +161,12 @@ TEST(ModelShape, BadConfigs) {
       "intermediate_size": 8, "vocab_size": 9, "num_local_experts": 8})");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("num_experts_per_tok"), std::string::npos);
+  bad = ParseModelConfig(R"({"model_type": 7, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+      "intermediate_size": 8, "vocab_size": 9})");
+  ASSERT_FALSE(bad) << "a model_type that is not a string is an error, not an exception";
+  bad = ParseModelConfig(R"({"hidden_size": 1e300, "num_hidden_layers": 2, "num_attention_heads": 4,
+      "intermediate_size": 8, "vocab_size": 9})");
+  ASSERT_FALSE(bad);
   bad = ParseModelConfig(R"({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
       "intermediate_size": 8, "vocab_size": 9, "kv_lora_rank": 512})");
   ASSERT_FALSE(bad);
