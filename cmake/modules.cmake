@@ -22,7 +22,7 @@ endfunction()
 
 lmlab_module(core    DEPS lmlab_deps)
 lmlab_embed_files(lmlab_core)
-lmlab_module(plan    DEPS lmlab_core)
+lmlab_module(plan    DEPS lmlab_runtime)  # runtime: llama.cpp speed for plan infer --measure
 lmlab_module(runtime DEPS lmlab_core PRIVATE_DEPS lmlab_llama)  # the only module that sees llama.h
 lmlab_module(train   DEPS lmlab_runtime PRIVATE_DEPS lmlab_ggml)  # own training graph in ggml
 lmlab_module(search  DEPS lmlab_core)
