@@ -237,5 +237,27 @@ TEST(CirclePacking, SeedSolutionIsTheGridInTheSandbox) {
   }
 }
 
+TEST(CirclePacking, TheFixturesPenaltySolverIsValidAndBeatsTheGrid) {
+  // The replay fixture's circle-packing reply: a hand-written solver, checked
+  // by the host's validity check in the sandbox.
+  auto entries = LoadReplayFile(std::string(LMLAB_SOURCE_DIR) + "/data/improve/replay.jsonl");
+  ASSERT_TRUE(entries);
+  std::string code;
+  for (const auto& e : *entries)
+    if (e.prompt_contains == "def algorithm(n)") {
+      size_t from = e.completion.find("```python\n") + 10;
+      code = e.completion.substr(from, e.completion.rfind("```") - from);
+    }
+  ASSERT_FALSE(code.empty());
+  auto task = FindTask("circle_packing_26");
+  auto box = sandbox::MakeBubblewrapSandbox();
+  auto e = EvaluateSolution(*box, *task, code, {.seed = 0, .instances = 1, .time_limit_scale = 6});
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->errors + e->too_slow + e->wrong_shape, 0) << e->error;
+  double sum = CirclePackingSumOfRadii(26, e->utility);
+  EXPECT_GT(sum, 2.45);   // the grid: 2.167; measured 2.512
+  EXPECT_LT(sum, 2.636);  // AlphaEvolve's 2.635 is not beaten by a 40-line solver
+}
+
 }  // namespace
 }  // namespace lmlab::improve
