@@ -51,8 +51,10 @@ pid_t ReadPid(const fs::path& file) {
 
 bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
-// SIGTERM, then SIGKILL after `grace` seconds.
-void StopDaemon(const fs::path& pid_file, double grace = 10) {
+// SIGTERM, then SIGKILL after `grace` seconds. The test cluster's state is
+// thrown away, so there is nothing to wait for: slurmctld and slurmd take
+// seconds to shut down cleanly, which every test process would pay.
+void StopDaemon(const fs::path& pid_file, double grace = 1) {
   pid_t pid = ReadPid(pid_file);
   if (!Alive(pid)) return;
   ::kill(pid, SIGTERM);

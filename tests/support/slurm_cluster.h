@@ -36,7 +36,7 @@ class SlurmCluster {
   SlurmCluster& operator=(const SlurmCluster&) = delete;
 
   // Cancels every job, stops slurmd, slurmctld and munged (by their pid
-  // files; SIGKILL after 10 s). Idempotent.
+  // files; SIGKILL after 1 s: its state is thrown away). Idempotent.
   void Stop();
 
   const std::filesystem::path& dir() const { return dir_; }
