@@ -46,6 +46,8 @@ TEST(RealSlurm, StopElementsRunAsAnArrayGatherToTheInProcessMetaUtility) {
   auto lm = testing::Replay();
   auto pool = improve::EvaluateImprover(o, improve::SeedImprover(), o.tasks, *lm, *box);
   ASSERT_TRUE(pool) << pool.error().ToString();
+  ASSERT_EQ(pool->runs, 3);
+  ASSERT_GT(pool->model_calls, 0);  // the improver really asked the model in every element
 
   ArrayJob job;
   job.name = "lmlab-improve-element";

@@ -49,6 +49,20 @@ pid_t ReadPid(const fs::path& file) {
   return static_cast<pid_t>(std::atol(text->c_str()));
 }
 
+// The daemons live in /usr/sbin, which a non-login shell's PATH may lack.
+std::string Daemon(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = std::string(path ? path : "") + ":/usr/sbin:/sbin";
+  for (size_t at = 0; at <= dirs.size();) {
+    size_t colon = dirs.find(':', at);
+    std::string dir = dirs.substr(at, colon == std::string::npos ? std::string::npos : colon - at);
+    if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return dir + "/" + name;
+    if (colon == std::string::npos) break;
+    at = colon + 1;
+  }
+  return name;  // not found: starting it fails naming it
+}
+
 bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
 // SIGTERM, then SIGKILL after `grace` seconds. The test cluster's state is
@@ -178,14 +192,16 @@ Result<std::unique_ptr<SlurmCluster>> SlurmCluster::Start(const fs::path& dir, d
         {.argv = wrapped, .env = {{"SLURM_CONF", c->conf().string()}}, .timeout_seconds = 30});
     if (!r) return std::unexpected(r.error().WithContext("starting " + argv[0] + "\n" + c->Logs()));
     if (r->exit_code != 0)
-      return Unavailable(argv[0] + " exited with " + std::to_string(r->exit_code) + " at start-up\n" + c->Logs());
+      return Unavailable(argv[0] + " exited with " + std::to_string(r->exit_code) + " at start-up" +
+                         (r->exit_code == 127 ? " (not installed: scripts/setup.sh installs slurm-wlm and munge)" : "") +
+                         "\n" + c->Logs());
     return {};
   };
-  LMLAB_RETURN_IF_ERROR(start({"munged", "--key-file=" + d + "/munge.key", "--socket=" + d + "/munge.socket",
+  LMLAB_RETURN_IF_ERROR(start({Daemon("munged"), "--key-file=" + d + "/munge.key", "--socket=" + d + "/munge.socket",
                                "--pid-file=" + d + "/munged.pid", "--log-file=" + d + "/munged.log",
                                "--seed-file=" + d + "/munge.seed"}));
-  LMLAB_RETURN_IF_ERROR(start({"slurmctld", "-f", c->conf().string(), "-i"}));
-  LMLAB_RETURN_IF_ERROR(start({"slurmd", "-f", c->conf().string(), "-N", host}));
+  LMLAB_RETURN_IF_ERROR(start({Daemon("slurmctld"), "-f", c->conf().string(), "-i"}));
+  LMLAB_RETURN_IF_ERROR(start({Daemon("slurmd"), "-f", c->conf().string(), "-N", host}));
   LMLAB_RETURN_IF_ERROR(c->WaitIdle(timeout_seconds));
   return c;
 }
