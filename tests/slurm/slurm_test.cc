@@ -15,11 +15,8 @@
 #include <thread>
 
 #include "lmlab/core/file.h"
-#include "lmlab/core/process.h"
 #include "lmlab/sched/array_run.h"
-#include "lmlab/sched/scheduler.h"
-#include "lmlab/sched/slurm.h"
-#include "tests/support/slurm_cluster.h"
+#include "tests/slurm/real_slurm.h"
 
 namespace lmlab::sched {
 namespace {
@@ -60,13 +57,6 @@ FollowOptions Follow(const fs::path& dir) {
   return f;
 }
 
-testing::SlurmCluster* Cluster() {
-  std::string why;
-  testing::SlurmCluster* c = testing::SharedSlurmCluster(&why);
-  EXPECT_NE(c, nullptr) << why;
-  return c;
-}
-
 // Waits for a file to appear; false after `seconds`.
 bool WaitFor(const fs::path& file, double seconds) {
   auto until = Clock::now() + std::chrono::duration<double>(seconds);
@@ -77,18 +67,14 @@ bool WaitFor(const fs::path& file, double seconds) {
   return false;
 }
 
-TEST(RealSlurm, RunsAnArrayJobToTheEndWithSbatchAndSqueue) {
-  testing::SlurmCluster* cluster = Cluster();
-  ASSERT_NE(cluster, nullptr);
+TEST_F(RealSlurm, RunsAnArrayJobToTheEndWithSbatchAndSqueue) {
   TempDir d("array");
-  auto runner = MakeSystemProcessRunner();
-  auto slurm = MakeSlurmScheduler(*runner);
   ArrayJob job = Job(d.path, 6, "", 0.5);
   std::vector<double> progress;
   FollowOptions f = Follow(d.path);
   f.progress = [&](const Progress& p) { progress.push_back(p.done); };
-  Result<ArrayOutcome> o = RunArray(*slurm, job, f);
-  ASSERT_TRUE(o) << o.error().ToString() << "\n" << cluster->Logs();
+  Result<ArrayOutcome> o = RunArray(*slurm_, job, f);
+  ASSERT_TRUE(o) << o.error().ToString() << "\n" << cluster_->Logs();
   EXPECT_EQ(o->scheduler, "slurm");
   EXPECT_EQ(o->submitted, 6);
   EXPECT_EQ(o->retried, 0);
@@ -104,7 +90,7 @@ TEST(RealSlurm, RunsAnArrayJobToTheEndWithSbatchAndSqueue) {
   EXPECT_EQ(progress.back(), 6);
   EXPECT_LT(progress.front(), 6);
   // Slurm itself says every element completed.
-  auto q = cluster->Run({"squeue", "--array", "--noheader", "--states=all", "--jobs=" + o->job_ids[0], "--format=%K %T"});
+  auto q = cluster_->Run({"squeue", "--array", "--noheader", "--states=all", "--jobs=" + o->job_ids[0], "--format=%K %T"});
   ASSERT_TRUE(q);
   std::set<std::string> lines;
   for (size_t at = 0; at < q->out.size();) {
@@ -115,18 +101,14 @@ TEST(RealSlurm, RunsAnArrayJobToTheEndWithSbatchAndSqueue) {
   for (int e = 0; e < 6; ++e) EXPECT_TRUE(lines.contains(std::to_string(e) + " COMPLETED")) << q->out;
 
   // Everything is done: running the job again submits nothing.
-  Result<ArrayOutcome> again = RunArray(*slurm, job, f);
+  Result<ArrayOutcome> again = RunArray(*slurm_, job, f);
   ASSERT_TRUE(again) << again.error().ToString();
   EXPECT_EQ(again->already_done, 6);
   EXPECT_EQ(again->submitted, 0);
 }
 
-TEST(RealSlurm, AnElementKilledByScancelIsRetried) {
-  testing::SlurmCluster* cluster = Cluster();
-  ASSERT_NE(cluster, nullptr);
+TEST_F(RealSlurm, AnElementKilledByScancelIsRetried) {
   TempDir d("scancel");
-  auto runner = MakeSystemProcessRunner();
-  auto slurm = MakeSlurmScheduler(*runner);
   // Element 1's first attempt marks that it started and then hangs; the
   // test cancels it with scancel. Its second attempt finds the mark and
   // finishes like the others.
@@ -146,14 +128,14 @@ TEST(RealSlurm, AnElementKilledByScancelIsRetried) {
     ASSERT_NE(at, std::string::npos) << *state;
     at += 7;
     id = state->substr(at, state->find('"', at) - at);
-    auto r = cluster->Run({"scancel", id + "_1"});
+    auto r = cluster_->Run({"scancel", id + "_1"});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 0) << r->err;
   });
-  Result<ArrayOutcome> o = RunArray(*slurm, job, f);
+  Result<ArrayOutcome> o = RunArray(*slurm_, job, f);
   killer.join();
-  ASSERT_TRUE(o) << o.error().ToString() << "\n" << cluster->Logs();
-  ASSERT_FALSE(id.empty()) << "element 1 never started\n" << cluster->Logs();
+  ASSERT_TRUE(o) << o.error().ToString() << "\n" << cluster_->Logs();
+  ASSERT_FALSE(id.empty()) << "element 1 never started\n" << cluster_->Logs();
   EXPECT_EQ(o->retried, 1);
   EXPECT_EQ(o->submitted, 4);  // 3, then element 1 again
   ASSERT_EQ(o->job_ids.size(), 2u);
@@ -164,9 +146,7 @@ TEST(RealSlurm, AnElementKilledByScancelIsRetried) {
   for (int e = 0; e < 3; ++e) EXPECT_TRUE(fs::exists(d.path / ("out-" + std::to_string(e)))) << e;
 }
 
-TEST(RealSlurm, AKilledSubmitterIsResumedAndFinishesWithoutSubmittingTwice) {
-  testing::SlurmCluster* cluster = Cluster();
-  ASSERT_NE(cluster, nullptr);
+TEST_F(RealSlurm, AKilledSubmitterIsResumedAndFinishesWithoutSubmittingTwice) {
   TempDir d("resume");
   ArrayJob job = Job(d.path, 4, "", 3);
   // The submitter is a child process, killed with SIGKILL once it has
@@ -174,9 +154,7 @@ TEST(RealSlurm, AKilledSubmitterIsResumedAndFinishesWithoutSubmittingTwice) {
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    auto runner = MakeSystemProcessRunner();
-    auto slurm = MakeSlurmScheduler(*runner);
-    Result<ArrayOutcome> o = RunArray(*slurm, job, Follow(d.path));
+    Result<ArrayOutcome> o = RunArray(*slurm_, job, Follow(d.path));
     ::_exit(o ? 0 : 1);
   }
   const fs::path state = job.state_dir / "state.json";
@@ -184,31 +162,25 @@ TEST(RealSlurm, AKilledSubmitterIsResumedAndFinishesWithoutSubmittingTwice) {
   ::kill(child, SIGKILL);
   int status = 0;
   ::waitpid(child, &status, 0);
-  ASSERT_TRUE(submitted) << "the submitter wrote no state\n" << cluster->Logs();
+  ASSERT_TRUE(submitted) << "the submitter wrote no state\n" << cluster_->Logs();
   ASSERT_TRUE(WIFSIGNALED(status)) << "the submitter ended before it was killed";
   // Killed while its elements were queued or running: nothing is done yet.
   for (int e = 0; e < 4; ++e) EXPECT_FALSE(fs::exists(d.path / ("out-" + std::to_string(e)))) << e;
 
   // A new submitter follows the first one's job instead of submitting again.
-  auto runner = MakeSystemProcessRunner();
-  auto slurm = MakeSlurmScheduler(*runner);
-  Result<ArrayOutcome> o = RunArray(*slurm, job, Follow(d.path));
-  ASSERT_TRUE(o) << o.error().ToString() << "\n" << cluster->Logs();
+  Result<ArrayOutcome> o = RunArray(*slurm_, job, Follow(d.path));
+  ASSERT_TRUE(o) << o.error().ToString() << "\n" << cluster_->Logs();
   EXPECT_EQ(o->submitted, 0);
   EXPECT_EQ(o->retried, 0);
   EXPECT_EQ(o->job_ids.size(), 1u);
   for (int e = 0; e < 4; ++e) EXPECT_EQ(*ReadFile(d.path / ("out-" + std::to_string(e))), std::to_string(e) + "\n");
 }
 
-TEST(RealSlurm, ASubmissionTheClusterRefusesIsAnErrorNamingSbatchAndTheScript) {
-  testing::SlurmCluster* cluster = Cluster();
-  ASSERT_NE(cluster, nullptr);
+TEST_F(RealSlurm, ASubmissionTheClusterRefusesIsAnErrorNamingSbatchAndTheScript) {
   TempDir d("refused");
-  auto runner = MakeSystemProcessRunner();
-  auto slurm = MakeSlurmScheduler(*runner);
   ArrayJob job = Job(d.path, 2);
   job.resources.partition = "no-such-partition";
-  Result<ArrayOutcome> o = RunArray(*slurm, job, Follow(d.path));
+  Result<ArrayOutcome> o = RunArray(*slurm_, job, Follow(d.path));
   ASSERT_FALSE(o);
   EXPECT_NE(o.error().message.find("sbatch exited with"), std::string::npos) << o.error().message;
   EXPECT_NE(o.error().message.find("partition"), std::string::npos) << o.error().message;

@@ -9,25 +9,20 @@
 #include <filesystem>
 
 #include "lmlab/core/file.h"
-#include "lmlab/core/process.h"
 #include "lmlab/improve/element.h"
 #include "lmlab/improve/stop.h"
 #include "lmlab/sandbox/sandbox.h"
 #include "lmlab/sched/array_run.h"
-#include "lmlab/sched/slurm.h"
 #include "tests/improve/replay_fixture.h"
+#include "tests/slurm/real_slurm.h"
 #include "tests/support/run_command.h"
-#include "tests/support/slurm_cluster.h"
 
 namespace lmlab::sched {
 namespace {
 
 namespace fs = std::filesystem;
 
-TEST(RealSlurm, StopElementsRunAsAnArrayGatherToTheInProcessMetaUtility) {
-  std::string why;
-  testing::SlurmCluster* cluster = testing::SharedSlurmCluster(&why);
-  ASSERT_NE(cluster, nullptr) << why;
+TEST_F(RealSlurm, StopElementsRunAsAnArrayGatherToTheInProcessMetaUtility) {
   testing::TempDir d("slurm-elements");
   fs::create_directories(d.path);
   const fs::path improver = d.path / "improver.py";
@@ -57,15 +52,13 @@ TEST(RealSlurm, StopElementsRunAsAnArrayGatherToTheInProcessMetaUtility) {
                  "--replay", testing::ReplayFile(), "--json"};
   job.size = o.repeats;
   job.state_dir = d.path / "slurm";
-  auto runner = MakeSystemProcessRunner();
-  auto slurm = MakeSlurmScheduler(*runner);
   FollowOptions f;
   f.poll_seconds = 0.5;
   f.result_exists = [&](int repeat) {
     return fs::exists(improve::ElementPath(d.path, improve::SeedImprover(), "3sat", repeat));
   };
-  Result<ArrayOutcome> run = RunArray(*slurm, job, f);
-  ASSERT_TRUE(run) << run.error().ToString() << "\n" << cluster->Logs();
+  Result<ArrayOutcome> run = RunArray(*slurm_, job, f);
+  ASSERT_TRUE(run) << run.error().ToString() << "\n" << cluster_->Logs();
   EXPECT_EQ(run->submitted, 3);
   EXPECT_EQ(run->retried, 0);
 
