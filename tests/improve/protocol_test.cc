@@ -74,6 +74,28 @@ TEST(SeedImprover, PaperAsksForMinOfMaxResponsesAndUtilityBudget) {
   }
 }
 
+TEST(Extraction, LargestFencedBlockThenAWholeReplyThatIsPython) {
+  constexpr const char* kLarge = "def algorithm(train_samples, train_parity, test_samples):\n"
+                                 "    return [0] * len(test_samples)\n";
+  for (auto [reply, want] : {std::pair<std::string, std::string>{"Try this:\n```python\nx = 1\n```\nor better:\n"
+                                                                 "```python\n" + std::string(kLarge) + "```\nThat's all.\n",
+                                                                 kLarge},
+                             {kLarge, kLarge}}) {
+    auto box = sandbox::MakeBubblewrapSandbox();
+    auto lm = MakeReplayModel({{"", reply}});
+    auto out = ImproveOnce(Small(), SeedImprover(), "lpn", *lm, *box);
+    ASSERT_TRUE(out) << out.error().ToString();
+    ASSERT_TRUE(out->has_value()) << reply;
+    EXPECT_EQ(**out, want) << reply;
+  }
+  // Prose is not code: nothing to return.
+  auto box = sandbox::MakeBubblewrapSandbox();
+  auto lm = MakeReplayModel({{"", "I would def initely use Gaussian elimination."}});
+  auto out = ImproveOnce(Small(), SeedImprover(), "lpn", *lm, *box);
+  ASSERT_TRUE(out);
+  EXPECT_FALSE(out->has_value());
+}
+
 // An improver that reports the utility of the same code, twice, in its answer.
 constexpr const char* kTwiceImprover = R"(
 def improve_algorithm(initial_solution, utility, language_model):
