@@ -120,6 +120,7 @@ Result<Section> FreshStep(StepContext& ctx) {
   }
   if (!rr) {
     s.headline.push_back("reader experiment skipped: " + reader_error);
+    AddWarning(s, "the reader experiment did not run: " + reader_error);
   } else {
     const fresh::ReaderRow* none = nullptr;
     const fresh::ReaderRow* date5 = nullptr;
@@ -169,6 +170,13 @@ Result<Section> FreshStep(StepContext& ctx) {
                                fmt::format("relaxed accuracy {} by date vs {} by relevance",
                                            Pct(date5->relaxed, date5->questions), Pct(rel5->relaxed, rel5->questions)),
                                ""});
+    int asked = 0, right = 0;
+    for (const auto& r : rr->rows) asked += r.questions, right += r.relaxed;
+    if (asked == 0)
+      AddWarning(s, "the reader experiment asked nothing: no held-out package has two dated changelog entries here");
+    else if (right == 0)
+      AddWarning(s, fmt::format("the reader answered none of its {} answers right under any condition{}", asked,
+                                ctx.quick ? " (--quick trains it for seconds)" : ""));
     // Answers with their sources.
     std::vector<std::vector<std::string>> ex;
     for (const auto& e : rr->examples) {
@@ -198,6 +206,9 @@ Result<Section> FreshStep(StepContext& ctx) {
       "format, graded by FreshQA's alias rules.",
       FormatThousands(double(study.documents)), study.changelogs, study.questions.size(), rec.k,
       ctx.quick ? "the --quick recipe" : "trained on first use");
+  if (by_date && by_date->retrieved == 0)
+    AddWarning(s, "the recency benchmark retrieved the newest entry for no question: the index search found nothing "
+                  "it should have");
   if (by_date && by_relevance)
     s.comparisons.push_back(
         {"newest evidence next to the question", "sorting by date puts the newest evidence last",
