@@ -166,5 +166,58 @@ TEST_F(ReaderFixture, ExperimentRunsEveryCondition) {
   EXPECT_EQ(ToJson(*r)["rows"].size(), r->rows.size());
 }
 
+// The reader is built on first use into the cache and reused afterwards (a
+// much smaller recipe than the real one: the pipeline, not the model, is
+// under test): corpus from the machine's sources, training with digits
+// split, a GGUF llama.cpp opens, the same file on the second call, a new
+// one when the recipe changes; $LMLAB_READER_MODEL overrides it.
+TEST_F(ReaderFixture, BuiltOnFirstUseThenReusedFromTheCache) {
+  train::ReaderRecipe recipe = train::QuickReaderRecipe();
+  recipe.train.tokenizer.vocab_size = 320;
+  recipe.train.model.n_ctx = 256;
+  recipe.train.steps = 3;
+  recipe.train.warmup = 1;
+  recipe.train.val_fraction = 0.2;
+  const fs::path cache = dir_ / "cache";
+  setenv("LMLAB_CACHE_DIR", cache.c_str(), 1);
+  unsetenv("LMLAB_READER_MODEL");
+  auto first = BuildReaderModel(recipe, {}, &src_);
+  ASSERT_TRUE(first) << first.error().ToString();
+  EXPECT_TRUE(first->built);
+  EXPECT_EQ(first->path.parent_path(), cache / "models");
+  EXPECT_NE(first->path.filename().string().find(train::ReaderRecipeHash(recipe)), std::string::npos);
+  EXPECT_EQ(first->corpus.held_out_packages + first->corpus.training_packages, 9);
+  EXPECT_GT(first->corpus.episodes, 0);
+  EXPECT_EQ(first->training.losses.size(), 3u);
+  auto lm = runtime::OpenModel({.gguf_path = first->path.string(), .threads = 1});
+  ASSERT_TRUE(lm) << lm.error().ToString();
+  // Digits stay single tokens in llama.cpp too (the recipe splits them).
+  // (Every digit after the first adds exactly one token.)
+  auto one = (*lm)->Tokenize("version 2", runtime::AddBos::kNo);
+  auto four = (*lm)->Tokenize("version 2022", runtime::AddBos::kNo);
+  ASSERT_TRUE(one && four);
+  EXPECT_EQ(four->size(), one->size() + 3);
+
+  auto again = BuildReaderModel(recipe, {}, &src_);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_FALSE(again->built);
+  EXPECT_EQ(again->path, first->path);
+  recipe.train.seed += 1;
+  EXPECT_NE(train::ReaderRecipeHash(recipe), train::ReaderRecipeHash(train::QuickReaderRecipe()));
+
+  setenv("LMLAB_READER_MODEL", (dir_ / "none.gguf").c_str(), 1);
+  auto missing = BuildReaderModel(recipe, {}, &src_);
+  setenv("LMLAB_READER_MODEL", first->path.c_str(), 1);
+  auto named = BuildReaderModel(recipe, {}, &src_);
+  unsetenv("LMLAB_READER_MODEL");
+  unsetenv("LMLAB_CACHE_DIR");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message.find("LMLAB_READER_MODEL"), std::string::npos);
+  ASSERT_TRUE(named);
+  EXPECT_FALSE(named->built);
+  EXPECT_EQ(named->path, first->path);
+}
+
 }  // namespace
 }  // namespace lmlab::fresh
