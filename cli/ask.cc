@@ -38,15 +38,16 @@ std::string Clip(const std::string& s, size_t n) { return s.size() > n ? s.subst
 int Run(const Options& o) {
   ModelFlags model = o.model;
   ProgressBar bar;
-  const bool reader = UseReaderModelIfNone(model, bar);
+  const bool reader = NoModelGiven(model);
   fresh::AnswerOptions a = ToAnswerOptions(
       o.answer, reader ? ReaderAnswerOptions(train::ReaderModelRecipe()) : fresh::AnswerOptions{});
   a.question = o.question;
   a.today = o.today.empty() ? search::TodayUtc() : OrExit(search::ParseDay(o.today));
   a.search = o.search.no_search ? SearchMode::kNoSearch : SearchMode::kSearch;
   OrExit(ValidateQuestion(a.question, a.max_question_bytes));
-  CheckModelFlags(model);
+  if (!reader) CheckModelFlags(model);
   fresh::OpenedBackend opened = OpenSearchOrExit(o.search, fresh::WhenUnset::kDatedSources, bar);
+  if (UseReaderModelIfNone(model, bar)) CheckModelFlags(model);
   auto backend = std::move(opened.backend);
   auto lm = OpenModelOrExit(model);
 

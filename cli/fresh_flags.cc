@@ -31,8 +31,7 @@ fresh::OpenedBackend OpenSearchOrExit(const SearchFlags& f, fresh::WhenUnset whe
     throw UsageError("pass --index PATH, --searxng URL or --no-search");
   }
   if (e.code == ErrorCode::kNotFound && !f.index.empty())
-    throw CommandError({ErrorCode::kNotFound, e.message + "; build it with 'lmlab index add FILES --index " + f.index +
-                                                  "', or pass --searxng URL or --no-search"});
+    throw CommandError({ErrorCode::kNotFound, e.message + "; or pass --searxng URL or --no-search"});
   throw CommandError(e);
 }
 
@@ -82,7 +81,11 @@ void AddAnswerFlags(CLI::App* app, AnswerFlags& f, AnswerFlagSet set) {
 }
 
 fresh::AnswerOptions ToAnswerOptions(const AnswerFlags& f, fresh::AnswerOptions a) {
-  auto given = [&](const char* name) { return f.app && f.app->count(name) > 0; };
+  // A flag set may lack a flag (serve has no --max-tokens): not given.
+  auto given = [&](const char* name) {
+    const CLI::Option* opt = f.app ? f.app->get_option_no_throw(name) : nullptr;
+    return opt && opt->count() > 0;
+  };
   auto or_usage = [](auto r, const char* flag) {
     if (!r) throw UsageError(std::string(flag) + ": " + r.error().message);
     return *r;
@@ -123,8 +126,10 @@ fresh::AnswerOptions ToAnswerOptions(const AnswerFlags& f, fresh::AnswerOptions 
   return a;
 }
 
+bool NoModelGiven(const ModelFlags& model) { return model.spec.gguf_path.empty() && model.spec.endpoint.empty(); }
+
 bool UseReaderModelIfNone(ModelFlags& model, ProgressBar& bar) {
-  if (!model.spec.gguf_path.empty() || !model.spec.endpoint.empty()) return false;
+  if (!NoModelGiven(model)) return false;
   std::cerr << "No --model given: using lmlab's reader model (trained on this machine's dated sources on first use).\n";
   model.spec.gguf_path = OrExit(fresh::EnsureReaderModel(bar.Callback())).string();
   bar.Finish();

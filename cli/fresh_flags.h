@@ -61,5 +61,8 @@ fresh::AnswerOptions ToAnswerOptions(const AnswerFlags& flags, fresh::AnswerOpti
 // When no --model/--endpoint is given: fills in lmlab's reader model (built
 // on first use, with progress on `bar`) and returns true.
 bool UseReaderModelIfNone(ModelFlags& model, ProgressBar& bar);
+// Whether UseReaderModelIfNone would use the reader (without building it), so
+// that flags are checked and the search backend opened before minutes of training.
+bool NoModelGiven(const ModelFlags& model);
 
 }  // namespace lmlab::cli

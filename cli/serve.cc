@@ -43,19 +43,20 @@ int Run(const Options& o) {
   ModelFlags model = o.model;
   ProgressBar bar;
   // No model named: lmlab's reader, grounded in this machine's dated sources.
-  const bool reader = UseReaderModelIfNone(model, bar);
+  const bool reader = NoModelGiven(model);
   fresh::AnswerOptions answer =
       ToAnswerOptions(o.answer, reader ? fresh::ReaderAnswerOptions(train::ReaderModelRecipe()) : fresh::AnswerOptions{});
   // A local GGUF gets FreshPrompt as raw text; an endpoint usually serves a
   // chat-tuned model, which gets chat messages with the paper's date framing.
   answer.style = model.spec.endpoint.empty() ? fresh::PromptStyle::kCompletion : fresh::PromptStyle::kChat;
-  CheckModelFlags(model);
+  if (!reader) CheckModelFlags(model);
   // One backend per slot, opened by the same rule (the first open reports errors).
   auto open_search = [&] {
     return OpenSearchOrExit(o.search, reader ? fresh::WhenUnset::kDatedSources : fresh::WhenUnset::kNoBackend, bar);
   };
   fresh::OpenedBackend first = open_search();
   const bool grounded = first.grounds;
+  if (UseReaderModelIfNone(model, bar)) CheckModelFlags(model);
 
   server::ServerOptions so{.host = o.host, .port = o.port, .max_body_bytes = static_cast<size_t>(o.max_body_kb * 1024),
                            .http_threads = o.http_threads};

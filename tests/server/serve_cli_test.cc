@@ -122,7 +122,7 @@ TEST(ServeCli, BadFlagsGetOneLineAndExitCode2) {
   struct Case {
     std::string args, message;
   } cases[] = {
-      {"serve --index x.sqlite", "--model"},
+      {"serve --index x.sqlite", "no index at x.sqlite"},
       {"serve --model m.gguf --endpoint http://127.0.0.1:1 --api-model x", "not both"},
       {"serve --endpoint http://127.0.0.1:1 --api-model x --index a --searxng http://b", "not both"},
       {"serve --endpoint http://127.0.0.1:1 --api-model x --port 99999", "port"},
