@@ -57,6 +57,7 @@ struct LmOptions {
   std::vector<double> levels = {0, 0.1, 0.25, 0.5, 0.75, 1.0};
   std::vector<std::string> corruptions = {"token-replace", "word-shuffle", "script"};
   std::string save_monitor;
+  std::string distance = "paper";
   uint64_t seed = 1;
   std::string out = "ood-out";
   bool json = false;
@@ -204,6 +205,7 @@ int RunLm(const LmOptions& o) {
   so.eval_texts = o.texts;
   so.calibration_texts = o.calibration_texts;
   so.ocs_positions = o.ocs_positions;
+  so.distance = OrExit(ParseDistance(o.distance));
   so.experiment = e;
   auto study = RunLmStudy(*lm, docs, so, bar.Callback());
   bar.Finish();
@@ -305,6 +307,9 @@ void Register(CLI::App& app) {
     sub->option_defaults()->group("Experiment");
     sub->add_option("--levels", o->levels, "Corruption levels in [0, 1]")->capture_default_str();
     sub->add_option("--corruptions", o->corruptions, "Any of token-replace, word-shuffle, script")
+        ->capture_default_str();
+    sub->add_option("--distance", o->distance,
+                    "paper: KL(p || OCS), the OCS smoothed by one pseudo-count; lmlab: KL(OCS || p)")
         ->capture_default_str();
     sub->add_option("--seed", o->seed, "Seed for splits and corruptions")->capture_default_str();
     sub->option_defaults()->group("Output");

@@ -45,6 +45,9 @@ std::string PercentPm(const MeanStd& m) {
 
 std::string Signed(double v) { return std::isfinite(v) ? fmt::format("{:+.2f}", v) : "n/a"; }
 
+// The language model's distance, p = its next-token distribution.
+std::string LmFormula(Distance d) { return d == Distance::kPaper ? "KL(p || OCS)" : "KL(OCS || p)"; }
+
 nlohmann::json ToJson(const MeanStd& m) { return {{"mean", Nullable(m.mean)}, {"std", Nullable(m.std)}}; }
 
 // One small panel of a grid; the y range always reaches 0, marked dashed.
@@ -364,13 +367,16 @@ std::string AurocSvg(const ClassifierReport& r) {
 
 std::string RenderText(const LmReport& r) {
   std::string out = fmt::format(
-      "Model: {}\nOCS: {} ({} tokens, entropy {} nats)\nCalibration: {} in-distribution positions; a token is "
-      "flagged below distance {} nats; an answer is flagged above mean ignorance {}\n\n",
+      "Model: {}\nOCS: {} ({} tokens, entropy {} nats); distance D = {} ({} convention{})\nCalibration: {} "
+      "in-distribution positions; a token is flagged below distance {} nats; an answer is flagged above mean "
+      "ignorance {}\n\n",
       r.model, r.ocs_source, FormatThousands(static_cast<double>(r.ocs_tokens)), Num(r.ocs_entropy),
+      LmFormula(r.distance), DistanceName(r.distance),
+      r.distance == Distance::kPaper && r.ocs_source == "corpus" ? ", OCS smoothed by one pseudo-count" : "",
       FormatThousands(static_cast<double>(r.calibration_positions)), Num(r.token_distance_threshold),
       Num(r.answer_threshold));
   for (const auto& c : r.curves) {
-    Table t({"level", "mean D(OCS||p)", "ignorance", "tokens flagged", "texts flagged", "positions"},
+    Table t({"level", "mean D", "ignorance", "tokens flagged", "texts flagged", "positions"},
             {Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
     for (const auto& p : c.points)
       t.AddRow({Num(p.level), Num(p.mean_distance), FormatFixed(p.ignorance, 3), FormatPercent(p.flagged, 0),
@@ -383,7 +389,9 @@ std::string RenderText(const LmReport& r) {
 }
 
 nlohmann::json ToJson(const LmReport& r) {
-  nlohmann::json j = {{"model", r.model}, {"ocs_source", r.ocs_source}, {"ocs_tokens", r.ocs_tokens},
+  nlohmann::json j = {{"model", r.model}, {"distance", DistanceName(r.distance)},
+                      {"distance_formula", LmFormula(r.distance)}, {"ocs_source", r.ocs_source},
+                      {"ocs_tokens", r.ocs_tokens},
                       {"ocs_entropy", r.ocs_entropy}, {"token_distance_threshold", r.token_distance_threshold},
                       {"answer_threshold", r.answer_threshold}, {"calibration_positions", r.calibration_positions}};
   j["curves"] = nlohmann::json::array();
@@ -412,7 +420,8 @@ std::string LmSvg(const LmReport& r) {
   }
   return chart::SmallMultiplesSvg(
       "Distance to the OCS under corruption (" + r.model + ")",
-      "D = KL(OCS || p); ignorance = share of in-distribution positions farther from the OCS", {dist, ign});
+      fmt::format("D = {}; ignorance = share of in-distribution positions farther from the OCS", LmFormula(r.distance)),
+      {dist, ign});
 }
 
 }  // namespace lmlab::ood

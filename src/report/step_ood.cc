@@ -138,8 +138,9 @@ Result<Section> OodLmStep(StepContext& ctx) {
   for (const auto& c : r.curves) negative += c.spearman < 0;
   s.measured = fmt::format(
       "Corrupted {} held-out texts of the demo model's own corpus step by step ({}) and measured, at every position, "
-      "the KL divergence from the model's OCS (the corpus's target-token frequencies, {} tokens, entropy {} nats) "
-      "to its next-token distribution. The ignorance monitor was calibrated on {} other held-out texts.",
+      "the paper's distance KL(p || OCS) from the model's next-token distribution p to its OCS (the corpus's "
+      "target-token frequencies, {} tokens, entropy {} nats, smoothed by one pseudo-count over the vocabulary). The ignorance monitor was calibrated on "
+      "{} other held-out texts.",
       study.eval_texts, [&] {
         std::string c;
         for (const auto& cv : r.curves) c += (c.empty() ? "" : ", ") + std::string(CorruptionName(cv.corruption));
@@ -158,7 +159,7 @@ Result<Section> OodLmStep(StepContext& ctx) {
       rows.push_back({std::string(CorruptionName(c.corruption)), FormatFixed(p.level, 2), FormatFixed(p.mean_distance, 3),
                       FormatFixed(p.ignorance, 3), FormatPercent(p.flagged, 1), FormatPercent(p.answers_flagged, 0),
                       FormatThousands(double(p.positions))});
-  s.table_html = HtmlTable({"corruption", "level", "KL(OCS || p) nats", "ignorance", "tokens flagged", "texts flagged",
+  s.table_html = HtmlTable({"corruption", "level", "KL(p || OCS) nats", "ignorance", "tokens flagged", "texts flagged",
                             "positions"},
                            rows);
   s.headline.push_back(fmt::format("token flag threshold {} nats; {} calibration positions",
