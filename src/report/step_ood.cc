@@ -29,13 +29,13 @@ Result<Section> OodClassifierStep(StepContext& ctx) {
   // and severities.
   ClassifierExperimentOptions o = PaperProtocol(Dataset::kFashionMnist);
   o.train.arch = Arch::kMlp;
-  o.train.epochs = ctx.quick ? 1 : 2;
+  o.train.epochs = 2;  // one epoch leaves the MLP near 80% accuracy, where abstaining always is the best decision
   o.seeds = ctx.quick ? 2 : 3;
-  o.train_size = ctx.quick ? 3000 : 12000;
+  o.train_size = ctx.quick ? 6000 : 12000;
   o.eval_size = ctx.quick ? 300 : 500;
   o.fgsm_size = ctx.quick ? 100 : 200;
   if (ctx.quick) {
-    o.shifts = {Shift::kImpulseNoise, Shift::kDefocusBlur, Shift::kFgsm};
+    o.shifts = {Shift::kImpulseNoise, Shift::kMotionBlur, Shift::kFgsm};
     o.severities = {{0, 1, 3, 5}, {0, 1, 3, 5}, {0, 2, 4, 8}};
   }
   LMLAB_ASSIGN_OR_RETURN(ClassifierReport r, RunClassifierExperiment(o, ctx.progress));

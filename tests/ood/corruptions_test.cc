@@ -18,6 +18,19 @@ std::vector<float> Blank(float value = 0) { return std::vector<float>(kImagePixe
 float& At(std::vector<float>& img, int x, int y) { return img[y * kImageSide + x]; }
 float Byte(int k) { return static_cast<float>(k / 255.0); }
 
+// Mean and standard deviation of every pixel of 100 noisy copies of a flat image.
+template <class Noise>
+std::pair<double, double> Moments(Noise noise, float value, std::mt19937_64& rng) {
+  std::vector<float> flat = Blank(value), out(kImagePixels);
+  double sum = 0, sq = 0, n = 0;
+  for (int k = 0; k < 100; ++k) {
+    noise(flat, out, 5, rng);
+    for (float v : out) sum += v, sq += v * v, ++n;
+  }
+  const double mean = sum / n;
+  return {mean, std::sqrt(sq / n - mean * mean)};
+}
+
 TEST(Corruptions, StoredAsTruncatedBytes) {
   EXPECT_EQ(StoreAsByte(0.8449), Byte(215));  // 215.45 -> 215
   EXPECT_EQ(StoreAsByte(100 / 255.0), Byte(100));  // already on the grid: stays
@@ -120,15 +133,10 @@ TEST(Corruptions, ImpulseNoiseFlipsItsShareToBlackOrWhite) {
 // sqrt(10) / 50 = 0.063, less up to a byte's truncation (mean ~0.002 lower).
 TEST(Corruptions, ShotNoiseHasPoissonMoments) {
   std::mt19937_64 rng(4);
-  std::vector<float> black = Blank(), grey = Blank(Byte(51)), out(kImagePixels);
+  std::vector<float> black = Blank(), out(kImagePixels);
   ShotNoise(black, out, 5, rng);
   for (float v : out) ASSERT_EQ(v, 0.0f);
-  double sum = 0, sq = 0, n = 0;
-  for (int k = 0; k < 100; ++k) {
-    ShotNoise(grey, out, 5, rng);
-    for (float v : out) sum += v, sq += v * v, ++n;
-  }
-  const double mean = sum / n, sd = std::sqrt(sq / n - mean * mean);
+  auto [mean, sd] = Moments(ShotNoise, Byte(51), rng);
   EXPECT_NEAR(mean, 0.2 - 0.002, 0.002);
   EXPECT_NEAR(sd, std::sqrt(10.0) / 50, 0.004);
 }
@@ -137,15 +145,10 @@ TEST(Corruptions, ShotNoiseHasPoissonMoments) {
 // deviation 0.08.
 TEST(Corruptions, SpeckleNoiseScalesWithThePixel) {
   std::mt19937_64 rng(5);
-  std::vector<float> black = Blank(), grey = Blank(Byte(102)), out(kImagePixels);
+  std::vector<float> black = Blank(), out(kImagePixels);
   SpeckleNoise(black, out, 5, rng);
   for (float v : out) ASSERT_EQ(v, 0.0f);
-  double sum = 0, sq = 0, n = 0;
-  for (int k = 0; k < 100; ++k) {
-    SpeckleNoise(grey, out, 5, rng);
-    for (float v : out) sum += v, sq += v * v, ++n;
-  }
-  const double mean = sum / n, sd = std::sqrt(sq / n - mean * mean);
+  auto [mean, sd] = Moments(SpeckleNoise, Byte(102), rng);
   EXPECT_NEAR(mean, 0.4 - 0.002, 0.002);
   EXPECT_NEAR(sd, 0.08, 0.004);
 }
