@@ -33,6 +33,7 @@ struct ClassifierOptions {
   std::vector<std::string> losses = {"ce", "mse", "nll"};
   std::vector<std::string> shifts;            // empty: the protocol's
   int epochs = 2;
+  int batch = 64;
   float learning_rate = 2e-3f;
   float weight_decay = 0.0f;
   std::vector<int> hidden = {128, 64};
@@ -109,6 +110,10 @@ int RunClassifier(const ClassifierOptions& o, const CLI::App& app) {
     e.severities = {o.severities};
   }
   if (given("--epochs")) e.train.epochs = o.epochs;
+  if (given("--batch")) {
+    if (o.batch < 1 || o.batch > 4096) throw UsageError("--batch must be in [1, 4096]");
+    e.train.batch = o.batch;
+  }
   e.train.learning_rate = o.learning_rate;
   e.train.weight_decay = o.weight_decay;
   e.train.mlp_hidden1 = o.hidden[0];
@@ -265,6 +270,7 @@ void Register(CLI::App& app) {
     sub->add_option("--axis", o->axis, "ood-score (paper) or severity (lmlab): what curves are read against");
     sub->add_option("--seeds", o->seeds, "Models per loss, each on its own seed (paper: 5, lmlab: 1)");
     sub->add_option("--epochs", o->epochs, "Training epochs per model")->capture_default_str();
+    sub->add_option("--batch", o->batch, "Training batch size (paper: 64, the paper's MNIST batch; lmlab: 128)");
     sub->add_option("--learning-rate", o->learning_rate, "AdamW step size")->capture_default_str();
     sub->add_option("--weight-decay", o->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
     sub->add_option("--hidden", o->hidden, "MLP hidden layer widths")->expected(2)->capture_default_str();

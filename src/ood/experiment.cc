@@ -403,11 +403,10 @@ Result<ClassifierReport> RunClassifierExperiment(const ClassifierExperimentOptio
   // the paper's one fixed ImageNet ResNet-18 ---
   std::optional<Extractor> extractor;
   if (o.axis == Axis::kOodScore) {
-    TrainOptions t = o.train;
-    t.arch = kFeatureExtractorArch;
-    t.loss = Loss::kCrossEntropy;
+    TrainOptions t{.arch = kFeatureExtractorArch, .loss = Loss::kCrossEntropy, .epochs = 2};
     t.seed = o.seed * 7919 + 104729;
-    ImageSet train = Subsample(data.train_pool, o.train_size, t.seed);
+    t.threads = o.train.threads;
+    ImageSet train = Subsample(data.train_pool, std::min(o.train_size, kFeatureTrainImages), t.seed);
     std::string stage = fmt::format("training the OOD score's feature extractor ({} ce)", ArchName(t.arch));
     auto model = TrainClassifier(train, t, stage_progress(stage));
     if (!model) return std::unexpected(model.error().WithContext(stage));
@@ -650,6 +649,24 @@ Result<ClassifierReport> RunClassifierExperiment(const ClassifierExperimentOptio
     return pos(a.shift) < pos(b.shift);
   });
   if (o.decision == Decision::kOn && o.axis == Axis::kOodScore) report.reward_bins = BinRewards(report.rewards);
+  // A policy that (almost) never acts, or never abstains where it could,
+  // says nothing about reversion: name it instead of letting its row pass.
+  if (!report.rewards.empty()) {
+    for (Policy policy : {Policy::kRewardModel, Policy::kAbstainClass}) {
+      const int k = static_cast<int>(policy);
+      double abstain = 0;
+      for (const auto& w : report.rewards) abstain += w.abstain[k] / static_cast<double>(report.rewards.size());
+      const Loss loss = policy == Policy::kRewardModel ? Loss::kReward : Loss::kAbstainClass;
+      double accuracy = kNaN;
+      for (const auto& m : report.models)
+        if (m.loss == loss) accuracy = m.test_accuracy.mean;
+      if (abstain >= 0.98)
+        report.warnings.push_back(fmt::format(
+            "the {} abstained on {:.1f}% of all images, clean ones included (its clean accuracy {:.1f}%): its row "
+            "measures under-training, not the shift; train longer (--epochs, --train-size)",
+            PolicyName(policy), 100 * abstain, 100 * accuracy));
+    }
+  }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -189,6 +189,7 @@ std::string RenderText(const ClassifierReport& r) {
     out += "\nRisk-sensitive decision: mean reward per image (+1 right, -4 wrong, 0 abstain; share abstained)\n" +
            t.Render();
   }
+  for (const auto& w : r.warnings) out += "\nWarning: " + w + "\n";
   out += fmt::format("\nTook {} s.\n", FormatFixed(r.seconds, 0));
   return out;
 }
@@ -206,7 +207,8 @@ nlohmann::json ToJson(const ClassifierReport& r) {
                       {"seeds", r.seeds},
                       {"feature_extractor_accuracy", Nullable(r.feature_extractor_accuracy)},
                       {"temperature", r.temperature},
-                      {"seconds", r.seconds}};
+                      {"seconds", r.seconds},
+                      {"warnings", r.warnings}};
   j["models"] = nlohmann::json::array();
   for (const auto& m : r.models)
     j["models"].push_back({{"loss", LossName(m.loss)}, {"test_accuracy", ToJson(m.test_accuracy)},

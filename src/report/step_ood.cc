@@ -98,6 +98,7 @@ Result<Section> OodClassifierStep(StepContext& ctx) {
           top->hi, FormatFixed(top->reward[0].mean, 3), FormatFixed(top->reward[1].mean, 3),
           FormatFixed(top->reward[2].mean, 3)));
   }
+  for (const auto& w : r.warnings) s.headline.push_back("warning: " + w);
   s.headline.push_back(fmt::format("OOD score's feature extractor: {} clean accuracy",
                                    FormatPercent(r.feature_extractor_accuracy, 1)));
   s.figures.push_back({"Distance to the OCS (relative to clean images) against the OOD score; line = mean, band = "
