@@ -137,6 +137,115 @@ struct SeedModels {
   bool has(Loss l) const { return index(l) < losses.size(); }
 };
 
+// AUROC of each OOD detector on clean (negatives) vs shifted (positives)
+// predictions: closeness to the OCS of each curve model (the first
+// `n_curves`), and the CE model's 1 - max-softmax and entropy.
+Result<std::vector<std::pair<std::string, double>>> DetectionAurocs(const SeedModels& sm, size_t n_curves,
+                                                                   const std::vector<Predictions>& clean,
+                                                                   const std::vector<Predictions>& shifted,
+                                                                   Distance distance) {
+  std::vector<std::pair<std::string, double>> row;
+  for (size_t m = 0; m < n_curves; ++m) {
+    auto neg = OcsDistances(sm.models[m], clean[m], distance);
+    auto pos = OcsDistances(sm.models[m], shifted[m], distance);
+    for (double& v : neg) v = -v;
+    for (double& v : pos) v = -v;
+    LMLAB_ASSIGN_OR_RETURN(double a, Auroc(pos, neg));
+    row.emplace_back(fmt::format("ocs-{}", LossName(sm.losses[m])), a);
+  }
+  const size_t c = sm.index(Loss::kCrossEntropy);
+  std::vector<double> msp_pos, msp_neg, ent_pos, ent_neg;
+  const int64_t n = static_cast<int64_t>(clean[c].outputs.size()) / clean[c].n_outputs;
+  for (int64_t i = 0; i < n; ++i) {
+    auto a = Softmax(Row(clean[c], i)), b = Softmax(Row(shifted[c], i));
+    msp_neg.push_back(1 - *std::max_element(a.begin(), a.end()));
+    msp_pos.push_back(1 - *std::max_element(b.begin(), b.end()));
+    ent_neg.push_back(Entropy(a));
+    ent_pos.push_back(Entropy(b));
+  }
+  LMLAB_ASSIGN_OR_RETURN(double a_msp, Auroc(msp_pos, msp_neg));
+  LMLAB_ASSIGN_OR_RETURN(double a_ent, Auroc(ent_pos, ent_neg));
+  row.emplace_back("msp-ce", a_msp);
+  row.emplace_back("entropy-ce", a_ent);
+  return row;
+}
+
+// Every policy's mean reward and abstention rate on one shifted level.
+// `temperature`: the CE model's in-distribution temperature.
+RewardPoint Decide(const SeedModels& sm, const std::vector<Predictions>& preds, const ImageSet& shifted,
+                   double temperature) {
+  RewardPoint r;
+  const Predictions& rw = preds[sm.index(Loss::kReward)];
+  const Predictions& x1 = preds[sm.index(Loss::kAbstainClass)];
+  const Predictions& cp = preds[sm.index(Loss::kCrossEntropy)];
+  const std::vector<double> oracle_t = FitClassTemperatures(cp, shifted);  // on this level's own labels
+  const double n = static_cast<double>(shifted.size());
+  for (int64_t i = 0; i < shifted.size(); ++i) {
+    std::array<int, kPolicies> action;
+    action[static_cast<int>(Policy::kRewardModel)] = Argmax(Row(rw, i));
+    action[static_cast<int>(Policy::kAbstainClass)] = Argmax(Row(x1, i));
+    std::vector<float> scaled(kNumClasses);
+    for (int c = 0; c < kNumClasses; ++c) scaled[c] = static_cast<float>(Row(cp, i)[c] / oracle_t[c]);
+    action[static_cast<int>(Policy::kOracle)] = ThresholdAction(Softmax(scaled));
+    action[static_cast<int>(Policy::kCeTemperature)] = ThresholdAction(Softmax(Row(cp, i), temperature));
+    action[static_cast<int>(Policy::kCeNeverAbstains)] = Argmax(Row(cp, i));
+    for (int q = 0; q < kPolicies; ++q) {
+      r.reward[q] += RewardOf(action[q], shifted.labels[i]) / n;
+      r.abstain[q] += (action[q] == kAbstainAction) / n;
+    }
+  }
+  return r;
+}
+
+// Mean +- std over seeds at every severity, and the pooled Spearman
+// correlations, of every (loss, shift).
+std::vector<CurveSummary> SummariseCurves(const std::vector<Curve>& curves, const std::vector<Loss>& losses,
+                                    const std::vector<Shift>& shifts, const std::vector<std::vector<double>>& severities,
+                                    Axis axis) {
+  std::vector<CurveSummary> out;
+  for (Loss loss : losses)
+    for (size_t s = 0; s < shifts.size(); ++s) {
+      CurveSummary sum;
+      sum.loss = loss;
+      sum.shift = shifts[s];
+      std::vector<const Curve*> seeds;
+      for (const Curve& c : curves)
+        if (c.loss == loss && c.shift == sum.shift) seeds.push_back(&c);
+      std::vector<double> pooled_score, pooled_severity, pooled_distance, per_seed;
+      for (const Curve* c : seeds) {
+        per_seed.push_back(c->spearman);
+        for (const auto& p : c->points)
+          pooled_score.push_back(p.ood_score), pooled_severity.push_back(p.severity),
+              pooled_distance.push_back(p.ocs_distance);
+      }
+      for (size_t j = 0; j < severities[s].size(); ++j) {
+        SummaryPoint sp;
+        sp.severity = severities[s][j];
+        std::vector<double> score, dist, rel, acc, norm;
+        for (const Curve* c : seeds) {
+          const SeverityPoint& p = c->points[j];
+          const double clean = c->points.front().ocs_distance;
+          score.push_back(p.ood_score);
+          dist.push_back(p.ocs_distance);
+          rel.push_back(clean > 0 ? p.ocs_distance / clean : kNaN);
+          acc.push_back(p.accuracy);
+          norm.push_back(p.feature_norms.empty() ? kNaN : p.feature_norms.back());
+        }
+        sp.ood_score = Summarise(score);
+        sp.distance = Summarise(dist);
+        sp.relative_distance = Summarise(rel);
+        sp.accuracy = Summarise(acc);
+        sp.last_feature_norm = Summarise(norm);
+        sum.points.push_back(sp);
+      }
+      if (axis == Axis::kOodScore) sum.spearman_ood_score = Spearman(pooled_score, pooled_distance);
+      sum.spearman_severity = Spearman(pooled_severity, pooled_distance);
+      sum.seed_spearman = Summarise(per_seed);
+      out.push_back(std::move(sum));
+    }
+  return out;
+}
+
 }  // namespace
 
 std::string_view DatasetName(Dataset d) { return d == Dataset::kFashionMnist ? "fashion-mnist" : "mnist"; }
@@ -525,59 +634,18 @@ Result<ClassifierReport> RunClassifierExperiment(const ClassifierExperimentOptio
             curves[m].points.push_back(std::move(pt));
           }
           if (j == mid && sev[j] > 0) {
-            std::vector<std::pair<std::string, double>> row;
-            for (size_t m = 0; m < curve_losses.size(); ++m) {
-              auto neg = OcsDistances(sm.models[m], clean[m], o.distance);
-              auto pos = OcsDistances(sm.models[m], preds[m], o.distance);
-              for (double& v : neg) v = -v;
-              for (double& v : pos) v = -v;
-              LMLAB_ASSIGN_OR_RETURN(double a, Auroc(pos, neg));
-              row.emplace_back(fmt::format("ocs-{}", LossName(curve_losses[m])), a);
-            }
-            const size_t c = sm.index(Loss::kCrossEntropy);
-            std::vector<double> msp_pos, msp_neg, ent_pos, ent_neg;
-            for (int64_t i = 0; i < eval.size(); ++i) {
-              auto a = Softmax(Row(clean[c], i)), b = Softmax(Row(preds[c], i));
-              msp_neg.push_back(1 - *std::max_element(a.begin(), a.end()));
-              msp_pos.push_back(1 - *std::max_element(b.begin(), b.end()));
-              ent_neg.push_back(Entropy(a));
-              ent_pos.push_back(Entropy(b));
-            }
-            LMLAB_ASSIGN_OR_RETURN(double a_msp, Auroc(msp_pos, msp_neg));
-            LMLAB_ASSIGN_OR_RETURN(double a_ent, Auroc(ent_pos, ent_neg));
-            row.emplace_back("msp-ce", a_msp);
-            row.emplace_back("entropy-ce", a_ent);
+            LMLAB_ASSIGN_OR_RETURN(auto row, DetectionAurocs(sm, curve_losses.size(), clean, preds, o.distance));
             auto& slot = detection[{shift, sev[j]}];
             if (slot.empty()) slot.resize(row.size());
             detection_names.clear();
             for (size_t r = 0; r < row.size(); ++r) slot[r].push_back(row[r].second), detection_names.push_back(row[r].first);
           }
           if (o.decision == Decision::kOn) {
-            RewardPoint r;
+            RewardPoint r = Decide(sm, preds, shifted, temperature);
             r.seed = seed;
             r.shift = shift;
             r.severity = sev[j];
             r.ood_score = extractor ? score.score : kNaN;
-            const Predictions& rw = preds[sm.index(Loss::kReward)];
-            const Predictions& x1 = preds[sm.index(Loss::kAbstainClass)];
-            const Predictions& cp = preds[sm.index(Loss::kCrossEntropy)];
-            const std::vector<double> oracle_t = FitClassTemperatures(cp, shifted);
-            const double n = static_cast<double>(shifted.size());
-            for (int64_t i = 0; i < shifted.size(); ++i) {
-              const int32_t y = shifted.labels[i];
-              std::array<int, kPolicies> action;
-              action[static_cast<int>(Policy::kRewardModel)] = Argmax(Row(rw, i));
-              action[static_cast<int>(Policy::kAbstainClass)] = Argmax(Row(x1, i));
-              std::vector<float> scaled(kNumClasses);
-              for (int c = 0; c < kNumClasses; ++c) scaled[c] = static_cast<float>(Row(cp, i)[c] / oracle_t[c]);
-              action[static_cast<int>(Policy::kOracle)] = ThresholdAction(Softmax(scaled));
-              action[static_cast<int>(Policy::kCeTemperature)] = ThresholdAction(Softmax(Row(cp, i), temperature));
-              action[static_cast<int>(Policy::kCeNeverAbstains)] = Argmax(Row(cp, i));
-              for (int q = 0; q < kPolicies; ++q) {
-                r.reward[q] += RewardOf(action[q], y) / n;
-                r.abstain[q] += (action[q] == kAbstainAction) / n;
-              }
-            }
             report.rewards.push_back(r);
           }
           ++done;
@@ -596,47 +664,7 @@ Result<ClassifierReport> RunClassifierExperiment(const ClassifierExperimentOptio
 
   for (auto& m : report.models) m.test_accuracy = Summarise(accuracies[m.loss]);
 
-  // --- summaries over seeds ---
-  for (Loss loss : curve_losses)
-    for (size_t s = 0; s < o.shifts.size(); ++s) {
-      CurveSummary sum;
-      sum.loss = loss;
-      sum.shift = o.shifts[s];
-      std::vector<const Curve*> seeds;
-      for (const Curve& c : report.curves)
-        if (c.loss == loss && c.shift == sum.shift) seeds.push_back(&c);
-      std::vector<double> pooled_score, pooled_severity, pooled_distance, per_seed;
-      for (const Curve* c : seeds) {
-        per_seed.push_back(c->spearman);
-        for (const auto& p : c->points)
-          pooled_score.push_back(p.ood_score), pooled_severity.push_back(p.severity),
-              pooled_distance.push_back(p.ocs_distance);
-      }
-      for (size_t j = 0; j < severities[s].size(); ++j) {
-        SummaryPoint sp;
-        sp.severity = severities[s][j];
-        std::vector<double> score, dist, rel, acc, norm;
-        for (const Curve* c : seeds) {
-          const SeverityPoint& p = c->points[j];
-          const double clean = c->points.front().ocs_distance;
-          score.push_back(p.ood_score);
-          dist.push_back(p.ocs_distance);
-          rel.push_back(clean > 0 ? p.ocs_distance / clean : kNaN);
-          acc.push_back(p.accuracy);
-          norm.push_back(p.feature_norms.empty() ? kNaN : p.feature_norms.back());
-        }
-        sp.ood_score = Summarise(score);
-        sp.distance = Summarise(dist);
-        sp.relative_distance = Summarise(rel);
-        sp.accuracy = Summarise(acc);
-        sp.last_feature_norm = Summarise(norm);
-        sum.points.push_back(sp);
-      }
-      if (o.axis == Axis::kOodScore) sum.spearman_ood_score = Spearman(pooled_score, pooled_distance);
-      sum.spearman_severity = Spearman(pooled_severity, pooled_distance);
-      sum.seed_spearman = Summarise(per_seed);
-      report.summary.push_back(std::move(sum));
-    }
+  report.summary = SummariseCurves(report.curves, curve_losses, o.shifts, severities, o.axis);
   for (const auto& [key, scores] : detection) {
     DetectionRow row{key.first, key.second, {}};
     for (size_t r = 0; r < scores.size() && r < detection_names.size(); ++r)
