@@ -60,6 +60,14 @@ chart::Panel MakePanel(std::string title, std::string x_label) {
                       .reference_y = 0}};
 }
 
+// A shift's panel: x is the OOD score on one fixed range for every shift
+// (0.5 = as clean as clean images, 1 = certainly shifted), or the severity.
+chart::Panel OodPanel(Shift shift, bool scored) {
+  chart::Panel p = MakePanel(std::string(ShiftName(shift)), scored ? "OOD score" : std::string(ShiftUnit(shift)));
+  if (scored) p.options.x_min = 0.45, p.options.x_max = 1.0;
+  return p;
+}
+
 }  // namespace
 
 std::string RenderText(const ClassifierReport& r) {
@@ -270,9 +278,11 @@ std::string DistanceSvg(const ClassifierReport& r) {
   const bool scored = r.axis == Axis::kOodScore;
   std::vector<chart::Panel> panels;
   for (const auto& c : r.summary) {
-    if (panels.empty() || panels.back().options.title != ShiftName(c.shift))
-      panels.push_back(
-          MakePanel(std::string(ShiftName(c.shift)), scored ? "OOD score" : std::string(ShiftUnit(c.shift))));
+    // One panel per shift (the summary runs loss by loss).
+    auto panel = std::find_if(panels.begin(), panels.end(),
+                              [&](const chart::Panel& p) { return p.options.title == ShiftName(c.shift); });
+    if (panel == panels.end())
+      panel = panels.insert(panels.end(), OodPanel(c.shift, scored));
     chart::Series s{.name = LossLabel(c.loss)};
     for (const auto& p : c.points) {
       s.x.push_back(scored ? p.ood_score.mean : p.severity);
@@ -280,7 +290,7 @@ std::string DistanceSvg(const ClassifierReport& r) {
       s.y_low.push_back(p.relative_distance.mean - p.relative_distance.std);
       s.y_high.push_back(p.relative_distance.mean + p.relative_distance.std);
     }
-    panels.back().series.push_back(std::move(s));
+    panel->series.push_back(std::move(s));
   }
   return chart::SmallMultiplesSvg(
       fmt::format("Distance to the optimal constant solution vs {} ({} {}, {} seed{})",
@@ -310,8 +320,7 @@ std::string RewardSvg(const ClassifierReport& r) {
   std::vector<chart::Panel> panels;
   for (const Level& l : levels) {
     if (panels.empty() || panels.back().options.title != ShiftName(l.shift)) {
-      panels.push_back(
-          MakePanel(std::string(ShiftName(l.shift)), scored ? "OOD score" : std::string(ShiftUnit(l.shift))));
+      panels.push_back(OodPanel(l.shift, scored));
       for (int k = 0; k < kPolicies; ++k)
         panels.back().series.push_back({.name = std::string(PolicyName(static_cast<Policy>(k)))});
     }
