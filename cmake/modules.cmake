@@ -32,7 +32,8 @@ lmlab_module(improve DEPS lmlab_sandbox lmlab_runtime)
 lmlab_module(probe   DEPS lmlab_runtime)
 lmlab_module(ood     DEPS lmlab_runtime PRIVATE_DEPS lmlab_ggml)
 lmlab_module(server  DEPS lmlab_fresh lmlab_ood)
-lmlab_module(report  DEPS lmlab_plan lmlab_train lmlab_fresh lmlab_improve lmlab_probe lmlab_ood)
+lmlab_module(doctor  DEPS lmlab_improve lmlab_search lmlab_runtime)  # run-time dependency checks, the way the code uses them
+lmlab_module(report  DEPS lmlab_plan lmlab_train lmlab_fresh lmlab_improve lmlab_probe lmlab_ood lmlab_doctor)
 
 add_library(lmlab INTERFACE)
 get_property(all_modules GLOBAL PROPERTY LMLAB_MODULES)

@@ -5,6 +5,7 @@
 // predictions from the optimal constant solution (OCS).
 #include <fmt/format.h>
 
+#include <cmath>
 
 #include "lmlab/core/format.h"
 #include "lmlab/ood/experiment.h"
@@ -98,7 +99,6 @@ Result<Section> OodClassifierStep(StepContext& ctx) {
           top->hi, FormatFixed(top->reward[0].mean, 3), FormatFixed(top->reward[1].mean, 3),
           FormatFixed(top->reward[2].mean, 3)));
   }
-  for (const auto& w : r.warnings) s.headline.push_back("warning: " + w);
   s.headline.push_back(fmt::format("OOD score's feature extractor: {} clean accuracy",
                                    FormatPercent(r.feature_extractor_accuracy, 1)));
   s.figures.push_back({"Distance to the OCS (relative to clean images) against the OOD score; line = mean, band = "
@@ -110,6 +110,20 @@ Result<Section> OodClassifierStep(StepContext& ctx) {
   s.rerun = {"lmlab ood classifier                          # the paper protocol: paper CNN, 5 seeds",
              "lmlab ood classifier --dataset mnist           # where the paper ran FGSM",
              "lmlab ood classifier --protocol lmlab          # lmlab's earlier study"};
+  // Degenerate measurements: a model that learned nothing has no OCS to revert to.
+  for (const auto& m : r.models)
+    if (!(m.test_accuracy.mean > 0.1))  // 10 classes: chance
+      AddWarning(s, fmt::format("the {} model did not learn: clean accuracy {} (chance is 10%)", LossName(m.loss),
+                                FormatPercent(m.test_accuracy.mean, 1)));
+  for (const auto& c : r.curves)
+    for (const auto& p : c.points)
+      if (!std::isfinite(p.ocs_distance)) {
+        AddWarning(s, fmt::format("{} x {}: a distance to the OCS is not a number (training diverged?)",
+                                  LossName(c.loss), ShiftName(c.shift)));
+        break;
+      }
+  // What the experiment itself found degenerate (a decision policy that abstained on everything).
+  for (const auto& w : r.warnings) AddWarning(s, w);
   s.data = ToJson(r);
   return s;
 }
@@ -168,6 +182,15 @@ Result<Section> OodLmStep(StepContext& ctx) {
   s.figures.push_back({"Mean distance to the OCS (and ignorance) against corruption level.", LmSvg(r)});
   s.rerun = {"lmlab ood lm --model your-model.gguf --reference in-distribution.txt   # estimated OCS",
              "lmlab ood lm --model your-model.gguf --corpus its-training-text.txt     # exact OCS"};
+  int64_t positions = 0;
+  for (const auto& c : r.curves)
+    for (const auto& p : c.points) {
+      positions += p.positions;
+      if (!std::isfinite(p.mean_distance))
+        AddWarning(s, fmt::format("{} at level {}: the distance to the OCS is not a number",
+                                  CorruptionName(c.corruption), FormatFixed(p.level, 2)));
+    }
+  if (positions == 0) AddWarning(s, "no token position was measured: the held-out texts are empty or too short");
   s.data = ToJson(r);
   s.data["model"] = model_path.filename().string();
   return s;
