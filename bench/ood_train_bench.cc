@@ -90,7 +90,9 @@ int main(int argc, char** argv) {
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!model) Die(model.error().ToString());
     best_lmlab = std::max(best_lmlab, images / s);
-    acc_lmlab = Accuracy(*model, Predict(*model, *test), *test);
+    auto predictions = Predict(*model, *test, threads);
+    if (!predictions) Die(predictions.error().ToString());
+    acc_lmlab = Accuracy(*model, *predictions, *test);
 
     auto out = Run(fmt::format("{} {} --train {} --test {} --n-train {} --n-test {} --epochs {} --threads {}", python,
                                script, (dir / "train.bin").string(), (dir / "test.bin").string(), train.size(),

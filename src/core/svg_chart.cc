@@ -250,6 +250,8 @@ std::string LineChartBody(const ChartOptions& o, const std::vector<Series>& seri
       if (!Drawable(o, s.x[i], s.y[i])) continue;
       double x = f.Tx(s.x[i]);
       xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
+      for (const auto* band : {&s.y_low, &s.y_high})
+        if (i < band->size() && std::isfinite((*band)[i])) ylo = std::min(ylo, (*band)[i]), yhi = std::max(yhi, (*band)[i]);
     }
   if (o.has_reference && std::isfinite(o.reference_y))
     ylo = std::min(ylo, o.reference_y), yhi = std::max(yhi, o.reference_y);
@@ -296,6 +298,16 @@ std::string LineChartBody(const ChartOptions& o, const std::vector<Series>& seri
       else
         markers += "/>";
     }
+    // The band: along the upper bound, back along the lower one.
+    std::string upper, lower;
+    for (size_t i = 0; i < std::min({s.x.size(), s.y_low.size(), s.y_high.size()}); ++i) {
+      if (!Drawable(o, s.x[i], s.y_low[i]) || !Drawable(o, s.x[i], s.y_high[i])) continue;
+      upper += fmt::format("{:.1f},{:.1f} ", f.Px(s.x[i]), f.Py(s.y_high[i]));
+      lower.insert(0, fmt::format("{:.1f},{:.1f} ", f.Px(s.x[i]), f.Py(s.y_low[i])));
+    }
+    if (!upper.empty())
+      svg += fmt::format("<polygon fill=\"{}\" fill-opacity=\"0.18\" stroke=\"none\" points=\"{}{}\"/>\n", colour, upper,
+                         lower);
     if (!points_only && !points.empty())
       svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{} points=\"{}\"/>\n", colour,
                          s.dash.empty() ? "" : fmt::format(" stroke-dasharray=\"{}\"", EscapeHtml(s.dash)), points);

@@ -114,6 +114,7 @@ Result<LmReport> RunLmExperiment(runtime::LanguageModel& lm, const IgnoranceMoni
   if (o.levels.empty() || o.corruptions.empty()) return InvalidArgument("choose at least one level and corruption");
   LmReport r;
   r.model = lm.info().name;
+  r.distance = monitor.distance();
   r.ocs_source = monitor.ocs().source;
   r.ocs_tokens = monitor.ocs().tokens;
   r.ocs_entropy = monitor.ocs().entropy;
@@ -135,7 +136,7 @@ Result<LmReport> RunLmExperiment(runtime::LanguageModel& lm, const IgnoranceMoni
         Report(progress, {"corrupting and scoring", done++, total, "texts",
                           fmt::format("{} {:.2f}", CorruptionName(kind), level)});
         LMLAB_ASSIGN_OR_RETURN(std::string text, Corrupt(lm, texts[t], kind, level, o.seed + t));
-        LMLAB_ASSIGN_OR_RETURN(auto d, TextDistances(lm, monitor.ocs(), text, o.max_tokens_per_text));
+        LMLAB_ASSIGN_OR_RETURN(auto d, monitor.Distances(lm, text, o.max_tokens_per_text));
         if (d.empty()) continue;
         std::vector<TokenIgnorance> scores;
         for (double v : d) scores.push_back(monitor.ScoreDistance(v));
@@ -192,6 +193,7 @@ Result<LmStudy> RunLmStudy(runtime::LanguageModel& lm, std::span<const std::stri
   LMLAB_ASSIGN_OR_RETURN(LmOcs ocs, exact ? OcsFromCorpus(lm, texts)
                                           : OcsFromAveragePrediction(lm, rest, options.ocs_positions, progress));
   CalibrationOptions co;
+  co.distance = options.distance;
   co.max_tokens_per_text = options.experiment.max_tokens_per_text;
   LMLAB_ASSIGN_OR_RETURN(IgnoranceMonitor monitor, IgnoranceMonitor::Calibrate(lm, std::move(ocs), calib, co, progress));
   LMLAB_ASSIGN_OR_RETURN(LmReport report, RunLmExperiment(lm, monitor, eval, options.experiment, progress));

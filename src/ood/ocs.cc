@@ -5,6 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include <fmt/format.h>
+
 namespace lmlab::ood {
 namespace {
 
@@ -27,6 +29,16 @@ std::vector<double> Ranks(std::span<const double> x) {
 }
 
 }  // namespace
+
+std::string_view DistanceName(Distance d) { return d == Distance::kPaper ? "paper" : "lmlab"; }
+
+Result<Distance> ParseDistance(std::string_view s) {
+  if (s == "paper") return Distance::kPaper;
+  if (s == "lmlab") return Distance::kLmlab;
+  return InvalidArgument(fmt::format("unknown distance '{}': use paper (KL(f || OCS)) or lmlab (KL(OCS || f))", s));
+}
+
+std::string_view DistanceFormula(Distance d) { return d == Distance::kPaper ? "KL(f || OCS)" : "KL(OCS || f)"; }
 
 std::vector<double> LabelMarginal(std::span<const int32_t> labels, int n_classes) {
   std::vector<double> p(static_cast<size_t>(n_classes), 0.0);
@@ -56,6 +68,10 @@ double KlDivergence(std::span<const double> p, std::span<const double> q) {
   return kl;
 }
 
+double KlToOcs(std::span<const double> f, std::span<const double> ocs, Distance d) {
+  return d == Distance::kPaper ? KlDivergence(f, ocs) : KlDivergence(ocs, f);
+}
+
 double SquaredError(std::span<const double> a, std::span<const double> b) {
   double s = 0;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
@@ -66,6 +82,10 @@ double GaussianKl(double mu_p, double var_p, double mu_q, double var_q) {
   var_p = std::max(var_p, kFloor);
   var_q = std::max(var_q, kFloor);
   return 0.5 * (std::log(var_q / var_p) + (var_p + (mu_p - mu_q) * (mu_p - mu_q)) / var_q - 1.0);
+}
+
+double GaussianKlToOcs(double mu, double var, double ocs_mu, double ocs_var, Distance d) {
+  return d == Distance::kPaper ? GaussianKl(mu, var, ocs_mu, ocs_var) : GaussianKl(ocs_mu, ocs_var, mu, var);
 }
 
 double Entropy(std::span<const double> p) {
