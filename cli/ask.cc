@@ -111,7 +111,7 @@ int Run(const Options& o) {
   if (monitor) {
     auto scored = monitor->ScoreAnswer(*model, g.prompt, g.generated);
     if (scored) ignorance = std::move(*scored);
-    else ignorance_unavailable = scored.error().message;
+    else ignorance_unavailable = InCliTerms(scored.error().message);
   }
   if (o.json) {
     nlohmann::json j = ToJson(g, o.show_prompt ? IncludePrompt::kYes : IncludePrompt::kNo);
@@ -132,7 +132,7 @@ int Run(const Options& o) {
     std::cout << "Evidence (oldest first; the last sat next to the question):\n" << t.Render();
   }
   if (g.answer_box) std::cout << "Answer box: " << Clip(g.answer_box->text, 100) << "\n";
-  if (g.grounding == Grounding::kUngrounded) std::cout << "UNGROUNDED: " << g.ungrounded_reason << "\n";
+  if (g.grounding == Grounding::kUngrounded) std::cout << "UNGROUNDED: " << InCliTerms(g.ungrounded_reason) << "\n";
   else
     std::cout << "Grounded in " << g.evidences.size() << " of " << g.evidences_found << " results from "
               << g.backend << (g.dropped_for_context ? ", " + std::to_string(g.dropped_for_context) + " dropped to fit the context" : "")

@@ -50,7 +50,7 @@ int Run(const Options& o) {
   Precision precision = OrExit(ParsePrecision(o.precision));
   if (o.list_devices) {
     if (o.json) PrintJson(ToJson(catalog));
-    else std::cout << RenderCatalogText(catalog, precision);
+    else std::cout << RenderCatalogText(catalog, precision) << "sources: lmlab plan --list-devices --json\n";
     return 0;
   }
 

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "lmlab/core/embedded.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::fresh {
 namespace {
@@ -20,12 +21,6 @@ constexpr int64_t kChatTemplateTokens = 32;
 constexpr std::string_view kPremiseInstruction =
     " Before answering, check whether the question rests on a false premise.";
 
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 struct Demonstration {
   search::Day today;
@@ -70,15 +65,15 @@ Result<DemoSet> LoadDemonstrations() {
 
 std::string RenderBlock(std::string_view question, search::Day today, std::span<const Evidence> evidences,
                         const std::optional<search::AnswerBox>& box, PremiseCheck premise) {
-  std::string out = "query: " + search::CollapseWhitespace(question) + "\n\n";
+  std::string out = "query: " + CollapseWhitespace(question) + "\n\n";
   if (evidences.empty()) out += "(no search results)\n\n";
   for (size_t i = 0; i < evidences.size(); ++i) out += RenderEvidence(evidences[i], static_cast<int>(i + 1)) + "\n";
   if (box) {
-    out += "answer box: " + search::CollapseWhitespace(box->title.empty() ? box->text : box->title + ": " + box->text);
+    out += "answer box: " + CollapseWhitespace(box->title.empty() ? box->text : box->title + ": " + box->text);
     if (!box->url.empty()) out += " (" + box->url + ")";
     out += "\n\n";
   }
-  out += "question: " + search::CollapseWhitespace(question) + " (today is " + search::FormatDay(today) + ")";
+  out += "question: " + CollapseWhitespace(question) + " (today is " + search::FormatDay(today) + ")";
   if (premise == PremiseCheck::kOn) out += kPremiseInstruction;
   out += "\nanswer:";
   return out;
@@ -107,13 +102,12 @@ Result<EvidenceOrder> ParseEvidenceOrder(std::string_view name) {
   if (name == "date") return EvidenceOrder::kDate;
   if (name == "relevance") return EvidenceOrder::kRelevance;
   if (name == "random") return EvidenceOrder::kRandom;
-  return InvalidArgument("--order must be date, relevance or random (got '" + std::string(name) + "')");
+  return InvalidArgument("`order` must be date, relevance or random (got '" + std::string(name) + "')");
 }
 
 Status ValidateQuestion(std::string_view question, size_t max_bytes) {
-  bool blank = std::all_of(question.begin(), question.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
-  if (blank) return InvalidArgument("the question is empty; ask something, e.g. \"What is the latest version of zlib?\"");
-  if (!search::IsValidUtf8(question)) return InvalidArgument("the question is not valid UTF-8 text");
+  if (Trim(question).empty()) return InvalidArgument("the question is empty; ask something, e.g. \"What is the latest version of zlib?\"");
+  if (!IsValidUtf8(question)) return InvalidArgument("the question is not valid UTF-8 text");
   if (question.size() > max_bytes)
     return InvalidArgument("the question is " + std::to_string(question.size()) + " bytes; the limit is " +
                            std::to_string(max_bytes) + " (ask a shorter question)");
@@ -148,11 +142,11 @@ std::vector<Evidence> OrderEvidence(std::span<const Evidence> found, EvidenceOrd
 
 std::string RenderEvidence(const Evidence& e, int number) {
   std::string out = "[" + std::to_string(number) + "]\n";
-  out += "source: " + search::CollapseWhitespace(e.source) + "\n";
+  out += "source: " + CollapseWhitespace(e.source) + "\n";
   out += "date: " + (e.date ? search::FormatDay(*e.date) : std::string("unknown")) + "\n";
-  out += "title: " + search::CollapseWhitespace(e.title) + "\n";
-  out += "snippet: " + search::CollapseWhitespace(e.snippet) + "\n";
-  out += "highlight: " + search::CollapseWhitespace(e.highlight) + "\n";
+  out += "title: " + CollapseWhitespace(e.title) + "\n";
+  out += "snippet: " + CollapseWhitespace(e.snippet) + "\n";
+  out += "highlight: " + CollapseWhitespace(e.highlight) + "\n";
   return out;
 }
 
@@ -218,9 +212,9 @@ std::vector<int> MapCitations(std::string_view answer, std::span<const Evidence>
 Result<GroundedAnswer> AnswerWithEvidence(runtime::LanguageModel& model, search::SearchBackend& backend,
                                           const AnswerOptions& options, const runtime::TokenCallback& on_token) {
   LMLAB_RETURN_IF_ERROR(ValidateQuestion(options.question, options.max_question_bytes));
-  if (options.k < 1) return InvalidArgument("--k must be at least 1 (got " + std::to_string(options.k) + ")");
-  if (options.max_tokens < 1) return InvalidArgument("--max-tokens must be at least 1");
-  if (options.today == search::Day{}) return InvalidArgument("today's date is required (--today YYYY-MM-DD)");
+  if (options.k < 1) return InvalidArgument("`k` must be at least 1 (got " + std::to_string(options.k) + ")");
+  if (options.max_tokens < 1) return InvalidArgument("`max_tokens` must be at least 1");
+  if (options.today == search::Day{}) return InvalidArgument("today's date is required (`today`)");
 
   GroundedAnswer a;
   a.question = options.question;
@@ -228,7 +222,7 @@ Result<GroundedAnswer> AnswerWithEvidence(runtime::LanguageModel& model, search:
 
   std::vector<Evidence> window;
   if (options.search == SearchMode::kNoSearch) {
-    a.ungrounded_reason = "search disabled (--no-search)";
+    a.ungrounded_reason = "search disabled";
   } else {
     a.backend = backend.name();
     search::SearchOptions so;
@@ -285,9 +279,9 @@ Result<GroundedAnswer> AnswerWithEvidence(runtime::LanguageModel& model, search:
       else if (level.answer_box) level.answer_box.reset();
       else
         return OutOfRange("the question alone takes " + std::to_string(CountTokens(model, prompt)) +
-                          " tokens; with --max-tokens " + std::to_string(options.max_tokens) +
+                          " tokens; with `max_tokens` " + std::to_string(options.max_tokens) +
                           " it does not fit the context window of " + std::to_string(n_ctx) +
-                          " tokens (shorten the question or lower --max-tokens)");
+                          " tokens (shorten the question or lower `max_tokens`)");
     }
     req = *fitted;
     a.dropped_for_context = static_cast<int>(window.size() - req.evidences.size());
@@ -320,7 +314,7 @@ Result<GroundedAnswer> AnswerWithEvidence(runtime::LanguageModel& model, search:
     a.answer = generated;
   else
     a.answer = TodaySentence(options.today) + (generated.starts_with(" ") ? "" : " ") + generated;
-  while (!a.answer.empty() && std::isspace(static_cast<unsigned char>(a.answer.back()))) a.answer.pop_back();
+  a.answer.resize(TrimEnd(a.answer).size());
   a.prompt_tokens = c->prompt_tokens;
   a.completion_tokens = c->completion_tokens;
   a.finish_reason = c->finish_reason;

@@ -9,20 +9,15 @@
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/csv.h"
 #include "lmlab/core/table.h"
-#include "lmlab/search/csv.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::fresh {
 namespace {
 
 constexpr std::string_view kJudgePath = "data/fresh/judge.json";
 constexpr int kResponsesVersion = 1;
-
-std::string Trimmed(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // Lower case, punctuation to spaces, articles dropped, single spaces, padded
 // with spaces so " word " finds whole words.
@@ -104,8 +99,7 @@ Result<JudgeData> LoadJudge() {
 
 std::string JudgeCase(std::string_view question, std::string_view today, const std::vector<std::string>& answers,
                       bool false_premise, std::string_view response) {
-  std::string joined;
-  for (const auto& a : answers) joined += (joined.empty() ? "" : " | ") + a;
+  const std::string joined = Join(answers, " | ");
   std::string one_line_response;
   for (char c : response) one_line_response += (c == '\n' ? ' ' : c);
   return fmt::format("question: {}\nanswered on: {}\naccepted answers: {}\nfalse premise: {}\nresponse: {}\ncomment:",
@@ -152,14 +146,15 @@ Result<std::vector<FreshQaQuestion>> ParseFreshQa(std::string_view csv_text) {
   // Newer FreshQA exports start with a two-line warning before the header.
   size_t header_at = csv_text.find("id,split,question");
   if (header_at != std::string_view::npos && header_at > 0) csv_text.remove_prefix(header_at);
-  LMLAB_ASSIGN_OR_RETURN(search::CsvTable t, search::ParseCsv(csv_text));
+  // FreshQA's questions quote titles inside unquoted fields (`the "Case-Book"`).
+  LMLAB_ASSIGN_OR_RETURN(CsvTable t, ParseCsv(csv_text, {.bare_quotes = BareQuotes::kLiteral}));
   const char* required[] = {"id", "split", "question", "effective_year", "next_review",
                             "false_premise", "num_hops", "fact_type", "answer_0"};
   for (const char* c : required)
     if (t.Column(c) < 0) return ParseError(std::string("FreshQA CSV has no '") + c + "' column");
   auto col = [&](const std::vector<std::string>& row, const char* name) {
     int i = t.Column(name);
-    return i < 0 ? std::string() : Trimmed(row[i]);
+    return i < 0 ? std::string() : std::string(Trim(row[i]));
   };
   std::vector<FreshQaQuestion> out;
   for (size_t r = 0; r < t.rows.size(); ++r) {
@@ -172,8 +167,7 @@ Result<std::vector<FreshQaQuestion>> ParseFreshQa(std::string_view csv_text) {
     q.split = col(row, "split");
     q.effective_year = col(row, "effective_year");
     q.next_review = col(row, "next_review");
-    std::string fp = col(row, "false_premise");
-    std::transform(fp.begin(), fp.end(), fp.begin(), [](unsigned char c) { return std::toupper(c); });
+    const std::string fp = Upper(col(row, "false_premise"));
     if (fp != "TRUE" && fp != "FALSE")
       return ParseError("FreshQA line " + std::to_string(t.row_lines[r]) + ": false_premise must be TRUE or FALSE");
     q.false_premise = fp == "TRUE";
@@ -200,7 +194,7 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
                               std::span<const FreshQaQuestion> questions, const RunOptions& options,
                               const std::filesystem::path& responses_path, const ProgressCallback& progress) {
   if (options.split != "TEST" && options.split != "DEV" && options.split != "all")
-    return InvalidArgument("--split must be TEST, DEV or all (got '" + options.split + "')");
+    return InvalidArgument("`split` must be TEST, DEV or all (got '" + options.split + "')");
   std::vector<const FreshQaQuestion*> selected;
   for (const auto& q : questions)
     if (options.split == "all" || q.split == options.split) selected.push_back(&q);
@@ -214,10 +208,10 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
     LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(responses_path));
     nlohmann::json old = nlohmann::json::parse(text, nullptr, false);
     if (old.is_discarded() || !old.contains("meta") || !old.contains("responses"))
-      return ParseError(responses_path.string() + " is not a FreshQA responses file; choose another --out");
+      return ParseError(responses_path.string() + " is not a FreshQA responses file; choose another `responses_path`");
     if (old["meta"] != meta)
       return InvalidArgument(responses_path.string() + " was written with other settings (" + old["meta"].dump() +
-                             "); choose another --out or rerun with those settings to resume");
+                             "); choose another `responses_path` or rerun with those settings to resume");
     file = old;
     for (const auto& r : file["responses"]) done.insert(r.value("id", ""));
   }
@@ -297,8 +291,7 @@ Result<std::string> BuildJudgePrompt(const FreshQaQuestion& q, search::Day answe
 }
 
 Verdict ParseJudgeVerdict(std::string_view output) {
-  std::string lower(output);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string lower = Lower(output);
   size_t at = lower.find("verdict:");
   if (at == std::string::npos) return Verdict::kUnparsed;
   std::string_view rest = std::string_view(lower).substr(at + 8);
@@ -367,7 +360,7 @@ Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, con
           auto c = judge->Complete(prompt, sp);
           if (!c) return std::unexpected(c.error().WithContext("the judge failed on question " + id));
           slot = ParseJudgeVerdict(c->text);
-          g[mode == GradeMode::kRelaxed ? "relaxed_output" : "strict_output"] = search::ToValidUtf8(c->text);
+          g[mode == GradeMode::kRelaxed ? "relaxed_output" : "strict_output"] = ToValidUtf8(c->text);
         }
         g[mode == GradeMode::kRelaxed ? "relaxed" : "strict"] = VerdictName(*slot);
         changed = true;
@@ -398,7 +391,7 @@ std::string RenderGradeReport(const GradeReport& report) {
   auto pct = [](const Accuracy& a) { return a.n ? FormatPercent(a.accuracy(), 1) : std::string("-"); };
   for (const auto& r : report.rows) t.AddRow({r.group, std::to_string(r.alias.n), pct(r.alias), pct(r.relaxed), pct(r.strict)});
   std::string out = t.Render();
-  if (!report.judged) out += "relaxed/strict need an LLM judge: pass --judge-model or --judge-endpoint\n";
+  if (!report.judged) out += "relaxed/strict need an LLM judge (none was given)\n";
   if (report.unparsed_judgements)
     out += std::to_string(report.unparsed_judgements) + " judgements had no verdict and count as incorrect\n";
   return out;

@@ -8,6 +8,7 @@
 #include "lmlab/core/format.h"
 #include "lmlab/core/svg_chart.h"
 #include "lmlab/core/table.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::ood {
 namespace {
@@ -90,9 +91,7 @@ std::string RenderText(const ClassifierReport& r) {
       if (ce) {
         row.push_back(Num(ce->max_softmax.value_or(NAN)));
         row.push_back(Num(ce->entropy.value_or(NAN)));
-        std::string norms;
-        for (double v : ce->feature_norms) norms += (norms.empty() ? "" : " / ") + Num(v);
-        row.push_back(norms);
+        row.push_back(Join(ce->feature_norms, " / ", [](double v) { return Num(v); }));
       }
       t.AddRow(row);
     }

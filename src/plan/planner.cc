@@ -8,9 +8,10 @@ namespace {
 
 bool PositiveFinite(double v) { return std::isfinite(v) && v > 0; }
 
-Status RequirePositive(std::optional<double> v, const char* flag) {
+// `option`: the request field, named as core/error.h says.
+Status RequirePositive(std::optional<double> v, std::string_view option) {
   if (v && !PositiveFinite(*v))
-    return InvalidArgument(fmt::format("{} must be a positive number (got {})", flag, *v));
+    return InvalidArgument(fmt::format("`{}` must be a positive number (got {})", option, *v));
   return {};
 }
 
@@ -21,13 +22,13 @@ int64_t RoundToMultiple(double v, int64_t m) {
 }  // namespace
 
 Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.flops, "--flops"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.params, "--params"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.tokens, "--tokens"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.flops, "flops"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.params, "params"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.tokens, "tokens"));
   ComputeEstimate e;
   if (r.chinchilla == Chinchilla::kOn) {
-    if (r.tokens) return InvalidArgument("--chinchilla derives --tokens; give --params or --flops, not --tokens");
-    if (r.params && r.flops) return InvalidArgument("--chinchilla takes --params or --flops, not both");
+    if (r.tokens) return InvalidArgument("`chinchilla` derives `tokens`; give `params` or `flops`, not `tokens`");
+    if (r.params && r.flops) return InvalidArgument("`chinchilla` takes `params` or `flops`, not both");
     if (r.params) {
       e.params = *r.params;
       e.tokens = kChinchillaTokensPerParam * *r.params;
@@ -40,13 +41,13 @@ Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
       e.tokens = kChinchillaTokensPerParam * *e.params;
       e.method = "chinchilla from C (N = sqrt(C/120), D = 20 N)";
     } else {
-      return InvalidArgument("--chinchilla needs --params or --flops");
+      return InvalidArgument("`chinchilla` needs `params` or `flops`");
     }
     return e;
   }
   if (r.params.has_value() != r.tokens.has_value())
-    return InvalidArgument("--params and --tokens go together (C = 6 N D); or add --chinchilla to derive D");
-  if (r.params && r.flops) return InvalidArgument("give either --flops or --params with --tokens, not both");
+    return InvalidArgument("`params` and `tokens` go together (C = 6 N D); or add `chinchilla` to derive D");
+  if (r.params && r.flops) return InvalidArgument("give either `flops` or `params` with `tokens`, not both");
   if (r.params) {
     e.params = *r.params;
     e.tokens = *r.tokens;
@@ -56,20 +57,20 @@ Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
     e.flops = *r.flops;
     e.method = "given";
   } else {
-    return InvalidArgument("say how much compute: --flops C, or --params N --tokens D, or --chinchilla");
+    return InvalidArgument("say how much compute: `flops` C, or `params` N with `tokens` D, or `chinchilla`");
   }
   return e;
 }
 
 Result<DeviceRate> ResolveRate(const HardwareRequest& r, const DeviceCatalog& catalog) {
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.device_flops, "--device-flops"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.memory_bytes, "--memory"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.tdp_watts, "--tdp"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.price_per_hour, "--price"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.device_flops, "device_flops"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.memory_bytes, "memory_bytes"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.tdp_watts, "tdp_watts"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.price_per_hour, "price_per_hour"));
   if (r.mfu && !(std::isfinite(*r.mfu) && *r.mfu > 0 && *r.mfu <= 1))
-    return InvalidArgument(fmt::format("--mfu must be in (0, 1] (got {})", *r.mfu));
+    return InvalidArgument(fmt::format("`mfu` must be in (0, 1] (got {})", *r.mfu));
   if (!(std::isfinite(r.pue) && r.pue >= 1))
-    return InvalidArgument(fmt::format("--pue must be at least 1 (got {})", r.pue));
+    return InvalidArgument(fmt::format("`pue` must be at least 1 (got {})", r.pue));
 
   DeviceRate rate;
   rate.precision = std::string(PrecisionName(r.precision));
@@ -95,7 +96,7 @@ Result<DeviceRate> ResolveRate(const HardwareRequest& r, const DeviceCatalog& ca
     rate.mfu = r.mfu.value_or(kDefaultMfu);
     if (r.sparsity == Sparsity::kSparse24) rate.precision += " (2:4 sparse)";
   } else {
-    return InvalidArgument("say which device: --device NAME (see --list-devices) or --device-flops X");
+    return InvalidArgument("say which device: `device` (a catalog id) or `device_flops` (a sustained FLOP/s)");
   }
   if (r.memory_bytes) rate.memory_bytes = *r.memory_bytes;
   if (r.tdp_watts) rate.tdp_watts = *r.tdp_watts;
@@ -190,17 +191,17 @@ Result<Plan> MakePlan(const PlanRequest& request, const DeviceCatalog& catalog) 
   LMLAB_ASSIGN_OR_RETURN(plan.compute, EstimateCompute(request.compute));
   LMLAB_ASSIGN_OR_RETURN(plan.rate, ResolveRate(request.hardware, catalog));
   for (int64_t n : request.devices)
-    if (n <= 0) return InvalidArgument(fmt::format("--devices must be positive (got {})", n));
+    if (n <= 0) return InvalidArgument(fmt::format("`devices` must be positive (got {})", n));
   for (double d : request.days)
-    if (!PositiveFinite(d)) return InvalidArgument(fmt::format("--days must be a positive number (got {})", d));
+    if (!PositiveFinite(d)) return InvalidArgument(fmt::format("`days` must be a positive number (got {})", d));
   const ShapeRequest& shape = request.shape;
-  for (auto [v, flag] : {std::pair{shape.layers, "--layers"}, {shape.hidden, "--hidden"}, {shape.heads, "--heads"}})
-    if (v && *v <= 0) return InvalidArgument(fmt::format("{} must be positive (got {})", flag, *v));
-  if (shape.seq_len <= 0) return InvalidArgument("--seq-len must be positive");
-  if (shape.micro_batch <= 0) return InvalidArgument("--micro-batch must be positive");
-  if (shape.tensor_parallel <= 0) return InvalidArgument("--tensor-parallel must be positive");
+  for (auto [v, flag] : {std::pair{shape.layers, "layers"}, {shape.hidden, "hidden"}, {shape.heads, "heads"}})
+    if (v && *v <= 0) return InvalidArgument(fmt::format("`{}` must be positive (got {})", flag, *v));
+  if (shape.seq_len <= 0) return InvalidArgument("`seq_len` must be positive");
+  if (shape.micro_batch <= 0) return InvalidArgument("`micro_batch` must be positive");
+  if (shape.tensor_parallel <= 0) return InvalidArgument("`tensor_parallel` must be positive");
   if (shape.hidden && shape.heads && *shape.hidden % *shape.heads != 0)
-    return InvalidArgument(fmt::format("--heads ({}) must divide --hidden ({})", *shape.heads, *shape.hidden));
+    return InvalidArgument(fmt::format("`heads` ({}) must divide `hidden` ({})", *shape.heads, *shape.hidden));
 
   plan.device_seconds = plan.compute.flops / plan.rate.sustained_flops;
   for (int64_t n : request.devices) plan.scenarios.push_back(SolveDays(plan.compute.flops, plan.rate, n));

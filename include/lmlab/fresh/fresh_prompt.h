@@ -77,7 +77,7 @@ struct GroundedAnswer {
   std::vector<int> cited;                   // 0-based indices into `evidences`
   std::optional<search::AnswerBox> answer_box;
   Grounding grounding = Grounding::kUngrounded;
-  std::string ungrounded_reason;            // "search backend unavailable: ...", "no evidence found", "--no-search"
+  std::string ungrounded_reason;            // "search backend unavailable: ...", "no evidence found", "search disabled"
   std::string prompt;                       // exactly what the model saw
   std::string backend;                      // search backend name ("" with --no-search)
   int evidences_found = 0;                  // returned by search, before the k window

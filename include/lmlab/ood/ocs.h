@@ -9,7 +9,7 @@
 //
 //   std::vector<double> ocs = LabelMarginal(labels, 10);
 //   double d = KlDivergence(ocs, softmax_of_logits);   // D_KL(OCS || f(x))
-//   double rho = Spearman(severities, distances);      // < 0: reverting
+//   double rho = Spearman(severities, distances);      // core/stats.h; < 0: reverting
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lmlab/core/error.h"
+#include "lmlab/core/stats.h"  // Spearman: how distances to the OCS follow severity
 
 namespace lmlab::ood {
 
@@ -40,10 +41,6 @@ double GaussianKl(double mu_p, double var_p, double mu_q, double var_q);
 
 // Shannon entropy in nats.
 double Entropy(std::span<const double> p);
-
-// Spearman rank correlation (average ranks for ties). NaN when either side
-// is constant or there are fewer than 2 points.
-double Spearman(std::span<const double> x, std::span<const double> y);
 
 // Area under the ROC curve for telling positives from negatives by `score`
 // (higher = more positive); ties count half. The Mann-Whitney U statistic
