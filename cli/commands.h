@@ -14,6 +14,7 @@ namespace train_cmd { void Register(CLI::App& app); }
 namespace model_cmd { void Register(CLI::App& app); }
 namespace probe_cmd { void Register(CLI::App& app); }
 namespace demo_cmd { void Register(CLI::App& app); }
+namespace doctor_cmd { void Register(CLI::App& app); }
 namespace index_cmd { void Register(CLI::App& app); }
 namespace ask_cmd { void Register(CLI::App& app); }
 namespace freshqa_cmd { void Register(CLI::App& app); }

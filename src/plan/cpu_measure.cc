@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "lmlab/core/parse.h"
+
 namespace lmlab::plan {
 
 Result<CpuInfo> ReadCpuInfo() {
@@ -23,7 +25,7 @@ Result<CpuInfo> ReadCpuInfo() {
   while (std::getline(info, line)) {
     auto value = [&] { return line.substr(line.find(':') + 2); };
     if (cpu.model_name.empty() && line.rfind("model name", 0) == 0) cpu.model_name = value();
-    if (mhz == 0 && line.rfind("cpu MHz", 0) == 0) mhz = std::stod(value());
+    if (mhz == 0 && line.rfind("cpu MHz", 0) == 0) mhz = ParseDouble(value(), "cpu MHz").value_or(0);
   }
   // The nominal maximum beats the momentary "cpu MHz" reading when present.
   std::ifstream max_freq("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq");

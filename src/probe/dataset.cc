@@ -15,6 +15,7 @@
 #include "lmlab/core/csv.h"
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/parse.h"
 #include "lmlab/core/text.h"
 
 namespace lmlab::probe {
@@ -132,6 +133,11 @@ Result<double> ParseYear(std::string_view text) {
 
 Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& schema, std::string_view label) {
   if (Trim(text).empty()) return InvalidArgument(std::string(label) + " is empty: expected a header row and entities");
+  // Names travel into prompts, caches and JSON reports: refuse a file in
+  // another encoding here, where the line can still be named.
+  if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos)
+    return InvalidArgument(fmt::format("{} {}: not valid UTF-8 (save the file as UTF-8)", label,
+                                       DescribeOffset(text, bad)));
   auto table = ParseCsv(text);
   if (!table) return std::unexpected(table.error().WithContext(label));
   const std::vector<int64_t>& lines = table->row_lines;
