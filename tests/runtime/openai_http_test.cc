@@ -350,9 +350,10 @@ TEST(OpenAiFake, HostileReplyShapesNeverThrow) {
     which = i;
     auto check = [&](const auto& r) {
       // ScoreText says kUnsupported when a reply carries no log-probs at all.
-      if (!r)
+      if (!r) {
         EXPECT_TRUE(r.error().code == ErrorCode::kParse || r.error().code == ErrorCode::kUnsupported)
             << r.error().ToString();
+      }
     };
     EXPECT_NO_THROW(check((*lm)->Complete("x", {.top_logprobs = 2})));
     EXPECT_NO_THROW(check((*lm)->Chat(kQuestion, {.top_logprobs = 2})));
@@ -377,7 +378,9 @@ TEST(OpenAiFake, HostileModelListsNeverThrow) {
     });
     Result<std::unique_ptr<LanguageModel>> lm = InvalidArgument("not run");
     EXPECT_NO_THROW(lm = OpenOpenAiModel(Spec(f), Fast(0)));
-    if (!lm) EXPECT_EQ(lm.error().code, ErrorCode::kParse) << lm.error().ToString();
+    if (!lm) {
+      EXPECT_EQ(lm.error().code, ErrorCode::kParse) << lm.error().ToString();
+    }
   }
 }
 

@@ -47,7 +47,7 @@ struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
 
-  // "invalid argument: --devices must be positive"
+  // "invalid argument: `devices` must be positive"
   std::string ToString() const;
   // Returns a copy with "context: " prepended to the message.
   Error WithContext(std::string_view context) const;
