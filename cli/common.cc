@@ -63,6 +63,7 @@ const std::map<std::string, std::vector<std::string>, std::less<>> kFlagsForOpti
     {"n_head", {"--heads"}},
     {"n_ff", {"--ff"}},
     {"memory_bytes", {"--memory-gb"}},
+    {"bandwidth_bytes_per_s", {"--bandwidth"}},
     {"tdp_watts", {"--tdp"}},
     {"price_per_hour", {"--price"}},
     {"responses_path", {"--out"}},

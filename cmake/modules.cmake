@@ -28,11 +28,12 @@ endfunction()
 # core's public json.h wraps nlohmann/json, so every module sees it through core.
 lmlab_module(core    PUBLIC_LIBS nlohmann_json::nlohmann_json PRIVATE_LIBS fmt::fmt CURL::libcurl Threads::Threads)  # the only libcurl user
 lmlab_embed_files(lmlab_core)
-lmlab_module(plan    DEPS lmlab_core PRIVATE_LIBS fmt::fmt lmlab_eigen)
+lmlab_module(plan    DEPS lmlab_runtime PRIVATE_LIBS fmt::fmt lmlab_eigen)  # runtime: llama.cpp speed for plan infer --measure
 lmlab_module(runtime DEPS lmlab_core PRIVATE_LIBS lmlab_llama fmt::fmt)  # the only module that sees llama.h
 lmlab_module(train   DEPS lmlab_runtime PRIVATE_LIBS lmlab_ggml fmt::fmt)  # own training graph in ggml
 lmlab_module(search  DEPS lmlab_core PRIVATE_LIBS fmt::fmt SQLite::SQLite3 ZLIB::ZLIB)
 lmlab_module(fresh   DEPS lmlab_search lmlab_runtime PRIVATE_LIBS fmt::fmt)
+lmlab_module(sched   DEPS lmlab_core PRIVATE_LIBS fmt::fmt)  # array jobs on Slurm or a local pool (sbatch, squeue, sacct, scancel)
 lmlab_module(sandbox DEPS lmlab_core PRIVATE_LIBS PkgConfig::SECCOMP)  # libseccomp: the syscall filter
 lmlab_module(improve DEPS lmlab_sandbox lmlab_runtime PRIVATE_LIBS fmt::fmt)
 lmlab_module(probe   DEPS lmlab_runtime PUBLIC_LIBS lmlab_eigen PRIVATE_LIBS fmt::fmt)  # its headers take Eigen matrices
