@@ -34,12 +34,12 @@ Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
     e.flops_per_token = r.flops_per_token;
     if (r.chinchilla == Chinchilla::kOn) {
       if (r.tokens || r.flops)
-        return InvalidArgument("--chinchilla with a model shape derives the tokens from its parameters: drop --tokens/--flops");
+        return InvalidArgument("`chinchilla` with a model shape derives the tokens from its parameters: drop `tokens` and `flops`");
       e.tokens = kChinchillaTokensPerParam * *r.params;
       e.flops = *r.flops_per_token * *e.tokens;
       e.method = "model shape, chinchilla (D = 20 N, C = FLOPs/token x D)";
     } else if (r.tokens && r.flops) {
-      return InvalidArgument("with a model shape give --tokens or --flops, not both");
+      return InvalidArgument("with a model shape give `tokens` or `flops`, not both");
     } else if (r.tokens) {
       e.tokens = r.tokens;
       e.flops = *r.flops_per_token * *r.tokens;
@@ -49,7 +49,7 @@ Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
       e.tokens = *r.flops / *r.flops_per_token;
       e.method = "given; tokens = C / FLOPs per token";
     } else {
-      return InvalidArgument("with a model shape say how many tokens: --tokens D, --flops C or --chinchilla");
+      return InvalidArgument("with a model shape say how many tokens: `tokens` D, `flops` C or `chinchilla`");
     }
     return e;
   }
@@ -310,9 +310,9 @@ Result<Plan> MakePlan(const PlanRequest& request, const DeviceCatalog& catalog) 
   const ShapeRequest& shape = request.shape;
   if (request.model) {
     LMLAB_RETURN_IF_ERROR(ValidateShape(*request.model));
-    if (compute.params) return InvalidArgument("give --params or a model shape (--preset/--model-config), not both");
+    if (compute.params) return InvalidArgument("give `params` or a model shape (`preset` or `model_config`), not both");
     if (shape.layers || shape.hidden || shape.heads || shape.vocab)
-      return InvalidArgument("--layers/--hidden/--heads/--vocab come from the model shape; drop them");
+      return InvalidArgument("`layers`, `hidden`, `heads` and `vocab` come from the model shape; drop them");
     plan.model = request.model;
     plan.model_params = CountParams(*request.model);
     compute.params = plan.model_params->total;
@@ -320,13 +320,13 @@ Result<Plan> MakePlan(const PlanRequest& request, const DeviceCatalog& catalog) 
   }
   const HardwareTimeRequest& hw_time = request.hardware_time;
   if (hw_time.devices.has_value() != hw_time.days.has_value())
-    return InvalidArgument("Epoch's hardware method needs both --run-devices and --run-days");
+    return InvalidArgument("Epoch's hardware method needs both `run_devices` and `run_days`");
   if (hw_time.devices && *hw_time.devices <= 0)
-    return InvalidArgument(fmt::format("--run-devices must be positive (got {})", *hw_time.devices));
+    return InvalidArgument(fmt::format("`run_devices` must be positive (got {})", *hw_time.devices));
   if (hw_time.days && !PositiveFinite(*hw_time.days))
-    return InvalidArgument(fmt::format("--run-days must be a positive number (got {})", *hw_time.days));
+    return InvalidArgument(fmt::format("`run_days` must be a positive number (got {})", *hw_time.days));
   if (!(hw_time.mfu_low > 0 && hw_time.mfu_low <= hw_time.mfu_high && hw_time.mfu_high <= 1))
-    return InvalidArgument(fmt::format("--mfu-range must be two values with 0 < low <= high <= 1 (got {}, {})",
+    return InvalidArgument(fmt::format("`mfu_range` must be two values with 0 < low <= high <= 1 (got {}, {})",
                                        hw_time.mfu_low, hw_time.mfu_high));
   const bool hardware_only = hw_time.devices && !compute.flops && !compute.tokens &&
                              compute.chinchilla == Chinchilla::kOff && (!compute.params || request.model);
