@@ -19,7 +19,7 @@
 #include "lmlab/probe/activation_cache.h"
 #include "lmlab/probe/dataset.h"
 #include "lmlab/runtime/activations.h"
-#include "runtime/reference_decode.h"
+#include "lmlab/runtime/internal/reference_decode.h"
 
 int main(int argc, char** argv) {
   using namespace lmlab;

@@ -15,7 +15,7 @@
 #include "bench/bench_support.h"
 #include "lmlab/core/table.h"
 #include "lmlab/runtime/activations.h"
-#include "runtime/reference_decode.h"
+#include "lmlab/runtime/internal/reference_decode.h"
 
 namespace {
 

@@ -75,7 +75,7 @@ int Run(const Options& o) {
   if (monitor) {
     auto scored = monitor->ScoreAnswer(*lm, g.prompt, g.generated);
     if (scored) ignorance = std::move(*scored);
-    else ignorance_unavailable = scored.error().message;
+    else ignorance_unavailable = InCliTerms(scored.error().message);
   }
   std::vector<std::string> warnings;
   if (g.completion_tokens == 0)
@@ -101,7 +101,7 @@ int Run(const Options& o) {
     std::cout << "Evidence (oldest first; the last sat next to the question):\n" << t.Render();
   }
   if (g.answer_box) std::cout << "Answer box: " << Clip(g.answer_box->text, 100) << "\n";
-  if (g.grounding == Grounding::kUngrounded) std::cout << "UNGROUNDED: " << g.ungrounded_reason << "\n";
+  if (g.grounding == Grounding::kUngrounded) std::cout << "UNGROUNDED: " << InCliTerms(g.ungrounded_reason) << "\n";
   else
     std::cout << "Grounded in " << g.evidences.size() << " of " << g.evidences_found << " results from "
               << opened.description

@@ -117,7 +117,9 @@ int RunGrade(const Options& o) {
     PrintJson(j);
     return 0;
   }
-  std::cout << RenderGradeReport(r) << "Grades: " << grades << "\n";
+  std::cout << RenderGradeReport(r);
+  if (!r.judged) std::cout << "For relaxed/strict, pass --judge-model or --judge-endpoint.\n";
+  std::cout << "Grades: " << grades << "\n";
   for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "lmlab/core/embedded.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::fresh {
 namespace {
@@ -28,12 +29,6 @@ constexpr std::string_view kPaperPremiseCheck =
 // With Citations::kNumbered over the paper format: the one rule it adds.
 constexpr std::string_view kCitationRule =
     "Cite the search results you use by their number, like [2].";
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 struct Demonstration {
   search::Day today;
@@ -79,15 +74,15 @@ Result<DemoSet> LoadDemonstrations() {
 // kLmlab's block: query, numbered evidences, answer box, question with today.
 std::string RenderLmlabBlock(std::string_view question, search::Day today, std::span<const Evidence> evidences,
                              const std::optional<search::AnswerBox>& box, bool premise) {
-  std::string out = "query: " + search::CollapseWhitespace(question) + "\n\n";
+  std::string out = "query: " + CollapseWhitespace(question) + "\n\n";
   if (evidences.empty()) out += "(no search results)\n\n";
   for (size_t i = 0; i < evidences.size(); ++i) out += RenderEvidence(evidences[i], static_cast<int>(i + 1)) + "\n";
   if (box) {
-    out += "answer box: " + search::CollapseWhitespace(box->title.empty() ? box->text : box->title + ": " + box->text);
+    out += "answer box: " + CollapseWhitespace(box->title.empty() ? box->text : box->title + ": " + box->text);
     if (!box->url.empty()) out += " (" + box->url + ")";
     out += "\n\n";
   }
-  out += "question: " + search::CollapseWhitespace(question) + " (today is " + search::FormatDay(today) + ")";
+  out += "question: " + CollapseWhitespace(question) + " (today is " + search::FormatDay(today) + ")";
   if (premise) out += kPremiseInstruction;
   out += "\nanswer:";
   return out;
@@ -140,7 +135,7 @@ int64_t CountTokens(runtime::LanguageModel& model, std::string_view prompt) {
 }
 
 std::string PaperField(std::string_view value) {
-  std::string v = search::CollapseWhitespace(value);
+  std::string v = CollapseWhitespace(value);
   return v.empty() ? std::string("None") : v;
 }
 
@@ -148,10 +143,10 @@ std::string PaperField(std::string_view value) {
 // prefilled, the reasoning prefix.
 std::string RenderPaperQuestion(std::string_view question, std::span<const Evidence> evidences, search::Day today,
                                 const PromptFormat& format, bool prefilled) {
-  std::string out = "query: " + search::CollapseWhitespace(question);
+  std::string out = "query: " + CollapseWhitespace(question);
   for (size_t i = 0; i < evidences.size(); ++i)
     out += "\n\n" + RenderPaperEvidence(evidences[i], static_cast<int>(i + 1), format.citations);
-  out += "\n\nquestion: " + search::CollapseWhitespace(question);
+  out += "\n\nquestion: " + CollapseWhitespace(question);
   if (format.premise != PremiseCheck::kOff) out += "\n" + std::string(kPaperPremiseCheck);
   out += "\nanswer: ";
   if (prefilled) out += ReasoningPrefix(today);
@@ -231,7 +226,7 @@ Result<EvidenceOrder> ParseEvidenceOrder(std::string_view name) {
   if (name == "date") return EvidenceOrder::kDate;
   if (name == "relevance") return EvidenceOrder::kRelevance;
   if (name == "random") return EvidenceOrder::kRandom;
-  return InvalidArgument("the evidence order must be date, relevance or random (got '" + std::string(name) + "')");
+  return InvalidArgument("`order` must be date, relevance or random (got '" + std::string(name) + "')");
 }
 
 std::string_view ProtocolName(Protocol protocol) { return protocol == Protocol::kPaper ? "paper" : "lmlab"; }
@@ -249,9 +244,8 @@ Result<AnswerStyle> ParseAnswerStyle(std::string_view name) {
 }
 
 Status ValidateQuestion(std::string_view question, size_t max_bytes) {
-  bool blank = std::all_of(question.begin(), question.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
-  if (blank) return InvalidArgument("the question is empty; ask something, e.g. \"What is the latest version of zlib?\"");
-  if (!search::IsValidUtf8(question)) return InvalidArgument("the question is not valid UTF-8 text");
+  if (Trim(question).empty()) return InvalidArgument("the question is empty; ask something, e.g. \"What is the latest version of zlib?\"");
+  if (!IsValidUtf8(question)) return InvalidArgument("the question is not valid UTF-8 text");
   if (question.size() > max_bytes)
     return InvalidArgument("the question is " + std::to_string(question.size()) + " bytes; the limit is " +
                            std::to_string(max_bytes) + " (ask a shorter question)");
@@ -315,11 +309,11 @@ Evidence ClipSnippet(Evidence e, int max_chars) {
 
 std::string RenderEvidence(const Evidence& e, int number) {
   std::string out = "[" + std::to_string(number) + "]\n";
-  out += "source: " + search::CollapseWhitespace(e.source) + "\n";
+  out += "source: " + CollapseWhitespace(e.source) + "\n";
   out += "date: " + (e.date ? search::FormatDay(*e.date) : std::string("unknown")) + "\n";
-  out += "title: " + search::CollapseWhitespace(e.title) + "\n";
-  out += "snippet: " + search::CollapseWhitespace(e.snippet) + "\n";
-  out += "highlight: " + search::CollapseWhitespace(e.highlight) + "\n";
+  out += "title: " + CollapseWhitespace(e.title) + "\n";
+  out += "snippet: " + CollapseWhitespace(e.snippet) + "\n";
+  out += "highlight: " + CollapseWhitespace(e.highlight) + "\n";
   return out;
 }
 
@@ -446,9 +440,9 @@ std::vector<int> MapCitations(std::string_view answer, std::span<const Evidence>
 Result<GroundedAnswer> AnswerWithEvidence(runtime::LanguageModel& model, search::SearchBackend& backend,
                                           const AnswerOptions& options, const runtime::TokenCallback& on_token) {
   LMLAB_RETURN_IF_ERROR(ValidateQuestion(options.question, options.max_question_bytes));
-  if (options.k < 1) return InvalidArgument("k (evidences in the prompt) must be at least 1 (got " + std::to_string(options.k) + ")");
-  if (options.max_tokens < 1) return InvalidArgument("the answer must be allowed at least 1 token");
-  if (options.today == search::Day{}) return InvalidArgument("today's date is required");
+  if (options.k < 1) return InvalidArgument("`k` (evidences in the prompt) must be at least 1 (got " + std::to_string(options.k) + ")");
+  if (options.max_tokens < 1) return InvalidArgument("`max_tokens` must be at least 1");
+  if (options.today == search::Day{}) return InvalidArgument("today's date is required (`today`)");
   const bool paper = options.format.protocol == Protocol::kPaper;
   const bool prefilled = Prefills(options.format, options.style);
   const bool chat = options.style == PromptStyle::kChat;

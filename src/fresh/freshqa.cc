@@ -9,21 +9,16 @@
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/csv.h"
 #include "lmlab/core/json.h"
 #include "lmlab/core/table.h"
-#include "lmlab/search/csv.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::fresh {
 namespace {
 
 constexpr std::string_view kFreshEvalPath = "data/fresh/fresheval.json";
 constexpr int kResponsesVersion = 1;
-
-std::string Trimmed(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // Lower case, punctuation to spaces, articles dropped, single spaces, padded
 // with spaces so " word " finds whole words.
@@ -128,9 +123,7 @@ Result<EvalData> LoadFreshEval() {
 
 // "\n\n\nquestion: ...\ncorrect answer(s): a | b\nresponse: ...\ncomment: "
 std::string RenderCase(const JudgeCase& c) {
-  std::string answers;
-  for (const auto& a : c.correct_answers) answers += (answers.empty() ? "" : " | ") + a;
-  return "question: " + c.question + "\ncorrect answer(s): " + answers + "\nresponse: " + c.response + "\ncomment: ";
+  return "question: " + c.question + "\ncorrect answer(s): " + Join(c.correct_answers, " | ") + "\nresponse: " + c.response + "\ncomment: ";
 }
 
 nlohmann::json Meta(const RunOptions& o) {
@@ -233,14 +226,15 @@ Result<std::vector<FreshQaQuestion>> ParseFreshQa(std::string_view csv_text) {
   // Newer FreshQA exports start with a two-line warning before the header.
   size_t header_at = csv_text.find("id,split,question");
   if (header_at != std::string_view::npos && header_at > 0) csv_text.remove_prefix(header_at);
-  LMLAB_ASSIGN_OR_RETURN(search::CsvTable t, search::ParseCsv(csv_text));
+  // FreshQA's questions quote titles inside unquoted fields (`the "Case-Book"`).
+  LMLAB_ASSIGN_OR_RETURN(CsvTable t, ParseCsv(csv_text, {.bare_quotes = BareQuotes::kLiteral}));
   const char* required[] = {"id", "split", "question", "effective_year", "next_review",
                             "false_premise", "num_hops", "fact_type", "answer_0"};
   for (const char* c : required)
     if (t.Column(c) < 0) return ParseError(std::string("FreshQA CSV has no '") + c + "' column");
   auto col = [&](const std::vector<std::string>& row, const char* name) {
     int i = t.Column(name);
-    return i < 0 ? std::string() : Trimmed(row[i]);
+    return i < 0 ? std::string() : std::string(Trim(row[i]));
   };
   std::vector<FreshQaQuestion> out;
   for (size_t r = 0; r < t.rows.size(); ++r) {
@@ -253,8 +247,7 @@ Result<std::vector<FreshQaQuestion>> ParseFreshQa(std::string_view csv_text) {
     q.split = col(row, "split");
     q.effective_year = col(row, "effective_year");
     q.next_review = col(row, "next_review");
-    std::string fp = col(row, "false_premise");
-    std::transform(fp.begin(), fp.end(), fp.begin(), [](unsigned char c) { return std::toupper(c); });
+    const std::string fp = Upper(col(row, "false_premise"));
     if (fp != "TRUE" && fp != "FALSE")
       return ParseError("FreshQA line " + std::to_string(t.row_lines[r]) + ": false_premise must be TRUE or FALSE");
     q.false_premise = fp == "TRUE";
@@ -281,7 +274,7 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
                               std::span<const FreshQaQuestion> questions, const RunOptions& options,
                               const std::filesystem::path& responses_path, const ProgressCallback& progress) {
   if (options.split != "TEST" && options.split != "DEV" && options.split != "all")
-    return InvalidArgument("--split must be TEST, DEV or all (got '" + options.split + "')");
+    return InvalidArgument("`split` must be TEST, DEV or all (got '" + options.split + "')");
   std::vector<const FreshQaQuestion*> selected;
   for (const auto& q : questions)
     if (options.split == "all" || q.split == options.split) selected.push_back(&q);
@@ -292,11 +285,11 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
   std::set<std::string> done;
   std::error_code ec;
   if (std::filesystem::exists(responses_path, ec)) {
-    auto old = ReadResponsesFile(responses_path, "choose another --out");
+    auto old = ReadResponsesFile(responses_path, "choose another `responses_path`");
     if (!old) return std::unexpected(old.error());
     if ((*old)["meta"] != meta)
       return InvalidArgument(responses_path.string() + " was written with other settings (" +
-                             DumpJson((*old)["meta"]) + "); choose another --out or rerun with those settings to resume");
+                             DumpJson((*old)["meta"]) + "); choose another `responses_path` or rerun with those settings to resume");
     file = std::move(*old);
     for (const auto& r : file["responses"]) done.insert(r["id"].get<std::string>());
   }
@@ -421,7 +414,7 @@ Result<Judgement> Judge(runtime::LanguageModel& judge, const JudgeCase& c, Grade
     else out = judge.Complete(prompt, sp);
     if (!out) return std::unexpected(out.error().WithContext("the judge failed"));
     ++j.attempts;
-    j.output = search::ToValidUtf8(out->text);
+    j.output = ToValidUtf8(out->text);
     j.verdict = ParseJudgeVerdict(j.output);
     if (j.verdict != Verdict::kUnparsed) break;
   }
@@ -431,7 +424,7 @@ Result<Judgement> Judge(runtime::LanguageModel& judge, const JudgeCase& c, Grade
 Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, const std::filesystem::path& responses_path,
                                  runtime::LanguageModel* judge, const GradeOptions& options,
                                  const std::filesystem::path& grades_path, const ProgressCallback& progress) {
-  LMLAB_ASSIGN_OR_RETURN(nlohmann::json responses, ReadResponsesFile(responses_path, "from lmlab freshqa run"));
+  LMLAB_ASSIGN_OR_RETURN(nlohmann::json responses, ReadResponsesFile(responses_path, "expected the output of a FreshQA run"));
   auto answered_on = search::ParseDay(JsonGetOr<std::string>(responses["meta"], "today", "", "meta").value_or(""));
   if (!answered_on) return ParseError(responses_path.string() + ": meta.today is missing");
 
@@ -510,7 +503,7 @@ std::string RenderGradeReport(const GradeReport& report) {
     t.AddRow({r.group, std::to_string(r.questions), pct(r.alias), pct(r.relaxed), pct(r.strict),
               report.judged ? std::to_string(r.relaxed.unparsed + r.strict.unparsed) : "-"});
   std::string out = t.Render();
-  if (!report.judged) out += "relaxed/strict need an LLM judge: pass --judge-model or --judge-endpoint\n";
+  if (!report.judged) out += "relaxed/strict need an LLM judge (none was given)\n";
   if (report.unparsed_judgements)
     out += std::to_string(report.unparsed_judgements) +
            " judgements stayed unparsable after the re-asks; they are left out of the accuracies (column unparsed)\n";

@@ -56,7 +56,7 @@ std::string TrailerName(std::string_view text) {
   if (at == std::string_view::npos) return "";
   size_t lt = text.find(" <", at);
   if (lt == std::string_view::npos) return "";
-  return search::CollapseWhitespace(text.substr(at + 3, lt - at - 3));
+  return CollapseWhitespace(text.substr(at + 3, lt - at - 3));
 }
 
 // "Nov 05, 2022", "Nov 5, 2022", "November 05, 2022", "November 5, 2022", "2022-11-05".
@@ -119,7 +119,7 @@ bool RepeatsASentence(std::string_view text) {
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find(". ", start);
-    std::string sentence = search::CollapseWhitespace(text.substr(start, end == std::string_view::npos ? end : end - start));
+    std::string sentence = CollapseWhitespace(text.substr(start, end == std::string_view::npos ? end : end - start));
     while (!sentence.empty() && sentence.back() == '.') sentence.pop_back();
     if (sentence.size() > 8 && !seen.insert(sentence).second) return true;
     if (end == std::string_view::npos) break;

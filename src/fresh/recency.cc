@@ -39,7 +39,7 @@ std::vector<RecencyQuestion> RecencyQuestions(std::span<const search::Document> 
 
 Result<RecencyReport> RunRecencyBenchmark(search::SearchBackend& backend, std::span<const RecencyQuestion> questions,
                                           const RecencyOptions& options, const ProgressCallback& progress) {
-  if (options.k < 1 || options.num_results < 1) return InvalidArgument("--k and --num-results must be at least 1");
+  if (options.k < 1 || options.num_results < 1) return InvalidArgument("`k` and `num_results` must be at least 1");
   if (questions.empty()) return InvalidArgument("no recency questions (no package has enough dated changelog entries)");
   auto start = std::chrono::steady_clock::now();
   RecencyReport report;

@@ -1,6 +1,7 @@
 #include "lmlab/ood/ignorance.h"
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/stats.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,14 +15,6 @@ namespace lmlab::ood {
 namespace {
 
 constexpr size_t kMinCalibration = 20;
-
-double Quantile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(sorted.size() - 1);
-  size_t lo = static_cast<size_t>(std::floor(pos));
-  size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
-}
 
 Status CheckVocab(const LmOcs& ocs, size_t n) {
   if (ocs.probs.size() != n)

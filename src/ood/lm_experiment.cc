@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "lmlab/core/text.h"
 #include "lmlab/ood/ocs.h"
 
 namespace lmlab::ood {
@@ -21,12 +22,6 @@ std::vector<std::string> Words(std::string_view text) {
   std::istringstream in{std::string(text)};
   for (std::string s; in >> s;) w.push_back(s);
   return w;
-}
-
-std::string Join(const std::vector<std::string>& w) {
-  std::string out;
-  for (size_t i = 0; i < w.size(); ++i) out += (i ? " " : "") + w[i];
-  return out;
 }
 
 // Indices of a random `level` fraction of [0, n).
@@ -89,7 +84,7 @@ Result<std::string> Corrupt(runtime::LanguageModel& lm, std::string_view text, C
       for (size_t i : idx) moved.push_back(w[i]);
       std::shuffle(moved.begin(), moved.end(), rng);
       for (size_t k = 0; k < idx.size(); ++k) w[idx[k]] = moved[k];
-      return Join(w);
+      return Join(w, " ");
     }
     case Corruption::kScript: {
       auto w = Words(text);
@@ -101,7 +96,7 @@ Result<std::string> Corrupt(runtime::LanguageModel& lm, std::string_view text, C
         }
         w[i] = g;
       }
-      return Join(w);
+      return Join(w, " ");
     }
   }
   return Internal("unknown corruption");

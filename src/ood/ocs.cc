@@ -6,27 +6,12 @@
 #include <numeric>
 
 #include <fmt/format.h>
+#include "lmlab/core/stats.h"
 
 namespace lmlab::ood {
 namespace {
 
 constexpr double kFloor = 1e-12;
-
-// Ranks starting at 1, ties share their average rank.
-std::vector<double> Ranks(std::span<const double> x) {
-  std::vector<size_t> order(x.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] < x[b]; });
-  std::vector<double> rank(x.size());
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i;
-    while (j + 1 < order.size() && x[order[j + 1]] == x[order[i]]) ++j;
-    double r = 0.5 * static_cast<double>(i + j) + 1.0;
-    for (size_t k = i; k <= j; ++k) rank[order[k]] = r;
-    i = j + 1;
-  }
-  return rank;
-}
 
 }  // namespace
 
@@ -93,22 +78,6 @@ double Entropy(std::span<const double> p) {
   for (double v : p)
     if (v > 0) h -= v * std::log(v);
   return h;
-}
-
-double Spearman(std::span<const double> x, std::span<const double> y) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  if (x.size() != y.size() || x.size() < 2) return nan;
-  std::vector<double> rx = Ranks(x), ry = Ranks(y);
-  double mx = std::accumulate(rx.begin(), rx.end(), 0.0) / rx.size();
-  double my = std::accumulate(ry.begin(), ry.end(), 0.0) / ry.size();
-  double sxy = 0, sxx = 0, syy = 0;
-  for (size_t i = 0; i < rx.size(); ++i) {
-    sxy += (rx[i] - mx) * (ry[i] - my);
-    sxx += (rx[i] - mx) * (rx[i] - mx);
-    syy += (ry[i] - my) * (ry[i] - my);
-  }
-  if (sxx == 0 || syy == 0) return nan;
-  return sxy / std::sqrt(sxx * syy);
 }
 
 Result<double> Auroc(std::span<const double> positive_scores, std::span<const double> negative_scores) {

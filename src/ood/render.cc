@@ -8,6 +8,7 @@
 #include "lmlab/core/format.h"
 #include "lmlab/core/svg_chart.h"
 #include "lmlab/core/table.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::ood {
 namespace {

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "lmlab/core/format.h"
+#include "lmlab/core/text.h"
 #include "lmlab/ood/experiment.h"
 #include "lmlab/ood/ignorance.h"
 #include "lmlab/ood/lm_experiment.h"
@@ -54,9 +55,9 @@ Result<Section> OodClassifierStep(StepContext& ctx) {
     ++corruption_curves;
     reverting += c.spearman_ood_score < 0;
   }
-  std::string models;
-  for (const auto& m : r.models)
-    models += fmt::format("{}{} {}", models.empty() ? "" : ", ", LossName(m.loss), FormatPercent(m.test_accuracy.mean, 1));
+  const std::string models = Join(r.models, ", ", [](const auto& m) {
+    return fmt::format("{} {}", LossName(m.loss), FormatPercent(m.test_accuracy.mean, 1));
+  });
   s.measured = fmt::format(
       "A reduced version of the paper protocol: {} seeds of {} {} models per loss on {} {} images (CE, MSE, "
       "Gaussian NLL, plus the 11-output reward model and xent+1 for the decision), {} test images shifted by {} "
@@ -156,11 +157,7 @@ Result<Section> OodLmStep(StepContext& ctx) {
       "the paper's distance KL(p || OCS) from the model's next-token distribution p to its OCS (the corpus's "
       "target-token frequencies, {} tokens, entropy {} nats, smoothed by one pseudo-count over the vocabulary). The ignorance monitor was calibrated on "
       "{} other held-out texts.",
-      study.eval_texts, [&] {
-        std::string c;
-        for (const auto& cv : r.curves) c += (c.empty() ? "" : ", ") + std::string(CorruptionName(cv.corruption));
-        return c;
-      }(),
+      study.eval_texts, Join(r.curves, ", ", [](const auto& cv) { return std::string(CorruptionName(cv.corruption)); }),
       FormatThousands(double(r.ocs_tokens)), FormatFixed(r.ocs_entropy, 2), study.calibration_texts);
   s.comparisons.push_back({"next-token predictions on corrupted text",
                            "revert towards the OCS as inputs become more OOD (the paper's language-model results)",

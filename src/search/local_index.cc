@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include "lmlab/core/text.h"
+
 namespace lmlab::search {
 namespace {
 
@@ -88,14 +90,8 @@ void SplitMarked(std::string_view marked, std::string& plain, std::vector<std::s
       term.clear();
     } else if (c == '\x02') {
       in = false;
-      std::string key = term;
-      for (char& k : key) k = static_cast<char>(std::tolower(static_cast<unsigned char>(k)));
       bool seen = false;
-      for (const auto& t : terms) {
-        std::string tl = t;
-        for (char& k : tl) k = static_cast<char>(std::tolower(static_cast<unsigned char>(k)));
-        seen = seen || tl == key;
-      }
+      for (const auto& t : terms) seen = seen || EqualsIgnoreCase(t, term);
       if (!seen && !term.empty()) terms.push_back(term);
     } else {
       plain += c;
@@ -128,12 +124,7 @@ std::vector<std::string> QueryWords(std::string_view text) {
 }
 
 std::string JoinQuery(const std::vector<std::string>& words) {
-  std::string q;
-  for (const auto& word : words) {
-    if (!q.empty()) q += " OR ";
-    q += "\"" + word + "\"";
-  }
-  return q;
+  return Join(words, " OR ", [](const std::string& word) { return "\"" + word + "\""; });
 }
 
 fts5_api* Fts5Api(sqlite3* db) {
@@ -211,8 +202,7 @@ LocalIndex::~LocalIndex() { sqlite3_close(db_); }
 Result<std::unique_ptr<LocalIndex>> LocalIndex::Open(const fs::path& path, OpenMode mode) {
   std::error_code ec;
   if (mode == OpenMode::kReadOnly && !fs::exists(path, ec))
-    return NotFound("no index at " + path.string() + " (build one with: lmlab index add FILES --index " +
-                    path.string() + ")");
+    return NotFound("no index at " + path.string() + " (adding documents to it creates one)");
   if (mode == OpenMode::kCreate && path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   sqlite3* db = nullptr;
   int flags = mode == OpenMode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -370,7 +360,7 @@ Result<SearchResults> LocalIndex::Search(std::string_view query, const SearchOpt
     SplitMarked(s.ColText(4), snippet, terms);
     SplitMarked(s.ColText(5), title, terms);
     e.snippet = CollapseWhitespace(snippet);
-    for (const auto& t : terms) e.highlight += (e.highlight.empty() ? "" : ", ") + t;
+    e.highlight = Join(terms, ", ");
     e.score = -s.ColDouble(6);  // bm25() is lower-is-better
     e.relevance_rank = static_cast<int>(r.evidences.size());
     e.type = row.type;

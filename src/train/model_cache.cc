@@ -1,54 +1,15 @@
 #include "lmlab/train/model_cache.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <utility>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/hash.h"
 
 namespace lmlab::train {
-namespace {
 
-// Holds an exclusive flock on a file for its lifetime.
-class FileLock {
- public:
-  static Result<FileLock> Acquire(const std::filesystem::path& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return IoError("cannot open lock file " + path.string());
-    int rc;
-    do rc = ::flock(fd, LOCK_EX);
-    while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
-      ::close(fd);
-      return IoError("cannot lock " + path.string());
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-}  // namespace
-
-std::string HashRecipeKey(std::string_view key) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
-}
+std::string HashRecipeKey(std::string_view key) { return Fnv1aHex(key); }
 
 Result<CachedModel> BuildCachedModel(const CachedModelRequest& request, Rebuild rebuild,
                                      const ProgressCallback& progress) {

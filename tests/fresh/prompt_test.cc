@@ -248,7 +248,7 @@ TEST(PaperPrompt, ClipSnippetAtAWordBoundary) {
   EXPECT_EQ(ClipSnippet(e, 1000).snippet, e.snippet);
   EXPECT_EQ(ClipSnippet(e, 30).snippet, "zlib (1:1.2.13.dfsg-1)…");
   e.snippet = "ééééééééé";
-  EXPECT_TRUE(search::IsValidUtf8(ClipSnippet(e, 5).snippet));
+  EXPECT_TRUE(IsValidUtf8(ClipSnippet(e, 5).snippet));
 }
 
 TEST(MapCitations, MarkersAndSourceDateMentions) {

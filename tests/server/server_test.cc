@@ -206,6 +206,10 @@ TEST_F(GroundedServer, MalformedRequestsGet400WithAMessage) {
     ASSERT_TRUE(j.is_object()) << b.name;
     std::string message = j["error"]["message"];
     EXPECT_NE(message.find(b.message_part), std::string::npos) << b.name << ": " << message;
+    // A client reads the request's field names, never lmlab's CLI flags or
+    // the library's `option` markers (core/error.h).
+    EXPECT_EQ(message.find(" --"), std::string::npos) << b.name << ": " << message;
+    EXPECT_EQ(message.find('`'), std::string::npos) << b.name << ": " << message;
     EXPECT_EQ(j["error"]["type"], "invalid_request_error") << b.name;
   }
   // The server still answers afterwards.

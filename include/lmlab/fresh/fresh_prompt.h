@@ -123,7 +123,7 @@ struct GroundedAnswer {
   std::vector<int> cited;                   // 0-based indices into `evidences`
   std::optional<search::AnswerBox> answer_box;  // kLmlab: shown next to the question (kPaper merges it into evidences)
   Grounding grounding = Grounding::kUngrounded;
-  std::string ungrounded_reason;            // "search backend unavailable: ...", "no evidence found", "--no-search"
+  std::string ungrounded_reason;            // "search backend unavailable: ...", "no evidence found", "search disabled"
   std::string prompt;                       // exactly what the model saw (chat: the messages, one per paragraph)
   std::string backend;                      // search backend name ("" with --no-search)
   int evidences_found = 0;                  // merged results from search, before the k window

@@ -9,7 +9,7 @@
 //
 //   std::vector<double> ocs = LabelMarginal(labels, 10);
 //   double d = KlDivergence(softmax_of_logits, ocs);   // the paper's D_KL(f(x) || OCS)
-//   double rho = Spearman(ood_scores, distances);      // < 0: reverting
+//   double rho = Spearman(ood_scores, distances);      // core/stats.h; < 0: reverting
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "lmlab/core/error.h"
+#include "lmlab/core/stats.h"  // Spearman: how distances to the OCS follow severity
 
 namespace lmlab::ood {
 
@@ -60,10 +61,6 @@ double GaussianKlToOcs(double mu, double var, double ocs_mu, double ocs_var, Dis
 
 // Shannon entropy in nats.
 double Entropy(std::span<const double> p);
-
-// Spearman rank correlation (average ranks for ties). NaN when either side
-// is constant or there are fewer than 2 points.
-double Spearman(std::span<const double> x, std::span<const double> y);
 
 // Area under the ROC curve for telling positives from negatives by `score`
 // (higher = more positive); ties count half. The Mann-Whitney U statistic

@@ -60,16 +60,6 @@ struct SearchResults {
 // "organic", "related question", "question and answer", "knowledge graph", "answer box", "recent".
 std::string_view ResultTypeName(ResultType type);
 
-// Whether `text` is well-formed UTF-8.
-bool IsValidUtf8(std::string_view text);
-// `text` with each byte that is not part of well-formed UTF-8 read as
-// Latin-1 (old Debian changelogs are Latin-1), so every stored string is UTF-8.
-std::string ToValidUtf8(std::string_view text);
-
-// Runs of whitespace (newlines included) become one space; leading and
-// trailing whitespace goes: "  a\n\n b " -> "a b".
-std::string CollapseWhitespace(std::string_view s);
-
 // "https://www.example.org/a/b" -> "example.org"; "" when there is no host.
 std::string SourceFromUrl(std::string_view url);
 
