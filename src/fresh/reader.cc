@@ -14,7 +14,7 @@
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
-#include "lmlab/search/csv.h"
+#include "lmlab/core/csv.h"
 #include "lmlab/search/ingest.h"
 #include "lmlab/search/local_index.h"
 #include "lmlab/train/model_cache.h"
@@ -161,7 +161,7 @@ Status ReadReleases(const fs::path& dir, const search::Day today, DatedSources& 
     std::error_code ec;
     if (!fs::exists(path, ec)) continue;  // distro-info-data missing: changelogs alone still work
     LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-    auto table = search::ParseCsv(text);
+    auto table = ParseCsv(text);
     if (!table) return std::unexpected(table.error().WithContext(path.string()));
     const int c_version = table->Column("version"), c_codename = table->Column("codename"),
               c_series = table->Column("series"), c_release = table->Column("release");
