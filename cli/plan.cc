@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "lmlab/plan/cpu_measure.h"
+#include "lmlab/core/cpu_measure.h"
 #include "lmlab/plan/render.h"
 
 namespace lmlab::cli::plan_cmd {

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "lmlab/plan/cpu_measure.h"
+#include "lmlab/core/cpu_measure.h"
 #include "lmlab/plan/device_catalog.h"
 #include "lmlab/plan/planner.h"
 
