@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_support.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/ood/classifier.h"
 #include "lmlab/ood/datasets.h"
 
@@ -54,6 +55,7 @@ void WriteRaw(const ImageSet& s, const std::filesystem::path& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   int threads = 1, epochs = 2, repeats = 3;
   int64_t train_size = 60000;
   bool json = false;

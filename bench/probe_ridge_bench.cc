@@ -18,6 +18,7 @@
 #include <random>
 
 #include "lmlab/core/table.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/probe/activation_cache.h"
 #include "lmlab/probe/metrics.h"
 #include "lmlab/probe/ridge.h"
@@ -62,6 +63,7 @@ std::string Run(const std::string& cmd) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   CLI::App app{"FitRidge (closed-form LOO) vs scikit-learn RidgeCV on the same matrices"};
   int reps = 3;
   bool json = false;

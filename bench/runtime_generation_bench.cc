@@ -20,30 +20,12 @@
 
 #include "bench/bench_support.h"
 #include "lmlab/core/table.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/runtime/language_model.h"
 
-namespace {
-
-using namespace lmlab;
-
-std::string Capture(const std::string& command, int* status) {
-  std::string out;
-  FILE* f = popen(command.c_str(), "r");
-  if (!f) {
-    *status = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int rc = pclose(f);
-  *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
+  using namespace lmlab;
+  ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   CLI::App app{"Generation tokens/s: lmlab's llama.cpp backend vs llama-bench, same model, same run"};
   std::string model;
   int threads = 2, tokens = 64, reps = 5;
@@ -86,10 +68,9 @@ int main(int argc, char** argv) {
     std::cerr << "llama-bench not found; build it: scripts/dev-build.sh llama-bench\n";
     return 1;
   }
-  int status = 0;
-  std::string out = Capture(fmt::format("{} -m {} -p 0 -n {} -t {} -r {} -o json 2>/dev/null", tool, model, tokens,
-                                        threads, reps),
-                            &status);
+  const bench::CommandOutput run = bench::RunCommand(bench::ReferenceEnv() + fmt::format("{} -m {} -p 0 -n {} -t {} -r {} -o json 2>/dev/null", tool, model, tokens, threads, reps));
+  const int status = run.exit_code;
+  const std::string& out = run.out;
   if (status != 0) {
     std::cerr << "llama-bench failed (" << status << ")\n" << out << "\n";
     return 1;

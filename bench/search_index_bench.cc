@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "lmlab/core/threads.h"
 #include "lmlab/search/ingest.h"
 #include "lmlab/search/local_index.h"
 
@@ -62,6 +63,7 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   const int n_docs = argc > 1 ? std::atoi(argv[1]) : 100000;
   const int n_queries = argc > 2 ? std::atoi(argv[2]) : 300;
   std::vector<std::string> vocab = Vocabulary();

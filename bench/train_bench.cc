@@ -17,7 +17,6 @@
 //   build/bench/train_bench --shape 4x256           # 4 x 256, ctx 256 (llama-finetune's native window)
 //   build/bench/train_bench --threads 1 --rounds 3 --json
 #include <fmt/format.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -30,6 +29,7 @@
 #include <string>
 
 #include "bench/bench_support.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
 #include "lmlab/train/default_model.h"
@@ -40,24 +40,6 @@ namespace {
 
 using namespace lmlab;
 using namespace lmlab::train;
-
-struct CommandOutput {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs a shell command and captures its stdout (and stderr, when the command says 2>&1).
-CommandOutput Run(const std::string& cmd) {
-  CommandOutput r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 [[noreturn]] void Die(const std::string& m) {
   std::fprintf(stderr, "train_bench: %s\n", m.c_str());
@@ -85,6 +67,7 @@ struct Side {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   CLI::App app{"Training tokens/s: lmlab vs its pre-change trainer, PyTorch and llama-finetune, same run"};
   std::string shape = "default";
   int threads = 2, rounds = 3;
@@ -151,11 +134,11 @@ int main(int argc, char** argv) {
 
   auto torch_run = [&](int64_t batch, int64_t n_steps) {
     const std::string cmd = fmt::format(
-        "{} {} --tokens {} --vocab {} --layers {} --width {} --heads {} --ff {} --ctx {} --batch {} --steps {} "
+        "OPENBLAS_NUM_THREADS={} {} {} --tokens {} --vocab {} --layers {} --width {} --heads {} --ff {} --ctx {} --batch {} --steps {} "
         "--threads {} 2>&1",
-        python, torch_script, tokens_path, config.n_vocab, config.n_layer, config.n_embd, config.n_head,
+        threads, python, torch_script, tokens_path, config.n_vocab, config.n_layer, config.n_embd, config.n_head,
         FeedForwardSize(config), config.n_ctx, batch, n_steps, threads);
-    auto r = Run(cmd);
+    auto r = bench::RunCommand(bench::ReferenceEnv() + cmd);
     if (r.exit_code != 0) Die("PyTorch reference failed (scripts/setup-bench.sh installs it):\n" + r.out.substr(0, 2000));
     const size_t at = r.out.rfind("{\"backend\"");
     if (at == std::string::npos) Die("PyTorch reference printed no result:\n" + r.out.substr(0, 2000));
@@ -210,7 +193,7 @@ int main(int argc, char** argv) {
     const std::string cmd = fmt::format(
         "{} -m {} -f {}.cut -c {} -b {} -ub {} -t {} -epochs 1 -val-split 0.05 -lr 1e-4 -o {}/ft.gguf 2>&1", finetune,
         init_path, text_path, ft_ctx, ft_ctx, ft_ctx, threads, dir);
-    auto r = Run(cmd);
+    auto r = bench::RunCommand(bench::ReferenceEnv() + cmd);
     if (r.exit_code != 0) Die("llama-finetune failed (build it: scripts/dev-build.sh llama-finetune):\n" + r.out.substr(0, 2000));
     ft_secs = FinetuneTrainSeconds(r.out, &ft_points);
     if (ft_secs <= 0) Die("could not read llama-finetune's timing:\n" + r.out.substr(r.out.size() > 3000 ? r.out.size() - 3000 : 0));
@@ -267,7 +250,7 @@ int main(int argc, char** argv) {
   t.AddRow({"lmlab before (kGgml)", "ggml MUL_MAT/OUT_PROD", std::to_string(o.batch), FormatThousands(ggml.best_tps),
             FormatFixed(eigen.best_tps / ggml.best_tps, 2), FormatFixed(ggml.last_loss, 3)});
   if (!skip_torch)
-    t.AddRow({torch_backend, torch_blas, std::to_string(o.batch), FormatThousands(torch_tps),
+    t.AddRow({torch_backend, torch_blas.substr(0, torch_blas.find(';')) + ")", std::to_string(o.batch), FormatThousands(torch_tps),
               FormatFixed(eigen.best_tps / torch_tps, 2), FormatFixed(torch_last_loss, 3)});
   if (!skip_finetune) {
     t.AddRow({fmt::format("lmlab, ctx {}", ft_ctx), "Eigen GEMM (built in)", "1", FormatThousands(eigen1.best_tps), "1.00", ""});

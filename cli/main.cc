@@ -5,8 +5,10 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "lmlab/core/threads.h"
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // may re-execute: OpenMP workers must not spin away shared cores
   using namespace lmlab::cli;
   CLI::App app{"lmlab - a laboratory for language models: compute planning, grounded answers, "
                "self-improving code, probes for space and time, and out-of-distribution signals."};

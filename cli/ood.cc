@@ -243,7 +243,7 @@ void Register(CLI::App& app) {
     sub->add_option("--eval-size", o->eval_size, "Test images per severity")->capture_default_str();
     sub->add_flag("--no-decision", o->no_decision, "Skip the risk-sensitive decision (one model fewer)");
     sub->add_option("--seed", o->seed, "Seed for subsets, initialisation and shifts")->capture_default_str();
-    sub->add_option("--threads", o->threads, "CPU threads for training (0 = all)")->capture_default_str();
+    sub->add_option("--threads", o->threads, "CPU threads (0 = the idle cores: cores minus the load average)")->capture_default_str();
     sub->option_defaults()->group("Output");
     sub->add_option("--out,-o", o->out, "Directory for classifier.json and the SVG plots")->capture_default_str();
     sub->add_flag("--json", o->json, "Print the report as JSON");

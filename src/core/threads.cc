@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -24,5 +25,16 @@ int IdleCores() {
 }
 
 int ResolveThreads(int requested) { return requested > 0 ? requested : IdleCores(); }
+
+void ApplyThreadWaitPolicy(char** argv) {
+  if (getenv("OMP_WAIT_POLICY") != nullptr || getenv("GOMP_SPINCOUNT") != nullptr) return;
+  if (setenv("GOMP_SPINCOUNT", kOpenMpSpinCount, /*overwrite=*/0) != 0) return;
+  // Says the variable is lmlab's choice, not the user's: benchmarks start
+  // their references (llama-bench, PyTorch) without it, as users run them.
+  setenv(kWaitPolicyMarker, "1", 1);
+  // The same program, arguments and environment (plus the policy): libgomp
+  // reads the variable when the new image loads it. The pid stays the same.
+  execv("/proc/self/exe", argv);
+}
 
 }  // namespace lmlab

@@ -293,7 +293,7 @@ class LlamaModel final : public LanguageModel {
 Result<std::unique_ptr<LanguageModel>> OpenLlamaModel(const ModelSpec& spec) {
   if (spec.gguf_path.empty()) return InvalidArgument("no model file given: pass --model PATH.gguf");
   if (spec.n_ctx < 0) return InvalidArgument("--ctx must not be negative (0 = the model's training context)");
-  if (spec.threads < 0) return InvalidArgument("--threads must not be negative (0 = all cores)");
+  if (spec.threads < 0) return InvalidArgument("--threads must not be negative (0 = the idle cores)");
   LMLAB_ASSIGN_OR_RETURN(ModelPtr model, internal::LoadLlamaModel(spec));
   llama_context_params cparams = internal::ContextParams(spec, model.get());
   llama_context* ctx = llama_init_from_model(model.get(), cparams);
