@@ -1,5 +1,7 @@
 #include "train/products.h"
 
+#include "ggml.h"
+
 // GCC 12 flags Eigen's AVX-512 packet code with false "may be used uninitialized" warnings.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Core>

@@ -19,7 +19,7 @@
 
 #include <cstdint>
 
-#include "ggml.h"
+struct ggml_cgraph;
 
 namespace lmlab::train::internal {
 
