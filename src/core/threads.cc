@@ -33,8 +33,13 @@ void ApplyThreadWaitPolicy(char** argv) {
   // their references (llama-bench, PyTorch) without it, as users run them.
   setenv(kWaitPolicyMarker, "1", 1);
   // The same program, arguments and environment (plus the policy): libgomp
-  // reads the variable when the new image loads it. The pid stays the same.
-  execv("/proc/self/exe", argv);
+  // reads the variable when the new image loads it. The pid stays the same;
+  // the real path (not /proc/self/exe) keeps the process's name in ps and top.
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return;
+  self[n] = '\0';
+  execv(self, argv);
 }
 
 }  // namespace lmlab

@@ -64,7 +64,11 @@ TEST(ThreadsChild, ApplyPolicyThenMeasure) {
   args.push_back(nullptr);
   ApplyThreadWaitPolicy(args.data());  // returns here only in the re-executed image (the policy is set)
   const char* spin = getenv("GOMP_SPINCOUNT");
-  std::printf("GOMP_SPINCOUNT=%s spun_us=%.0f\n", spin ? spin : "(unset)", SecondsSpunAtABarrier() * 1e6);
+  std::ifstream comm_file("/proc/self/comm");
+  std::string comm;
+  std::getline(comm_file, comm);
+  std::printf("GOMP_SPINCOUNT=%s comm=%s spun_us=%.0f\n", spin ? spin : "(unset)", comm.c_str(),
+              SecondsSpunAtABarrier() * 1e6);
 }
 
 // The effect that matters, end to end: a worker that reaches a barrier long
@@ -82,6 +86,7 @@ TEST(Threads, WaitPolicyReexecutesSoAWaitingWorkerSleeps) {
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   ASSERT_EQ(pclose(p), 0) << out;
   ASSERT_NE(out.find(std::string("GOMP_SPINCOUNT=") + kOpenMpSpinCount + " "), std::string::npos) << out;
+  EXPECT_NE(out.find(" comm=core_test "), std::string::npos) << "the re-executed process keeps its name\n" << out;
   const size_t at = out.find("spun_us=");
   ASSERT_NE(at, std::string::npos) << out;
   const double spun_us = std::stod(out.substr(at + 8));
