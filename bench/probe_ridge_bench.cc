@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -74,6 +75,20 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const fs::path source = fs::path(__FILE__).parent_path();  // bench/ in the source tree
+  // Both sides on the same OpenBLAS kernels: where the system's OpenBLAS does
+  // not know this CPU, the reference picks OPENBLAS_CORETYPE
+  // (blas_info.choose_openblas_coretype); the same choice is made here before
+  // FitRidge loads the LAPACK, and the reference process inherits it.
+  if (!std::getenv("OPENBLAS_CORETYPE")) {
+    const std::string core =
+        Run(fmt::format("{} -c \"import sys; sys.path.insert(0, '{}'); import blas_info; "
+                        "print(blas_info.choose_openblas_coretype() or '')\" 2>/dev/null",
+                        python, (source / "reference").string()));
+    const std::string trimmed = core.substr(0, core.find_first_of("\r\n"));
+    if (!trimmed.empty()) setenv("OPENBLAS_CORETYPE", trimmed.c_str(), 1);
+  }
+  const std::string lmlab_solver = RidgeEigenSolver();
+  std::string sklearn_blas;
   const std::vector<double> alphas = LogSpace(0.8, 4.1, 12);
   std::string alpha_args;
   for (double a : alphas) alpha_args += fmt::format(" {:.17g}", a);
@@ -130,6 +145,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     double theirs = ref["seconds"].get<double>();
+    if (ref.contains("blas")) sklearn_blas = ref["blas"].get<std::string>();
     double dr2 = std::abs(r2 - ref["r2"].get<double>());
     bool same_alpha = std::abs(probe.alpha - ref["alpha"].get<double>()) <= 1e-9 * probe.alpha;
     all_ok = all_ok && same_alpha && dr2 <= 1e-6;
@@ -141,9 +157,13 @@ int main(int argc, char** argv) {
                        {"r2", r2}, {"sklearn_r2", ref["r2"]}, {"abs_r2_diff", dr2}, {"sklearn", ref["sklearn"]}});
   }
   if (json) {
-    std::cout << nlohmann::json{{"cases", results}, {"agree", all_ok}}.dump(2) << "\n";
+    std::cout << nlohmann::json{{"cases", results}, {"agree", all_ok}, {"lmlab_eigensolver", lmlab_solver},
+                                {"sklearn_blas", sklearn_blas}}
+                     .dump(2)
+              << "\n";
   } else {
-    std::cout << fmt::format("ridge with LOO over logspace(0.8, 4.1, 12), 2 targets, best of {}\n", reps) << t.Render()
+    std::cout << fmt::format("ridge with LOO over logspace(0.8, 4.1, 12), 2 targets, best of {}\n", reps)
+              << fmt::format("lmlab:        {}\nscikit-learn: {}\n", lmlab_solver, sklearn_blas) << t.Render()
               << (all_ok ? "same penalty and R2 within 1e-6 in every case\n" : "DISAGREEMENT: see the table\n");
   }
   return all_ok ? 0 : 1;
