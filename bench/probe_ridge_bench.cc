@@ -71,6 +71,9 @@ int main(int argc, char** argv) {
   std::string python = "/usr/bin/python3";
   app.add_option("--reps", reps, "Repetitions per side (best counts)")->capture_default_str();
   app.add_option("--python", python, "Python with scikit-learn (Debian python3-sklearn)")->capture_default_str();
+  int threads = 2;
+  app.add_option("--threads", threads, "Threads for both sides (lmlab's Eigen and OpenBLAS; scikit-learn's OpenBLAS)")
+      ->capture_default_str();
   app.add_flag("--json", json, "Print JSON");
   CLI11_PARSE(app, argc, argv);
 
@@ -87,6 +90,9 @@ int main(int argc, char** argv) {
     const std::string trimmed = core.substr(0, core.find_first_of("\r\n"));
     if (!trimmed.empty()) setenv("OPENBLAS_CORETYPE", trimmed.c_str(), 1);
   }
+  // The reference's OpenBLAS pool (and any OpenMP) gets the same thread count.
+  setenv("OPENBLAS_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
   const std::string lmlab_solver = RidgeEigenSolver();
   std::string sklearn_blas;
   const std::vector<double> alphas = LogSpace(0.8, 4.1, 12);
@@ -118,6 +124,7 @@ int main(int argc, char** argv) {
     Eigen::MatrixXd xd = xtr.cast<double>(), yd = ytr.cast<double>(), xt = xte.cast<double>(), yt = yte.cast<double>();
     RidgeOptions o;
     o.alphas = alphas;
+    o.threads = threads;
     o.standardize = StandardizeTargets::kNo;  // the same objective RidgeCV minimises on these targets
     double ours = 1e300;
     RidgeProbe probe;
@@ -162,7 +169,7 @@ int main(int argc, char** argv) {
                      .dump(2)
               << "\n";
   } else {
-    std::cout << fmt::format("ridge with LOO over logspace(0.8, 4.1, 12), 2 targets, best of {}\n", reps)
+    std::cout << fmt::format("ridge with LOO over logspace(0.8, 4.1, 12), 2 targets, {} threads, best of {}\n", threads, reps)
               << fmt::format("lmlab:        {}\nscikit-learn: {}\n", lmlab_solver, sklearn_blas) << t.Render()
               << (all_ok ? "same penalty and R2 within 1e-6 in every case\n" : "DISAGREEMENT: see the table\n");
   }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "lmlab/core/threads.h"
+
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -28,6 +30,7 @@ using Dsyevd = void (*)(const char* jobz, const char* uplo, const int* n, double
 // caller before the first fit still counts.
 struct Lapack {
   Dsyevd dsyevd = nullptr;
+  void (*set_threads)(int) = nullptr;  // openblas_set_num_threads
   std::string name = "Eigen (SelfAdjointEigenSolver)";
 };
 
@@ -46,6 +49,7 @@ const Lapack& SystemLapack() {
       return;
     }
     lapack.dsyevd = dsyevd;
+    lapack.set_threads = reinterpret_cast<void (*)(int)>(dlsym(lib, "openblas_set_num_threads"));
     lapack.name = fmt::format("LAPACK dsyevd ({}, {})", config(), core());
   });
   return lapack;
@@ -109,6 +113,10 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
   if (options.alphas.empty()) return InvalidArgument("ridge: the penalty grid is empty");
   for (double a : options.alphas)
     if (!(a > 0) || !std::isfinite(a)) return InvalidArgument(fmt::format("ridge: penalty {} must be positive", a));
+
+  const int threads = ResolveThreads(options.threads);
+  Eigen::setNbThreads(threads);
+  if (const Lapack& lapack = SystemLapack(); lapack.set_threads) lapack.set_threads(threads);
 
   const Eigen::RowVectorXd x_mean = x.colwise().mean();
   const Eigen::RowVectorXd y_mean = y.colwise().mean();

@@ -40,6 +40,9 @@ struct RidgeOptions {
   // the original units.
   StandardizeTargets standardize = StandardizeTargets::kYes;
   GridEdge edge = GridEdge::kKeep;
+  // Threads for the products and the eigendecomposition (Eigen's OpenMP and
+  // OpenBLAS's pool): N, or 0 for the idle cores (core/threads.h).
+  int threads = 0;
 };
 
 struct RidgeProbe {
