@@ -346,11 +346,15 @@ int RunProbe(const RunOptions& o) {
   }
 
   auto files = OrExit(WriteReportFiles(report, o.out));
+  const std::vector<std::string> warnings = DegenerateFindings(report);
   if (o.json) {
-    PrintJson(nlohmann::json(report));
+    nlohmann::json j = report;
+    j["warnings"] = warnings;
+    PrintJson(j);
     return 0;
   }
   std::cout << RenderReportText(report);
+  for (const std::string& w : warnings) std::cout << "warning: " << w << "\n";
   std::cout << fmt::format("\nActivations: {} ({} prompts captured now in {:.1f} s{})\n", report.cache_dir,
                            stats.captured, stats.capture_seconds, stats.from_cache ? ", all from the cache" : "");
   std::cout << mlp_summary;
@@ -380,7 +384,7 @@ void Register(CLI::App& app) {
       app, "probe", "Find space and time inside a model: linear probes on every layer's activations",
       "  lmlab probe run                                       # default model, 2,000 world cities\n"
       "  lmlab probe run --model m.gguf --dataset people --prompt question --mlp\n"
-      "  lmlab probe run --model m.gguf --dataset ../shared/data/world-models/world_place.csv \\\n"
+      "  lmlab probe run --model m.gguf --dataset world_place.csv \\\n"
       "      --duplicates first --limit 5000 --holdout country --random-model-control\n"
       "  lmlab probe report probe-out\n");
   probe->require_subcommand(1, 1);

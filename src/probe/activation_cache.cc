@@ -19,6 +19,8 @@
 #include <utility>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/json.h"
+#include "lmlab/core/parse.h"
 
 namespace lmlab::probe {
 namespace {
@@ -145,16 +147,18 @@ std::optional<MlpManifest> ReadMlpManifest(const std::filesystem::path& path, co
                                            const std::string& dtype, int64_t n) {
   auto text = ReadFile(path);
   if (!text) return std::nullopt;
-  nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
-  if (m.is_discarded() || !m.is_object() || m.value("prompts_hash", "") != hash || m.value("dtype", "") != dtype ||
-      m.value("n_prompts", int64_t{-1}) != n || m.value("n_ff", int64_t{0}) <= 0 || !m.contains("layers") ||
-      !m["layers"].is_array())
-    return std::nullopt;
-  MlpManifest out;
-  out.n_ff = m["n_ff"].get<int64_t>();
-  for (const auto& l : m["layers"])
-    if (l.is_number_integer()) out.layers.push_back(l.get<int64_t>());
-  return out;
+  auto m = ParseJson(*text, path.string());
+  if (!m) return std::nullopt;
+  const std::string what = path.string();
+  auto got_hash = JsonGet<std::string>(*m, "prompts_hash", what);
+  auto got_dtype = JsonGet<std::string>(*m, "dtype", what);
+  auto got_n = JsonGet<int64_t>(*m, "n_prompts", what);
+  auto n_ff = JsonGet<int64_t>(*m, "n_ff", what);
+  auto layers = JsonGet<std::vector<int64_t>>(*m, "layers", what);
+  if (!got_hash || *got_hash != hash || !got_dtype || *got_dtype != dtype || !got_n || *got_n != n || !n_ff ||
+      *n_ff <= 0 || !layers)
+    return std::nullopt;  // another entry's or a damaged manifest: its blocks are captured again
+  return MlpManifest{*n_ff, std::move(*layers)};
 }
 
 // The request settings both caches share; the caller adds streams and blocks.
@@ -302,12 +306,16 @@ std::string NpyBytes(const float* data, const std::vector<int64_t>& shape, Store
 
 Result<NpyArray> ReadNpy(const std::filesystem::path& path) {
   LMLAB_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  auto bad = [&](const std::string& why) { return ParseError(path.string() + ": " + why); };
-  if (bytes.size() < 10 || std::string_view(bytes).substr(0, 6) != kNpyMagic) return bad("not a .npy file");
+  return ParseNpy(bytes, path.string());
+}
+
+Result<NpyArray> ParseNpy(std::string_view bytes, std::string_view label) {
+  auto bad = [&](const std::string& why) { return ParseError(std::string(label) + ": " + why); };
+  if (bytes.size() < 10 || bytes.substr(0, 6) != kNpyMagic) return bad("not a .npy file");
   size_t hlen = static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
   if (bytes[6] != 1) return bad("only .npy format version 1.0 is supported");
   if (10 + hlen > bytes.size()) return bad("truncated header");
-  std::string header = bytes.substr(10, hlen);
+  std::string header(bytes.substr(10, hlen));
   StoreDtype dtype;
   if (header.find("'<f4'") != std::string::npos) dtype = StoreDtype::kFloat32;
   else if (header.find("'<f2'") != std::string::npos) dtype = StoreDtype::kFloat16;
@@ -325,8 +333,12 @@ Result<NpyArray> ReadNpy(const std::filesystem::path& path) {
     size_t j = i;
     while (j < dims.size() && std::isdigit(static_cast<unsigned char>(dims[j]))) ++j;
     if (j == i) return bad("bad shape");
-    arr.shape.push_back(std::stoll(dims.substr(i, j - i)));
-    count *= arr.shape.back();
+    LMLAB_ASSIGN_OR_RETURN(int64_t dim, ParseInt(std::string_view(dims).substr(i, j - i), std::string(label) + ": shape"));
+    // Bounded by the file itself: a dimension or product beyond its bytes is corrupt.
+    if (dim > static_cast<int64_t>(bytes.size()) || (dim > 0 && count > static_cast<int64_t>(bytes.size()) / dim))
+      return bad("shape (" + dims + ") is larger than the file");
+    arr.shape.push_back(dim);
+    count *= dim;
     i = j;
   }
   size_t elem = dtype == StoreDtype::kFloat16 ? 2 : 4;
@@ -340,7 +352,7 @@ Result<NpyArray> ReadNpy(const std::filesystem::path& path) {
       std::memcpy(&h, bytes.data() + at + 2 * i, 2);
       arr.data[i] = HalfToFloat(h);
     }
-  } else {
+  } else if (count > 0) {
     std::memcpy(arr.data.data(), bytes.data() + at, static_cast<size_t>(count) * 4);
   }
   return arr;
@@ -363,13 +375,20 @@ std::filesystem::path CacheEntryDir(const std::filesystem::path& root, const std
 Result<LayerActivations> LoadCacheEntry(const std::filesystem::path& dir) {
   auto text = ReadFile(dir / "manifest.json");
   if (!text) return NotFound("no complete activation cache in " + dir.string());
-  nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
-  if (m.is_discarded() || !m.contains("n_prompts") || !m.contains("n_layers") || !m.contains("n_embd"))
-    return ParseError((dir / "manifest.json").string() + " is not an lmlab activation manifest");
+  const std::string what = (dir / "manifest.json").string();
+  auto m = ParseJson(*text, what);
+  if (!m) return ParseError(m.error().message + " (not an lmlab activation manifest; delete the entry to rebuild it)");
   LayerActivations acts;
-  acts.n = m["n_prompts"].get<int64_t>();
-  acts.n_layers = m["n_layers"].get<int64_t>();
-  acts.n_embd = m["n_embd"].get<int64_t>();
+  LMLAB_ASSIGN_OR_RETURN(acts.n, JsonGet<int64_t>(*m, "n_prompts", what));
+  LMLAB_ASSIGN_OR_RETURN(acts.n_layers, JsonGet<int64_t>(*m, "n_layers", what));
+  LMLAB_ASSIGN_OR_RETURN(acts.n_embd, JsonGet<int64_t>(*m, "n_embd", what));
+  // Sizes come from a file: bound them before allocating (each layer file must
+  // hold n * n_embd floats, so a real entry is never near these limits).
+  constexpr int64_t kMaxDim = int64_t{1} << 31;
+  if (acts.n <= 0 || acts.n_layers <= 0 || acts.n_embd <= 0 || acts.n > kMaxDim || acts.n_layers > 4096 ||
+      acts.n_embd > (int64_t{1} << 20) || acts.n * acts.n_embd > kMaxDim)
+    return ParseError(fmt::format("{}: implausible sizes (n_prompts {}, n_layers {}, n_embd {})", what, acts.n,
+                                  acts.n_layers, acts.n_embd));
   acts.data.resize(static_cast<size_t>(acts.n * acts.n_layers * acts.n_embd));
   for (int64_t l = 0; l < acts.n_layers; ++l) {
     LMLAB_ASSIGN_OR_RETURN(NpyArray a, ReadNpy(LayerPath(dir, l)));
@@ -392,10 +411,13 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
   const std::string hash = PromptsHash(prompts, o.position);
 
   if (std::filesystem::exists(o.dir / "manifest.json")) {
+    // A manifest that does not parse or describes other prompts is rebuilt below.
     auto text = ReadFile(o.dir / "manifest.json");
-    nlohmann::json m = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    if (!m.is_discarded() && m.value("prompts_hash", "") == hash &&
-        m.value("dtype", "") == (o.dtype == StoreDtype::kFloat16 ? "float16" : "float32")) {
+    auto m = text ? ParseJson(*text, "manifest.json") : Result<nlohmann::json>(nlohmann::json());
+    auto got_hash = m ? JsonGet<std::string>(*m, "prompts_hash", "manifest.json") : Result<std::string>("");
+    auto got_dtype = m ? JsonGet<std::string>(*m, "dtype", "manifest.json") : Result<std::string>("");
+    if (got_hash && *got_hash == hash && got_dtype &&
+        *got_dtype == (o.dtype == StoreDtype::kFloat16 ? "float16" : "float32")) {
       auto acts = LoadCacheEntry(o.dir);
       if (acts) {
         st.from_cache = true;
@@ -411,8 +433,8 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
   const std::filesystem::path plan_path = o.dir / "partial" / "plan.json";
   bool resume = false;
   if (auto text = ReadFile(plan_path)) {
-    nlohmann::json old = nlohmann::json::parse(*text, nullptr, false);
-    resume = !old.is_discarded() && old == plan;
+    auto old = ParseJson(*text, plan_path.string());
+    resume = old && *old == plan;
   }
   if (!resume && std::filesystem::exists(o.dir / "partial")) {
     std::error_code ec;
@@ -445,7 +467,7 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
       return Internal("the model's activation shape changed between chunks");
     n_layers = acts.n_layers;
     n_embd = acts.n_embd;
-    if (!std::filesystem::exists(plan_path)) LMLAB_RETURN_IF_ERROR(WriteFast(plan_path, plan.dump(2)));
+    if (!std::filesystem::exists(plan_path)) LMLAB_RETURN_IF_ERROR(WriteFast(plan_path, DumpJson(plan, 2)));
     LMLAB_RETURN_IF_ERROR(WriteFast(ChunkPath(o.dir, c),
                                     NpyBytes(acts.data.data(), {end - begin, n_layers, n_embd}, StoreDtype::kFloat32)));
     chunks[c] = std::move(acts.data);
@@ -467,7 +489,7 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
     LMLAB_RETURN_IF_ERROR(WriteFast(LayerPath(o.dir, l), NpyBytes(out.layer(l), {n, n_embd}, o.dtype)));
   if (o.dtype == StoreDtype::kFloat16)  // return what a later load would see
     for (float& v : out.data) v = HalfToFloat(FloatToHalf(v));
-  LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", nlohmann::json(prompts).dump(1)));
+  LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", DumpJson(nlohmann::json(prompts), 1)));
   // The manifest is the commit marker: written last, durably.
   nlohmann::json manifest = ManifestHeader("lmlab activation cache", o, n);
   manifest.update({
@@ -477,7 +499,7 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
       {"layout", "layer_LLL.npy: [n_prompts, n_embd], row p is prompts.json[p]; residual stream after block L"},
       {"prompts_hash", hash},
   });
-  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(o.dir / "manifest.json", manifest.dump(2)));
+  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(o.dir / "manifest.json", DumpJson(manifest, 2)));
   std::error_code ec;
   std::filesystem::remove_all(o.dir / "partial", ec);
   return out;
@@ -579,7 +601,7 @@ Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const s
     out.data[at] = std::move(captured[i]);
   }
   if (!std::filesystem::exists(o.dir / "prompts.json"))
-    LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", nlohmann::json(prompts).dump(1)));
+    LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", DumpJson(nlohmann::json(prompts), 1)));
   // Another process may have added blocks to the manifest since it was read
   // above: under the entry's lock, re-read it and keep what it lists.
   LMLAB_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(o.dir / "mlp.lock"));
@@ -600,7 +622,7 @@ Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const s
        "(the input of its ffn_down: act(gate) * up for SwiGLU)"},
       {"prompts_hash", hash},
   });
-  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(manifest_path, manifest.dump(2)));
+  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(manifest_path, DumpJson(manifest, 2)));
   return out;
 }
 

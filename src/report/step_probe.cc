@@ -177,6 +177,7 @@ Result<Section> ProbeStep(StepContext& ctx) {
                        MapSvg(report.sweep, best_index)});
   s.rerun = {"lmlab probe run --model llama-2-7b.Q8_0.gguf --dataset world-cities --random-model-control --holdout country",
              "lmlab probe run --model your-model.gguf --dataset people --mlp   # time: birth years"};
+  for (std::string& w : DegenerateFindings(report)) AddWarning(s, std::move(w));
   nlohmann::json j;
   to_json(j, report);
   s.data = j;
