@@ -94,9 +94,12 @@ int main(int argc, char** argv) {
     best_lmlab = std::max(best_lmlab, images / s);
     acc_lmlab = Accuracy(*model, Predict(*model, *test), *test);
 
-    auto out = Run(fmt::format("{} {} --train {} --test {} --n-train {} --n-test {} --epochs {} --threads {}", python,
-                               script, (dir / "train.bin").string(), (dir / "test.bin").string(), train.size(),
-                               test->size(), epochs, threads));
+    // OpenBLAS keeps its own pool beside torch.set_num_threads: pin it to the same count.
+    auto out = Run(bench::ReferenceEnv() +
+                   fmt::format("OPENBLAS_NUM_THREADS={} {} {} --train {} --test {} --n-train {} --n-test {} --epochs {} "
+                               "--threads {}",
+                               threads, python, script, (dir / "train.bin").string(), (dir / "test.bin").string(),
+                               train.size(), test->size(), epochs, threads));
     auto j = nlohmann::json::parse(out, nullptr, false);
     if (j.is_discarded()) Die("reference printed no JSON: " + out);
     best_torch = std::max(best_torch, j["images_per_second"].get<double>());
