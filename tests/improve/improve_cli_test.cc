@@ -67,7 +67,7 @@ TEST(ImproveCli, EvalAndTasksPrintJson) {
   EXPECT_LE(j["utility"].get<double>(), 1.0);
   auto t = RunCommand(LmlabBinary() + " improve tasks --json");
   ASSERT_EQ(t.exit_code, 0);
-  EXPECT_EQ(nlohmann::json::parse(t.out).size(), 6u);
+  EXPECT_EQ(nlohmann::json::parse(t.out).size(), 8u);
 }
 
 // Processes whose command line mentions `needle` (bwrap's carries its run
