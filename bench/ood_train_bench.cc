@@ -92,7 +92,9 @@ int main(int argc, char** argv) {
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!model) Die(model.error().ToString());
     best_lmlab = std::max(best_lmlab, images / s);
-    acc_lmlab = Accuracy(*model, Predict(*model, *test), *test);
+    auto predictions = Predict(*model, *test, threads);
+    if (!predictions) Die(predictions.error().ToString());
+    acc_lmlab = Accuracy(*model, *predictions, *test);
 
     // OpenBLAS keeps its own pool beside torch.set_num_threads: pin it to the same count.
     auto out = Run(bench::ReferenceEnv() +

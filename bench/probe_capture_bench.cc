@@ -20,7 +20,7 @@
 #include "lmlab/probe/activation_cache.h"
 #include "lmlab/probe/dataset.h"
 #include "lmlab/runtime/activations.h"
-#include "runtime/reference_decode.h"
+#include "lmlab/runtime/internal/reference_decode.h"
 
 int main(int argc, char** argv) {
   lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)

@@ -16,7 +16,7 @@
 #include "lmlab/core/threads.h"
 #include "lmlab/core/table.h"
 #include "lmlab/runtime/activations.h"
-#include "runtime/reference_decode.h"
+#include "lmlab/runtime/internal/reference_decode.h"
 
 namespace {
 

@@ -89,7 +89,7 @@ int Run(const Options& o) {
   Precision precision = OrExit(ParsePrecision(o.hardware.precision));
   if (o.list_devices) {
     if (o.json) PrintJson(ToJson(catalog));
-    else std::cout << RenderCatalogText(catalog, precision);
+    else std::cout << RenderCatalogText(catalog, precision) << "sources: lmlab plan --list-devices --json\n";
     return 0;
   }
   if (o.list_models) {

@@ -17,6 +17,7 @@
 #include "cli/common.h"
 #include "cli/model_flags.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/text.h"
 #include "lmlab/probe/activation_cache.h"
 #include "lmlab/probe/dataset.h"
 #include "lmlab/probe/experiment.h"
@@ -196,10 +197,8 @@ int RunProbe(const RunOptions& o) {
   OrExit(ValidateDataset(ds));
   for (const auto& h : o.holdout)
     if (ds.group_index(h) < 0) {
-      std::string known;
-      for (const auto& g : ds.group_names) known += (known.empty() ? "" : ", ") + g;
       throw UsageError("--holdout " + h + ": the dataset has no such group column (it has: " +
-                       (known.empty() ? "none" : known) + ")");
+                       (ds.group_names.empty() ? "none" : Join(ds.group_names, ", ")) + ")");
     }
 
   ProgressBar bar;
@@ -308,7 +307,7 @@ int RunProbe(const RunOptions& o) {
       w.by_weight = AlignWeights(down->transpose(), p.coef, ds.target_names, o.neurons);
       report.neurons.push_back(w);
     } else if (!down) {
-      std::cerr << "Neuron weight search skipped: " << down.error().message << "\n";
+      std::cerr << "Neuron weight search skipped: " << InCliTerms(down.error().message) << "\n";
     }
     auto up = ReadWeights(model_path, fmt::format("blk.{}.ffn_up.weight", n.layer + 1));      // [n_ff, n_embd]
     auto norm = ReadWeights(model_path, fmt::format("blk.{}.ffn_norm.weight", n.layer + 1));  // [1, n_embd]

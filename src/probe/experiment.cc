@@ -7,6 +7,9 @@
 #include <numeric>
 #include <random>
 
+#include "lmlab/core/stats.h"
+#include "lmlab/core/text.h"
+
 namespace lmlab::probe {
 namespace {
 
@@ -29,10 +32,6 @@ double MeanR2(const Eigen::MatrixXd& truth, const Eigen::MatrixXd& pred) {
   double s = 0;
   for (Eigen::Index t = 0; t < truth.cols(); ++t) s += RSquared(truth.col(t), pred.col(t));
   return s / static_cast<double>(truth.cols());
-}
-
-double Mean(const std::vector<double>& v) {
-  return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
 
 Status CheckShapes(const LayerActivations& acts, const EntityDataset& ds) {
@@ -148,10 +147,8 @@ Result<HoldoutResult> RunBlockHoldout(const LayerActivations& acts, const Entity
   LMLAB_RETURN_IF_ERROR(CheckShapes(acts, ds));
   int g = ds.group_index(o.group_column);
   if (g < 0) {
-    std::string known;
-    for (const auto& n : ds.group_names) known += (known.empty() ? "" : ", ") + n;
     return InvalidArgument(fmt::format("dataset {} has no group column '{}' (it has: {})", ds.name, o.group_column,
-                                       known.empty() ? "none" : known));
+                                       ds.group_names.empty() ? "none" : Join(ds.group_names, ", ")));
   }
   if (o.folds < 2) return InvalidArgument("the random-split baseline needs at least 2 folds");
   const int64_t layer = o.layer < 0 ? acts.n_layers / 2 : o.layer;

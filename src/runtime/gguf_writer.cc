@@ -15,6 +15,8 @@
 #include "ggml.h"
 #include "gguf.h"
 
+#include "lmlab/core/text.h"
+
 namespace lmlab::runtime {
 namespace {
 
@@ -26,9 +28,7 @@ struct GgmlFree {
 };
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
+  return "[" + Join(shape, ", ", [](int64_t d) { return std::to_string(d); }) + "]";
 }
 
 }  // namespace

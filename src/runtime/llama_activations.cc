@@ -342,8 +342,8 @@ class LlamaActivationModel final : public ActivationModel {
 }  // namespace
 
 Result<std::unique_ptr<ActivationModel>> OpenActivationModel(const ModelSpec& spec) {
-  if (spec.gguf_path.empty()) return InvalidArgument("activation capture needs a local model: pass --model PATH.gguf");
-  if (spec.n_ctx < 0) return InvalidArgument("--ctx must not be negative (0 = the model's training context)");
+  if (spec.gguf_path.empty()) return InvalidArgument("activation capture needs a local GGUF model (`gguf_path`)");
+  if (spec.n_ctx < 0) return InvalidArgument("`n_ctx` must not be negative (0 = the model's training context)");
   LMLAB_ASSIGN_OR_RETURN(ModelPtr model, internal::LoadLlamaModel(spec));
   if (!llama_model_has_decoder(model.get()) || llama_model_has_encoder(model.get()))
     return Unsupported("activation capture supports decoder-only models");

@@ -10,7 +10,7 @@
 #include "lmlab/runtime/backends.h"
 #include "runtime/chat_format.h"
 #include "runtime/llama_common.h"
-#include "runtime/stop_strings.h"
+#include "lmlab/runtime/internal/stop_strings.h"
 
 namespace lmlab::runtime {
 namespace {
@@ -307,9 +307,9 @@ class LlamaModel final : public LanguageModel {
 }  // namespace
 
 Result<std::unique_ptr<LanguageModel>> OpenLlamaModel(const ModelSpec& spec) {
-  if (spec.gguf_path.empty()) return InvalidArgument("no model file given: pass --model PATH.gguf");
-  if (spec.n_ctx < 0) return InvalidArgument("--ctx must not be negative (0 = the model's training context)");
-  if (spec.threads < 0) return InvalidArgument("--threads must not be negative (0 = the idle cores)");
+  if (spec.gguf_path.empty()) return InvalidArgument("no model file given (`gguf_path`)");
+  if (spec.n_ctx < 0) return InvalidArgument("`n_ctx` must not be negative (0 = the model's training context)");
+  if (spec.threads < 0) return InvalidArgument("`threads` must not be negative (0 = the idle cores)");
   LMLAB_ASSIGN_OR_RETURN(ModelPtr model, internal::LoadLlamaModel(spec));
   llama_context_params cparams = internal::ContextParams(spec, model.get());
   // One CPU threadpool for the context's life, as llama.cpp's tools attach:

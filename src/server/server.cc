@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmlab/core/embedded.h"
+#include "lmlab/core/sse.h"
 #include "lmlab/fresh/fresh_prompt.h"
 #include "lmlab/search/date.h"
 #include "server/chat_request.h"
@@ -26,9 +27,18 @@ using nlohmann::json;
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// A library message in the server's terms: the options it names (core/error.h)
+// as their bare names, which for a request's fields ("max_tokens") are the
+// names the client sent; the rest are the server's own settings.
+std::string InServerTerms(std::string_view message) {
+  return RenderOptionNames(message, [](const OptionMention& m) {
+    return m.value.empty() ? std::string(m.name) : fmt::format("{}={}", m.name, m.value);
+  });
+}
+
 void SendError(httplib::Response& res, int status, std::string_view type, std::string_view message) {
   res.status = status;
-  json body = {{"error", {{"message", message}, {"type", type}, {"code", status}}}};
+  json body = {{"error", {{"message", InServerTerms(message)}, {"type", type}, {"code", status}}}};
   res.set_content(Dump(body), "application/json");
 }
 
@@ -79,7 +89,7 @@ std::string MimeType(std::string_view path) {
 void AddSources(json& out, const ChatReply& r, bool engine_grounds) {
   json sources = json::array();
   json grounding = {{"grounded", false},
-                    {"reason", r.ungrounded_reason},
+                    {"reason", InServerTerms(r.ungrounded_reason)},
                     {"today", search::FormatIsoDay(r.today)},
                     {"search", engine_grounds}};
   if (r.grounded) {
@@ -123,8 +133,8 @@ std::string Server::url() const { return fmt::format("http://{}:{}", options_.ho
 
 Result<std::unique_ptr<Server>> Server::Create(std::unique_ptr<ChatEngine> engine, ServerOptions options) {
   if (!engine) return InvalidArgument("the server needs a chat engine");
-  if (options.port < 0 || options.port > 65535) return InvalidArgument("--port must be from 0 to 65535");
-  if (options.http_threads < 1) return InvalidArgument("--http-threads must be at least 1");
+  if (options.port < 0 || options.port > 65535) return InvalidArgument("`port` must be from 0 to 65535");
+  if (options.http_threads < 1) return InvalidArgument("`http_threads` must be at least 1");
   if (options.max_body_bytes < 64) return InvalidArgument("the body size limit must be at least 64 bytes");
   std::unique_ptr<Server> s(new Server(std::move(engine), std::move(options)));
   s->Routes();
@@ -134,7 +144,7 @@ Result<std::unique_ptr<Server>> Server::Create(std::unique_ptr<ChatEngine> engin
     if (s->port_ < 0) return Unavailable(fmt::format("cannot listen on {}", o.host));
   } else {
     if (!s->http_->bind_to_port(o.host, o.port))
-      return Unavailable(fmt::format("cannot listen on {}:{} (in use? try another --port)", o.host, o.port));
+      return Unavailable(fmt::format("cannot listen on {}:{} (in use? try another `port`)", o.host, o.port));
     s->port_ = o.port;
   }
   return s;
@@ -281,7 +291,7 @@ void Server::Routes() {
                                                   {"finish_reason", std::move(finish)}}})}};
           };
           auto send = [&](const json& j) {
-            std::string event = "data: " + Dump(j) + "\n\n";
+            std::string event = SseFormat(Dump(j));
             return sink.write(event.data(), event.size());
           };
           bool open = send(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
@@ -293,15 +303,15 @@ void Server::Routes() {
           if (!open) return false;  // the client went away
           if (!r) {
             int status = StatusFor(r.error());
-            send({{"error", {{"message", r.error().message}, {"type", ErrorTypeFor(status)}, {"code", status}}}});
+            send({{"error", {{"message", InServerTerms(r.error().message)}, {"type", ErrorTypeFor(status)}, {"code", status}}}});
           } else {
             json last = chunk(json::object(), r->completion.finish_reason);
             AddSources(last, *r, engine_->grounds());
             if (request->include_usage) last["usage"] = Usage(r->completion);
             send(last);
           }
-          const char done[] = "data: [DONE]\n\n";
-          sink.write(done, sizeof done - 1);
+          const std::string done = SseFormat("[DONE]");
+          sink.write(done.data(), done.size());
           sink.done();
           return true;
         });

@@ -18,16 +18,16 @@ namespace lmlab::train {
 
 Status ValidateConfig(const ModelConfig& c) {
   if (c.n_vocab < 4) return InvalidArgument(fmt::format("vocabulary size {} is too small", c.n_vocab));
-  if (c.n_layer < 1 || c.n_layer > 64) return InvalidArgument(fmt::format("--layers must be in [1, 64] (got {})", c.n_layer));
-  if (c.n_embd < 2 || c.n_embd > 8192) return InvalidArgument(fmt::format("--width must be in [2, 8192] (got {})", c.n_embd));
-  if (c.n_head < 1) return InvalidArgument(fmt::format("--heads must be positive (got {})", c.n_head));
+  if (c.n_layer < 1 || c.n_layer > 64) return InvalidArgument(fmt::format("`n_layer` must be in [1, 64] (got {})", c.n_layer));
+  if (c.n_embd < 2 || c.n_embd > 8192) return InvalidArgument(fmt::format("`n_embd` must be in [2, 8192] (got {})", c.n_embd));
+  if (c.n_head < 1) return InvalidArgument(fmt::format("`n_head` must be positive (got {})", c.n_head));
   if (c.n_embd % c.n_head != 0)
-    return InvalidArgument(fmt::format("--heads {} does not divide --width {}: each head needs width/heads channels; "
+    return InvalidArgument(fmt::format("`n_head` {} does not divide `n_embd` {}: each head needs width/heads channels; "
                                        "pick heads from the divisors of the width",
                                        c.n_head, c.n_embd));
   if ((c.n_embd / c.n_head) % 2 != 0)
-    return InvalidArgument(fmt::format("head size --width/--heads = {} must be even for RoPE", c.n_embd / c.n_head));
-  if (c.n_ctx < 2 || c.n_ctx > 4096) return InvalidArgument(fmt::format("--ctx must be in [2, 4096] (got {})", c.n_ctx));
+    return InvalidArgument(fmt::format("head size `n_embd`/`n_head` = {} must be even for RoPE", c.n_embd / c.n_head));
+  if (c.n_ctx < 2 || c.n_ctx > 4096) return InvalidArgument(fmt::format("`n_ctx` must be in [2, 4096] (got {})", c.n_ctx));
   if (c.n_ff < 0) return InvalidArgument(fmt::format("feed-forward size must be positive (got {})", c.n_ff));
   if (!(c.rms_norm_eps > 0) || !(c.rope_freq_base > 0)) return InvalidArgument("rms_norm_eps and rope_freq_base must be positive");
   return {};

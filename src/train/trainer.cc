@@ -15,6 +15,7 @@
 #include "ggml-cpu.h"
 #include "lmlab/core/cpu_measure.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/hash.h"
 #include "lmlab/core/threads.h"
 #include "train/checkpoint.h"
 #include "train/graph.h"
@@ -26,12 +27,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // FNV-1a over the token stream: a checkpoint only resumes on the same data.
+// One step per token (not per byte), as checkpoints on disk were made.
 uint64_t HashTokens(std::span<const int32_t> tokens) {
-  uint64_t h = 1469598103934665603ull;
-  for (int32_t t : tokens) {
-    h ^= static_cast<uint32_t>(t);
-    h *= 1099511628211ull;
-  }
+  uint64_t h = kFnv1aOffset;
+  for (int32_t t : tokens) h = Fnv1aStep(h, static_cast<uint32_t>(t));
   return h;
 }
 
@@ -154,7 +153,7 @@ class Session {
     if (ggml_backend_graph_compute(backend_.get(), gb_) != GGML_STATUS_SUCCESS) return Internal("training step failed");
     const double loss = *static_cast<const float*>(loss_->data);
     if (!std::isfinite(loss))
-      return Internal(fmt::format("the loss diverged (it is {}); lower --lr (now {})", loss, lr));
+      return Internal(fmt::format("the loss diverged (it is {}); lower `lr` (now {})", loss, lr));
     return loss;
   }
 
@@ -202,10 +201,10 @@ float LearningRate(const TrainOptions& o, int64_t step, int64_t total) {
 
 Result<TrainResult> Train(std::span<const std::string> documents, const TrainOptions& o) {
   if (documents.empty()) return InvalidArgument("the corpus is empty");
-  if (o.batch < 1) return InvalidArgument(fmt::format("--batch must be positive (got {})", o.batch));
+  if (o.batch < 1) return InvalidArgument(fmt::format("`batch` must be positive (got {})", o.batch));
   if (o.steps < 0 || (o.steps == 0 && o.epochs < 1))
-    return InvalidArgument("give a positive number of --steps or --epochs");
-  if (!(o.lr > 0) || o.lr > 1) return InvalidArgument(fmt::format("--lr must be in (0, 1] (got {})", o.lr));
+    return InvalidArgument("give a positive number of `steps` or `epochs`");
+  if (!(o.lr > 0) || o.lr > 1) return InvalidArgument(fmt::format("`lr` must be in (0, 1] (got {})", o.lr));
   if (o.weight_decay < 0 || o.weight_decay > 1) return InvalidArgument("weight decay must be in [0, 1]");
   if (!(o.val_fraction > 0) || o.val_fraction >= 0.5) return InvalidArgument("val_fraction must be in (0, 0.5)");
   ModelConfig probe = o.model;
@@ -252,7 +251,7 @@ Result<TrainResult> Train(std::span<const std::string> documents, const TrainOpt
   if (n_train < 1)
     return InvalidArgument(fmt::format(
         "the corpus is too small for a context of {}: it has {} tokens, and training needs at least {} (one "
-        "window of ctx+1 tokens to train on and one to validate); add text or lower --ctx",
+        "window of ctx+1 tokens to train on and one to validate); add text or lower `n_ctx`",
         T, stream.size(), 2 * T + 1));
   const int64_t B = std::min<int64_t>(o.batch, n_train);
   const int64_t steps_per_epoch = n_train / B;
@@ -287,7 +286,7 @@ Result<TrainResult> Train(std::span<const std::string> documents, const TrainOpt
         ckpt->total_steps != total || ckpt->batch != B || ckpt->data_hash != data_hash || ckpt->lr != o.lr)
       return InvalidArgument(fmt::format(
           "checkpoint {} belongs to a different run (model shape, corpus, seed, steps, batch or lr differ); run "
-          "with the same flags, or without --resume to start over",
+          "with the same settings, or start over without resuming",
           o.checkpoint.string()));
     for (size_t i = 0; i < s.weights().all.size(); ++i) {
       CopyIn(s.weights().all[i], ckpt->model.tensors[i].data);

@@ -18,7 +18,9 @@ TEST(CpuMeasure, GemmReportsAPlausibleRate) {
   ASSERT_TRUE(m) << m.error().ToString();
   EXPECT_GT(m->achieved_flops, 1e8);  // any CPU of this century
   EXPECT_NEAR(m->achieved_flops, 2.0 * 256 * 256 * 256 / m->seconds, 1);
-  if (m->peak_flops > 0) EXPECT_LT(m->achieved_flops, m->peak_flops * 1.5);
+  if (m->peak_flops > 0) {
+    EXPECT_LT(m->achieved_flops, m->peak_flops * 1.5);
+  }
 }
 
 TEST(CpuMeasure, ReadBandwidthIsPlausible) {

@@ -146,7 +146,7 @@ TEST(TrainTest, ImpossibleShapesAreRejected) {
   o.model.n_head = 4;
   auto r = Train(docs, o);
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().message.find("--heads 4 does not divide --width 30"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("`n_head` 4 does not divide `n_embd` 30"), std::string::npos) << r.error().message;
   o.model.n_embd = 24;
   o.model.n_head = 8;  // head size 3 is odd
   r = Train(docs, o);

@@ -42,8 +42,10 @@ struct LayerMetrics {
 // R^2 = 1 - SS_res / SS_tot; scikit-learn's convention when the truth is
 // constant: 1 for an exact prediction, else 0.
 double RSquared(const Eigen::VectorXd& truth, const Eigen::VectorXd& pred);
+// core/stats.h's Pearson and Spearman (ties get their average rank) on Eigen
+// vectors, with the probe tables' convention: 0 where the correlation is
+// undefined (a constant prediction or truth, fewer than 2 entities).
 double Pearson(const Eigen::VectorXd& a, const Eigen::VectorXd& b);
-// Pearson of the ranks, ties get their average rank.
 double Spearman(const Eigen::VectorXd& a, const Eigen::VectorXd& b);
 
 // Per entity i: |{j != i : dist(pred_j, truth_i) < dist(pred_i, truth_i)}| / (n - 1).

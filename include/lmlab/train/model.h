@@ -35,7 +35,7 @@ struct ModelConfig {
   float rope_freq_base = 10000.0f;
 };
 
-// kInvalidArgument with the reason (e.g. "--heads 3 does not divide --width 256").
+// kInvalidArgument with the reason (e.g. "`n_head` 3 does not divide `n_embd` 256").
 Status ValidateConfig(const ModelConfig& config);
 // n_ff after applying the default.
 int64_t FeedForwardSize(const ModelConfig& config);

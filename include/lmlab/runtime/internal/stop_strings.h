@@ -3,6 +3,8 @@
 // could still be the start of a stop string is held back until the next
 // piece decides it. Also holds back an incomplete UTF-8 character at the end,
 // so streamed pieces are always whole characters. Pure logic; no llama.h.
+// Under internal/: used by runtime's backends and tested on its own, not a
+// stable API.
 //
 //   StopStrings stop({"\n\n"});
 //   for (piece : pieces) { auto r = stop.Add(piece); emit(r.emit); if (r.stopped) break; }

@@ -1,14 +1,18 @@
 // Server-sent events (text/event-stream), as OpenAI-compatible servers stream
 // completions: lines "data: {json}", events separated by a blank line, and a
 // final "data: [DONE]". The parser is fed arbitrary chunks (a network read may
-// end mid-line) and hands out whole events.
+// end mid-line) and hands out whole events; SseFormat writes them (the server).
+//
+//   SseParser parser;
+//   for (SseEvent& e : parser.Feed(chunk)) handle(e.data);
+//   sink.write(SseFormat(json.dump()));
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace lmlab::runtime {
+namespace lmlab {
 
 struct SseEvent {
   std::string event;  // the "event:" field; "" for the default "message"
@@ -38,4 +42,4 @@ class SseParser {
 // become several data lines).
 std::string SseFormat(std::string_view data);
 
-}  // namespace lmlab::runtime
+}  // namespace lmlab

@@ -1,6 +1,6 @@
-#include "runtime/sse.h"
+#include "lmlab/core/sse.h"
 
-namespace lmlab::runtime {
+namespace lmlab {
 
 std::vector<SseEvent> SseParser::Feed(std::string_view chunk) {
   std::vector<SseEvent> out;
@@ -69,4 +69,4 @@ std::string SseFormat(std::string_view data) {
   return out;
 }
 
-}  // namespace lmlab::runtime
+}  // namespace lmlab

@@ -1,7 +1,8 @@
 // Reference measurements for bench/runtime_*_bench.cc: the plainest way to
 // run the same work through llama.cpp's C API, so a benchmark can report
-// lmlab's speed as a ratio against it in the same run. Lives in src/runtime/
-// because only this module may include llama.h; not a public API.
+// lmlab's speed as a ratio against it in the same run. Implemented in
+// src/runtime/ because only that module may include llama.h. Under internal/:
+// for lmlab's own benchmarks and tests, not a stable API.
 #pragma once
 
 #include <string>

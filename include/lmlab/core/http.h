@@ -1,7 +1,9 @@
-// HttpClient: the small interface through which lmlab talks HTTP(S) to model
-// endpoints. The libcurl implementation (MakeCurlHttpClient) does TLS, timeouts
-// and streaming; retry/backoff (http_retry.h) and response parsing are written
-// against the interface, so they are tested without the network.
+// HttpClient: the one interface through which lmlab talks HTTP(S), to model
+// endpoints and to search engines alike. The libcurl implementation
+// (MakeCurlHttpClient, the only code in lmlab that calls libcurl) does TLS,
+// timeouts, redirects, body limits and streaming; retry/backoff
+// (http_retry.h) and response parsing are written against the interface, so
+// they are tested without the network.
 //
 //   std::unique_ptr<HttpClient> http = MakeCurlHttpClient();
 //   HttpRequest req{.method = "POST", .url = "http://127.0.0.1:8080/v1/completions",
@@ -22,7 +24,7 @@
 
 #include "lmlab/core/error.h"
 
-namespace lmlab::runtime {
+namespace lmlab {
 
 struct HttpRequest {
   std::string method = "GET";  // "GET" or "POST"
@@ -31,6 +33,10 @@ struct HttpRequest {
   std::string body;
   double timeout_seconds = 120;        // the whole exchange, streaming included
   double connect_timeout_seconds = 10;
+  bool follow_redirects = false;       // follow 3xx Location answers (at most 10)
+  size_t max_body_bytes = 0;           // a collected body larger than this fails with
+                                       // kUnavailable; 0 = no limit. Bodies handed
+                                       // to a BodyCallback are not collected or counted.
 };
 
 struct HttpResponse {
@@ -58,7 +64,12 @@ class HttpClient {
   virtual Result<HttpResponse> Send(const HttpRequest& request, const BodyCallback& on_body = {}) = 0;
 };
 
-// libcurl with TLS verification on. Safe to create from several threads.
+// libcurl with TLS verification on. Safe to create from several threads;
+// initialises libcurl once per process, on first use.
 std::unique_ptr<HttpClient> MakeCurlHttpClient();
 
-}  // namespace lmlab::runtime
+// Percent-encoding for a URL query value (RFC 3986): every byte but the
+// unreserved A-Z a-z 0-9 - . _ ~ becomes %XX. UrlEncode("a b&c") == "a%20b%26c".
+std::string UrlEncode(std::string_view value);
+
+}  // namespace lmlab

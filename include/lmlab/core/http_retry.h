@@ -1,4 +1,4 @@
-// Retries with exponential backoff for HTTP calls to model endpoints: 429 and
+// Retries with exponential backoff for HTTP calls: 429 and
 // 5xx answers and transport failures (connection refused or dropped, timeouts)
 // are tried again, honouring the server's Retry-After; other statuses are
 // returned at once for the caller to report.
@@ -12,15 +12,20 @@
 #include <optional>
 #include <string_view>
 
-#include "lmlab/runtime/http_client.h"
+#include "lmlab/core/http.h"
 
-namespace lmlab::runtime {
+namespace lmlab {
 
 struct RetryPolicy {
   int max_retries = 3;               // attempts after the first
   double initial_backoff_seconds = 0.5;
   double max_backoff_seconds = 8;    // also caps a server's Retry-After
   double multiplier = 2;
+  // > 0: the whole call, waits and retries included, fits in this many
+  // seconds: no retry starts whose wait would end past it, and each retry's
+  // timeout is cut to what is left (for callers with a deadline, like a search
+  // inside an answer). 0 = no overall limit.
+  double budget_seconds = 0;
   // How to wait; tests pass a recorder. Null = std::this_thread::sleep_for.
   std::function<void(std::chrono::duration<double>)> sleep;
 };
@@ -41,4 +46,4 @@ std::optional<double> ParseRetryAfter(std::string_view value,
 Result<HttpResponse> SendWithRetry(HttpClient& client, const HttpRequest& request, const RetryPolicy& policy,
                                    const BodyCallback& on_body = {});
 
-}  // namespace lmlab::runtime
+}  // namespace lmlab

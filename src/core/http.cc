@@ -1,14 +1,16 @@
-// HttpClient over libcurl (easy interface, one handle per exchange).
-#include "lmlab/runtime/http_client.h"
+// HttpClient over libcurl (easy interface, one handle per exchange). The only
+// file in lmlab that includes curl.h.
+#include "lmlab/core/http.h"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <mutex>
 
-namespace lmlab::runtime {
+#include "lmlab/core/text.h"
+
+namespace lmlab {
 
 std::optional<std::string> HttpResponse::Header(std::string_view name) const {
   for (const auto& [k, v] : headers)
@@ -18,6 +20,8 @@ std::optional<std::string> HttpResponse::Header(std::string_view name) const {
 
 namespace {
 
+// curl_global_init is not thread-safe and must run once per process before
+// any handle exists: here, on the first client.
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -26,16 +30,11 @@ void GlobalInit() {
 struct Exchange {
   CURL* curl = nullptr;
   const BodyCallback* on_body = nullptr;
+  size_t max_body_bytes = 0;
   HttpResponse response;
   bool cancelled = false;
+  bool too_large = false;
 };
-
-std::string Trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* ex = static_cast<Exchange*>(user);
@@ -44,9 +43,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   if (line.starts_with("HTTP/")) ex->response.headers.clear();
   size_t colon = line.find(':');
   if (colon != std::string_view::npos) {
-    std::string key(line.substr(0, colon));
-    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
-    ex->response.headers.emplace_back(std::move(key), Trim(line.substr(colon + 1)));
+    ex->response.headers.emplace_back(Lower(line.substr(0, colon)), std::string(Trim(line.substr(colon + 1))));
   }
   return size * n;
 }
@@ -62,6 +59,10 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
       return 0;  // makes curl stop with CURLE_WRITE_ERROR
     }
   } else {
+    if (ex->max_body_bytes > 0 && ex->response.body.size() + chunk.size() > ex->max_body_bytes) {
+      ex->too_large = true;
+      return 0;  // makes curl stop with CURLE_WRITE_ERROR
+    }
     ex->response.body.append(chunk);
   }
   return size * n;
@@ -77,6 +78,7 @@ class CurlHttpClient : public HttpClient {
     Exchange ex;
     ex.curl = curl.get();
     ex.on_body = &on_body;
+    ex.max_body_bytes = request.max_body_bytes;
 
     curl_slist* headers = nullptr;
     for (const auto& [k, v] : request.headers) headers = curl_slist_append(headers, (k + ": " + v).c_str());
@@ -102,6 +104,11 @@ class CurlHttpClient : public HttpClient {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever this libcurl can decode
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (request.follow_redirects) {
+      curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+      curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+      curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
     if (request.method == "POST") {
       curl_easy_setopt(c, CURLOPT_POST, 1L);
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
@@ -113,6 +120,8 @@ class CurlHttpClient : public HttpClient {
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
       if (ex.cancelled) return MakeError(ErrorCode::kCancelled, "stopped reading " + request.url);
+      if (ex.too_large)
+        return Unavailable(fmt::format("{} answered with a body over {} bytes", request.url, request.max_body_bytes));
       std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
       switch (rc) {
         case CURLE_OPERATION_TIMEDOUT:
@@ -136,4 +145,23 @@ class CurlHttpClient : public HttpClient {
 
 std::unique_ptr<HttpClient> MakeCurlHttpClient() { return std::make_unique<CurlHttpClient>(); }
 
-}  // namespace lmlab::runtime
+std::string UrlEncode(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                            c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+}  // namespace lmlab

@@ -1,4 +1,4 @@
-#include "lmlab/runtime/http_retry.h"
+#include "lmlab/core/http_retry.h"
 
 #include <time.h>
 
@@ -7,15 +7,16 @@
 #include <cmath>
 #include <thread>
 
-namespace lmlab::runtime {
+#include "lmlab/core/text.h"
+
+namespace lmlab {
 
 bool IsRetryableStatus(int status) {
   return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
 std::optional<double> ParseRetryAfter(std::string_view value, std::chrono::system_clock::time_point now) {
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  value = Trim(value);
   if (value.empty()) return std::nullopt;
   double seconds = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
@@ -43,9 +44,12 @@ Result<HttpResponse> SendWithRetry(HttpClient& client, const HttpRequest& reques
       return on_body(chunk);
     };
   }
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  HttpRequest attempt_request = request;
   double backoff = policy.initial_backoff_seconds;
   for (int attempt = 0;; ++attempt) {
-    Result<HttpResponse> r = client.Send(request, tracking);
+    Result<HttpResponse> r = client.Send(attempt_request, tracking);
     bool retry = false;
     double wait = backoff;
     if (!r) {
@@ -58,10 +62,15 @@ Result<HttpResponse> SendWithRetry(HttpClient& client, const HttpRequest& reques
     }
     if (!retry || attempt >= policy.max_retries) return r;
     wait = std::min(wait, policy.max_backoff_seconds);
+    if (policy.budget_seconds > 0) {
+      const double left = policy.budget_seconds - elapsed() - wait;
+      if (left <= 0) return r;  // no time for another attempt
+      attempt_request.timeout_seconds = std::min(request.timeout_seconds, left);
+    }
     if (policy.sleep) policy.sleep(std::chrono::duration<double>(wait));
     else std::this_thread::sleep_for(std::chrono::duration<double>(wait));
     backoff = std::min(backoff * policy.multiplier, policy.max_backoff_seconds);
   }
 }
 
-}  // namespace lmlab::runtime
+}  // namespace lmlab
