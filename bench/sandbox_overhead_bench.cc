@@ -24,6 +24,7 @@
 
 #include "lmlab/core/stats.h"
 #include "lmlab/core/table.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/improve/evaluate.h"
 #include "lmlab/improve/task.h"
 #include "lmlab/sandbox/host_process.h"
@@ -85,6 +86,7 @@ double EvalsPerSecond(int jobs, int evals, const improve::Task& task, sandbox::S
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   int runs = 40, evals = 16;
   bool json = false;
   for (int i = 1; i < argc; ++i) {

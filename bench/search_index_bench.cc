@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "lmlab/core/stats.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/search/ingest.h"
 #include "lmlab/search/local_index.h"
 
@@ -59,6 +60,7 @@ std::vector<std::string> Vocabulary() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   const int n_docs = argc > 1 ? std::atoi(argv[1]) : 100000;
   const int n_queries = argc > 2 ? std::atoi(argv[2]) : 300;
   std::vector<std::string> vocab = Vocabulary();

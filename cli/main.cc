@@ -5,9 +5,11 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/sandbox/host_process.h"
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // may re-execute: OpenMP workers must not spin away shared cores
   using namespace lmlab::cli;
   // Process-wide settings the sandbox needs (a child subreaper, SIGPIPE
   // ignored; docs/sandbox.md, "The host process"), made once, before any

@@ -283,7 +283,7 @@ void Register(CLI::App& app) {
         ->capture_default_str();
     sub->add_flag("--no-decision", o->no_decision, "Skip the risk-sensitive decision (two models fewer per seed)");
     sub->add_option("--seed", o->seed, "First seed for subsets, initialisation and shifts")->capture_default_str();
-    sub->add_option("--threads", o->threads, "CPU threads for training and inference (0 = all)")
+    sub->add_option("--threads", o->threads, "CPU threads for training and inference (0 = the idle cores: cores minus the load average)")
         ->capture_default_str();
     sub->option_defaults()->group("Output");
     sub->add_option("--out,-o", o->out, "Directory for classifier.json and the SVG plots")->capture_default_str();

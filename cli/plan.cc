@@ -7,7 +7,7 @@
 #include "cli/plan_flags.h"
 #include "lmlab/core/file.h"
 #include "lmlab/plan/calibrate.h"
-#include "lmlab/plan/cpu_measure.h"
+#include "lmlab/core/cpu_measure.h"
 #include "lmlab/plan/render.h"
 
 namespace lmlab::cli::plan_cmd {

@@ -64,7 +64,22 @@ nlohmann::json ResultJson(const TrainResult& r) {
           {"final_train_loss", r.losses.empty() ? 0.0 : r.losses.back()},
           {"epochs", EpochsJson(r)},
           {"seconds", r.seconds},
-          {"tokens_per_second", r.tokens_per_second}};
+          {"tokens_per_second", r.tokens_per_second},
+          {"threads", r.threads},
+          {"model_flops_per_token", TrainingFlopsPerToken(c)},
+          {"model_flops_per_second", r.model_flops_per_second},
+          {"gemm_flops_per_second", r.gemm_flops_per_second},
+          {"mfu", r.mfu}};
+}
+
+// "model-FLOP utilisation 52% (94.1 of 181.0 GFLOP/s, an fp32 GEMM measured on 2 threads)"
+std::string MfuLine(const TrainResult& r) {
+  if (r.gemm_flops_per_second <= 0)
+    return fmt::format("{} GFLOP/s of model FLOPs (the GEMM reference could not be measured)",
+                       FormatFixed(r.model_flops_per_second / 1e9, 1));
+  return fmt::format("model-FLOP utilisation {:.0f}% ({} of {} GFLOP/s, an fp32 GEMM measured on {} thread{})",
+                     100 * r.mfu, FormatFixed(r.model_flops_per_second / 1e9, 1),
+                     FormatFixed(r.gemm_flops_per_second / 1e9, 1), r.threads, r.threads == 1 ? "" : "s");
 }
 
 void PrintEpochs(const TrainResult& r) {
@@ -96,11 +111,11 @@ int Run(const RunOptions& o) {
     return 0;
   }
   PrintEpochs(r);
-  std::cout << fmt::format("\nWrote {}: {} parameters, vocabulary {}, {} steps{}, validation loss {} -> {}, {} tokens/s\n",
+  std::cout << fmt::format("\nWrote {}: {} parameters, vocabulary {}, {} steps{}, validation loss {} -> {}, {} tokens/s\n{}\n",
                            o.out, FormatThousands(static_cast<double>(r.model.NumParams())), r.model.config.n_vocab,
                            r.steps, r.resumed_from_step ? fmt::format(" (resumed at {})", r.resumed_from_step) : "",
                            FormatFixed(r.initial_val_loss, 3), FormatFixed(r.final_val_loss, 3),
-                           FormatThousands(r.tokens_per_second));
+                           FormatThousands(r.tokens_per_second), MfuLine(r));
   return 0;
 }
 
@@ -127,9 +142,10 @@ int RunDefault(const DefaultOptions& o) {
   for (const CorpusSection& c : b.sections) t.AddRow({c.name, FormatThousands(static_cast<double>(c.documents)), c.source});
   std::cout << t.Render() << "\n";
   PrintEpochs(b.training);
-  std::cout << fmt::format("\nBuilt {} ({} parameters) in {} s, {} tokens/s\n", b.path.string(),
+  std::cout << fmt::format("\nBuilt {} ({} parameters) in {} s, {} tokens/s, {}\n", b.path.string(),
                            FormatThousands(static_cast<double>(b.training.model.NumParams())),
-                           FormatFixed(b.training.seconds, 0), FormatThousands(b.training.tokens_per_second));
+                           FormatFixed(b.training.seconds, 0), FormatThousands(b.training.tokens_per_second),
+                           MfuLine(b.training));
   return 0;
 }
 
@@ -171,7 +187,7 @@ void Register(CLI::App& app) {
   run->add_option("--warmup", o->train.warmup, "Warm-up steps (-1 = 5% of the steps)")->capture_default_str();
   run->add_option("--weight-decay", o->train.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
   run->add_option("--seed", o->train.seed, "Seed for weights, shuffles and batch order")->capture_default_str();
-  run->add_option("--threads", o->train.threads, "CPU threads (0 = idle cores: cores minus the load average)")
+  run->add_option("--threads", o->train.threads, "CPU threads (0 = the idle cores: cores minus the load average)")
       ->capture_default_str();
   run->option_defaults()->group("Checkpoints");
   run->add_option("--checkpoint", o->checkpoint, "Checkpoint file (default: <out>.ckpt; removed after success)");

@@ -26,11 +26,11 @@ function(lmlab_module name)
 endfunction()
 
 # core's public json.h wraps nlohmann/json, so every module sees it through core.
-lmlab_module(core    PUBLIC_LIBS nlohmann_json::nlohmann_json PRIVATE_LIBS fmt::fmt CURL::libcurl Threads::Threads)  # the only libcurl user
+lmlab_module(core    PUBLIC_LIBS nlohmann_json::nlohmann_json PRIVATE_LIBS fmt::fmt CURL::libcurl Threads::Threads lmlab_eigen)  # the only libcurl user; Eigen: the GEMM measurement
 lmlab_embed_files(lmlab_core)
 lmlab_module(plan    DEPS lmlab_runtime PRIVATE_LIBS fmt::fmt lmlab_eigen)  # runtime: llama.cpp speed for plan infer --measure
 lmlab_module(runtime DEPS lmlab_core PRIVATE_LIBS lmlab_llama fmt::fmt)  # the only module that sees llama.h
-lmlab_module(train   DEPS lmlab_runtime PRIVATE_LIBS lmlab_ggml fmt::fmt)  # own training graph in ggml
+lmlab_module(train   DEPS lmlab_runtime PRIVATE_LIBS lmlab_ggml lmlab_eigen fmt::fmt)  # own training graph in ggml, its products on Eigen
 lmlab_module(search  DEPS lmlab_core PRIVATE_LIBS fmt::fmt SQLite::SQLite3 ZLIB::ZLIB)
 lmlab_module(fresh   DEPS lmlab_search lmlab_runtime lmlab_train PRIVATE_LIBS fmt::fmt)  # trains its reader model
 lmlab_module(sched   DEPS lmlab_core PRIVATE_LIBS fmt::fmt)  # array jobs on Slurm or a local pool (sbatch, squeue, sacct, scancel)

@@ -14,6 +14,7 @@
 #include "ggml-cpu.h"
 #include "ggml-opt.h"
 #include "ggml.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/ood/ocs.h"
 
 namespace lmlab::ood {
@@ -83,11 +84,6 @@ void OnBatch(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt_result
   double done = (t_progress.epoch - 1) * static_cast<double>(ibatch_max) + static_cast<double>(ibatch);
   Report(*t_progress.callback, {"training", done, static_cast<double>(ibatch_max) * t_progress.epochs, "batches",
                                 fmt::format("epoch {}/{}, loss {:.4f}", t_progress.epoch, t_progress.epochs, loss)});
-}
-
-int Threads(int requested) {
-  if (requested > 0) return requested;
-  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 bool IsConv(const std::vector<int64_t>& shape) { return shape.size() == 4; }
@@ -223,7 +219,7 @@ Result<LoadedModel> Load(const Classifier& model, int threads) {
   LoadedModel m;
   m.backend.reset(ggml_backend_cpu_init());
   if (!m.backend) return Internal("ggml CPU backend failed to initialise");
-  ggml_backend_cpu_set_n_threads(m.backend.get(), Threads(threads));
+  ggml_backend_cpu_set_n_threads(m.backend.get(), ResolveThreads(threads));
   m.ctx.reset(ggml_init({(2 * model.layers.size() + 2) * ggml_tensor_overhead(), nullptr, /*no_alloc=*/true}));
   for (const Layer& l : model.layers) {
     ggml_tensor* w = ggml_new_tensor(m.ctx.get(), GGML_TYPE_F32, static_cast<int>(l.shape.size()), l.shape.data());
@@ -398,7 +394,7 @@ Result<Classifier> TrainClassifier(const ImageSet& train, const TrainOptions& o,
   // --- backend ---
   BackendPtr backend(ggml_backend_cpu_init());
   if (!backend) return Internal("ggml CPU backend failed to initialise");
-  ggml_backend_cpu_set_n_threads(backend.get(), Threads(o.threads));
+  ggml_backend_cpu_set_n_threads(backend.get(), ResolveThreads(o.threads));
   ggml_backend_t backends[] = {backend.get()};
   std::unique_ptr<ggml_backend_sched, SchedFree> sched(
       ggml_backend_sched_new(backends, nullptr, 1, GGML_DEFAULT_GRAPH_SIZE, false, true));

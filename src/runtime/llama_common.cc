@@ -8,7 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <thread>
+
+#include "lmlab/core/threads.h"
 
 #include "lmlab/core/text.h"
 
@@ -113,7 +114,7 @@ llama_context_params ContextParams(const ModelSpec& spec, const llama_model* mod
   p.n_ctx = static_cast<uint32_t>(n_ctx);
   p.n_batch = static_cast<uint32_t>(std::min<int64_t>(n_ctx, 2048));
   p.n_ubatch = std::min<uint32_t>(p.n_batch, 512);
-  int threads = spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = ResolveThreads(spec.threads);
   p.n_threads = threads;
   p.n_threads_batch = threads;
   p.no_perf = true;

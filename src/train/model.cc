@@ -5,13 +5,14 @@
 #include <cmath>
 #include <cstring>
 #include <random>
-#include <thread>
 
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
 #include "ggml-cpu.h"
+#include "lmlab/core/threads.h"
 #include "train/graph.h"
+#include "train/products.h"
 
 namespace lmlab::train {
 
@@ -51,6 +52,13 @@ runtime::LlamaHparams ToHparams(const ModelConfig& c) {
   hp.rms_norm_eps = c.rms_norm_eps;
   hp.rope_freq_base = c.rope_freq_base;
   return hp;
+}
+
+double TrainingFlopsPerToken(const ModelConfig& c) {
+  const double E = static_cast<double>(c.n_embd), F = static_cast<double>(FeedForwardSize(c));
+  const double L = static_cast<double>(c.n_layer), V = static_cast<double>(c.n_vocab);
+  const double matrix_params = L * (4 * E * E + 3 * E * F) + E * V;  // blocks (q k v o, gate up down) + output
+  return 6 * matrix_params + 12 * L * static_cast<double>(c.n_ctx) * E;
 }
 
 const NamedTensor* Model::Find(std::string_view name) const {
@@ -104,7 +112,7 @@ Result<std::vector<float>> ForwardLogits(const Model& model, std::span<const int
   internal::GraphInputs in = internal::CreateInputs(ctx_static.get(), T, 1);
   ggml_backend_ptr backend(ggml_backend_cpu_init());
   if (!backend) return Internal("cannot start the ggml CPU backend");
-  ggml_backend_cpu_set_n_threads(backend.get(), threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+  ggml_backend_cpu_set_n_threads(backend.get(), ResolveThreads(threads));
   ggml_backend_buffer_ptr buf(ggml_backend_alloc_ctx_tensors(ctx_static.get(), backend.get()));
   if (!buf) return Internal("cannot allocate the model's weights");
   for (size_t i = 0; i < w.all.size(); ++i) {
@@ -121,6 +129,7 @@ Result<std::vector<float>> ForwardLogits(const Model& model, std::span<const int
   ggml_set_output(logits);
   ggml_cgraph* gf = ggml_new_graph_custom(ctx.get(), internal::GraphNodes(c), false);
   ggml_build_forward_expand(gf, logits);
+  internal::UseEigenProducts(gf);
   ggml_gallocr_ptr galloc(ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend.get())));
   if (!ggml_gallocr_alloc_graph(galloc.get(), gf)) return Internal("cannot allocate the forward graph");
   if (ggml_backend_graph_compute(backend.get(), gf) != GGML_STATUS_SUCCESS) return Internal("forward pass failed");

@@ -67,7 +67,7 @@ struct TrainOptions {
   int cnn_channels1 = 8;   // kCnn channels
   int cnn_channels2 = 16;
   uint64_t seed = 1;
-  int threads = 0;         // 0 = all cores
+  int threads = 0;         // 0 = the idle cores (core/threads.h ResolveThreads)
 };
 
 // One dense or convolutional layer's parameters, in ggml's memory order.

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <string>
 #include <vector>
 
 #include "lmlab/core/error.h"
@@ -39,6 +40,9 @@ struct RidgeOptions {
   // the original units.
   StandardizeTargets standardize = StandardizeTargets::kYes;
   GridEdge edge = GridEdge::kKeep;
+  // Threads for the products and the eigendecomposition (Eigen's OpenMP and
+  // OpenBLAS's pool): N, or 0 for the idle cores (core/threads.h).
+  int threads = 0;
 };
 
 struct RidgeProbe {
@@ -56,5 +60,11 @@ struct RidgeProbe {
 // kInvalidArgument for empty, mismatched or non-finite inputs, n < 3, or a
 // non-positive penalty.
 Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, const RidgeOptions& options);
+
+// Which eigensolver FitRidge uses on this machine: the system's LAPACK
+// (liblapack.so.3) when OpenBLAS stands behind it, e.g. "LAPACK dsyevd
+// (OpenBLAS 0.3.21 ..., SkylakeX)", otherwise "Eigen (SelfAdjointEigenSolver)".
+// Loads the LAPACK on first use (so OPENBLAS_CORETYPE must be set before).
+std::string RidgeEigenSolver();
 
 }  // namespace lmlab::probe

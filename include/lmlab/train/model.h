@@ -56,6 +56,16 @@ struct Model {
   int64_t NumParams() const;
 };
 
+// Model FLOPs of training on one token (forward and backward, the
+// Chinchilla/PaLM count): 6 x the parameters that take part in matrix
+// products (every matrix but token_embd, a row lookup; norm gains left out)
+// plus 12 x layers x n_ctx x width for the attention scores and their
+// weighted sum (forward 2 products of n_ctx x width per token and layer,
+// backward twice that; the full n_ctx x n_ctx scores, as computed before
+// the causal mask). What model-FLOP utilisation counts: recomputation and
+// other overhead are not model FLOPs.
+double TrainingFlopsPerToken(const ModelConfig& config);
+
 // Fresh weights: matrices ~ N(0, 0.02), the two residual output projections
 // (attn_output, ffn_down) scaled down by 1/sqrt(2 n_layer) (GPT-2), norms 1.
 // The same config and seed give the same weights.

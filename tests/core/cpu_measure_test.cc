@@ -1,8 +1,8 @@
-#include "lmlab/plan/cpu_measure.h"
+#include "lmlab/core/cpu_measure.h"
 
 #include <gtest/gtest.h>
 
-namespace lmlab::plan {
+namespace lmlab {
 namespace {
 
 TEST(CpuMeasure, TheoreticalPeakFormula) {
@@ -40,4 +40,4 @@ TEST(CpuMeasure, RejectsBadSizes) {
 }
 
 }  // namespace
-}  // namespace lmlab::plan
+}  // namespace lmlab

@@ -1,12 +1,13 @@
-// `lmlab plan --measure`: this machine's achieved FLOP/s on a dense fp32 GEMM
-// (Eigen, all cores) next to the CPU's theoretical FMA peak.
+// This machine's achieved FLOP/s on a dense fp32 GEMM (Eigen) next to the
+// CPU's theoretical FMA peak: `lmlab plan --measure` plans with it, and
+// `lmlab train` divides its model FLOP/s by it (model-FLOP utilisation).
 #pragma once
 
 #include <string>
 
 #include "lmlab/core/error.h"
 
-namespace lmlab::plan {
+namespace lmlab {
 
 // What the OS says about the CPU. Read with ReadCpuInfo(); tests build it by hand.
 struct CpuInfo {
@@ -26,7 +27,7 @@ double TheoreticalPeakFlops(const CpuInfo& cpu);
 struct GemmMeasurement {
   int n = 0;               // square GEMM size
   int repeats = 0;
-  int threads = 0;
+  int threads = 0;         // threads the GEMM ran on
   double seconds = 0;      // best of repeats
   double achieved_flops = 0;  // 2 n^3 / seconds
   double peak_flops = 0;      // TheoreticalPeakFlops, 0 if unknown
@@ -52,4 +53,4 @@ struct BandwidthMeasurement {
 // token reads). `threads` 0 = every core. kInvalidArgument outside [64 KiB, 16 GiB].
 Result<BandwidthMeasurement> MeasureReadBandwidth(double bytes, int repeats = 5, int threads = 0);
 
-}  // namespace lmlab::plan
+}  // namespace lmlab

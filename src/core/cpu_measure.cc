@@ -1,6 +1,6 @@
-#include "lmlab/plan/cpu_measure.h"
+#include "lmlab/core/cpu_measure.h"
 
-#include <sched.h>
+#include "lmlab/core/threads.h"
 
 #include <Eigen/Dense>
 #include <algorithm>
@@ -12,14 +12,11 @@
 
 #include "lmlab/core/parse.h"
 
-namespace lmlab::plan {
+namespace lmlab {
 
 Result<CpuInfo> ReadCpuInfo() {
   CpuInfo cpu;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  cpu.cores = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
-                                                           : static_cast<int>(std::thread::hardware_concurrency());
+  cpu.cores = AvailableCores();
   std::ifstream info("/proc/cpuinfo");
   std::string line;
   double mhz = 0;
@@ -56,13 +53,19 @@ double TheoreticalPeakFlops(const CpuInfo& cpu) {
 Result<GemmMeasurement> MeasureGemm(int n, int repeats, int threads) {
   if (n < 16 || n > 16384) return InvalidArgument("GEMM size must be in [16, 16384]");
   if (repeats < 1) return InvalidArgument("repeats must be at least 1");
-  if (threads < 0) return InvalidArgument("threads must not be negative (0 = all cores)");
+  if (threads < 0) return InvalidArgument("GEMM threads must be 0 (all cores) or positive");
   GemmMeasurement m;
   LMLAB_ASSIGN_OR_RETURN(m.cpu, ReadCpuInfo());
   m.n = n;
   m.repeats = repeats;
+  // Eigen's thread count is process-wide: set it for the measurement only.
+  const int saved_threads = Eigen::nbThreads();
   Eigen::setNbThreads(threads > 0 ? threads : m.cpu.cores);
   m.threads = Eigen::nbThreads();
+  struct Restore {
+    int n;
+    ~Restore() { Eigen::setNbThreads(n); }
+  } restore{saved_threads};
   Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
   c.noalias() = a * b;  // warm-up: page in, spin up threads
   double best = 1e300;
@@ -122,4 +125,4 @@ Result<BandwidthMeasurement> MeasureReadBandwidth(double bytes, int repeats, int
   return m;
 }
 
-}  // namespace lmlab::plan
+}  // namespace lmlab
