@@ -29,7 +29,7 @@ lmlab_module(search  DEPS lmlab_core)
 lmlab_module(fresh   DEPS lmlab_search lmlab_runtime)
 lmlab_module(sandbox DEPS lmlab_core PRIVATE_DEPS PkgConfig::SECCOMP)  # libseccomp: the syscall filter
 lmlab_module(improve DEPS lmlab_sandbox lmlab_runtime)
-lmlab_module(probe   DEPS lmlab_runtime)
+lmlab_module(probe   DEPS lmlab_runtime lmlab_train)  # world-model datasets and the ladder build on train
 lmlab_module(ood     DEPS lmlab_runtime PRIVATE_DEPS lmlab_ggml)
 lmlab_module(server  DEPS lmlab_fresh lmlab_ood)
 lmlab_module(report  DEPS lmlab_plan lmlab_train lmlab_fresh lmlab_improve lmlab_probe lmlab_ood)

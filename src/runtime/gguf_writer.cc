@@ -14,16 +14,13 @@
 
 #include "ggml.h"
 #include "gguf.h"
+#include "runtime/gguf_handles.h"
 
 namespace lmlab::runtime {
 namespace {
 
-struct GgufFree {
-  void operator()(gguf_context* c) const { gguf_free(c); }
-};
-struct GgmlFree {
-  void operator()(ggml_context* c) const { ggml_free(c); }
-};
+using internal::GgmlFree;
+using internal::GgufFree;
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   std::string s = "[";
