@@ -113,8 +113,12 @@ int Run(const Options& o) {
     if (scored) ignorance = std::move(*scored);
     else ignorance_unavailable = scored.error().message;
   }
+  std::vector<std::string> warnings;
+  if (g.completion_tokens == 0)
+    warnings.push_back("the model generated nothing after the prefilled date sentence: there is no answer to read");
   if (o.json) {
     nlohmann::json j = ToJson(g, o.show_prompt ? IncludePrompt::kYes : IncludePrompt::kNo);
+    j["warnings"] = warnings;
     if (ignorance)
       j["ignorance"] = {{"ignorance", ignorance->ignorance}, {"mean_distance_to_ocs", ignorance->mean_distance},
                         {"flagged", ignorance->flagged}, {"tokens", ignorance->tokens.size()}};
@@ -145,6 +149,7 @@ int Run(const Options& o) {
                                      : "within the calibrated range\n");
   else if (monitor)
     std::cout << "Ignorance not available: " << ignorance_unavailable << "\n";
+  for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
   if (o.show_prompt) std::cout << "\n--- prompt ---\n" << g.prompt << "\n--- end of prompt ---\n";
   return 0;
 }

@@ -64,17 +64,25 @@ int Run(const Options& o) {
     j["steps_run"] = r.ran;
     j["steps_cached"] = r.cached;
     j["steps_failed"] = r.failed;
+    j["steps_warned"] = r.warned;
     PrintJson(j);
     return r.failed ? 1 : 0;
   }
   Table t({"step", "status", "seconds", "headline"}, {Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft});
   for (const auto& s : r.report.sections) {
-    std::string head = s.status == SectionStatus::kOk ? (s.headline.empty() ? "" : s.headline.front()) : s.error;
+    std::string head = s.status == SectionStatus::kOk        ? (s.headline.empty() ? "" : s.headline.front())
+                       : s.status == SectionStatus::kWarning ? "degenerate: " + s.warnings.front()
+                                                             : s.error;
     if (head.size() > 90) head = head.substr(0, 87) + "...";
     t.AddRow({s.id, std::string(SectionStatusName(s.status)), FormatFixed(s.seconds, 1), head});
   }
   std::cout << t.Render() << "\nReport: " << r.index_html.string() << " (numbers in "
             << (r.index_html.parent_path() / "report.json").string() << ")\n";
+  if (!r.checks.checks.empty() && !r.checks.ok())
+    std::cout << "lmlab doctor found missing dependencies; the steps that need them were not run ('lmlab doctor' "
+                 "shows each fix).\n";
+  if (r.warned)
+    std::cout << r.warned << " step(s) measured something degenerate (status 'warning'): the report says what and why.\n";
   if (r.failed) std::cout << r.failed << " step(s) did not finish; rerun 'lmlab demo' to retry them.\n";
   return r.failed ? 1 : 0;
 }

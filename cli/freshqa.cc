@@ -76,11 +76,15 @@ int RunRun(const Options& o) {
   ProgressBar bar;
   RunSummary s = OrExit(RunFreshQa(*model, *backend, questions, r, o.out, bar.Callback()));
   bar.Finish();
+  std::vector<std::string> warnings;
+  if (s.total > 0 && s.failed == s.total)
+    warnings.push_back("every question failed: there is nothing to grade (see the errors in " + o.out + ")");
   if (o.json) {
     PrintJson({{"responses", o.out}, {"total", s.total}, {"answered", s.answered}, {"resumed", s.resumed},
-               {"failed", s.failed}, {"ungrounded", s.ungrounded}});
+               {"failed", s.failed}, {"ungrounded", s.ungrounded}, {"warnings", warnings}});
     return 0;
   }
+  for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
   std::cout << "Answered " << s.answered << " of " << s.total << " questions (" << s.resumed << " from an earlier run, "
             << s.failed << " failed, " << s.ungrounded << " ungrounded) -> " << o.out << "\n"
             << "Grade them: lmlab freshqa grade --csv " << o.csv << " --responses " << o.out << "\n";
@@ -99,13 +103,20 @@ int RunGrade(const Options& o) {
   ProgressBar bar;
   GradeReport r = OrExit(GradeFreshQa(questions, o.responses, judge.get(), {}, grades, bar.Callback()));
   bar.Finish();
+  std::vector<std::string> warnings;
+  if (r.graded == 0) warnings.push_back("no response was graded: the responses file holds none");
+  else if (r.judged && r.unparsed_judgements == 2 * r.graded)
+    warnings.push_back("the judge gave no verdict for any answer: the relaxed and strict columns measure the judge's "
+                       "format, not the answers (use a capable judge model)");
   if (o.json) {
     nlohmann::json j = ToJson(r);
     j["grades"] = grades;
+    j["warnings"] = warnings;
     PrintJson(j);
     return 0;
   }
   std::cout << RenderGradeReport(r) << "Grades: " << grades << "\n";
+  for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
   return 0;
 }
 

@@ -274,16 +274,23 @@ int EvalCmd(const Options& o) {
   Evaluation e = OrExit(EvaluateSolution(*box, task, code,
                                          {.seed = o.seed, .instances = o.test_instances,
                                           .time_limit_scale = o.time_limit_scale}));
+  // Every instance errored: the utility is 0 because nothing ran, not a measurement.
+  std::vector<std::string> warnings;
+  if (e.instances > 0 && e.errors == e.instances)
+    warnings.push_back("every instance errored, so the utility measures nothing (lmlab doctor checks python and "
+                       "numpy inside the sandbox)");
   if (o.json) {
     PrintJson({{"task", task.name}, {"utility", e.utility}, {"instances", e.instances}, {"errors", e.errors},
                {"too_slow", e.too_slow}, {"wrong_shape", e.wrong_shape}, {"max_naive_value", e.max_naive_value},
-               {"verdict", sandbox::VerdictName(e.verdict)}, {"error", e.error}, {"seconds", e.seconds}});
+               {"verdict", sandbox::VerdictName(e.verdict)}, {"error", e.error}, {"seconds", e.seconds},
+               {"warnings", warnings}});
     return 0;
   }
   std::cout << fmt::format("{}: utility {:.3f} over {} instances ({} errors, {} too slow, {} wrong shape; sandbox: {})\n",
                            task.name, e.utility, e.instances, e.errors, e.too_slow, e.wrong_shape,
                            sandbox::VerdictName(e.verdict));
   if (!e.error.empty()) std::cout << "first error: " << e.error.substr(0, 300) << "\n";
+  for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
   return 0;
 }
 

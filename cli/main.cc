@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
 
   // In the order a newcomer meets them: the tour, then each system.
   demo_cmd::Register(app);
+  doctor_cmd::Register(app);
   plan_cmd::Register(app);
   model_cmd::Register(app);
   train_cmd::Register(app);

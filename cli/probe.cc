@@ -160,8 +160,10 @@ int RunProbe(const RunOptions& o) {
   }
   ProbeReport r = OrExit(std::move(report));
   auto files = OrExit(WriteReportFiles(r, o.out));
+  const std::vector<std::string> warnings = DegenerateFindings(r);
   if (o.json) {
     nlohmann::json j = r;
+    j["warnings"] = warnings;
     // The whole process's high-water mark (model, llama.cpp buffers and all),
     // next to the library's count of activation bytes (peak_activation_bytes).
     rusage usage{};
@@ -171,6 +173,7 @@ int RunProbe(const RunOptions& o) {
     return 0;
   }
   std::cout << RenderReportText(r);
+  for (const std::string& w : warnings) std::cout << "warning: " << w << "\n";
   std::cout << fmt::format("\nActivations: {} ({} prompts captured now in {:.1f} s{})\n", r.cache_dir,
                            r.captured_prompts, r.capture_seconds, r.capture_from_cache ? ", all from the cache" : "");
   if (!r.mlp_capture.empty()) std::cout << r.mlp_capture << "\n";
@@ -277,7 +280,7 @@ void Register(CLI::App& app) {
       app, "probe", "Find space and time inside a model: linear probes on every layer's activations",
       "  lmlab probe run                                       # default model, 2,000 world cities\n"
       "  lmlab probe run --model m.gguf --dataset people --prompt question --mlp\n"
-      "  lmlab probe run --model m.gguf --dataset ../shared/data/world-models/world_place.csv \\\n"
+      "  lmlab probe run --model m.gguf --dataset world_place.csv \\\n"
       "      --duplicates first --limit 5000 --holdout country\n"
       "  lmlab probe ladder                                    # lmlab's world models, every size\n"
       "  lmlab probe quant --model m.gguf                      # F32, F16, Q8_0, Q4_K of one model\n"

@@ -22,7 +22,7 @@ endfunction()
 
 lmlab_module(core    DEPS lmlab_deps)
 lmlab_embed_files(lmlab_core)
-lmlab_module(plan    DEPS lmlab_core)
+lmlab_module(plan    DEPS lmlab_runtime)  # runtime: llama.cpp speed for plan infer --measure
 lmlab_module(runtime DEPS lmlab_core PRIVATE_DEPS lmlab_llama)  # the only module that sees llama.h
 lmlab_module(train   DEPS lmlab_runtime PRIVATE_DEPS lmlab_ggml)  # own training graph in ggml
 lmlab_module(search  DEPS lmlab_core)
@@ -32,7 +32,8 @@ lmlab_module(improve DEPS lmlab_sandbox lmlab_runtime)
 lmlab_module(probe   DEPS lmlab_runtime lmlab_train)  # world-model datasets and the ladder build on train
 lmlab_module(ood     DEPS lmlab_runtime PRIVATE_DEPS lmlab_ggml)
 lmlab_module(server  DEPS lmlab_fresh lmlab_ood)
-lmlab_module(report  DEPS lmlab_plan lmlab_train lmlab_fresh lmlab_improve lmlab_probe lmlab_ood)
+lmlab_module(doctor  DEPS lmlab_improve lmlab_search lmlab_runtime)  # run-time dependency checks, the way the code uses them
+lmlab_module(report  DEPS lmlab_plan lmlab_train lmlab_fresh lmlab_improve lmlab_probe lmlab_ood lmlab_doctor)
 
 add_library(lmlab INTERFACE)
 get_property(all_modules GLOBAL PROPERTY LMLAB_MODULES)

@@ -24,13 +24,25 @@ export CCACHE_BASEDIR="$root"
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # ---------------------------------------------------------------- packages --
+# Everything lmlab uses, at build time and at run time (`lmlab doctor` checks
+# the run-time half the way the code uses it).
 apt_packages=(
-  build-essential cmake ninja-build ccache pkg-config git python3 ca-certificates
+  # build
+  build-essential cmake ninja-build ccache pkg-config git ca-certificates
   libeigen3-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
-  libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev libfmt-dev
-  bubblewrap libseccomp-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev libfmt-dev libseccomp-dev
+  # run time: the STOP sandbox runs Debian's /usr/bin/python3 with numpy (the
+  # tasks' solutions and run_solution.py import it) under bubblewrap, and
+  # /usr/bin/prlimit from util-linux (essential, listed for the record)
+  python3 python3-numpy bubblewrap util-linux
+  # run time: data packages the built-in datasets and the default model read
   dataset-fashion-mnist calendar distro-info-data
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
   chromium  # the web page and report tests drive a real headless browser
+  # fuzzing (tests/fuzz, scripts/fuzz.sh): libFuzzer needs clang; Debian's
+  # default clang 14 lacks the C++23 std::expected that lmlab's headers use
+  clang-19 libclang-rt-19-dev
 )
 if [[ "${LMLAB_SKIP_APT:-0}" != 1 ]]; then
   missing=()
@@ -96,4 +108,14 @@ cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
   -DLMLAB_LLAMA_SOURCE="$llama_src" -DLMLAB_CUDA="$cuda_flag" ${LMLAB_CMAKE_ARGS:-} >/dev/null
 say "building lmlab (the first build compiles llama.cpp too: a few minutes on 2 cores)"
 cmake --build "$build_dir"
+
+# ---------------------------------------------------------------- check --
+# Everything lmlab needs at run time, checked the way lmlab uses it (a real
+# sandboxed run with Python and numpy, one llama.cpp forward pass, an FTS5
+# index, the data packages). A failure prints its fix and fails setup.
+say "checking run-time dependencies (lmlab doctor)"
+if ! "$build_dir/lmlab" doctor; then
+  echo "setup: lmlab doctor found problems (see the 'fix' column above)" >&2
+  exit 1
+fi
 say "done: $build_dir/lmlab --help"

@@ -24,6 +24,46 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
   return ss.str();
 }
 
+namespace {
+
+// Closes the descriptor when it goes out of scope, on every path.
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+  ~FdCloser() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // Closes now and reports close's error (NFS reports write errors here).
+  int Close() {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+// fsync of the directory makes the rename itself durable (leveldb's
+// SyncDirIfManifest does the same for its MANIFEST).
+Status SyncDirectory(const std::filesystem::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open directory " + dir.string() + ": " + std::strerror(errno));
+  FdCloser closer(fd);
+  if (::fsync(fd) != 0 && errno != EINVAL) {  // EINVAL: a file system that cannot sync directories
+    return IoError("cannot sync directory " + dir.string() + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+}  // namespace
+
+// The write, in leveldb's order (util/env_posix.cc): write everything to a
+// temporary file beside the target, set its mode, fsync and close it, rename
+// it over the target, then fsync the directory. A crash at any point leaves
+// the old file or the new one.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view contents) {
   std::filesystem::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
@@ -34,31 +74,39 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
   name.insert(0, 1, '.');
   name += ".XXXXXX";
   std::string tmpl = (dir / name).string();
-  int fd = mkstemp(tmpl.data());
+  int fd = mkostemp(tmpl.data(), O_CLOEXEC);
   if (fd < 0) return IoError("cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno));
+  FdCloser closer(fd);
+  auto fail = [&](std::string what) -> Status {
+    int err = errno;
+    closer.Close();
+    ::unlink(tmpl.c_str());
+    return IoError(what + " " + path.string() + ": " + std::strerror(err));
+  };
   size_t done = 0;
   while (done < contents.size()) {
-    ssize_t n = write(fd, contents.data() + done, contents.size() - done);
+    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      close(fd);
-      unlink(tmpl.c_str());
-      return IoError("cannot write " + path.string() + ": " + std::strerror(err));
+      return fail("cannot write");
     }
     done += static_cast<size_t>(n);
   }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    unlink(tmpl.c_str());
-    return IoError("cannot flush " + path.string() + ": " + std::strerror(errno));
+  // mkstemp creates 0600; readers (the web server, other users of a shared
+  // cache) expect a plain file's mode, set before the name appears.
+  if (::fchmod(fd, 0644) != 0) return fail("cannot set the mode of");
+  if (::fsync(fd) != 0) return fail("cannot flush");
+  if (closer.Close() != 0) {
+    int err = errno;
+    ::unlink(tmpl.c_str());
+    return IoError("cannot close " + path.string() + ": " + std::strerror(err));
   }
   if (std::rename(tmpl.c_str(), path.c_str()) != 0) {
     int err = errno;
-    unlink(tmpl.c_str());
+    ::unlink(tmpl.c_str());
     return IoError("cannot rename into " + path.string() + ": " + std::strerror(err));
   }
-  chmod(path.c_str(), 0644);
-  return {};
+  return SyncDirectory(dir);
 }
 
 Result<std::filesystem::path> CacheDir() {

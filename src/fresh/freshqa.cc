@@ -9,6 +9,7 @@
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/json.h"
 #include "lmlab/core/table.h"
 #include "lmlab/search/csv.h"
 
@@ -146,6 +147,26 @@ std::optional<Verdict> VerdictFromJson(const nlohmann::json& j, const char* key)
   return Verdict::kUnparsed;
 }
 
+// A responses file (from RunFreshQa) read back: an object with "meta" and a
+// "responses" array of objects whose "id" and "answer" are strings. The file
+// may be hand-edited or cut short, so every part is checked before use.
+Result<nlohmann::json> ReadResponsesFile(const std::filesystem::path& path, std::string_view made_by) {
+  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  const std::string what = path.string();
+  auto j = ParseJson(text, what);
+  if (!j || !j->is_object() || !j->contains("meta") || !j->contains("responses"))
+    return ParseError(fmt::format("{} is not a FreshQA responses file ({})", what, made_by));
+  if (!(*j)["meta"].is_object()) return ParseError(what + ": \"meta\" must be an object");
+  if (!(*j)["responses"].is_array()) return ParseError(what + ": \"responses\" must be an array");
+  size_t i = 0;
+  for (const auto& r : (*j)["responses"]) {
+    const std::string where = fmt::format("{}: responses[{}]", what, i++);
+    LMLAB_RETURN_IF_ERROR(JsonGet<std::string>(r, "id", where));
+    LMLAB_RETURN_IF_ERROR(JsonGetOr<std::string>(r, "answer", "", where));
+  }
+  return j;
+}
+
 }  // namespace
 
 Result<std::vector<FreshQaQuestion>> ParseFreshQa(std::string_view csv_text) {
@@ -211,15 +232,13 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
   std::set<std::string> done;
   std::error_code ec;
   if (std::filesystem::exists(responses_path, ec)) {
-    LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(responses_path));
-    nlohmann::json old = nlohmann::json::parse(text, nullptr, false);
-    if (old.is_discarded() || !old.contains("meta") || !old.contains("responses"))
-      return ParseError(responses_path.string() + " is not a FreshQA responses file; choose another --out");
-    if (old["meta"] != meta)
-      return InvalidArgument(responses_path.string() + " was written with other settings (" + old["meta"].dump() +
-                             "); choose another --out or rerun with those settings to resume");
-    file = old;
-    for (const auto& r : file["responses"]) done.insert(r.value("id", ""));
+    auto old = ReadResponsesFile(responses_path, "choose another --out");
+    if (!old) return std::unexpected(old.error());
+    if ((*old)["meta"] != meta)
+      return InvalidArgument(responses_path.string() + " was written with other settings (" +
+                             DumpJson((*old)["meta"]) + "); choose another --out or rerun with those settings to resume");
+    file = std::move(*old);
+    for (const auto& r : file["responses"]) done.insert(r["id"].get<std::string>());
   }
 
   RunSummary s;
@@ -249,7 +268,7 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
     }
     rec["id"] = q->id;
     file["responses"].push_back(std::move(rec));
-    LMLAB_RETURN_IF_ERROR(WriteFileAtomic(responses_path, file.dump(1)));
+    LMLAB_RETURN_IF_ERROR(WriteFileAtomic(responses_path, DumpJson(file, 1)));
     Report(progress, {"answering FreshQA", double(step), double(selected.size()), "questions", ""});
   }
   return s;
@@ -311,11 +330,8 @@ Verdict ParseJudgeVerdict(std::string_view output) {
 Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, const std::filesystem::path& responses_path,
                                  runtime::LanguageModel* judge, const GradeOptions& options,
                                  const std::filesystem::path& grades_path, const ProgressCallback& progress) {
-  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(responses_path));
-  nlohmann::json responses = nlohmann::json::parse(text, nullptr, false);
-  if (responses.is_discarded() || !responses.contains("responses") || !responses.contains("meta"))
-    return ParseError(responses_path.string() + " is not a FreshQA responses file (from lmlab freshqa run)");
-  auto answered_on = search::ParseDay(responses["meta"].value("today", ""));
+  LMLAB_ASSIGN_OR_RETURN(nlohmann::json responses, ReadResponsesFile(responses_path, "from lmlab freshqa run"));
+  auto answered_on = search::ParseDay(JsonGetOr<std::string>(responses["meta"], "today", "", "meta").value_or(""));
   if (!answered_on) return ParseError(responses_path.string() + ": meta.today is missing");
 
   nlohmann::json grades = {{"responses", responses_path.string()}, {"grades", nlohmann::json::object()}};
@@ -323,7 +339,10 @@ Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, con
   if (judge && std::filesystem::exists(grades_path, ec)) {
     LMLAB_ASSIGN_OR_RETURN(std::string old_text, ReadFile(grades_path));
     nlohmann::json old = nlohmann::json::parse(old_text, nullptr, false);
-    if (!old.is_discarded() && old.contains("grades") && old["grades"].is_object()) grades["grades"] = old["grades"];
+    // Saved grades are reused; anything that is not a grade object is graded again.
+    if (!old.is_discarded() && old.is_object() && old.contains("grades") && old["grades"].is_object())
+      for (const auto& [id, g] : old["grades"].items())
+        if (g.is_object()) grades["grades"][id] = g;
   }
 
   std::map<std::string, GradeRow> rows;
@@ -342,10 +361,10 @@ Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, con
   int step = 0;
   for (const auto& resp : list) {
     ++step;
-    std::string id = resp.value("id", "");
+    std::string id = resp["id"].get<std::string>();  // checked by ReadResponsesFile
     const FreshQaQuestion* q = FindQuestion(questions, id);
     if (!q) return ParseError("response id " + id + " is not in the FreshQA file; grade with the CSV it was run on");
-    std::string answer = resp.value("answer", "");
+    std::string answer = JsonGetOr<std::string>(resp, "answer", "", "response").value_or("");
     Verdict alias = AliasMatch(*q, answer);
     std::optional<Verdict> relaxed, strict;
     if (judge) {
@@ -372,7 +391,7 @@ Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, con
         g[mode == GradeMode::kRelaxed ? "relaxed" : "strict"] = VerdictName(*slot);
         changed = true;
       }
-      if (changed) LMLAB_RETURN_IF_ERROR(WriteFileAtomic(grades_path, grades.dump(1)));
+      if (changed) LMLAB_RETURN_IF_ERROR(WriteFileAtomic(grades_path, DumpJson(grades, 1)));
       report.unparsed_judgements += (*relaxed == Verdict::kUnparsed) + (*strict == Verdict::kUnparsed);
     }
     for (const std::string& g : {std::string("all"), "fact_type=" + q->fact_type,
@@ -386,7 +405,7 @@ Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, con
     ++report.graded;
     Report(progress, {"grading FreshQA", double(step), double(list.size()), "responses", ""});
   }
-  if (!judge) LMLAB_RETURN_IF_ERROR(WriteFileAtomic(grades_path, grades.dump(1)));
+  if (!judge) LMLAB_RETURN_IF_ERROR(WriteFileAtomic(grades_path, DumpJson(grades, 1)));
   std::sort(order.begin() + 1, order.end());
   for (const auto& g : order) report.rows.push_back(rows[g]);
   return report;

@@ -19,6 +19,8 @@
 #include <utility>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/json.h"
+#include "lmlab/core/parse.h"
 
 namespace lmlab::probe {
 namespace {
@@ -151,16 +153,18 @@ std::optional<MlpManifest> ReadMlpManifest(const std::filesystem::path& path, co
                                            const std::string& dtype, int64_t n) {
   auto text = ReadFile(path);
   if (!text) return std::nullopt;
-  nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
-  if (m.is_discarded() || !m.is_object() || m.value("prompts_hash", "") != hash || m.value("dtype", "") != dtype ||
-      m.value("n_prompts", int64_t{-1}) != n || m.value("n_ff", int64_t{0}) <= 0 || !m.contains("layers") ||
-      !m["layers"].is_array())
-    return std::nullopt;
-  MlpManifest out;
-  out.n_ff = m["n_ff"].get<int64_t>();
-  for (const auto& l : m["layers"])
-    if (l.is_number_integer()) out.layers.push_back(l.get<int64_t>());
-  return out;
+  auto m = ParseJson(*text, path.string());
+  if (!m) return std::nullopt;
+  const std::string what = path.string();
+  auto got_hash = JsonGet<std::string>(*m, "prompts_hash", what);
+  auto got_dtype = JsonGet<std::string>(*m, "dtype", what);
+  auto got_n = JsonGet<int64_t>(*m, "n_prompts", what);
+  auto n_ff = JsonGet<int64_t>(*m, "n_ff", what);
+  auto layers = JsonGet<std::vector<int64_t>>(*m, "layers", what);
+  if (!got_hash || *got_hash != hash || !got_dtype || *got_dtype != dtype || !got_n || *got_n != n || !n_ff ||
+      *n_ff <= 0 || !layers)
+    return std::nullopt;  // another entry's or a damaged manifest: its blocks are captured again
+  return MlpManifest{*n_ff, std::move(*layers)};
 }
 
 // The request settings both caches share; the caller adds streams and blocks.
@@ -328,8 +332,8 @@ struct NpyLayout {
 
 // Parses the header at the start of `bytes` (at least the magic, version,
 // length and dict).
-Result<NpyLayout> ParseNpyHeader(std::string_view bytes, const std::filesystem::path& path) {
-  auto bad = [&](const std::string& why) { return ParseError(path.string() + ": " + why); };
+Result<NpyLayout> ParseNpyHeader(std::string_view bytes, std::string_view label) {
+  auto bad = [&](const std::string& why) { return ParseError(std::string(label) + ": " + why); };
   if (bytes.size() < 10 || bytes.substr(0, 6) != kNpyMagic) return bad("not a .npy file");
   const size_t hlen =
       static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
@@ -351,8 +355,13 @@ Result<NpyLayout> ParseNpyHeader(std::string_view bytes, const std::filesystem::
     size_t j = i;
     while (j < dims.size() && std::isdigit(static_cast<unsigned char>(dims[j]))) ++j;
     if (j == i) return bad("bad shape");
-    l.shape.push_back(std::stoll(dims.substr(i, j - i)));
-    l.count *= l.shape.back();
+    LMLAB_ASSIGN_OR_RETURN(int64_t dim, ParseInt(std::string_view(dims).substr(i, j - i), std::string(label) + ": shape"));
+    // A header may be read alone (streamed reads), so the bound is a sane
+    // total, not the file's size; readers check the data length after.
+    constexpr int64_t kMaxValues = int64_t{1} << 40;
+    if (dim > kMaxValues || (dim > 0 && l.count > kMaxValues / dim)) return bad("shape (" + dims + ") is implausibly large");
+    l.shape.push_back(dim);
+    l.count *= dim;
     i = j;
   }
   l.data_offset = 10 + hlen;
@@ -367,7 +376,7 @@ void Widen(const char* src, int64_t count, StoreDtype dtype, float* dst) {
       std::memcpy(&h, src + 2 * i, 2);
       dst[i] = HalfToFloat(h);
     }
-  } else {
+  } else if (count > 0) {
     std::memcpy(dst, src, static_cast<size_t>(count) * 4);
   }
 }
@@ -376,10 +385,14 @@ void Widen(const char* src, int64_t count, StoreDtype dtype, float* dst) {
 
 Result<NpyArray> ReadNpy(const std::filesystem::path& path) {
   LMLAB_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  LMLAB_ASSIGN_OR_RETURN(NpyLayout l, ParseNpyHeader(bytes, path));
+  return ParseNpy(bytes, path.string());
+}
+
+Result<NpyArray> ParseNpy(std::string_view bytes, std::string_view label) {
+  LMLAB_ASSIGN_OR_RETURN(NpyLayout l, ParseNpyHeader(bytes, label));
   const size_t at = l.data_offset;
   if (bytes.size() - at != static_cast<size_t>(l.count) * l.elem())
-    return ParseError(fmt::format("{}: holds {} bytes of data, the shape needs {}", path.string(), bytes.size() - at,
+    return ParseError(fmt::format("{}: holds {} bytes of data, the shape needs {}", label, bytes.size() - at,
                                   static_cast<size_t>(l.count) * l.elem()));
   NpyArray arr;
   arr.shape = l.shape;
@@ -407,19 +420,23 @@ std::filesystem::path CacheEntryDir(const std::filesystem::path& root, const std
 Result<CacheEntryInfo> ReadCacheEntryInfo(const std::filesystem::path& dir) {
   auto text = ReadFile(dir / "manifest.json");
   if (!text) return NotFound("no complete activation cache in " + dir.string());
-  nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
-  if (m.is_discarded() || !m.is_object() || !m.contains("n_prompts") || !m.contains("n_layers") ||
-      !m.contains("n_embd") || !m["n_prompts"].is_number_integer() || !m["n_layers"].is_number_integer() ||
-      !m["n_embd"].is_number_integer())
-    return ParseError((dir / "manifest.json").string() + " is not an lmlab activation manifest");
+  const std::string what = (dir / "manifest.json").string();
+  auto m = ParseJson(*text, what);
+  if (!m) return ParseError(m.error().message + " (not an lmlab activation manifest; delete the entry to rebuild it)");
   CacheEntryInfo info;
   info.dir = dir;
-  info.n = m["n_prompts"].get<int64_t>();
-  info.n_layers = m["n_layers"].get<int64_t>();
-  info.n_embd = m["n_embd"].get<int64_t>();
-  info.dtype = m.value("dtype", "float32") == "float16" ? StoreDtype::kFloat16 : StoreDtype::kFloat32;
+  LMLAB_ASSIGN_OR_RETURN(info.n, JsonGet<int64_t>(*m, "n_prompts", what));
+  LMLAB_ASSIGN_OR_RETURN(info.n_layers, JsonGet<int64_t>(*m, "n_layers", what));
+  LMLAB_ASSIGN_OR_RETURN(info.n_embd, JsonGet<int64_t>(*m, "n_embd", what));
+  info.dtype = JsonGetOr<std::string>(*m, "dtype", "float32", what).value_or("") == "float16" ? StoreDtype::kFloat16 : StoreDtype::kFloat32;
   if (info.n <= 0 || info.n_layers <= 0 || info.n_embd <= 0)
-    return ParseError((dir / "manifest.json").string() + " describes an empty entry");
+    return ParseError(what + " describes an empty entry");
+  // Sizes come from a file: bound them before anyone allocates (a real entry
+  // is never near these limits; streamed readers hold one layer at most).
+  constexpr int64_t kMaxDim = int64_t{1} << 31;
+  if (info.n > kMaxDim || info.n_layers > 4096 || info.n_embd > (int64_t{1} << 20) || info.n * info.n_embd > kMaxDim)
+    return ParseError(fmt::format("{}: implausible sizes (n_prompts {}, n_layers {}, n_embd {})", what, info.n,
+                                  info.n_layers, info.n_embd));
   return info;
 }
 
@@ -543,10 +560,13 @@ Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std
   const std::string dtype_name = o.dtype == StoreDtype::kFloat16 ? "float16" : "float32";
 
   if (std::filesystem::exists(o.dir / "manifest.json")) {
+    // A manifest that does not parse or describes other prompts is rebuilt below.
     auto text = ReadFile(o.dir / "manifest.json");
-    nlohmann::json m = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    if (!m.is_discarded() && m.is_object() && m.value("prompts_hash", "") == hash && m.value("dtype", "") == dtype_name &&
-        m.value("n_prompts", int64_t{-1}) == n) {
+    auto m = text ? ParseJson(*text, "manifest.json") : Result<nlohmann::json>(nlohmann::json());
+    auto got_hash = m ? JsonGet<std::string>(*m, "prompts_hash", "manifest.json") : Result<std::string>("");
+    auto got_dtype = m ? JsonGet<std::string>(*m, "dtype", "manifest.json") : Result<std::string>("");
+    auto got_n = m ? JsonGet<int64_t>(*m, "n_prompts", "manifest.json") : Result<int64_t>(-1);
+    if (got_hash && *got_hash == hash && got_dtype && *got_dtype == dtype_name && got_n && *got_n == n) {
       // Complete only if every layer file is whole.
       if (auto layers = CachedLayers::Open(o.dir)) {
         st.from_cache = true;
@@ -560,12 +580,13 @@ Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std
   const std::filesystem::path plan_path = o.dir / "partial" / "plan.json";
   int64_t n_layers = 0, n_embd = 0;
   int64_t chunk = std::max<int64_t>(1, o.chunk_prompts);
-  nlohmann::json old_plan;
-  if (auto text = ReadFile(plan_path)) old_plan = nlohmann::json::parse(*text, nullptr, false);
+  nlohmann::json old_plan;  // null when absent or damaged: the capture starts afresh
+  if (auto text = ReadFile(plan_path))
+    if (auto parsed = ParseJson(*text, plan_path.string()); parsed && parsed->is_object()) old_plan = std::move(*parsed);
   if (o.memory_cap_bytes > 0) {
-    if (!old_plan.is_discarded() && old_plan.is_object() && old_plan.value("prompts_hash", "") == hash) {
-      n_layers = old_plan.value("n_layers", int64_t{0});
-      n_embd = old_plan.value("n_embd", int64_t{0});
+    if (JsonGetOr<std::string>(old_plan, "prompts_hash", "", "plan.json").value_or("") == hash) {
+      n_layers = JsonGetOr<int64_t>(old_plan, "n_layers", 0, "plan.json").value_or(0);
+      n_embd = JsonGetOr<int64_t>(old_plan, "n_embd", 0, "plan.json").value_or(0);
     }
     if (n_layers <= 0 || n_embd <= 0) {
       runtime::ActivationRequest probe_req = BaseRequest(o);
@@ -615,7 +636,7 @@ Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std
       return Internal("the model's activation shape changed between chunks");
     n_layers = acts.n_layers;
     n_embd = acts.n_embd;
-    if (!std::filesystem::exists(plan_path)) LMLAB_RETURN_IF_ERROR(WriteFast(plan_path, plan.dump(2)));
+    if (!std::filesystem::exists(plan_path)) LMLAB_RETURN_IF_ERROR(WriteFast(plan_path, DumpJson(plan, 2)));
     {
       std::string bytes = NpyBytes(acts.data.data(), {end - begin, n_layers, n_embd}, StoreDtype::kFloat32);
       peak = std::max<uint64_t>(peak, static_cast<uint64_t>(acts.data.size()) * 4 + bytes.size());
@@ -626,9 +647,9 @@ Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std
   }
 
   LMLAB_RETURN_IF_ERROR(AssembleLayers(o, n, n_layers, n_embd, chunk_sizes, &peak));
-  LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", nlohmann::json(prompts).dump(1)));
+  LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", DumpJson(nlohmann::json(prompts), 1)));
   if (!o.prefix_tokens.empty())
-    LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prefix_tokens.json", nlohmann::json(o.prefix_tokens).dump()));
+    LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prefix_tokens.json", DumpJson(nlohmann::json(o.prefix_tokens))));
   // The manifest is the commit marker: written last, durably.
   nlohmann::json manifest = ManifestHeader("lmlab activation cache", o, n);
   manifest.update({
@@ -640,7 +661,7 @@ Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std
   });
   if (!o.prefix_tokens.empty())
     manifest["prefix_tokens"] = "prefix_tokens.json: token ids between BOS and prompts.json[p] (the random prompt)";
-  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(o.dir / "manifest.json", manifest.dump(2)));
+  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(o.dir / "manifest.json", DumpJson(manifest, 2)));
   std::error_code ec;
   std::filesystem::remove_all(o.dir / "partial", ec);
   CacheEntryInfo info{o.dir, n, n_layers, n_embd, o.dtype, peak};
@@ -702,7 +723,7 @@ Result<CachedLayers> CachedLayers::Open(const std::filesystem::path& dir) {
     head.resize(10 + hlen);
     in.read(head.data() + 10, static_cast<std::streamsize>(hlen));
     if (!in) return ParseError(path.string() + ": truncated header");
-    LMLAB_ASSIGN_OR_RETURN(NpyLayout layout, ParseNpyHeader(head, path));
+    LMLAB_ASSIGN_OR_RETURN(NpyLayout layout, ParseNpyHeader(head, path.string()));
     std::error_code ec;
     const uint64_t size = std::filesystem::file_size(path, ec);
     if (layout.shape != std::vector<int64_t>{c.info_.n, c.info_.n_embd} || layout.dtype != c.info_.dtype ||
@@ -831,7 +852,7 @@ Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const s
     out.data[at] = std::move(captured[i]);
   }
   if (!std::filesystem::exists(o.dir / "prompts.json"))
-    LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", nlohmann::json(prompts).dump(1)));
+    LMLAB_RETURN_IF_ERROR(WriteFast(o.dir / "prompts.json", DumpJson(nlohmann::json(prompts), 1)));
   // Another process may have added blocks to the manifest since it was read
   // above: under the entry's lock, re-read it and keep what it lists.
   LMLAB_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(o.dir / "mlp.lock"));
@@ -852,7 +873,7 @@ Result<MlpActivations> CaptureMlpCached(runtime::ActivationModel& model, const s
        "(the input of its ffn_down: act(gate) * up for SwiGLU)"},
       {"prompts_hash", hash},
   });
-  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(manifest_path, manifest.dump(2)));
+  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(manifest_path, DumpJson(manifest, 2)));
   return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/parse.h"
 
 namespace lmlab::probe {
 namespace {
@@ -207,6 +208,11 @@ Result<double> ParseYear(std::string_view text) {
 }
 
 Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& schema, std::string_view label) {
+  // Names travel into prompts, caches and JSON reports: refuse a file in
+  // another encoding here, where the line can still be named.
+  if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos)
+    return InvalidArgument(fmt::format("{} {}: not valid UTF-8 (save the file as UTF-8)", label,
+                                       DescribeOffset(text, bad)));
   std::vector<int64_t> lines;
   LMLAB_ASSIGN_OR_RETURN(auto rows, ParseCsv(text, label, &lines));
   if (rows.empty()) return InvalidArgument(std::string(label) + " is empty: expected a header row and entities");

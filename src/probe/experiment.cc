@@ -522,6 +522,34 @@ Headline MakeHeadline(const SweepResult& sweep, const std::vector<ControlRun>& c
   return h;
 }
 
+std::vector<std::string> DegenerateFindings(const ProbeReport& r) {
+  std::vector<std::string> out;
+  const LayerResult* best = nullptr;
+  for (const auto& l : r.sweep.layers)
+    if (l.layer == r.sweep.best_layer) best = &l;
+  if (!best) {
+    out.push_back("no layer was probed");
+    return out;
+  }
+  const double r2 = best->test.r2;
+  if (!(r2 > 0))
+    out.push_back(fmt::format("no layer predicts held-out entities: the best test R^2 is {:.3f} (a constant guess "
+                              "scores 0)", r2));
+  if (r.sweep.shuffle_ran && !(r2 > best->shuffled_test_r2))
+    out.push_back(fmt::format("the probe does not beat its shuffled-target control at layer {}: test R^2 {:.3f} vs "
+                              "{:.3f} on shuffled targets",
+                              best->layer, r2, best->shuffled_test_r2));
+  for (const ControlRun& c : r.controls) {
+    if (c.test_r2.empty()) continue;
+    double control = *std::max_element(c.test_r2.begin(), c.test_r2.end());
+    if (!(r2 > control))
+      out.push_back(fmt::format("the probe does not beat its {} control: best test R^2 {:.3f} vs {:.3f} on the "
+                                "control; what it finds comes from the prompts' tokens, not from the model's training",
+                                c.name, r2, control));
+  }
+  return out;
+}
+
 // ---- JSON --------------------------------------------------------------------------
 
 NLOHMANN_JSON_SERIALIZE_ENUM(TargetKind, {{TargetKind::kPlace, "place"}, {TargetKind::kTime, "time"}})

@@ -9,6 +9,7 @@
 
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/json.h"
 #include "lmlab/core/svg_chart.h"
 #include "lmlab/core/table.h"
 
@@ -416,7 +417,7 @@ Result<std::vector<std::filesystem::path>> WriteReportFiles(const ProbeReport& r
     return {};
   };
   nlohmann::json j = r;
-  LMLAB_RETURN_IF_ERROR(write("report.json", j.dump(1)));
+  LMLAB_RETURN_IF_ERROR(write("report.json", DumpJson(j, 1)));
   LMLAB_RETURN_IF_ERROR(write("r2_by_layer.svg", R2ByLayerSvg(r)));
   for (size_t li = 0; li < r.sweep.layers.size(); ++li) {
     if (r.sweep.layers[li].layer == r.sweep.best_layer)

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/json.h"
 #include "report/steps.h"
 
 namespace lmlab::report {
@@ -48,11 +49,12 @@ std::string ModeName(DemoMode m) { return m == DemoMode::kQuick ? "quick" : "ful
 std::optional<Section> LoadCached(const fs::path& file, DemoMode mode) {
   auto text = ReadFile(file);
   if (!text) return std::nullopt;
-  nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || j.value("mode", "") != ModeName(mode) || !j.contains("section"))
-    return std::nullopt;
-  auto s = SectionFromJson(j["section"]);
-  if (!s || s->status != SectionStatus::kOk) return std::nullopt;
+  auto j = ParseJson(*text, file.string());
+  if (!j) return std::nullopt;
+  auto cached_mode = JsonGet<std::string>(*j, "mode", file.string());
+  if (!cached_mode || *cached_mode != ModeName(mode) || !j->contains("section")) return std::nullopt;
+  auto s = SectionFromJson((*j)["section"]);
+  if (!s || (s->status != SectionStatus::kOk && s->status != SectionStatus::kWarning)) return std::nullopt;
   return *s;
 }
 
@@ -93,6 +95,21 @@ Result<DemoResult> RunDemo(const DemoOptions& o) {
   report.host = fmt::format("{} CPU cores", std::thread::hardware_concurrency());
   report.title = o.mode == DemoMode::kQuick ? "lmlab demo report (quick settings)" : "lmlab demo report";
 
+  // lmlab doctor, for the checks of the steps asked for.
+  std::vector<std::string> needed;
+  for (const auto& def : Steps()) {
+    if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), def.id) == o.only.end()) continue;
+    for (std::string& id : doctor::StepChecks(def.id))
+      if (std::find(needed.begin(), needed.end(), id) == needed.end()) needed.push_back(std::move(id));
+  }
+  if (!needed.empty()) {
+    doctor::DoctorOptions checks = o.checks;
+    checks.only = needed;
+    checks.progress = o.progress;
+    result.checks = doctor::RunDoctor(checks);
+    report.checks = doctor::ToJson(result.checks);
+  }
+
   const int count = static_cast<int>(Steps().size());
   for (int i = 0; i < count; ++i) {
     const StepDef& def = Steps()[i];
@@ -103,7 +120,7 @@ Result<DemoResult> RunDemo(const DemoOptions& o) {
     if (o.redo == Redo::kResume || !selected) cached = LoadCached(cache_file, o.mode);
     // The train step's cache is only good while its model file exists.
     if (cached && std::string(def.id) == "train") {
-      std::string path = cached->data.value("model_path", "");
+      std::string path = JsonGetOr<std::string>(cached->data, "model_path", "", "train step").value_or("");
       if (path.empty() || !fs::exists(path)) cached.reset();
     }
     Section section;
@@ -119,7 +136,11 @@ Result<DemoResult> RunDemo(const DemoOptions& o) {
     } else {
       if (o.on_step) o.on_step(ev);
       auto t0 = std::chrono::steady_clock::now();
-      Result<Section> r = def.run(ctx);
+      std::string refused = doctor::FailedChecks(result.checks, doctor::StepChecks(def.id));
+      Result<Section> r = refused.empty()
+                              ? def.run(ctx)
+                              : MakeError(ErrorCode::kUnsupported, "not run: lmlab doctor found what this step needs "
+                                                                   "missing: " + refused);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (r) {
         section = std::move(*r);
@@ -132,17 +153,18 @@ Result<DemoResult> RunDemo(const DemoOptions& o) {
       section.seconds = secs;
       ++result.ran;
       nlohmann::json cj = {{"mode", ModeName(o.mode)}, {"section", ToJson(section)}};
-      LMLAB_RETURN_IF_ERROR(WriteFileAtomic(cache_file, cj.dump() + "\n"));
+      LMLAB_RETURN_IF_ERROR(WriteFileAtomic(cache_file, DumpJson(cj) + "\n"));
       ev.kind = StepEvent::Kind::kDone;
       ev.status = section.status;
       ev.seconds = secs;
-      ev.error = section.error;
+      ev.error = section.status == SectionStatus::kWarning ? section.warnings.front() : section.error;
       if (o.on_step) o.on_step(ev);
     }
-    if (section.status != SectionStatus::kOk) ++result.failed;
+    if (section.status == SectionStatus::kFailed || section.status == SectionStatus::kUnavailable) ++result.failed;
+    if (section.status == SectionStatus::kWarning) ++result.warned;
     if (std::string(def.id) == "train") {
-      if (section.status == SectionStatus::kOk) {
-        ctx.model_path = section.data.value("model_path", "");
+      if (section.status == SectionStatus::kOk || section.status == SectionStatus::kWarning) {
+        ctx.model_path = JsonGetOr<std::string>(section.data, "model_path", "", "train step").value_or("");
         ctx.model_error.clear();
       } else {
         ctx.model_error = section.error;

@@ -4,6 +4,7 @@
 
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/json.h"
 #include "lmlab/report/html.h"
 
 namespace lmlab::report {
@@ -22,6 +23,8 @@ section h2{margin:4px 0 2px 0;font-size:21px}
 .cite{color:#555;font-size:13px;margin:0 0 8px 0}
 .status{display:inline-block;font-size:12px;font-weight:bold;padding:1px 8px;border-radius:10px;margin-left:8px;vertical-align:middle}
 .status.ok{background:#dff3e4;color:#17632a}
+.status.warning{background:#ffe4c4;color:#8a4b00}
+.warning{background:#fff4e5;border:1px solid #f0b46a;padding:8px 10px;border-radius:4px}
 .status.failed{background:#fde2e1;color:#9b1c1c}
 .status.unavailable{background:#fff1c9;color:#7a5b00}
 .label{background:#fff1c9;border:1px solid #e3c45a;padding:6px 10px;border-radius:4px;font-weight:bold;margin:8px 0}
@@ -47,7 +50,13 @@ std::string RenderSection(const Section& s) {
                               SectionStatusName(s.status), EscapeHtml(s.title), StatusBadge(s.status));
   if (!s.citation.empty()) h += "<p class=\"cite\">" + EscapeHtml(s.citation) + "</p>\n";
   if (!s.label.empty()) h += "<div class=\"label\">" + EscapeHtml(s.label) + "</div>\n";
-  if (s.status != SectionStatus::kOk) {
+  if (!s.warnings.empty()) {
+    h += "<div class=\"warning\"><strong>This step measured something degenerate; read its numbers with care:</strong>\n"
+         "<ul>\n";
+    for (const auto& w : s.warnings) h += "<li>" + EscapeHtml(w) + "</li>\n";
+    h += "</ul></div>\n";
+  }
+  if (s.status == SectionStatus::kFailed || s.status == SectionStatus::kUnavailable) {
     h += fmt::format("<p><strong>{}</strong></p>\n<div class=\"error\">{}</div>\n",
                      s.status == SectionStatus::kFailed ? "This step failed in this run:"
                                                         : "Not available in this build or on this machine:",
@@ -85,6 +94,7 @@ std::string RenderSection(const Section& s) {
 std::string_view SectionStatusName(SectionStatus s) {
   switch (s) {
     case SectionStatus::kOk: return "ok";
+    case SectionStatus::kWarning: return "warning";
     case SectionStatus::kFailed: return "failed";
     case SectionStatus::kUnavailable: return "unavailable";
   }
@@ -98,6 +108,7 @@ nlohmann::json ToJson(const Section& s) {
   j["citation"] = s.citation;
   j["status"] = SectionStatusName(s.status);
   j["error"] = s.error;
+  j["warnings"] = s.warnings;
   j["measured"] = s.measured;
   j["comparisons"] = nlohmann::json::array();
   for (const auto& c : s.comparisons)
@@ -121,10 +132,12 @@ Result<Section> SectionFromJson(const nlohmann::json& j) {
     s.citation = j.value("citation", "");
     std::string status = j.at("status").get<std::string>();
     if (status == "ok") s.status = SectionStatus::kOk;
+    else if (status == "warning") s.status = SectionStatus::kWarning;
     else if (status == "failed") s.status = SectionStatus::kFailed;
     else if (status == "unavailable") s.status = SectionStatus::kUnavailable;
     else return ParseError("unknown section status '" + status + "'");
     s.error = j.value("error", "");
+    s.warnings = j.value("warnings", std::vector<std::string>{});
     s.measured = j.value("measured", "");
     for (const auto& c : j.at("comparisons"))
       s.comparisons.push_back({c.at("quantity").get<std::string>(), c.at("paper").get<std::string>(),
@@ -150,6 +163,7 @@ nlohmann::json ToJson(const Report& r) {
   j["mode"] = r.mode;
   j["host"] = r.host;
   j["seconds"] = r.seconds;
+  if (!r.checks.is_null()) j["doctor"] = r.checks;
   j["sections"] = nlohmann::json::array();
   for (const auto& s : r.sections) {
     nlohmann::json sj = ToJson(s);
@@ -168,6 +182,21 @@ std::string RenderHtml(const Report& r) {
                   EscapeHtml(r.title) + "</h1>\n";
   h += fmt::format("<p>Generated {} &middot; mode: {} &middot; {} &middot; {} s of work in this invocation</p>\n",
                    EscapeHtml(r.generated_at), EscapeHtml(r.mode), EscapeHtml(r.host), FormatFixed(r.seconds, 1));
+  if (r.checks.is_object() && r.checks.contains("checks") && r.checks["checks"].is_array()) {
+    int ok = 0, failed = 0;
+    std::string failures;
+    for (const auto& c : r.checks["checks"]) {
+      if (!c.is_object()) continue;
+      const std::string status = c.value("status", "");
+      ok += status == "ok";
+      if (status == "fail") {
+        ++failed;
+        failures += (failures.empty() ? "" : "; ") + c.value("id", "") + ": " + c.value("detail", "");
+      }
+    }
+    h += fmt::format("<p>lmlab doctor before the steps: {} checks ok, {} failed{}</p>\n", ok, failed,
+                     failed ? " (" + EscapeHtml(failures) + ")" : "");
+  }
   h += "<p>Every number on this page was computed by lmlab on this machine; figures from the papers are marked "
        "as such. report.json beside this file holds the numbers.</p>\n</header>\n<main>\n<nav><ol>\n";
   for (const auto& s : r.sections)
@@ -178,11 +207,16 @@ std::string RenderHtml(const Report& r) {
   return h + "</main>\n</body>\n</html>\n";
 }
 
+void AddWarning(Section& s, std::string warning) {
+  s.warnings.push_back(std::move(warning));
+  if (s.status == SectionStatus::kOk) s.status = SectionStatus::kWarning;
+}
+
 Status WriteReport(const Report& r, const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return IoError("cannot create " + dir.string() + ": " + ec.message());
-  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(dir / "report.json", ToJson(r).dump(2) + "\n"));
+  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(dir / "report.json", DumpJson(ToJson(r), 2) + "\n"));
   return WriteFileAtomic(dir / "index.html", RenderHtml(r));
 }
 

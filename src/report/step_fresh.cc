@@ -136,8 +136,10 @@ Result<Section> FreshStep(StepContext& ctx) {
   // FreshPrompt answers from the demo's model over the same index.
   nlohmann::json answers = nlohmann::json::array();
   auto model_path = RequireModel(ctx);
+  int asked = 0, errored = 0, empty = 0;  // for the degenerate-measurement warnings below
   if (!model_path) {
     s.headline.push_back("FreshPrompt answers skipped: " + model_path.error().message);
+    AddWarning(s, "no FreshPrompt answer was generated: " + model_path.error().message);
   } else {
     runtime::ModelSpec spec{.gguf_path = model_path->string()};
     // The small default model's training window is short; llama.cpp runs past
@@ -147,6 +149,7 @@ Result<Section> FreshStep(StepContext& ctx) {
     auto lm = runtime::OpenModel(spec);
     if (!lm) {
       s.headline.push_back("FreshPrompt answers skipped: " + lm.error().ToString());
+      AddWarning(s, "no FreshPrompt answer was generated: " + lm.error().ToString());
     } else {
       std::vector<std::vector<std::string>> arows;
       for (int i = 0; i < n_answers && i < static_cast<int>(questions.size()); ++i) {
@@ -157,6 +160,9 @@ Result<Section> FreshStep(StepContext& ctx) {
         ao.num_demonstrations = ctx.quick ? 2 : 5;
         ao.max_tokens = ctx.quick ? 24 : 48;
         auto a = fresh::AnswerWithEvidence(**lm, *index, ao);
+        ++asked;
+        errored += !a;
+        empty += a && a->completion_tokens == 0;
         if (!a) {
           arows.push_back({questions[i].question, "error: " + a.error().ToString(), "-", "-", questions[i].newest_version});
           answers.push_back({{"question", questions[i].question}, {"error", a.error().ToString()}});
@@ -183,6 +189,15 @@ Result<Section> FreshStep(StepContext& ctx) {
                       HtmlTable({"question", "answer", "evidences", "tokens", "truth (newest version)"}, arows);
     }
   }
+  if (asked > 0 && errored == asked)
+    AddWarning(s, fmt::format("every FreshPrompt answer failed ({} of {}); first error: {}", errored, asked,
+                              answers.front().value("error", std::string())));
+  else if (asked > 0 && errored + empty == asked)
+    AddWarning(s, fmt::format("the model generated nothing for any of the {} questions (no tokens after the "
+                              "prefilled date sentence)", asked));
+  if (by_date && by_date->retrieved == 0)
+    AddWarning(s, "the recency benchmark retrieved the newest entry for no question: the index search found nothing "
+                  "it should have");
   s.rerun = {"lmlab index add --debian-changelogs --index deb.sqlite",
              "lmlab ask \"What is the latest version of zlib and when was it released?\" --index deb.sqlite \\\n"
              "    --endpoint http://127.0.0.1:8080 --api-model NAME --chat --k 15",

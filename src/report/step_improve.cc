@@ -120,6 +120,19 @@ Result<Section> ImproveStep(StepContext& ctx) {
   s.rerun = {"lmlab improve run --task lpn --rounds 6 --endpoint http://127.0.0.1:8080 --api-model gpt-4 --run-dir runs/lpn",
              "lmlab improve report --run-dir runs/lpn",
              "lmlab demo --endpoint http://127.0.0.1:8080 --api-model NAME --only improve --fresh"};
+  // Degenerate runs: a meta-utility of 0 everywhere means no improver's
+  // output scored on any instance (solutions that cannot run: see the
+  // sandbox, python and numpy checks of lmlab doctor).
+  bool all_zero = true;
+  for (const auto& r : run.rounds) all_zero &= r.meta_utility == 0;
+  if (all_zero)
+    AddWarning(s, fmt::format("the meta-utility is 0 in every round ({} of them): no improver's solution scored on "
+                              "any held-out instance, so the run measured no improvement (the solutions errored or "
+                              "timed out; see the run's logs in {})",
+                              run.rounds.size(), so.run_dir.string()));
+  else if (run.rounds.front().meta_utility == 0)
+    AddWarning(s, "the seed improver's meta-utility is 0: the starting point scored nothing, so later rounds are "
+                  "not compared with a working baseline");
   s.data = improve::ToJson(run);
   s.data["replay"] = replay;
   s.data["model"] = model_name;

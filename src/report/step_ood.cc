@@ -5,6 +5,7 @@
 // predictions from the optimal constant solution (OCS).
 #include <fmt/format.h>
 
+#include <cmath>
 
 #include "lmlab/core/format.h"
 #include "lmlab/ood/experiment.h"
@@ -84,6 +85,18 @@ Result<Section> OodClassifierStep(StepContext& ctx) {
   if (!r.rewards.empty()) s.figures.push_back({"Mean reward under the +1 / -4 / abstain-0 decision.", RewardSvg(r)});
   s.rerun = {"lmlab ood classifier                          # full Fashion-MNIST sizes",
              "lmlab ood classifier --arch cnn --epochs 5 --train-size 60000"};
+  // Degenerate measurements: a model that learned nothing has no OCS to revert to.
+  for (const auto& m : r.models)
+    if (!(m.test_accuracy > 0.1))  // 10 classes: chance
+      AddWarning(s, fmt::format("the {} model did not learn: clean accuracy {} (chance is 10%)", LossName(m.loss),
+                                FormatPercent(m.test_accuracy, 1)));
+  for (const auto& c : r.curves)
+    for (const auto& p : c.points)
+      if (!std::isfinite(p.ocs_distance)) {
+        AddWarning(s, fmt::format("{} x {}: a distance to the OCS is not a number (training diverged?)",
+                                  LossName(c.loss), ShiftName(c.shift)));
+        break;
+      }
   s.data = ToJson(r);
   return s;
 }
@@ -141,6 +154,15 @@ Result<Section> OodLmStep(StepContext& ctx) {
   s.figures.push_back({"Mean distance to the OCS (and ignorance) against corruption level.", LmSvg(r)});
   s.rerun = {"lmlab ood lm --model your-model.gguf --reference in-distribution.txt   # estimated OCS",
              "lmlab ood lm --model your-model.gguf --corpus its-training-text.txt     # exact OCS"};
+  int64_t positions = 0;
+  for (const auto& c : r.curves)
+    for (const auto& p : c.points) {
+      positions += p.positions;
+      if (!std::isfinite(p.mean_distance))
+        AddWarning(s, fmt::format("{} at level {}: the distance to the OCS is not a number",
+                                  CorruptionName(c.corruption), FormatFixed(p.level, 2)));
+    }
+  if (positions == 0) AddWarning(s, "no token position was measured: the held-out texts are empty or too short");
   s.data = ToJson(r);
   s.data["model"] = model_path.filename().string();
   return s;

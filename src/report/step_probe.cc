@@ -186,6 +186,8 @@ Result<Section> ProbeStep(StepContext& ctx) {
   s.rerun.push_back("lmlab probe ladder    # every world-model size, with the controls and hold-outs");
   s.rerun.push_back("lmlab probe run --model llama-2-7b.Q8_0.gguf --dataset world_place.csv --duplicates first "
                     "--holdout country   # the paper's data on a real model");
+  for (const ProbeReport& r : reports)
+    for (std::string& w : DegenerateFindings(r)) AddWarning(s, r.dataset + ": " + std::move(w));
   nlohmann::json j;
   to_json(j, report);
   if (reports.size() > 1) {

@@ -4,6 +4,8 @@
 // later sections run end to end on a model trained in this run.
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "lmlab/core/format.h"
 #include "lmlab/report/html.h"
 #include "lmlab/train/default_model.h"
@@ -40,6 +42,12 @@ DefaultRecipe QuickRecipe() {
 namespace {
 
 void AddTrainingFacts(Section& s, const TrainResult& t) {
+  if (!std::isfinite(t.final_val_loss))
+    AddWarning(s, "training diverged: the final validation loss is not a number");
+  else if (!(t.final_val_loss < t.initial_val_loss))
+    AddWarning(s, fmt::format("training did not lower the validation loss ({} -> {} nats/token): the model learned "
+                              "nothing the later steps could measure",
+                              FormatFixed(t.initial_val_loss, 3), FormatFixed(t.final_val_loss, 3)));
   s.headline.push_back(fmt::format("validation loss {} -> {} nats/token over {} steps", FormatFixed(t.initial_val_loss, 3),
                                    FormatFixed(t.final_val_loss, 3), t.steps));
   s.headline.push_back(fmt::format("{} parameters; {} corpus tokens; {} tokens/s on this machine",

@@ -123,7 +123,8 @@ void AppendLogprobs(const json& lp, std::vector<TokenLogprob>& out, std::vector<
     }
     return;
   }
-  if (lp.contains("tokens") && lp["tokens"].is_array() && lp.contains("token_logprobs")) {
+  if (lp.contains("tokens") && lp["tokens"].is_array() && lp.contains("token_logprobs") &&
+      lp["token_logprobs"].is_array()) {
     const json& tokens = lp["tokens"];
     const json& lps = lp["token_logprobs"];
     const json& tops = lp.contains("top_logprobs") ? lp["top_logprobs"] : json();

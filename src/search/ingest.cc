@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/json.h"
 #include "lmlab/search/csv.h"
 
 namespace lmlab::search {
@@ -39,7 +40,7 @@ std::string JsonString(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return "";
   if (it->is_string()) return it->get<std::string>();
-  return it->dump();
+  return DumpJson(*it);
 }
 
 std::string FileUrl(const fs::path& p) {
@@ -48,8 +49,9 @@ std::string FileUrl(const fs::path& p) {
   return "file://" + (ec ? p : abs).string();
 }
 
-Result<Document> ReadTextFile(const fs::path& path) {
-  LMLAB_ASSIGN_OR_RETURN(std::string body, ReadFile(path));
+}  // namespace
+
+Result<Document> ParseTextDocument(std::string_view body, const fs::path& path) {
   Document d;
   d.url = FileUrl(path);
   std::string_view rest = body;
@@ -105,6 +107,13 @@ Result<Document> ReadTextFile(const fs::path& path) {
   }
   d.text = std::string(rest);
   return Finish(std::move(d));
+}
+
+namespace {
+
+Result<Document> ReadTextFile(const fs::path& path) {
+  LMLAB_ASSIGN_OR_RETURN(std::string body, ReadFile(path));
+  return ParseTextDocument(body, path);
 }
 
 bool IsTextFile(const fs::path& p) {
@@ -207,7 +216,7 @@ Result<std::vector<Document>> ParseCsvDocuments(std::string_view text, const std
   int c_date = table->Column("date"), c_source = table->Column("source");
   if (c_text < 0 && c_title < 0)
     return ParseError(origin + ": the CSV header needs a 'text' (or 'title') column; it has: " +
-                      nlohmann::json(table->header).dump());
+                      DumpJson(nlohmann::json(table->header)));
   std::vector<Document> docs;
   for (size_t r = 0; r < table->rows.size(); ++r) {
     const auto& row = table->rows[r];

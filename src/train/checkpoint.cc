@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/parse.h"
 
 namespace lmlab::train::internal {
 namespace {
@@ -138,9 +139,13 @@ Result<Checkpoint> ReadCheckpoint(const std::filesystem::path& path) {
     c.step = j.at("step");
     c.total_steps = j.at("total_steps");
     c.batch = j.at("batch");
-    c.seed = std::stoull(j.at("seed").get<std::string>());
+    auto seed = ParseUint(j.at("seed").get<std::string>(), "seed");
+    if (!seed) return corrupt(seed.error().message);
+    c.seed = *seed;
     c.lr = j.at("lr");
-    c.data_hash = std::stoull(j.at("data_hash").get<std::string>());
+    auto data_hash = ParseUint(j.at("data_hash").get<std::string>(), "data_hash");
+    if (!data_hash) return corrupt(data_hash.error().message);
+    c.data_hash = *data_hash;
     c.losses = j.at("losses").get<std::vector<double>>();
     for (const auto& e : j.at("epochs"))
       c.epochs.push_back({e.at("epoch"), e.at("step"), e.at("train_loss"), e.at("val_loss")});
@@ -155,8 +160,14 @@ Result<Checkpoint> ReadCheckpoint(const std::filesystem::path& path) {
     c.model.vocab.tokens.emplace_back(tok);
   }
   for (NamedTensor& t : c.model.tensors) {
+    // Dimensions come from the file: each positive, the product within the
+    // file's size (so it cannot wrap around to a small number).
     size_t count = 1;
-    for (int64_t d : t.shape) count *= static_cast<size_t>(d);
+    for (int64_t d : t.shape) {
+      if (d <= 0 || static_cast<size_t>(d) > data.size() || count > data.size() / static_cast<size_t>(d))
+        return corrupt(fmt::format("tensor {} has an impossible shape", t.name));
+      count *= static_cast<size_t>(d);
+    }
     c.m.emplace_back();
     c.v.emplace_back();
     if (!r.Floats(count, t.data) || !r.Floats(count, c.m.back()) || !r.Floats(count, c.v.back()))

@@ -13,6 +13,7 @@
 
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/parse.h"
 #include "lmlab/train/corpus.h"
 
 namespace lmlab::train {
@@ -69,9 +70,12 @@ Status AddCities(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
     for (const auto& c : nlohmann::json::parse(text)) {
       const std::string pop = c.value("population", "");
       if (pop.empty()) continue;
-      cities.push_back({c.at("city_ascii").get<std::string>(), c.at("country").get<std::string>(),
-                        std::stod(c.at("lat").get<std::string>()), std::stod(c.at("lng").get<std::string>()),
-                        std::stod(pop), c.value("capital", "") == "primary"});
+      auto lat = ParseDouble(c.at("lat").get<std::string>(), "lat");
+      auto lng = ParseDouble(c.at("lng").get<std::string>(), "lng");
+      auto people = ParseDouble(pop, "population");
+      if (!lat || !lng || !people) continue;  // a malformed row: skip it
+      cities.push_back({c.at("city_ascii").get<std::string>(), c.at("country").get<std::string>(), *lat, *lng, *people,
+                        c.value("capital", "") == "primary"});
     }
   } catch (const std::exception& e) {
     return ParseError(fmt::format("{}: {}", (dir / "data" / "cities.json").string(), e.what()));
@@ -122,12 +126,14 @@ Status AddPeople(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
     std::vector<std::string> f = SplitTabs(line);
     if (static_cast<int>(f.size()) < static_cast<int>(header.size())) continue;
     if (f[c_year].empty() || f[c_name].empty() || !CheckText(line, "line")) continue;
-    try {
-      people.push_back({f[c_name], f[c_city], TitleCase(f[c_country]), Lower(f[c_occ]), std::stoll(f[c_year]),
-                        f[c_hpi].empty() ? 0.0 : std::stod(f[c_hpi])});
-    } catch (const std::exception&) {
-      continue;  // a malformed row: skip it
-    }
+    // Pantheon writes a few years as "530s" or "1237?": the leading number is the year.
+    std::string_view year_text = f[c_year];
+    size_t digits = !year_text.empty() && year_text[0] == '-' ? 1 : 0;
+    while (digits < year_text.size() && std::isdigit(static_cast<unsigned char>(year_text[digits]))) ++digits;
+    auto year = ParseInt(year_text.substr(0, digits), "birthyear");
+    auto hpi = f[c_hpi].empty() ? Result<double>(0.0) : ParseDouble(f[c_hpi], "HPI");
+    if (!year || !hpi) continue;  // a malformed row: skip it
+    people.push_back({f[c_name], f[c_city], TitleCase(f[c_country]), Lower(f[c_occ]), *year, *hpi});
   }
   std::stable_sort(people.begin(), people.end(), [](const Person& a, const Person& b) { return a.hpi > b.hpi; });
   if (static_cast<int64_t>(people.size()) > r.max_people) people.resize(r.max_people);
@@ -169,7 +175,10 @@ Status AddEvents(std::vector<std::string>& docs, std::vector<CorpusSection>& sec
       while (!year.empty() && (year.back() == ' ' || year.back() == '.')) year.pop_back();
       if (year.size() < 3 || year.size() > 4 || !std::all_of(year.begin(), year.end(), ::isdigit)) continue;
       std::string what = body.substr(0, comma);
-      int month = std::atoi(date.substr(0, 2).c_str()), day = std::atoi(date.substr(3, 2).c_str());
+      auto parsed_month = ParseInt(std::string_view(date).substr(0, 2), "month");
+      auto parsed_day = ParseInt(std::string_view(date).substr(3, 2), "day");
+      if (!parsed_month || !parsed_day) continue;
+      const int64_t month = *parsed_month, day = *parsed_day;
       if (month < 1 || month > 12 || day < 1 || day > 31 || what.empty()) continue;
       docs.push_back(fmt::format("On {} {}, {}: {}.", kMonths[month - 1], day, year, what));
       ++n;

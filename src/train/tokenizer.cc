@@ -8,6 +8,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "lmlab/core/parse.h"
+
 namespace lmlab::train {
 namespace {
 
@@ -294,7 +296,9 @@ std::string Tokenizer::Decode(std::span<const int32_t> tokens) const {
       case TokenType::kUnused:
         break;
       case TokenType::kByte:
-        out += static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16));
+        // "<0xAB>"; a malformed byte piece (a damaged vocabulary) decodes to nothing.
+        if (piece.size() == 6 && piece.starts_with("<0x") && piece.back() == '>')
+          if (auto byte = ParseUint(std::string_view(piece).substr(3, 2), "byte token", 16)) out += static_cast<char>(*byte);
         break;
       default:
         for (size_t i = 0; i < piece.size();) {

@@ -1,4 +1,4 @@
-// FreshQA: the CSV (the real 600-question file from ../shared), the offline
+// FreshQA: the CSV (the real 600-question file, tests/data/freshqa), the offline
 // alias grader, the judge prompt and verdicts, resumable runs and grading.
 #include <gtest/gtest.h>
 
@@ -15,7 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string SharedCsv() { return std::string(LMLAB_SOURCE_DIR) + "/../shared/data/freshqa/freshqa_600_2023-12.csv"; }
+// The whole benchmark, kept in the repo (tests/data/freshqa/PROVENANCE.md).
+std::string FreshQaFile() { return std::string(LMLAB_SOURCE_DIR) + "/tests/data/freshqa/freshqa_600_2023-12.csv"; }
 
 FreshQaQuestion Q(std::vector<std::string> answers, bool false_premise = false) {
   FreshQaQuestion q;
@@ -29,7 +30,7 @@ FreshQaQuestion Q(std::vector<std::string> answers, bool false_premise = false) 
 }
 
 TEST(FreshQaCsv, TheReal600Questions) {
-  auto qs = LoadFreshQa(SharedCsv());
+  auto qs = LoadFreshQa(FreshQaFile());
   ASSERT_TRUE(qs) << qs.error().ToString();
   ASSERT_EQ(qs->size(), 600u);
   int test = 0, fp = 0, fast = 0, multi = 0;
@@ -114,7 +115,7 @@ class RunAndGrade : public ::testing::Test {
 };
 
 TEST_F(RunAndGrade, ResumableRunThenAliasGrading) {
-  auto qs = LoadFreshQa(SharedCsv()).value();
+  auto qs = LoadFreshQa(FreshQaFile()).value();
   auto model = runtime::OpenModel({.gguf_path = lmlab::testing::TinyModelPath(), .threads = 1, .n_ctx = 2048});
   ASSERT_TRUE(model) << model.error().ToString();
   auto index = search::LocalIndex::Open(dir_ / "i.sqlite", search::OpenMode::kCreate).value();
@@ -165,7 +166,7 @@ TEST_F(RunAndGrade, ResumableRunThenAliasGrading) {
 }
 
 TEST_F(RunAndGrade, JudgeGradesAreWrittenAndReused) {
-  auto qs = LoadFreshQa(SharedCsv()).value();
+  auto qs = LoadFreshQa(FreshQaFile()).value();
   nlohmann::json responses = {
       {"meta", {{"today", "2023-12-20"}}},
       {"responses", {{{"id", qs[0].id}, {"answer", "Today is Dec 20, 2023. No animal has landed on the moon."}},
@@ -189,6 +190,31 @@ TEST_F(RunAndGrade, JudgeGradesAreWrittenAndReused) {
   auto again = GradeFreshQa(qs, dir_ / "r.json", judge->get(), {}, dir_ / "g.json");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->rows[0].relaxed.correct, 1);
+}
+
+// A responses file that was hand-edited or cut short: a clear kParse error
+// naming the file, never an exception (issue 13).
+TEST_F(RunAndGrade, DamagedResponsesFilesAreParseErrors) {
+  auto qs = LoadFreshQa(FreshQaFile()).value();
+  const std::vector<std::string> damaged = {
+      "",
+      "[]",
+      R"({"meta": 5, "responses": []})",
+      R"({"meta": {"today": "2023-12-20"}, "responses": {"a": 1}})",
+      R"({"meta": {"today": "2023-12-20"}, "responses": [5]})",
+      R"({"meta": {"today": "2023-12-20"}, "responses": [{"id": 1}]})",
+      R"({"meta": {"today": "2023-12-20"}, "responses": [{"id": "1", "answer": ["x"]}]})",
+      R"({"meta": {"today": 7}, "responses": []})",
+  };
+  for (const std::string& text : damaged) {
+    SCOPED_TRACE(text);
+    ASSERT_TRUE(WriteFileAtomic(dir_ / "r.json", text));
+    Result<GradeReport> report = InvalidArgument("not run");
+    EXPECT_NO_THROW(report = GradeFreshQa(qs, dir_ / "r.json", nullptr, {}, dir_ / "g.json"));
+    ASSERT_FALSE(report);
+    EXPECT_EQ(report.error().code, ErrorCode::kParse);
+    EXPECT_NE(report.error().message.find("r.json"), std::string::npos) << report.error().message;
+  }
 }
 
 }  // namespace

@@ -11,6 +11,10 @@
 #include <functional>
 #include <iterator>
 
+#include <nlohmann/json.hpp>
+
+#include "lmlab/core/file.h"
+
 namespace lmlab::probe {
 namespace {
 
@@ -423,6 +427,74 @@ TEST(MlpCache, Errors) {
   auto stopped = CaptureMlpCached(model, Prompts(3), {1}, o);
   ASSERT_FALSE(stopped);
   EXPECT_EQ(stopped.error().code, ErrorCode::kCancelled);
+}
+
+// A damaged or hostile manifest (hand-edited, half-synced, another tool's) is
+// an error from LoadCacheEntry and a rebuild from CaptureCached, never an
+// exception or a giant allocation.
+TEST(ActivationCache, ACorruptManifestIsRebuiltNotACrash) {
+  TempDir dir;
+  auto prompts = Prompts(5);
+  CaptureOptions o;
+  o.dir = dir.path / "entry";
+  FakeModel first;
+  ASSERT_TRUE(CaptureCached(first, prompts, o));
+  auto good = ReadFile(o.dir / "manifest.json").value();
+  const std::string hash = nlohmann::json::parse(good)["prompts_hash"];
+  const std::vector<std::string> corrupt = {
+      "",
+      "{not json",
+      "[1, 2, 3]",
+      "42",
+      R"({"prompts_hash": 7, "dtype": "float32"})",
+      R"({"prompts_hash": ")" + hash + R"(", "dtype": "float32", "n_prompts": "five", "n_layers": 3, "n_embd": 4})",
+      R"({"prompts_hash": ")" + hash + R"(", "dtype": "float32", "n_prompts": 5, "n_layers": 3, "n_embd": 1e300})",
+      R"({"prompts_hash": ")" + hash + R"(", "dtype": "float32", "n_prompts": 4000000000000, "n_layers": 3, "n_embd": 4})",
+      R"({"prompts_hash": ")" + hash + R"(", "dtype": "float32", "n_prompts": -5, "n_layers": 3, "n_embd": 4})",
+  };
+  for (const std::string& text : corrupt) {
+    SCOPED_TRACE(text);
+    ASSERT_TRUE(WriteFileAtomic(o.dir / "manifest.json", text));
+    auto loaded = LoadCacheEntry(o.dir);
+    ASSERT_FALSE(loaded);
+    EXPECT_EQ(loaded.error().code, ErrorCode::kParse);
+    EXPECT_NE(loaded.error().message.find("manifest.json"), std::string::npos) << loaded.error().message;
+    FakeModel again;
+    CaptureStats st;
+    auto rebuilt = CaptureCached(again, prompts, o, &st);
+    ASSERT_TRUE(rebuilt) << rebuilt.error().ToString();
+    EXPECT_FALSE(st.from_cache);
+    EXPECT_EQ(again.prompts_seen, 5);
+    EXPECT_EQ(rebuilt->LayerMatrix(1)(3, 2), static_cast<double>(Value(prompts[3], 1, 2)));
+  }
+  // The MLP manifest: damaged means its blocks are captured again.
+  FakeModel mlp_first;
+  ASSERT_TRUE(CaptureMlpCached(mlp_first, prompts, {1}, o));
+  for (const std::string& text : {std::string("[]"), std::string(R"({"prompts_hash": [], "layers": "all"})")}) {
+    ASSERT_TRUE(WriteFileAtomic(o.dir / "mlp.json", text));
+    FakeModel again;
+    auto mlp = CaptureMlpCached(again, prompts, {1}, o);
+    ASSERT_TRUE(mlp) << mlp.error().ToString();
+    EXPECT_EQ(again.last_mlp_layers, std::vector<int64_t>{1});
+  }
+}
+
+TEST(Npy, AShapeLargerThanTheFileIsAnErrorNotAnAllocation) {
+  TempDir dir;
+  std::vector<float> v = {1, 2, 3, 4};
+  ASSERT_TRUE(WriteNpy(dir.path / "a.npy", v.data(), {2, 2}, StoreDtype::kFloat32));
+  std::string bytes = ReadFile(dir.path / "a.npy").value();
+  for (std::string shape : {"(99999999999999999999, 2)", "(4294967296, 4294967296)", "(2, 3)"}) {
+    std::string hacked = bytes;
+    size_t at = hacked.find("(2, 2)");
+    ASSERT_NE(at, std::string::npos);
+    hacked.replace(at, 6, shape);
+    hacked[8] = static_cast<char>(static_cast<unsigned char>(hacked[8]) + shape.size() - 6);  // header length
+    ASSERT_TRUE(WriteFileAtomic(dir.path / "b.npy", hacked));
+    auto r = ReadNpy(dir.path / "b.npy");
+    ASSERT_FALSE(r) << shape;
+    EXPECT_EQ(r.error().code, ErrorCode::kParse) << r.error().message;
+  }
 }
 
 }  // namespace

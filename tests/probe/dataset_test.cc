@@ -8,7 +8,8 @@
 namespace lmlab::probe {
 namespace {
 
-const std::filesystem::path kShared = std::filesystem::path(LMLAB_SOURCE_DIR) / ".." / "shared" / "data" / "world-models";
+// The paper's entity files, cut to every 100th row (tests/data/world-models/PROVENANCE.md).
+const std::filesystem::path kPaperData = std::filesystem::path(LMLAB_SOURCE_DIR) / "tests" / "data" / "world-models";
 
 TEST(Dataset, ParsesPlacesWithQuotesGroupsAndSplit) {
   auto ds = ParseEntityCsv(
@@ -100,15 +101,19 @@ TEST(Dataset, DuplicateNames) {
 TEST(Dataset, ReadsThePapersFiles) {
   CsvSchema s;
   s.duplicates = DuplicatePolicy::kKeepFirst;
-  auto world = LoadEntityCsv(kShared / "world_place.csv", s);
+  auto world = LoadEntityCsv(kPaperData / "world_place.csv", s);
   ASSERT_TRUE(world) << world.error().ToString();
-  EXPECT_GT(world->size(), 39000);
+  EXPECT_EQ(world->size(), 396);  // PROVENANCE.md: 396 rows, no duplicate names in the cut
   EXPECT_GE(world->group_index("country"), 0);
+  int64_t world_tests = 0;
+  for (auto t : world->is_test) world_tests += t;
+  EXPECT_EQ(world_tests, 80);  // the authors' split flag, read as written
   EXPECT_EQ(world->is_test.size(), static_cast<size_t>(world->size()));
   s.name_format = "{title} by {creator}";
-  auto art = LoadEntityCsv(kShared / "art.csv", s);
+  auto art = LoadEntityCsv(kPaperData / "art.csv", s);
   ASSERT_TRUE(art) << art.error().ToString();
   EXPECT_EQ(art->kind, TargetKind::kTime);
+  EXPECT_EQ(art->size(), 314);
   EXPECT_GE(art->group_index("decade"), 0);
 }
 

@@ -180,5 +180,51 @@ TEST(Demo, PlanStepRunsThenResumesFromItsCache) {
   fs::remove_all(dir);
 }
 
+// A step that measured nothing is a warning with its cause, not "ok" (issue 13).
+TEST(Report, DegenerateMeasurementsAreWarningsWithTheirCause) {
+  Section s = SampleSection();
+  AddWarning(s, "every instance errored: ModuleNotFoundError: No module named 'numpy'");
+  EXPECT_EQ(s.status, SectionStatus::kWarning);
+  EXPECT_EQ(SectionStatusName(s.status), "warning");
+  Section failed;
+  failed.status = SectionStatus::kFailed;
+  AddWarning(failed, "x");
+  EXPECT_EQ(failed.status, SectionStatus::kFailed) << "a warning never hides a failure";
+  auto back = SectionFromJson(ToJson(s));
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ(back->status, SectionStatus::kWarning);
+  EXPECT_EQ(back->warnings, s.warnings);
+  Report r;
+  r.sections.push_back(s);
+  std::string html = RenderHtml(r);
+  EXPECT_NE(html.find("data-status=\"warning\""), std::string::npos);
+  EXPECT_NE(html.find("No module named &#39;numpy&#39;"), std::string::npos) << html;
+  EXPECT_NE(html.find("measured something degenerate"), std::string::npos);
+}
+
+// lmlab demo runs lmlab doctor first and does not run a step whose checks
+// fail: the section says which check failed and how to fix it.
+TEST(Demo, AStepWhoseChecksFailIsRefusedWithTheFix) {
+  fs::path dir = TempDir("refused");
+  DemoOptions o{.out_dir = dir, .mode = DemoMode::kQuick};
+  o.only = {"plan", "improve"};
+  o.checks.sandbox.bwrap = "/nonexistent/lmlab/bwrap";
+  auto r = RunDemo(o);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->report.sections.size(), 2u);
+  EXPECT_EQ(r->report.sections[0].status, SectionStatus::kOk);  // plan needs nothing
+  const Section& improve = r->report.sections[1];
+  EXPECT_EQ(improve.status, SectionStatus::kUnavailable);
+  EXPECT_NE(improve.error.find("lmlab doctor"), std::string::npos) << improve.error;
+  EXPECT_NE(improve.error.find("bubblewrap"), std::string::npos) << improve.error;
+  EXPECT_NE(improve.error.find("apt-get install bubblewrap"), std::string::npos) << improve.error;
+  EXPECT_EQ(r->failed, 1);
+  EXPECT_FALSE(r->checks.ok());
+  auto json = ReadFile(dir / "report.json");
+  ASSERT_TRUE(json);
+  EXPECT_EQ(nlohmann::json::parse(*json)["doctor"]["ok"], false);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace lmlab::report

@@ -455,5 +455,70 @@ TEST(OpenAiFake, ServersWithoutLlamaExtensions) {
   EXPECT_EQ((*lm)->info().name, "fake");
 }
 
+// Well-formed JSON of the wrong shape, as a broken proxy or a hostile server
+// sends it: every reply is a result or a kParse error, never an exception
+// escaping the library (issue 13).
+TEST(OpenAiFake, HostileReplyShapesNeverThrow) {
+  const std::vector<std::string> bodies = {
+      R"({"choices":[{"text":"a","logprobs":{"tokens":["a"],"token_logprobs":"x"}}]})",
+      R"({"choices":[{"text":"a","logprobs":{"tokens":["a","b"],"token_logprobs":{"0":1},"top_logprobs":"x"}}]})",
+      R"({"choices":[{"text":"a","logprobs":{"tokens":["a","b"],"token_logprobs":[0.5],"top_logprobs":[5,{"a":"x"}],"text_offset":"x"}}]})",
+      R"({"choices":[{"message":"str","logprobs":{"content":"x"}}]})",
+      R"({"choices":[{"message":{"content":5},"logprobs":{"content":[{"logprob":1,"top_logprobs":"x","id":1.5},7]}}],"usage":"x"})",
+      R"({"choices":[{"delta":[],"finish_reason":7}],"usage":{"prompt_tokens":"many","completion_tokens":1e300}})",
+      R"({"choices":[null]})",
+      R"({"choices":[[]]})",
+      R"({"choices":{"0":{"text":"a"}}})",
+      R"([1,2,3])",
+      R"("just a string")",
+      "",
+  };
+  std::atomic<size_t> which{0};
+  FakeEndpoint f;
+  auto reply = [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(bodies[which.load()], "application/json");
+  };
+  f.server().Post("/v1/completions", reply);
+  f.server().Post("/v1/chat/completions", reply);
+  f.server().Post("/tokenize", reply);
+  f.server().Post("/detokenize", reply);
+  auto lm = OpenOpenAiModel(Spec(f), Fast(0));
+  ASSERT_TRUE(lm) << lm.error().ToString();
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    SCOPED_TRACE(bodies[i]);
+    which = i;
+    auto check = [&](const auto& r) {
+      // ScoreText says kUnsupported when a reply carries no log-probs at all.
+      if (!r)
+        EXPECT_TRUE(r.error().code == ErrorCode::kParse || r.error().code == ErrorCode::kUnsupported)
+            << r.error().ToString();
+    };
+    EXPECT_NO_THROW(check((*lm)->Complete("x", {.top_logprobs = 2})));
+    EXPECT_NO_THROW(check((*lm)->Chat(kQuestion, {.top_logprobs = 2})));
+    EXPECT_NO_THROW(check((*lm)->ScoreText("x")));
+    EXPECT_NO_THROW(check((*lm)->Tokenize("x", AddBos::kNo)));
+    std::vector<int32_t> ids = {1};
+    EXPECT_NO_THROW(check((*lm)->Detokenize(ids)));
+  }
+}
+
+TEST(OpenAiFake, HostileModelListsNeverThrow) {
+  for (std::string list : {R"({"data":[5,{"id":7},{"id":"fake","meta":"x","aliases":"y","owned_by":1}]})",
+                           R"({"data":[{"id":"fake","meta":{"n_vocab":"many","n_ctx":-1.5}}]})",
+                           R"({"data":"x"})", R"([])", "<html>"}) {
+    SCOPED_TRACE(list);
+    FakeEndpoint f;
+    // Ahead of the fake's own /v1/models handler.
+    f.server().set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
+      if (req.path != "/v1/models") return httplib::Server::HandlerResponse::Unhandled;
+      res.set_content(list, "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    Result<std::unique_ptr<LanguageModel>> lm = InvalidArgument("not run");
+    EXPECT_NO_THROW(lm = OpenOpenAiModel(Spec(f), Fast(0)));
+    if (!lm) EXPECT_EQ(lm.error().code, ErrorCode::kParse) << lm.error().ToString();
+  }
+}
+
 }  // namespace
 }  // namespace lmlab::runtime

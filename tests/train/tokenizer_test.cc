@@ -54,6 +54,16 @@ TEST(TokenizerTest, UnseenCharactersFallBackToBytes) {
   EXPECT_EQ(tok.Decode(ids), text);
 }
 
+// Found by tests/fuzz/tokenizer_fuzz.cc: U+2581 is the space marker of
+// SentencePiece vocabularies, so a literal one in the text decodes as a space,
+// as in llama.cpp's own tokenizer (which runs the models lmlab exports).
+// Every other UTF-8 text round-trips (the fuzz target checks that).
+TEST(TokenizerTest, ALiteralSpaceMarkerDecodesAsASpace) {
+  ASSERT_OK_AND_ASSIGN(Tokenizer tok, Tokenizer::Learn(testing::SmallCorpus(), {.vocab_size = 400}));
+  EXPECT_EQ(tok.Decode(tok.Encode("a\xe2\x96\x81" "b", AddBos::kNo)), "a b");
+  EXPECT_EQ(tok.Decode(tok.Encode("a\x06" "b  c\x18", AddBos::kNo)), "a\x06" "b  c\x18");
+}
+
 TEST(TokenizerTest, LearningIsDeterministic) {
   ASSERT_OK_AND_ASSIGN(Tokenizer a, Tokenizer::Learn(testing::SmallCorpus(), {.vocab_size = 380}));
   ASSERT_OK_AND_ASSIGN(Tokenizer b, Tokenizer::Learn(testing::SmallCorpus(), {.vocab_size = 380}));

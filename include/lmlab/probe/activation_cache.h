@@ -64,6 +64,8 @@ struct NpyArray {
 Status WriteNpy(const std::filesystem::path& path, const float* data, const std::vector<int64_t>& shape,
                 StoreDtype dtype);
 Result<NpyArray> ReadNpy(const std::filesystem::path& path);
+// The same from bytes; `label` names them in errors.
+Result<NpyArray> ParseNpy(std::string_view bytes, std::string_view label);
 
 // IEEE half precision, round to nearest even.
 uint16_t FloatToHalf(float f);

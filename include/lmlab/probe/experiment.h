@@ -266,6 +266,14 @@ void to_json(nlohmann::json& j, const ControlRun& c);
 void from_json(const nlohmann::json& j, ControlRun& c);
 void to_json(nlohmann::json& j, const Headline& h);
 void from_json(const nlohmann::json& j, Headline& h);
+
+// What makes a report's headline number meaningless, one sentence each with
+// its cause: no layer predicts held-out entities (test R^2 <= 0), or the best
+// probe does not beat a control it was run with (shuffled targets, a
+// random-init model, ...). Empty when the probe found something. The CLI and
+// the demo show these as warnings instead of "ok".
+std::vector<std::string> DegenerateFindings(const ProbeReport& report);
+
 void to_json(nlohmann::json& j, const LayerMetrics& m);
 void from_json(const nlohmann::json& j, LayerMetrics& m);
 void to_json(nlohmann::json& j, const ProbeReport& r);

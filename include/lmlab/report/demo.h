@@ -11,8 +11,15 @@
 //   ood-classifier the OOD classifier experiment (Fashion-MNIST)
 //   ood-lm        the OOD language-model experiment on the default model
 //
+// Before the steps, lmlab doctor checks what they need (doctor/doctor.h); a
+// step whose checks fail is not run: its section is "unavailable" and names
+// the failed checks and their fixes. A step that ran but measured nothing
+// (every evaluation errored, a probe no better than its controls, ...) is a
+// "warning" section saying what degenerated and why.
+//
 // Each step's section is cached as <out>/steps/<id>.json, so a rerun resumes
-// (finished steps of the same mode are skipped; Redo::kFresh redoes them).
+// (finished steps of the same mode, ok or warning, are skipped; Redo::kFresh
+// redoes them; failed and unavailable steps run again).
 // A step that fails becomes a section that says so with the error; the
 // other steps still run.
 //
@@ -27,6 +34,7 @@
 
 #include "lmlab/core/error.h"
 #include "lmlab/core/progress.h"
+#include "lmlab/doctor/doctor.h"
 #include "lmlab/report/report.h"
 
 namespace lmlab::report {
@@ -54,6 +62,9 @@ struct DemoOptions {
   std::string api_model;
   std::string api_key_env = "OPENAI_API_KEY";
   std::vector<std::string> only;  // step ids to run (others are taken from the cache or skipped); empty = all
+  // The lmlab doctor checks run before the steps (`only` and `progress` are
+  // set by RunDemo); tests point the sandbox at a missing bwrap.
+  doctor::DoctorOptions checks;
   ProgressCallback progress;      // work inside a step
   std::function<void(const StepEvent&)> on_step;
 };
@@ -61,7 +72,10 @@ struct DemoOptions {
 struct DemoResult {
   Report report;
   std::filesystem::path index_html;
-  int ran = 0, cached = 0, failed = 0;
+  int ran = 0, cached = 0;
+  int failed = 0;   // sections failed or unavailable (refused by lmlab doctor included)
+  int warned = 0;   // sections with a degenerate measurement
+  doctor::DoctorReport checks;  // the checks run before the steps
 };
 
 // The step ids, in order.

@@ -19,10 +19,11 @@ namespace lmlab::report {
 
 enum class SectionStatus {
   kOk,           // the step ran in this run (or a resumed earlier run of the same mode)
+  kWarning,      // the step ran, but a measurement degenerated (measured nothing): `warnings` say what and why
   kFailed,       // the step ran and returned an error: `error` says which
-  kUnavailable,  // this build or machine cannot run it: `error` says why
+  kUnavailable,  // this build or machine cannot run it (or lmlab doctor refused it): `error` says why
 };
-std::string_view SectionStatusName(SectionStatus s);  // "ok", "failed", "unavailable"
+std::string_view SectionStatusName(SectionStatus s);  // "ok", "warning", "failed", "unavailable"
 
 struct Figure {
   std::string caption;
@@ -42,6 +43,9 @@ struct Section {
   std::string citation;    // the paper, with its arXiv id
   SectionStatus status = SectionStatus::kOk;
   std::string error;       // for kFailed / kUnavailable
+  // Each degenerate measurement and its cause: "every instance errored:
+  // ModuleNotFoundError: No module named 'numpy'". Non-empty means kWarning.
+  std::vector<std::string> warnings;
   std::string measured;    // one paragraph of plain text: what was measured, how
   std::vector<Comparison> comparisons;
   std::vector<std::string> headline;  // "label: value" facts, plain text
@@ -59,8 +63,13 @@ struct Report {
   std::string mode;          // "quick" or "full"
   std::string host;          // "2 cores, ..."
   double seconds = 0;        // total wall time of this invocation
+  nlohmann::json checks;     // lmlab doctor's results before the steps ran (doctor::ToJson), or null
   std::vector<Section> sections;
 };
+
+// Records a degenerate measurement: appends `warning` and turns an ok
+// section into a warning (a failed or unavailable one stays as it is).
+void AddWarning(Section& s, std::string warning);
 
 nlohmann::json ToJson(const Section& s);
 Result<Section> SectionFromJson(const nlohmann::json& j);

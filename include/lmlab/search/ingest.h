@@ -29,6 +29,11 @@ struct IngestOptions {
 // nothing is returned then, so a bad file never half-enters the index.
 Result<std::vector<Document>> ReadDocuments(const std::filesystem::path& path, const IngestOptions& options);
 
+// One text or Markdown file's contents: optional "---" front matter (title,
+// url, source, date), else the first line (without '#') as the title; the
+// date falls back to the file's mtime. `path` names it and gives the url.
+Result<Document> ParseTextDocument(std::string_view body, const std::filesystem::path& path);
+
 Result<std::vector<Document>> ParseJsonl(std::string_view text, const std::string& origin, const DateContext& dates);
 Result<std::vector<Document>> ParseCsvDocuments(std::string_view text, const std::string& origin,
                                                 const DateContext& dates);
