@@ -6,22 +6,20 @@
 // lambda = 0.5. The normalisations into [0, 1] are lmlab's (docs/improve.md).
 #include <algorithm>
 #include <cmath>
+#include <numbers>
+
+#include <fmt/format.h>
 #include <numeric>
 #include <optional>
 #include <random>
 
-#include "lmlab/core/embedded.h"
+#include "improve/internal.h"
 #include "lmlab/improve/task.h"
 
 namespace lmlab::improve {
 namespace {
 
 using nlohmann::json;
-
-std::string Embedded(const std::string& path) {
-  auto f = embedded::Find(path);
-  return f ? std::string(*f) : std::string();
-}
 
 // Flattens a nested list of numbers; false when it holds anything else.
 bool Flatten(const json& j, std::vector<double>& out, int depth = 0) {
@@ -121,7 +119,7 @@ Task ParityTask(bool noisy) {
   Task t;
   t.name = noisy ? "lpn" : "parity";
   t.title = noisy ? "learning parity with noise" : "learning parity without noise";
-  t.seed_solution = Embedded(noisy ? "data/improve/tasks/lpn.py" : "data/improve/tasks/parity.py");
+  t.seed_solution = internal::EmbeddedText(noisy ? "data/improve/tasks/lpn.py" : "data/improve/tasks/parity.py");
   t.numpy_args = {0, 1, 2};
   t.time_limit_seconds = 0.25;
   std::string noise = noisy ? "; 5% of the training labels are flipped" : "; labels are exact";
@@ -145,7 +143,7 @@ Task MaxCutTask() {
   Task t;
   t.name = "maxcut";
   t.title = "max-cut";
-  t.seed_solution = Embedded("data/improve/tasks/maxcut.py");
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/maxcut.py");
   t.time_limit_seconds = 2;
   t.instances_per_call = 1;
   t.description = "Split the nodes of a weighted random graph into two sides to maximise the weight of edges cut.";
@@ -184,7 +182,7 @@ Task SatTask() {
   Task t;
   t.name = "3sat";
   t.title = "3-SAT";
-  t.seed_solution = Embedded("data/improve/tasks/3sat.py");
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/3sat.py");
   t.time_limit_seconds = 1;
   t.description = "Find an assignment satisfying a random satisfiable 3-SAT formula.";
   t.utility_description =
@@ -236,7 +234,7 @@ Task QapTask() {
   Task t;
   t.name = "qap";
   t.title = "modified quadratic assignment";
-  t.seed_solution = Embedded("data/improve/tasks/qap.py");
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/qap.py");
   t.time_limit_seconds = 1;
   t.description = "Assign 15 facilities to 15 locations to minimise flow x distance plus a placement cost.";
   t.utility_description =
@@ -285,8 +283,10 @@ Task QapTask() {
     std::vector<int> perm(kN);
     std::vector<bool> seen(kN, false);
     for (int i = 0; i < kN; ++i) {
-      int v = static_cast<int>((*p)[i]);
-      if (v != (*p)[i] || v < 0 || v >= kN || seen[v]) return WrongShape();
+      double d = (*p)[i];
+      if (!(d >= 0 && d < kN) || d != std::floor(d)) return WrongShape();  // checked before the cast
+      int v = static_cast<int>(d);
+      if (seen[v]) return WrongShape();
       seen[v] = true;
       perm[i] = v;
     }
@@ -307,7 +307,7 @@ Task GridDistanceTask() {
   Task t;
   t.name = "grid_distance";
   t.title = "string grid distance";
-  t.seed_solution = Embedded("data/improve/tasks/grid_distance.py");
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/grid_distance.py");
   t.time_limit_seconds = 0.5;
   t.instances_per_call = 5;
   t.description =
@@ -343,7 +343,62 @@ Task GridDistanceTask() {
   return t;
 }
 
+// The area bound: n disjoint circles in the unit square have sum pi r^2 <= 1,
+// so sum r <= sqrt(n / pi) (Cauchy-Schwarz). Utility = sum of radii / bound.
+double CirclePackingBound(int n) { return std::sqrt(n / std::numbers::pi); }
+
+// Circle packing as AlphaEvolve (Novikov et al. 2025), OpenEvolve and
+// ShinkaEvolve report it: n circles in the unit square, maximise the sum of
+// radii; a packing with overlapping circles or a circle leaving the square
+// scores 0. Distances and borders are checked with an absolute tolerance of
+// kCirclePackingTolerance (lmlab's choice, stated in docs/improve.md).
+Task CirclePackingTask(int n) {
+  Task t;
+  t.name = fmt::format("circle_packing_{}", n);
+  t.title = fmt::format("circle packing, n = {}", n);
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/circle_packing.py");
+  t.time_limit_seconds = 30;
+  t.instances_per_call = 1;
+  t.distinct_instances = 1;
+  t.description = fmt::format(
+      "Place {} disjoint circles inside the unit square so that the sum of their radii is as large as possible.",
+      n);
+  t.utility_description = fmt::format(
+      "def utility(algorithm_str):\n"
+      "    # Runs algorithm({0}) once; it returns {0} triples [x, y, r] (centre and radius).\n"
+      "    # Every circle must lie inside the unit square [0, 1] x [0, 1] and no two may overlap\n"
+      "    # (absolute tolerance 1e-9); otherwise the score is 0. Returns the sum of the radii\n"
+      "    # divided by sqrt({0} / pi) (the area bound), in [0, 1]; slower than 30 s scores 0.\n",
+      n);
+  t.make_instance = [n](uint64_t) { return Instance{json::array({n}), json(n)}; };
+  t.score = [](const json& output, const json& answer) {
+    int count = answer.get<int>();
+    auto flat = FlatValues(output, size_t(count) * 3);
+    // Exactly [count, 3]: a flat list or other nesting is a wrong shape.
+    bool rows = output.is_array() && int(output.size()) == count &&
+                std::all_of(output.begin(), output.end(), [](const json& c) { return c.is_array() && c.size() == 3; });
+    if (!flat || !rows) return WrongShape();
+    const std::vector<double>& v = *flat;
+    constexpr double tol = kCirclePackingTolerance;
+    double sum = 0;
+    for (int i = 0; i < count; ++i) {
+      double x = v[3 * i], y = v[3 * i + 1], r = v[3 * i + 2];
+      if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(r) || r < 0) return Scored(0);
+      if (x - r < -tol || x + r > 1 + tol || y - r < -tol || y + r > 1 + tol) return Scored(0);
+      for (int j = 0; j < i; ++j) {
+        double dx = x - v[3 * j], dy = y - v[3 * j + 1];
+        if (std::sqrt(dx * dx + dy * dy) < r + v[3 * j + 2] - tol) return Scored(0);
+      }
+      sum += r;
+    }
+    return Scored(sum / CirclePackingBound(count));
+  };
+  return t;
+}
+
 }  // namespace
+
+double CirclePackingSumOfRadii(int n, double utility) { return utility * CirclePackingBound(n); }
 
 uint64_t MixSeed(uint64_t a, uint64_t b, uint64_t c) {
   auto mix = [](uint64_t z) {
@@ -355,7 +410,9 @@ uint64_t MixSeed(uint64_t a, uint64_t b, uint64_t c) {
   return mix(mix(mix(a) ^ b) ^ c);
 }
 
-std::vector<std::string> TaskNames() { return {"lpn", "parity", "maxcut", "3sat", "qap", "grid_distance"}; }
+std::vector<std::string> TaskNames() {
+  return {"lpn", "parity", "maxcut", "3sat", "qap", "grid_distance", "circle_packing_26", "circle_packing_32"};
+}
 
 Result<Task> FindTask(std::string_view name) {
   if (name == "lpn") return ParityTask(true);
@@ -364,6 +421,8 @@ Result<Task> FindTask(std::string_view name) {
   if (name == "3sat") return SatTask();
   if (name == "qap") return QapTask();
   if (name == "grid_distance") return GridDistanceTask();
+  if (name == "circle_packing_26") return CirclePackingTask(26);
+  if (name == "circle_packing_32") return CirclePackingTask(32);
   std::string names;
   for (const auto& n : TaskNames()) names += (names.empty() ? "" : ", ") + n;
   return NotFound("no task '" + std::string(name) + "' (tasks: " + names + ")");

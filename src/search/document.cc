@@ -86,6 +86,18 @@ std::string ToValidUtf8(std::string_view text) {
   return out;
 }
 
+std::string_view ResultTypeName(ResultType type) {
+  switch (type) {
+    case ResultType::kOrganic: return "organic";
+    case ResultType::kRelatedQuestion: return "related question";
+    case ResultType::kQuestionAnswer: return "question and answer";
+    case ResultType::kKnowledgeGraph: return "knowledge graph";
+    case ResultType::kAnswerBox: return "answer box";
+    case ResultType::kRecent: return "recent";
+  }
+  return "?";
+}
+
 std::string CollapseWhitespace(std::string_view s) {
   std::string out;
   bool space = false;

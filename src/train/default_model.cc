@@ -1,9 +1,6 @@
 #include "lmlab/train/default_model.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -248,29 +245,6 @@ Status AddSpeeches(std::vector<std::string>& docs, std::vector<CorpusSection>& s
   return {};
 }
 
-// Holds an exclusive flock on a file for its lifetime.
-class FileLock {
- public:
-  static Result<FileLock> Acquire(const std::filesystem::path& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return IoError("cannot open lock file " + path.string());
-    if (::flock(fd, LOCK_EX) != 0) {
-      ::close(fd);
-      return IoError("cannot lock " + path.string());
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
 }  // namespace
 
 DefaultRecipe DefaultModelRecipe() {
@@ -308,12 +282,7 @@ std::string RecipeHash(const DefaultRecipe& r) {
       t.tokenizer.max_piece_bytes, m.n_ctx, m.n_embd, m.n_layer, m.n_head, m.n_ff, m.rms_norm_eps, m.rope_freq_base,
       t.steps, t.epochs, t.batch, t.lr, t.min_lr_ratio, t.warmup, t.weight_decay, t.beta1, t.beta2, t.seed,
       t.val_fraction, t.max_val_windows);
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
+  return HashRecipeKey(key);
 }
 
 Result<std::vector<std::string>> BuildDefaultCorpus(const DefaultRecipe& recipe, std::vector<CorpusSection>* out_sections) {
@@ -332,29 +301,12 @@ Result<DefaultModelBuild> BuildDefaultModel(Rebuild rebuild, const ProgressCallb
   const DefaultRecipe recipe = DefaultModelRecipe();
   DefaultModelBuild b;
   b.recipe_hash = RecipeHash(recipe);
-  LMLAB_ASSIGN_OR_RETURN(std::filesystem::path cache, CacheDir());
-  const std::filesystem::path dir = cache / "models";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return IoError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
-  b.path = dir / ("default-" + b.recipe_hash + ".gguf");
-  if (rebuild == Rebuild::kIfMissing && std::filesystem::exists(b.path, ec)) return b;
-
-  // One builder at a time; whoever waited finds the file made.
-  LMLAB_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir / ("default-" + b.recipe_hash + ".lock")));
-  if (rebuild == Rebuild::kIfMissing && std::filesystem::exists(b.path, ec)) return b;
-
-  Report(progress, {"reading the default corpus", 0, 0, "", ""});
-  LMLAB_ASSIGN_OR_RETURN(std::vector<std::string> docs, BuildDefaultCorpus(recipe, &b.sections));
-  TrainOptions t = recipe.train;
-  t.checkpoint = dir / ("default-" + b.recipe_hash + ".ckpt");
-  t.resume = rebuild == Rebuild::kAlways ? Resume::kNo : Resume::kIfPresent;
-  t.progress = progress;
-  Report(progress, {"learning the vocabulary", 0, 0, "", fmt::format("{} documents", docs.size())});
-  LMLAB_ASSIGN_OR_RETURN(b.training, Train(docs, t));
-  LMLAB_RETURN_IF_ERROR(ExportGguf(b.training.model, b.path));
-  std::filesystem::remove(t.checkpoint, ec);
-  b.built = true;
+  CachedModelRequest request{.name = "default", .recipe_hash = b.recipe_hash, .train = recipe.train,
+                             .corpus = [&]() { return BuildDefaultCorpus(recipe, &b.sections); }};
+  LMLAB_ASSIGN_OR_RETURN(CachedModel m, BuildCachedModel(request, rebuild, progress));
+  b.path = m.path;
+  b.built = m.built;
+  b.training = std::move(m.training);
   return b;
 }
 

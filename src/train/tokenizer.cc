@@ -73,6 +73,10 @@ void CountWords(std::string_view escaped, std::unordered_map<std::string, int64_
   flush(escaped.size());
 }
 
+bool HasDigit(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 uint64_t PairKey(int32_t a, int32_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
 
 }  // namespace
@@ -173,6 +177,7 @@ Result<Tokenizer> Tokenizer::Learn(std::span<const std::string> documents, const
         const std::string& a = v.tokens[k >> 32];
         const std::string& b = v.tokens[k & 0xffffffffu];
         if (static_cast<int>(a.size() + b.size()) > options.max_piece_bytes) continue;
+        if (options.split_digits && (HasDigit(a) || HasDigit(b))) continue;
         best = k;
         best_count = c;
       }

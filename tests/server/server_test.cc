@@ -91,7 +91,7 @@ TEST_F(GroundedServer, AnswerCarriesDatedSourcesNewestLast) {
   json j = json::parse(res->body);
   EXPECT_EQ(j["object"], "chat.completion");
   std::string answer = j["choices"][0]["message"]["content"];
-  EXPECT_TRUE(answer.starts_with("Today is Nov 27, 2026.")) << answer;
+  EXPECT_TRUE(answer.starts_with("As of today November 27, 2026,")) << answer;
   EXPECT_GT(j["usage"]["completion_tokens"].get<int>(), 0);
 
   // FreshPrompt's order: undated first, then oldest to newest, so the 2026
@@ -263,7 +263,7 @@ TEST(ServerSearchDown, AnswerIsFlaggedUngroundedNotACrash) {
   ASSERT_TRUE(slots[0].model);
   slots[0].search = search::OpenSearxng({.base_url = "http://127.0.0.1:" +
                                                      std::to_string(lmlab::testing::FreeLoopbackPort())});
-  auto s = RunningServer::Start(MakeFreshEngine(std::move(slots), {.search_timeout_seconds = 2, .today = testing::TestToday}));
+  auto s = RunningServer::Start(MakeFreshEngine(std::move(slots), {.answer = {.search_timeout_seconds = 2}, .today = testing::TestToday}));
   ASSERT_TRUE(s);
   auto res = s->Client().Post("/v1/chat/completions", ChatBody("latest zlib?", false, 8), "application/json");
   ASSERT_TRUE(res);
@@ -273,7 +273,7 @@ TEST(ServerSearchDown, AnswerIsFlaggedUngroundedNotACrash) {
   EXPECT_NE(j["lmlab_grounding"]["reason"].get<std::string>().find("searxng"), std::string::npos)
       << j["lmlab_grounding"].dump();
   EXPECT_TRUE(j["lmlab_sources"].empty());
-  EXPECT_TRUE(j["choices"][0]["message"]["content"].get<std::string>().starts_with("Today is Nov 27, 2026."));
+  EXPECT_TRUE(j["choices"][0]["message"]["content"].get<std::string>().starts_with("As of today November 27, 2026,"));
 }
 
 TEST(ServerPlain, UngroundedEngineAnswersTheConversation) {
@@ -345,7 +345,7 @@ TEST(LocalModelServer, AnswersCarryTheIgnoranceScore) {
   auto index = search::LocalIndex::Open(testing::ZlibIndexPath(), search::OpenMode::kReadOnly);
   ASSERT_TRUE(index);
   slots[0].search = std::move(*index);
-  FreshEngineOptions options{.k = 5, .today = testing::TestToday};
+  FreshEngineOptions options{.answer = {.k = 5}, .today = testing::TestToday};
   options.monitor = std::make_shared<const ood::IgnoranceMonitor>(std::move(*monitor));
   auto s = RunningServer::Start(MakeFreshEngine(std::move(slots), std::move(options)));
   ASSERT_TRUE(s);
@@ -379,7 +379,7 @@ TEST(LocalModelServer, GroundedAnswersThroughLlamaCpp) {
   auto index = search::LocalIndex::Open(testing::ZlibIndexPath(), search::OpenMode::kReadOnly);
   ASSERT_TRUE(index) << index.error().ToString();
   slots[0].search = std::move(*index);
-  auto s = RunningServer::Start(MakeFreshEngine(std::move(slots), {.k = 5, .today = testing::TestToday}));
+  auto s = RunningServer::Start(MakeFreshEngine(std::move(slots), {.answer = {.k = 5}, .today = testing::TestToday}));
   ASSERT_TRUE(s);
   auto c = s->Client();
   auto whole = c.Post("/v1/chat/completions", ChatBody("What is the latest version of zlib?", false, 12),
@@ -387,7 +387,7 @@ TEST(LocalModelServer, GroundedAnswersThroughLlamaCpp) {
   ASSERT_TRUE(whole);
   ASSERT_EQ(whole->status, 200) << whole->body;
   json w = json::parse(whole->body);
-  EXPECT_TRUE(w["choices"][0]["message"]["content"].get<std::string>().starts_with("Today is Nov 27, 2026."));
+  EXPECT_TRUE(w["choices"][0]["message"]["content"].get<std::string>().starts_with("As of today November 27, 2026,"));
   EXPECT_EQ(w["usage"]["completion_tokens"], 12);
   std::vector<std::string> dates = Dates(w["lmlab_sources"]);
   ASSERT_GE(dates.size(), 4u);

@@ -47,8 +47,8 @@ TEST(WebPage, AsksAndShowsTheAnswerWithDatedSourcesInChromium) {
   EXPECT_EQ(*chrome.Evaluate("document.getElementById('today').textContent"), "Nov 27, 2026");
   // The streamed answer.
   std::string answer = chrome.Evaluate("document.getElementById('answer').textContent")->get<std::string>();
-  EXPECT_TRUE(answer.starts_with("Today is Nov 27, 2026.")) << answer;
-  EXPECT_GT(answer.size(), std::string("Today is Nov 27, 2026.").size());
+  EXPECT_TRUE(answer.starts_with("As of today November 27, 2026,")) << answer;
+  EXPECT_GT(answer.size(), std::string("As of today November 27, 2026, the most up-to-date and relevant information regarding this query is as follows.").size());
   // The sources: dates in order (undated first), links, the newest last.
   json dates = *chrome.Evaluate("[...document.querySelectorAll('#sources .src-date')].map(e => e.textContent)");
   json links = *chrome.Evaluate("[...document.querySelectorAll('#sources a.src-title')].map(e => e.href)");
@@ -105,7 +105,7 @@ TEST(WebPage, AsksFromTheUrlAndShowsTheServersErrors) {
   EXPECT_EQ(*chrome.Evaluate("document.body.dataset.state"), "done")
       << chrome.Evaluate("document.getElementById('status').textContent")->dump();
   std::string answer = chrome.Evaluate("document.getElementById('answer').textContent")->get<std::string>();
-  EXPECT_TRUE(answer.starts_with("Today is")) << answer;
+  EXPECT_TRUE(answer.starts_with("As of today")) << answer;
 }
 
 }  // namespace

@@ -21,6 +21,14 @@ struct Document {
   std::string text;
 };
 
+// Which part of a results page an evidence came from. FreshPrompt (Vu et al.
+// 2023) merges them all into one list before sorting by date: the web page's
+// organic results, related questions, questions and answers, the knowledge
+// graph and the answer box. kRecent is the local index's fresh-results box:
+// the newest of the best-matching documents, as a web engine shows its "top
+// stories" for a question about the latest state of something.
+enum class ResultType { kOrganic, kRelatedQuestion, kQuestionAnswer, kKnowledgeGraph, kAnswerBox, kRecent };
+
 struct Evidence {
   std::string source;               // domain
   std::string url;
@@ -30,6 +38,7 @@ struct Evidence {
   std::string highlight;            // the matched words, as a search page bolds them
   double score = 0;                 // backend relevance; higher is better
   int relevance_rank = 0;           // 0 = the backend's best result
+  ResultType type = ResultType::kOrganic;
 };
 
 // A direct answer some engines show above the results (SearXNG answers and
@@ -47,6 +56,9 @@ struct SearchResults {
   std::optional<AnswerBox> answer_box;
   double seconds = 0;
 };
+
+// "organic", "related question", "question and answer", "knowledge graph", "answer box", "recent".
+std::string_view ResultTypeName(ResultType type);
 
 // Whether `text` is well-formed UTF-8.
 bool IsValidUtf8(std::string_view text);
