@@ -36,7 +36,7 @@ lmlab_module(fresh   DEPS lmlab_search lmlab_runtime lmlab_train PRIVATE_LIBS fm
 lmlab_module(sched   DEPS lmlab_core PRIVATE_LIBS fmt::fmt)  # array jobs on Slurm or a local pool (sbatch, squeue, sacct, scancel)
 lmlab_module(sandbox DEPS lmlab_core PRIVATE_LIBS PkgConfig::SECCOMP)  # libseccomp: the syscall filter
 lmlab_module(improve DEPS lmlab_sandbox lmlab_runtime PRIVATE_LIBS fmt::fmt)
-lmlab_module(probe   DEPS lmlab_runtime PUBLIC_LIBS lmlab_eigen PRIVATE_LIBS fmt::fmt)  # its headers take Eigen matrices
+lmlab_module(probe   DEPS lmlab_runtime lmlab_train PUBLIC_LIBS lmlab_eigen PRIVATE_LIBS fmt::fmt)  # its headers take Eigen matrices; the world-model ladder builds on train
 lmlab_module(ood     DEPS lmlab_runtime PRIVATE_LIBS lmlab_ggml lmlab_eigen fmt::fmt ZLIB::ZLIB)
 lmlab_module(server  DEPS lmlab_fresh lmlab_ood PRIVATE_LIBS fmt::fmt PkgConfig::HTTPLIB Threads::Threads)
 lmlab_module(doctor  DEPS lmlab_improve lmlab_search lmlab_runtime PRIVATE_LIBS fmt::fmt)  # run-time dependency checks, the way the code uses them

@@ -54,8 +54,15 @@ std::string FormatName(std::string_view format, const std::vector<std::string>& 
       size_t close = format.find('}', i);
       if (close != std::string_view::npos) {
         std::string_view key = format.substr(i + 1, close - i - 1);
+        // "{creator's}": the column as a possessive ("Bob Dylan's", "The Beatles'").
+        const bool possessive = key.ends_with("'s");
+        if (possessive) key.remove_suffix(2);
         for (size_t c = 0; c < header.size(); ++c)
-          if (header[c] == key && c < row.size()) out += row[c];
+          if (header[c] == key && c < row.size()) {
+            const std::string_view v = Trim(row[c]);
+            out += v;
+            if (possessive && !v.empty()) out += v.back() == 's' ? "'" : "'s";
+          }
         i = close;
         continue;
       }
@@ -155,7 +162,12 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
   EntityDataset ds;
   ds.name = std::filesystem::path(std::string(label)).stem().string();
   int name_col = -1;
-  if (schema.name_format.empty()) {
+  std::string name_format = schema.name_format;
+  // Works (title + creator, no name column): the paper's "{creator}'s {title}".
+  if (name_format.empty() && schema.name_column == "name" && column("name") < 0 && column("title") >= 0 &&
+      column("creator") >= 0)
+    name_format = "{creator's} {title}";
+  if (name_format.empty()) {
     name_col = column(schema.name_column);
     if (name_col < 0 && schema.name_column == "name") name_col = column("title");
     if (name_col < 0)
@@ -183,7 +195,9 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
       target_cols = {lat, lon};
       ds.kind = TargetKind::kPlace;
     } else {
-      for (const char* t : {"year", "birthyear", "birth_year", "date", "release_date"}) {
+      // The paper's features first: historical figures by death year, works by
+      // release date, headlines by publication date.
+      for (const char* t : {"death_year", "release_date", "pub_date", "date", "year", "birthyear", "birth_year"}) {
         if (int c = column(t); c >= 0) {
           target_cols = {c};
           break;
@@ -197,10 +211,17 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
       ds.kind = TargetKind::kTime;
     }
   }
-  if (ds.kind == TargetKind::kPlace)
+  if (ds.kind == TargetKind::kPlace) {
     ds.target_names = {"latitude", "longitude"};
-  else
-    ds.target_names = {"year"};
+    ds.entity_kind = EntityKind::kPlace;
+  } else {
+    // The target keeps its column's name, so a report says which year it is.
+    ds.target_names = {Lower(header[target_cols[0]])};
+    const std::string& t = ds.target_names[0];
+    const bool person = t.starts_with("death") || t.starts_with("birth") || column("occupation") >= 0;
+    const bool work = t == "release_date" || column("creator") >= 0;
+    ds.entity_kind = person ? EntityKind::kPerson : work ? EntityKind::kWork : EntityKind::kEvent;
+  }
 
   std::vector<int> group_cols;
   if (!schema.group_columns.empty()) {
@@ -223,8 +244,7 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
     auto cell = [&](int c) -> std::string_view {
       return c >= 0 && c < static_cast<int>(row.size()) ? std::string_view(row[c]) : std::string_view();
     };
-    std::string name = schema.name_format.empty() ? std::string(Trim(cell(name_col)))
-                                                  : FormatName(schema.name_format, header, row);
+    std::string name = name_format.empty() ? std::string(Trim(cell(name_col))) : FormatName(name_format, header, row);
     if (name.empty()) {
       if (schema.missing == MissingPolicy::kDrop) continue;
       return InvalidArgument(fmt::format("{} line {}: the entity name is empty (skip such rows with `missing=drop`)",
@@ -311,6 +331,8 @@ EntityDataset Subset(const EntityDataset& ds, const std::vector<int64_t>& keep) 
   EntityDataset out;
   out.name = ds.name;
   out.kind = ds.kind;
+  out.entity_kind = ds.entity_kind;
+  out.target_note = ds.target_note;
   out.target_names = ds.target_names;
   out.group_names = ds.group_names;
   out.groups.resize(ds.groups.size());
@@ -343,6 +365,7 @@ EntityDataset FromRows(std::string name, TargetKind kind, std::vector<std::strin
   ds.kind = kind;
   ds.target_names = kind == TargetKind::kPlace ? std::vector<std::string>{"latitude", "longitude"}
                                                : std::vector<std::string>{"year"};
+  ds.entity_kind = kind == TargetKind::kPlace ? EntityKind::kPlace : EntityKind::kEvent;
   ds.group_names = std::move(group_names);
   ds.groups.resize(ds.group_names.size());
   std::set<std::string> seen;
@@ -452,7 +475,12 @@ Result<EntityDataset> BuildPeople(const BuiltinOptions& o) {
     r.rank = views ? *views : 0;
     rows.push_back(std::move(r));
   }
-  return FromRows("people", TargetKind::kTime, {"occupation", "century"}, std::move(rows), o);
+  EntityDataset ds = FromRows("people", TargetKind::kTime, {"occupation", "century"}, std::move(rows), o);
+  ds.entity_kind = EntityKind::kPerson;
+  ds.target_names = {"birth_year"};
+  ds.target_note =
+      "birth year (Pantheon 1.0 has no death years; the paper probes its historical figures by death year)";
+  return ds;
 }
 
 Result<EntityDataset> BuildEvents(const BuiltinOptions& o) {
@@ -495,15 +523,53 @@ Result<EntityDataset> BuildEvents(const BuiltinOptions& o) {
   return FromRows("events", TargetKind::kTime, {"decade", "source"}, std::move(rows), o);
 }
 
-std::vector<std::string> BuiltinDatasetNames() { return {"world-cities", "us-places", "people", "events"}; }
+std::string_view EntityKindName(EntityKind k) {
+  switch (k) {
+    case EntityKind::kPlace: return "place";
+    case EntityKind::kPerson: return "person";
+    case EntityKind::kWork: return "work";
+    case EntityKind::kEvent: return "event";
+  }
+  return "?";
+}
+
+std::vector<std::string> BuiltinDatasetNames() {
+  return {"world-cities", "us-places", "people", "events", "world-model-places", "world-model-people"};
+}
 
 Result<EntityDataset> BuildBuiltin(std::string_view name, const BuiltinOptions& options) {
   if (name == "world-cities") return BuildWorldCities(options);
   if (name == "us-places") return BuildUsPlaces(options);
   if (name == "people") return BuildPeople(options);
   if (name == "events") return BuildEvents(options);
-  return InvalidArgument("unknown built-in dataset '" + std::string(name) +
-                         "' (known: world-cities, us-places, people, events; or a CSV file path)");
+  if (name == "world-model-places") return BuildWorldModelPlaces(options);
+  if (name == "world-model-people") return BuildWorldModelPeople(options);
+  std::string known;
+  for (const auto& n : BuiltinDatasetNames()) known += (known.empty() ? "" : ", ") + n;
+  return InvalidArgument("unknown built-in dataset '" + std::string(name) + "' (known: " + known +
+                         "; or a CSV file path)");
+}
+
+Result<EntityDataset> LoadDataset(const DatasetSpec& spec) {
+  if (spec.data) {
+    LMLAB_RETURN_IF_ERROR(ValidateDataset(*spec.data));
+    return *spec.data;
+  }
+  if (spec.limit < 0) return InvalidArgument("the entity limit must be 0 (all) or positive");
+  for (const auto& name : BuiltinDatasetNames())
+    if (spec.source == name) return BuildBuiltin(name, {.limit = spec.limit, .seed = spec.seed});
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(spec.source, ec)) {
+    std::string known;
+    for (const auto& n : BuiltinDatasetNames()) known += (known.empty() ? "" : ", ") + n;
+    return InvalidArgument("dataset '" + spec.source + "' is neither a built-in dataset (" + known +
+                           ") nor a CSV file");
+  }
+  CsvSchema schema = spec.csv;
+  schema.limit = spec.limit;
+  LMLAB_ASSIGN_OR_RETURN(EntityDataset ds, LoadEntityCsv(spec.source, schema));
+  LMLAB_RETURN_IF_ERROR(ValidateDataset(ds));
+  return ds;
 }
 
 // ---- prompts ----------------------------------------------------------------

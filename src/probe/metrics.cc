@@ -57,7 +57,9 @@ std::vector<double> ProximityErrorsFor(const Eigen::MatrixXd& truth, const Eigen
     int64_t closer = 0;
     for (Eigen::Index j = 0; j < n; ++j)
       if (j != i && Distance(pred, j, truth, i, kind) < own) ++closer;
-    out[s] = static_cast<double>(closer) / static_cast<double>(n - 1);
+    // The paper's mean over every column j, its own included (never closer):
+    // evaluation.py's proximity_scores averages a row of the n x n matrix.
+    out[s] = static_cast<double>(closer) / static_cast<double>(n);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "lmlab/core/error.h"
+#include "lmlab/probe/study.h"
 #include "lmlab/report/demo.h"
 #include "lmlab/report/report.h"
 #include "lmlab/train/default_model.h"
@@ -40,5 +41,10 @@ inline int ModelThreads(const StepContext& ctx) { return ctx.quick ? 1 : 0; }
 
 // The model path or an error naming why there is none.
 Result<std::filesystem::path> RequireModel(const StepContext& ctx);
+
+// The probe studies the probe step runs on `model` (step_probe.cc), and the
+// `lmlab probe run` command line that runs one of them with the same numbers.
+std::vector<probe::StudyOptions> DemoProbeStudies(const StepContext& ctx, const std::filesystem::path& model);
+std::string StudyCommandLine(const probe::StudyOptions& options);
 
 }  // namespace lmlab::report::internal

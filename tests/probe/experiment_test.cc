@@ -272,7 +272,7 @@ TEST(Report, JsonRoundTrip) {
   ProbeReport r;
   r.model = "m.gguf";
   r.sweep = *sweep;
-  r.controls.push_back({"shuffled targets", {0.01, -0.02, 0.0}});
+  r.controls.push_back({.name = "shuffled targets", .layers = {0, 1, 2}, .test_r2 = {0.01, -0.02, 0.0}});
   nlohmann::json j = r;
   auto back = ParseReport(j.dump());
   ASSERT_TRUE(back) << back.error().ToString();

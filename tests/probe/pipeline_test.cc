@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "lmlab/core/file.h"
@@ -164,9 +165,15 @@ TEST(ProbeCli, RunThenReport) {
   }
   EXPECT_EQ(j["sweep"]["shuffle_ran"], 1);  // the shuffled-target control runs by default
   EXPECT_EQ(j["captured_prompts"], 60);
-  ASSERT_EQ(j["controls"].size(), 1u);
-  EXPECT_EQ(j["controls"][0]["name"], "random-init model");
-  EXPECT_EQ(j["controls"][0]["test_r2"].size(), 2u);
+  // Every control runs by default: shuffled targets, the random-init model, the static embedding.
+  ASSERT_EQ(j["controls"].size(), 3u);
+  std::map<std::string, nlohmann::json> controls;
+  for (const auto& c : j["controls"]) controls[c["name"].get<std::string>()] = c;
+  ASSERT_TRUE(controls.contains("shuffled targets"));
+  ASSERT_TRUE(controls.contains("random-init model"));
+  ASSERT_TRUE(controls.contains("static embedding"));
+  EXPECT_EQ(controls["random-init model"]["test_r2"].size(), 2u);
+  EXPECT_EQ(controls["static embedding"]["test_r2"].size(), 1u);  // one "layer": the token embeddings
 
   // Again, in the same stored format: every activation comes from the cache.
   r = RunCommand(base + " --float16");
@@ -210,7 +217,7 @@ TEST(ProbeCli, BadInputIsOneLineAndExitTwo) {
       {" --endpoint http://127.0.0.1:9 --api-model x", "local GGUF"},
       {" --neuron-layers 1", "--neuron-layers needs --neurons"},
       {" --limit 20 --neurons 2 --neuron-layers 0 2 --cache-dir " + (dir.path / "cache").string(),
-       "--neuron-layers 2: the model has 2 blocks (0..1)"},
+       "neuron layer 2: the model has 2 blocks (0..1)"},
   };
   for (const auto& c : cases) {
     auto r = RunCommand(LmlabBinary() + " probe run" + model + c.args);

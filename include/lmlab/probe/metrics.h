@@ -48,7 +48,9 @@ double RSquared(const Eigen::VectorXd& truth, const Eigen::VectorXd& pred);
 double Pearson(const Eigen::VectorXd& a, const Eigen::VectorXd& b);
 double Spearman(const Eigen::VectorXd& a, const Eigen::VectorXd& b);
 
-// Per entity i: |{j != i : dist(pred_j, truth_i) < dist(pred_i, truth_i)}| / (n - 1).
+// Per entity i: |{j : dist(pred_j, truth_i) < dist(pred_i, truth_i)}| / n, the
+// paper's definition (probes/evaluation.py: the mean of a row of the n x n
+// "closer" matrix, whose diagonal is never true; chance is (n - 1) / 2n).
 // dist is haversine for places and |difference| for times. [n]
 std::vector<double> ProximityErrors(const Eigen::MatrixXd& truth, const Eigen::MatrixXd& pred, TargetKind kind);
 // The same, but only for the entities in `subset`, while the competitors j
