@@ -14,7 +14,9 @@
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
+#include "lmlab/core/text.h"
 #include "lmlab/core/csv.h"
+#include "lmlab/core/hash.h"
 #include "lmlab/search/ingest.h"
 #include "lmlab/search/local_index.h"
 #include "lmlab/train/model_cache.h"
@@ -32,14 +34,6 @@ constexpr std::string_view kAlwaysHeldOut[] = {
     "zlib", "bash",  "coreutils", "tar",        "gzip",    "sed",   "grep",    "dpkg",    "apt",
     "findutils", "diffutils", "util-linux", "glibc", "openssl", "curl", "sqlite3", "xz-utils", "bzip2",
     "ca-certificates", "systemd", "perl", "python3-defaults", "gcc-12", "cmake", "git"};
-
-uint64_t Hash64(std::string_view s, uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 // "zlib 1:1.2.13.dfsg-1 (unstable)" -> "zlib", "1:1.2.13.dfsg-1".
 std::string TitlePackage(std::string_view title) { return std::string(title.substr(0, title.find(' '))); }
@@ -277,11 +271,11 @@ Result<fs::path> EnsureDatedSourceIndex(const ProgressCallback& progress, const 
   // The fingerprint: every changelog's path, size and mtime, and the distro tables'.
   std::vector<fs::path> inputs = search::DebianChangelogPaths();
   for (const char* f : {"/usr/share/distro-info/debian.csv", "/usr/share/distro-info/ubuntu.csv"}) inputs.emplace_back(f);
-  uint64_t h = Hash64("dated-sources-v1");
+  uint64_t h = Fnv1a("dated-sources-v1");
   for (const auto& p : inputs) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) continue;
-    h = Hash64(fmt::format("{}|{}|{}\n", p.string(), st.st_size, st.st_mtime), h);
+    h = Fnv1a(fmt::format("{}|{}|{}\n", p.string(), st.st_size, st.st_mtime), h);
   }
   LMLAB_ASSIGN_OR_RETURN(fs::path cache, CacheDir());
   const fs::path dir = cache / "fresh";
@@ -311,7 +305,7 @@ Result<fs::path> EnsureDatedSourceIndex(const ProgressCallback& progress, const 
 bool IsHeldOut(std::string_view package, int percent) {
   for (std::string_view p : kAlwaysHeldOut)
     if (p == package) return true;
-  return static_cast<int>(Hash64(package) % 100) < percent;
+  return static_cast<int>(Fnv1a(package) % 100) < percent;
 }
 
 std::vector<ReaderQuestion> ReaderQuestions(const PackageHistory& h) {
@@ -420,7 +414,7 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
       std::vector<Evidence> merged = MergeResultTypes(found);
       for (Evidence& e : merged) e = ClipSnippet(std::move(e), recipe.max_snippet_chars);
       for (int ep = 0; ep < recipe.episodes_per_question; ++ep) {
-        std::mt19937_64 rng(Hash64(fmt::format("{}|{}|{}", q.question, ep, seed)));
+        std::mt19937_64 rng(Fnv1a(fmt::format("{}|{}|{}", q.question, ep, seed)));
         // k: a few episodes without evidence, then small, middle and large
         // windows in about equal shares (the trainer shuffles documents, so a
         // curriculum over k cannot be ordered; the mix stands in for it).
@@ -485,7 +479,7 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
     if (rs.size() < 2) continue;
     const int n = 2 * recipe.episodes_per_question * static_cast<int>(rs.size());
     for (int ep = 0; ep < n; ++ep) {
-      std::mt19937_64 rng(Hash64(fmt::format("{}|{}|{}", distro, ep, seed)));
+      std::mt19937_64 rng(Fnv1a(fmt::format("{}|{}|{}", distro, ep, seed)));
       const size_t upto = 1 + rng() % rs.size();  // releases out by the episode's day
       std::vector<Evidence> all;
       for (size_t i = 0; i < upto; ++i) {
@@ -614,7 +608,7 @@ Result<ReaderReport> RunReaderExperiment(runtime::LanguageModel& model, search::
       a.search = c.search;
       a.order = c.order;
       a.k = c.k;
-      a.seed = Hash64(q.question);
+      a.seed = Fnv1a(q.question);
       LMLAB_ASSIGN_OR_RETURN(GroundedAnswer g, AnswerWithEvidence(model, backend, a));
       ReaderGrade grade = GradeReaderAnswer(q, g.answer);
       ReaderRow& row = report.rows[ci];

@@ -8,7 +8,7 @@
 #include "lmlab/core/file.h"
 #include "lmlab/core/json.h"
 #include "lmlab/core/text.h"
-#include "report/steps.h"
+#include "lmlab/report/internal/steps.h"
 
 namespace lmlab::report {
 namespace {

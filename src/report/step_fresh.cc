@@ -14,7 +14,7 @@
 #include "lmlab/fresh/recency.h"
 #include "lmlab/report/html.h"
 #include "lmlab/search/local_index.h"
-#include "report/steps.h"
+#include "lmlab/report/internal/steps.h"
 
 namespace lmlab::report::internal {
 namespace {

@@ -13,7 +13,7 @@
 #include "lmlab/improve/replay_model.h"
 #include "lmlab/improve/stop.h"
 #include "lmlab/report/html.h"
-#include "report/steps.h"
+#include "lmlab/report/internal/steps.h"
 
 namespace lmlab::report::internal {
 namespace {

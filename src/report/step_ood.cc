@@ -15,7 +15,7 @@
 #include "lmlab/ood/render.h"
 #include "lmlab/report/html.h"
 #include "lmlab/train/default_model.h"
-#include "report/steps.h"
+#include "lmlab/report/internal/steps.h"
 
 namespace lmlab::report::internal {
 namespace {

@@ -17,7 +17,7 @@
 #include "lmlab/probe/study.h"
 #include "lmlab/report/html.h"
 #include "lmlab/train/world_model.h"
-#include "report/steps.h"
+#include "lmlab/report/internal/steps.h"
 
 namespace lmlab::report::internal {
 namespace {

@@ -12,7 +12,7 @@
 #include "ggml-cpu.h"
 #include "lmlab/core/threads.h"
 #include "train/graph.h"
-#include "train/products.h"
+#include "lmlab/train/internal/products.h"
 
 namespace lmlab::train {
 

@@ -1,4 +1,4 @@
-#include "train/products.h"
+#include "lmlab/train/internal/products.h"
 
 #include "ggml.h"
 

@@ -19,7 +19,7 @@
 #include "lmlab/core/threads.h"
 #include "train/checkpoint.h"
 #include "train/graph.h"
-#include "train/products.h"
+#include "lmlab/train/internal/products.h"
 
 namespace lmlab::train {
 namespace {

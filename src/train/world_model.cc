@@ -23,6 +23,7 @@
 
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/hash.h"
 #include "lmlab/train/corpus.h"
 
 namespace lmlab::train {
@@ -166,31 +167,6 @@ void MarkTest(std::vector<T>& items, double fraction, uint64_t seed) {
   for (size_t i = 0; i < n_test && i < order.size(); ++i) items[order[i]].is_test = true;
 }
 
-// Holds an exclusive flock on a file for its lifetime.
-class BuildLock {
- public:
-  static Result<BuildLock> Acquire(const std::filesystem::path& path) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return IoError("cannot open lock file " + path.string() + ": " + std::strerror(errno));
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return IoError("cannot lock " + path.string() + ": " + std::strerror(err));
-    }
-    return BuildLock(fd);
-  }
-  BuildLock(BuildLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  BuildLock& operator=(BuildLock&&) = delete;
-  ~BuildLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit BuildLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
 }  // namespace
 
 WorldRecipe WorldModelRecipe() {
@@ -226,12 +202,7 @@ std::string WorldRecipeHash(const WorldRecipe& r, const WorldRung& g) {
       r.max_per_country, r.max_people, r.nearest, r.city_pairs, r.contemporaries, r.people_pairs, r.test_fraction,
       r.seed, r.tokenizer.vocab_size, r.tokenizer.min_char_count, r.tokenizer.max_piece_bytes, r.n_ctx, g.name,
       g.n_embd, g.n_layer, g.n_head, g.steps, g.batch, g.lr);
-  uint64_t h = 1469598103934665603ull;  // FNV-1a, as RecipeHash
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
+  return Fnv1aHex(key);  // as the default model's recipe hash
 }
 
 Result<WorldRung> FindRung(const WorldRecipe& recipe, std::string_view name) {
@@ -448,7 +419,7 @@ Result<WorldModelBuild> BuildWorldModel(const WorldRecipe& recipe, std::string_v
   if (rebuild == Rebuild::kIfMissing && std::filesystem::exists(b.path, ec)) return b;
 
   // One builder at a time; whoever waited finds the file made.
-  LMLAB_ASSIGN_OR_RETURN(BuildLock lock, BuildLock::Acquire(dir / (stem + ".lock")));
+  LMLAB_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir / (stem + ".lock")));
   if (rebuild == Rebuild::kIfMissing && std::filesystem::exists(b.path, ec)) return b;
 
   Report(progress, {"reading the world corpus", 0, 0, "", ""});

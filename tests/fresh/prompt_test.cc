@@ -2,6 +2,7 @@
 // (golden files), citations, question checks.
 #include <gtest/gtest.h>
 
+#include "lmlab/core/text.h"
 #include "lmlab/fresh/fresh_prompt.h"
 #include "tests/support/run_command.h"
 

@@ -151,8 +151,11 @@ TEST_F(ReaderFixture, ExperimentRunsEveryCondition) {
   ASSERT_EQ(r->rows.size(), DefaultReaderConditions().size());
   for (const auto& row : r->rows) {
     EXPECT_EQ(row.questions, 2) << row.condition.name;
-    if (row.condition.search == SearchMode::kNoSearch) EXPECT_EQ(row.newest_in_window, 0);
-    else if (row.condition.order == EvidenceOrder::kDate) EXPECT_EQ(row.newest_in_window, 2) << row.condition.name;
+    if (row.condition.search == SearchMode::kNoSearch) {
+      EXPECT_EQ(row.newest_in_window, 0);
+    } else if (row.condition.order == EvidenceOrder::kDate) {
+      EXPECT_EQ(row.newest_in_window, 2) << row.condition.name;
+    }
   }
   EXPECT_EQ(scored, 12);
   ASSERT_EQ(r->ignorance.size(), 2u);

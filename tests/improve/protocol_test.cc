@@ -112,7 +112,9 @@ std::pair<double, double> TwoScores(Protocol p) {
   auto out = ImproveOnce(o, kTwiceImprover, "lpn", *lm, *box);
   EXPECT_TRUE(out && out->has_value());
   double a = -1, b = -1;
-  if (out && out->has_value()) EXPECT_EQ(std::sscanf((*out)->c_str(), "# %lf %lf", &a, &b), 2) << **out;
+  if (out && out->has_value()) {
+    EXPECT_EQ(std::sscanf((*out)->c_str(), "# %lf %lf", &a, &b), 2) << **out;
+  }
   return {a, b};
 }
 

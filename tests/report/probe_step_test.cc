@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "report/steps.h"
+#include "lmlab/report/internal/steps.h"
 #include "tests/support/run_command.h"
 #include "tests/support/tiny_model.h"
 

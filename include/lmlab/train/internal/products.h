@@ -1,5 +1,5 @@
 // The matrix products of lmlab's ggml graphs on Eigen's blocked GEMM.
-// Private to src/train/.
+// Internal to src/train/ (under include/ only so its tests can reach it).
 //
 // ggml differentiates every forward MUL_MAT into two OUT_PRODs, and its CPU
 // OUT_PROD is a loop of axpy calls over unpacked memory (about 12-25 GFLOP/s
