@@ -94,6 +94,8 @@ Result<CsvTable> ParseCsv(std::string_view text, const CsvOptions& options) {
   t.header = std::move(records[0]);
   t.rows.reserve(records.size() - 1);
   for (size_t r = 1; r < records.size(); ++r) {
+    if (options.short_rows == ShortRows::kPad && records[r].size() < t.header.size())
+      records[r].resize(t.header.size());
     if (records[r].size() != t.header.size())
       return fail(record_lines[r],
                   fmt::format("{} fields but the header has {}", records[r].size(), t.header.size()));

@@ -155,7 +155,7 @@ Status ReadReleases(const fs::path& dir, const search::Day today, DatedSources& 
     std::error_code ec;
     if (!fs::exists(path, ec)) continue;  // distro-info-data missing: changelogs alone still work
     LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-    auto table = ParseCsv(text);
+    auto table = ParseCsv(text, {.short_rows = ShortRows::kPad});
     if (!table) return std::unexpected(table.error().WithContext(path.string()));
     const int c_version = table->Column("version"), c_codename = table->Column("codename"),
               c_series = table->Column("series"), c_release = table->Column("release");

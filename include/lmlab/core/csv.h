@@ -40,8 +40,15 @@ enum class BareQuotes {
   kLiteral,  // a quote inside an unquoted field is an ordinary character
 };
 
+enum class ShortRows {
+  kError,  // every row has as many fields as the header
+  kPad,    // a row with fewer fields gets empty ones (distro-info-data leaves
+           // trailing columns off for releases without those dates)
+};
+
 struct CsvOptions {
   BareQuotes bare_quotes = BareQuotes::kError;
+  ShortRows short_rows = ShortRows::kError;
 };
 
 struct CsvTable {
