@@ -35,6 +35,11 @@ TEST(WorldModel, CorpusHasNoCoordinatesAndNoDates) {
     for (size_t i = 0; i < d.size(); ++i)
       if (std::isdigit(static_cast<unsigned char>(d[i])) && (i == 0 || !std::isdigit(static_cast<unsigned char>(d[i - 1])))) {
         const std::string rest = d.substr(i);
+        const size_t digits = rest.find_first_not_of("0123456789");
+        // An ordinal is part of a name ("Horatio Nelson, 1st Viscount Nelson"), not a quantity.
+        if (digits != std::string::npos && (rest.compare(digits, 3, "st ") == 0 || rest.compare(digits, 3, "nd ") == 0 ||
+                                           rest.compare(digits, 3, "rd ") == 0 || rest.compare(digits, 3, "th ") == 0))
+          continue;
         const size_t space = rest.find(' ');
         const std::string unit = space == std::string::npos ? "" : rest.substr(space + 1, 5);
         ASSERT_TRUE(unit.starts_with("km") || unit.starts_with("years")) << d;
