@@ -25,6 +25,7 @@
 #include "lmlab/core/file.h"
 #include "lmlab/core/hash.h"
 #include "lmlab/train/corpus.h"
+#include "lmlab/train/model_cache.h"
 
 namespace lmlab::train {
 namespace {
@@ -409,23 +410,6 @@ Result<WorldModelBuild> BuildWorldModel(const WorldRecipe& recipe, std::string_v
   WorldModelBuild b;
   LMLAB_ASSIGN_OR_RETURN(b.rung, FindRung(recipe, rung_name));
   b.recipe_hash = WorldRecipeHash(recipe, b.rung);
-  LMLAB_ASSIGN_OR_RETURN(std::filesystem::path cache, CacheDir());
-  const std::filesystem::path dir = cache / "models";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return IoError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
-  const std::string stem = fmt::format("world-{}-{}", b.rung.name, b.recipe_hash);
-  b.path = dir / (stem + ".gguf");
-  if (rebuild == Rebuild::kIfMissing && std::filesystem::exists(b.path, ec)) return b;
-
-  // One builder at a time; whoever waited finds the file made.
-  LMLAB_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir / (stem + ".lock")));
-  if (rebuild == Rebuild::kIfMissing && std::filesystem::exists(b.path, ec)) return b;
-
-  Report(progress, {"reading the world corpus", 0, 0, "", ""});
-  LMLAB_ASSIGN_OR_RETURN(WorldEntities entities, LoadWorldEntities(recipe));
-  std::vector<std::string> docs = BuildWorldCorpus(recipe, entities, &b.sections);
-  b.corpus_documents = static_cast<int64_t>(docs.size());
   TrainOptions t;
   t.tokenizer = recipe.tokenizer;
   t.model = {.n_ctx = recipe.n_ctx, .n_embd = b.rung.n_embd, .n_layer = b.rung.n_layer, .n_head = b.rung.n_head};
@@ -437,15 +421,20 @@ Result<WorldModelBuild> BuildWorldModel(const WorldRecipe& recipe, std::string_v
   t.seed = recipe.seed;
   t.val_fraction = 0.02;
   t.threads = threads;
-  t.checkpoint = dir / (stem + ".ckpt");
   t.checkpoint_every = 100;
-  t.resume = rebuild == Rebuild::kAlways ? Resume::kNo : Resume::kIfPresent;
-  t.progress = progress;
-  Report(progress, {"learning the vocabulary", 0, 0, "", fmt::format("{} documents", docs.size())});
-  LMLAB_ASSIGN_OR_RETURN(b.training, Train(docs, t));
-  LMLAB_RETURN_IF_ERROR(ExportGguf(b.training.model, b.path));
-  std::filesystem::remove(t.checkpoint, ec);
-  b.built = true;
+  CachedModelRequest request{
+      .name = "world-" + b.rung.name,
+      .recipe_hash = b.recipe_hash,
+      .train = t,
+      .corpus = [&]() -> Result<std::vector<std::string>> {
+        LMLAB_ASSIGN_OR_RETURN(WorldEntities entities, LoadWorldEntities(recipe));
+        return BuildWorldCorpus(recipe, entities, &b.sections);
+      }};
+  LMLAB_ASSIGN_OR_RETURN(CachedModel m, BuildCachedModel(request, rebuild, progress));
+  b.path = m.path;
+  b.built = m.built;
+  b.corpus_documents = m.documents;
+  b.training = std::move(m.training);
   return b;
 }
 
