@@ -14,6 +14,7 @@
 #include "lmlab/runtime/gguf_reader.h"
 #include "lmlab/runtime/model_files.h"
 #include "tests/support/run_command.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
 namespace lmlab::probe {
@@ -23,19 +24,10 @@ namespace fs = std::filesystem;
 using lmlab::testing::LmlabBinary;
 using lmlab::testing::RunCommand;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "lmlab-probe-study-XXXXXX").string();
-    path = mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 TEST(ModelFiles, RandomTwinHasTheSameTensorsAndTokenizer) {
-  TempDir dir;
+  testing::TempDir dir("probe-study");
   const fs::path src = testing::TinyModelPath();
-  const fs::path twin = dir.path / "twin.gguf";
+  const fs::path twin = dir.path() / "twin.gguf";
   ASSERT_TRUE(runtime::WriteRandomInitGguf(src, twin, {.seed = 3}));
   auto a = runtime::ListGgufTensors(src), b = runtime::ListGgufTensors(twin);
   ASSERT_TRUE(a && b);
@@ -52,8 +44,8 @@ TEST(ModelFiles, RandomTwinHasTheSameTensorsAndTokenizer) {
   ASSERT_TRUE(w0 && w1);
   EXPECT_NE(w0->data, w1->data);
   // The same seed writes the same bytes.
-  ASSERT_TRUE(runtime::WriteRandomInitGguf(src, dir.path / "again.gguf", {.seed = 3}));
-  EXPECT_EQ(*ReadFile(twin), *ReadFile(dir.path / "again.gguf"));
+  ASSERT_TRUE(runtime::WriteRandomInitGguf(src, dir.path() / "again.gguf", {.seed = 3}));
+  EXPECT_EQ(*ReadFile(twin), *ReadFile(dir.path() / "again.gguf"));
   // llama.cpp loads it, with the source's tokenizer.
   auto m0 = runtime::OpenActivationModel({.gguf_path = src.string(), .threads = 1});
   auto m1 = runtime::OpenActivationModel({.gguf_path = twin.string(), .threads = 1});
@@ -67,17 +59,17 @@ TEST(ModelFiles, RandomTwinHasTheSameTensorsAndTokenizer) {
 }
 
 TEST(ModelFiles, QuantisedCopiesSayWhatLlamaCppMade) {
-  TempDir dir;
-  auto q8 = runtime::QuantizeGguf(testing::TinyModelPath(), dir.path / "q8.gguf", runtime::QuantType::kQ8_0, 1);
+  testing::TempDir dir("probe-study");
+  auto q8 = runtime::QuantizeGguf(testing::TinyModelPath(), dir.path() / "q8.gguf", runtime::QuantType::kQ8_0, 1);
   ASSERT_TRUE(q8) << q8.error().ToString();
   EXPECT_GT(q8->tensor_types["q8_0"], 0);
   EXPECT_EQ(q8->fallback_tensors, 0);  // 64-wide rows are whole Q8_0 blocks of 32
   // Q4_K needs rows of 256: every matrix of the 64-wide tiny model falls back, and the result says so.
-  auto q4 = runtime::QuantizeGguf(testing::TinyModelPath(), dir.path / "q4.gguf", runtime::QuantType::kQ4_K, 1);
+  auto q4 = runtime::QuantizeGguf(testing::TinyModelPath(), dir.path() / "q4.gguf", runtime::QuantType::kQ4_K, 1);
   ASSERT_TRUE(q4) << q4.error().ToString();
   EXPECT_GT(q4->fallback_tensors, 0);
   EXPECT_EQ(q4->tensor_types.count("q4_K"), 0u);
-  auto m = runtime::OpenActivationModel({.gguf_path = (dir.path / "q8.gguf").string(), .threads = 1});
+  auto m = runtime::OpenActivationModel({.gguf_path = (dir.path() / "q8.gguf").string(), .threads = 1});
   ASSERT_TRUE(m) << m.error().ToString();
   EXPECT_FALSE(runtime::QuantizeGguf(testing::TinyModelPath(), testing::TinyModelPath(), runtime::QuantType::kF16));
 }
@@ -98,12 +90,12 @@ TEST(ModelFiles, PrefixTokensGoBetweenBosAndThePrompt) {
 }
 
 TEST(Study, ControlsRunByDefaultAndTheHeadlineIsTheGapToTheStrongest) {
-  TempDir dir;
+  testing::TempDir dir("probe-study");
   StudyOptions o;
   o.model = {.gguf_path = testing::TinyModelPath(), .threads = 1};
   o.dataset.source = "world-cities";
   o.dataset.limit = 120;
-  o.cache_root = dir.path;
+  o.cache_root = dir.path();
   auto r = RunStudy(o);
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(r->protocol, "paper");
@@ -136,12 +128,12 @@ TEST(Study, ControlsRunByDefaultAndTheHeadlineIsTheGapToTheStrongest) {
 }
 
 TEST(Study, PaperHoldoutUsesAFixedPenaltyAndTheStandardSplit) {
-  TempDir dir;
+  testing::TempDir dir("probe-study");
   StudyOptions o;
   o.model = {.gguf_path = testing::TinyModelPath(), .threads = 1};
   o.dataset.source = "world-cities";
   o.dataset.limit = 400;
-  o.cache_root = dir.path;
+  o.cache_root = dir.path();
   o.random_model = RandomModelControl::kOff;
   o.holdout = {"country"};
   auto r = RunStudy(o);
@@ -229,13 +221,13 @@ TEST(StreamedRidge, EqualsTheInMemoryFit) {
 // activations are larger than the memory cap are captured and probed under
 // it. The tiny model's are 40,000 x 2 x 64 floats = 20 MB; the cap is 4 MB.
 TEST(Study, FortyThousandEntitiesUnderASmallMemoryCap) {
-  TempDir dir;
+  testing::TempDir dir("probe-study");
   const uint64_t cap = 4ull << 20;
   StudyOptions o;
   o.model = {.gguf_path = testing::TinyModelPath(), .threads = 2};
   o.dataset.source = "world-cities";
   o.dataset.limit = 40000;
-  o.cache_root = dir.path;
+  o.cache_root = dir.path();
   o.random_model = RandomModelControl::kOff;
   o.static_embedding = StaticEmbeddingControl::kOff;
   o.memory_cap_bytes = cap;
@@ -261,11 +253,11 @@ TEST(Study, FortyThousandEntitiesUnderASmallMemoryCap) {
 // The same through the CLI, measured from outside: the process's peak RSS
 // under the cap stays well below the uncapped run's.
 TEST(StudyCli, MemoryCapLowersThePeakResidentSetSize) {
-  TempDir dir;
+  testing::TempDir dir("probe-study");
   auto run = [&](const std::string& cap, const std::string& sub) {
     return RunCommand(LmlabBinary() + " probe run --model " + testing::TinyModelPath() +
                           " --threads 2 --dataset world-cities --limit 40000 --no-random-model --no-static-embedding"
-                          " --cache-dir " + (dir.path / sub).string() + " --out " + (dir.path / ("out-" + sub)).string() +
+                          " --cache-dir " + (dir.path() / sub).string() + " --out " + (dir.path() / ("out-" + sub)).string() +
                           " --memory-cap " + cap + " --json",
                       900);
   };
