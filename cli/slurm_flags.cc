@@ -6,7 +6,9 @@
 
 #include <filesystem>
 #include <iostream>
+#include <set>
 
+#include "lmlab/core/file.h"
 #include "lmlab/core/process.h"
 
 namespace lmlab::cli {
@@ -63,6 +65,35 @@ std::string SelfExecutable() {
   if (n <= 0) return "lmlab";  // found on PATH by the element's shell
   self[n] = '\0';
   return self;
+}
+
+std::vector<std::string> ElementCommandFromSelf(const std::vector<std::string>& extra) {
+  std::vector<std::string> args;
+  if (Result<std::string> cmdline = ReadFile("/proc/self/cmdline")) {
+    size_t at = 0;
+    while (at < cmdline->size()) {
+      size_t end = cmdline->find('\0', at);
+      if (end == std::string::npos) end = cmdline->size();
+      args.push_back(cmdline->substr(at, end - at));
+      at = end + 1;
+    }
+  }
+  static const std::set<std::string> flags = {"--slurm", "--dry-run"};
+  static const std::set<std::string> with_value = {"--slurm-config", "--partition", "--account", "--time",
+                                                   "--gpus",         "--retries",   "--poll"};
+  std::vector<std::string> out = {SelfExecutable()};
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::string name = a.substr(0, a.find('='));
+    if (flags.contains(a)) continue;
+    if (with_value.contains(name)) {
+      if (name == a) ++i;  // "--time 10": the value is the next word
+      continue;
+    }
+    out.push_back(a);
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
 }
 
 namespace {

@@ -43,6 +43,12 @@ sched::SlurmSettings ResolveSlurmSettings(const SlurmFlags& flags);
 // The path of the running lmlab binary, for element commands (absolute).
 std::string SelfExecutable();
 
+// This process's own command line (/proc/self/cmdline) with the binary's
+// absolute path, the Slurm group's flags (AddSlurmFlags) left out and
+// `extra` appended: an element runs the very command the user typed, in the
+// same directory, with its element flag.
+std::vector<std::string> ElementCommandFromSelf(const std::vector<std::string>& extra);
+
 // Runs `job` on Slurm with `settings` (ResolveSlurmSettings) to the end;
 // the follow options' retries and poll interval come from the settings.
 // Never throws: for code called back from the library.
