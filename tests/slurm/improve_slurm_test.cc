@@ -36,6 +36,14 @@ std::string RunCmdLine(const std::string& args, const fs::path& run_dir) {
 
 TEST_F(RealSlurm, ImproveRunOnSlurmGivesTheInProcessMetaUtilities) {
   testing::TempDir d("slurm-improve-run");
+  // --dry-run prints round 0's array (the seed improver's elements) and submits nothing.
+  auto dry = RunCommand(RunCmdLine(" --dry-run --partition debug --time 10", d.path / "slurm"), 60);
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("#SBATCH --partition=debug"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("#SBATCH --time=10"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("'--index' \"$element\""), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("--array=0-1"), std::string::npos) << dry.out;
+  EXPECT_FALSE(fs::exists(d.path / "slurm" / "round-0.json"));
   auto local = RunCommand(RunCmdLine("", d.path / "local"), 300);
   ASSERT_EQ(local.exit_code, 0) << local.err;
   auto slurm = RunCommand(RunCmdLine(" --slurm --poll 0.3", d.path / "slurm"), 300);
