@@ -2,10 +2,12 @@
 
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <string_view>
@@ -48,9 +50,9 @@ Result<BoxDir> BoxDir::Create(std::span<const File> files) {
   if (!mkdtemp(tmpl.data())) return IoError(std::string("sandbox: cannot create a temp dir: ") + std::strerror(errno));
   BoxDir box;
   box.path_ = tmpl;
-  box.lock_ = UniqueFd(open(tmpl.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!box.lock_.is_open() || flock(box.lock_.get(), LOCK_EX) != 0)
-    return IoError(std::string("sandbox: cannot lock the temp dir: ") + std::strerror(errno));
+  Result<FileLock> lock = FileLock::Acquire(box.path_);
+  if (!lock) return IoError("sandbox: cannot lock the temp dir: " + lock.error().message);
+  box.lock_ = std::move(*lock);
   chmod(tmpl.c_str(), 0755);
   for (const File& f : files) {
     fs::path p = box.path_ / f.path;
@@ -87,8 +89,10 @@ void RemoveBoxDirsOfDeadHosts(const fs::path& tmp) {
     std::error_code time_ec;
     auto modified = fs::last_write_time(dir, time_ec);
     if (time_ec || now - modified < std::chrono::minutes(1)) continue;
-    UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-    if (fd.is_open() && flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
+    // Nobody holds it: its host is gone everywhere. Held while removing, so a
+    // second cleaner waits its turn instead of racing this one.
+    Result<std::optional<FileLock>> lock = FileLock::TryAcquire(dir);
+    if (lock && lock->has_value()) {
       std::error_code remove_ec;
       fs::remove_all(dir, remove_ec);
     }

@@ -9,11 +9,12 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <span>
 
 #include "lmlab/core/error.h"
+#include "lmlab/core/file.h"
 #include "lmlab/sandbox/sandbox.h"
-#include "sandbox/unique_fd.h"
 
 namespace lmlab::sandbox::internal {
 
@@ -33,7 +34,7 @@ class BoxDir {
  private:
   BoxDir() = default;
   std::filesystem::path path_;  // empty: nothing to remove
-  UniqueFd lock_;               // the flock, released after the removal
+  std::optional<FileLock> lock_;  // released after the removal (members die after ~BoxDir's body)
 };
 
 // A host killed with SIGKILL cannot remove its dir, so each new sandbox
