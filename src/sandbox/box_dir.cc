@@ -40,9 +40,7 @@ pid_t HostPidOf(std::string_view name) {
 
 }  // namespace
 
-Result<BoxDir> BoxDir::Create(std::span<const File> files) {
-  for (const File& f : files)
-    if (!ValidRelativePath(f.path)) return InvalidArgument("sandbox: bad file path '" + f.path + "'");
+Result<BoxDir> BoxDir::Create() {
   std::error_code ec;
   fs::path tmp = fs::temp_directory_path(ec);
   if (ec) return IoError("sandbox: no temp directory: " + ec.message());
@@ -54,17 +52,24 @@ Result<BoxDir> BoxDir::Create(std::span<const File> files) {
   if (!lock) return IoError("sandbox: cannot lock the temp dir: " + lock.error().message);
   box.lock_ = std::move(*lock);
   chmod(tmpl.c_str(), 0755);
+  return box;
+}
+
+Status BoxDir::WriteFiles(std::span<const File> files) const {
+  for (const File& f : files)
+    if (!ValidRelativePath(f.path)) return InvalidArgument("sandbox: bad file path '" + f.path + "'");
+  std::error_code ec;
   for (const File& f : files) {
-    fs::path p = box.path_ / f.path;
+    fs::path p = path_ / f.path;
     fs::create_directories(p.parent_path(), ec);
-    for (fs::path d = p.parent_path(); d != box.path_ && !d.empty(); d = d.parent_path()) chmod(d.c_str(), 0755);
+    for (fs::path d = p.parent_path(); d != path_ && !d.empty(); d = d.parent_path()) chmod(d.c_str(), 0755);
     std::ofstream out(p, std::ios::binary);
     out << f.contents;
     out.close();
     if (!out) return IoError("sandbox: cannot write " + p.string());
     chmod(p.c_str(), 0644);
   }
-  return box;
+  return {};
 }
 
 BoxDir::BoxDir(BoxDir&& other) noexcept : path_(std::move(other.path_)), lock_(std::move(other.lock_)) {

@@ -20,9 +20,12 @@ namespace lmlab::sandbox::internal {
 
 class BoxDir {
  public:
-  // <temp>/lmlab-sandbox-<host pid>-XXXXXX, mode 0755, holding `files`
-  // (mode 0644) so that the sandbox's unprivileged uid can read them.
-  static Result<BoxDir> Create(std::span<const File> files);
+  // <temp>/lmlab-sandbox-<host pid>-XXXXXX, mode 0755, empty.
+  static Result<BoxDir> Create();
+  // Writes `files` into it (mode 0644, directories 0755) so that the
+  // sandbox's unprivileged uid can read them. A path that is absolute or
+  // climbs out ("..") is an error, and nothing is written then.
+  Status WriteFiles(std::span<const File> files) const;
 
   BoxDir(BoxDir&& other) noexcept;
   BoxDir& operator=(BoxDir&&) = delete;
