@@ -296,7 +296,7 @@ class SlurmElements final : public ElementRunner {
                    "--index", "{element}", "--files-dir", place.files_dir};
     if (!place.HeldOut())
       job.command.insert(job.command.end(), {"--round", std::to_string(place.round), "--call", std::to_string(place.call)});
-    for (auto* part : {&model_argv_}) job.command.insert(job.command.end(), part->begin(), part->end());
+    job.command.insert(job.command.end(), model_argv_.begin(), model_argv_.end());
     std::vector<std::string> element = ElementArgv(o);
     job.command.insert(job.command.end(), element.begin(), element.end());
     job.size = int(tasks.size()) * o.repeats;
