@@ -168,7 +168,7 @@ Next CaptureOnSlurm(const RunOptions& o, const StudyOptions& study, ProgressBar&
   job.name = "lmlab-probe-capture";
   job.command = ElementCommandFromSelf({"--capture-chunk", "{element}"});
   job.size = int(plan.chunks);
-  job.state_dir = plan.entry / "partial" / "slurm";  // removed with the chunks once the entry is assembled
+  job.state_dir = fs::absolute(plan.entry / "partial" / "slurm");  // removed with the chunks once assembled
   job.work_dir = fs::current_path();                 // the command's relative paths
   sched::FollowOptions follow;
   follow.result_exists = [entry = plan.entry](int c) { return fs::exists(ChunkFile(entry, c)); };
