@@ -48,11 +48,7 @@ TEST_F(RealSlurm, FreshQaRunOnSlurmAnswersEveryQuestionAsInProcess) {
   EXPECT_EQ(a["responses"][0]["completion_tokens"], 16);  // the model really answered
 
   // 7 questions, 3 per element: 3 elements, and Slurm ran them.
-  auto q = cluster_->Run({"squeue", "--array", "--noheader", "--states=all", "--name=lmlab-freshqa", "--format=%K %T"});
-  ASSERT_TRUE(q);
-  int completed = 0;
-  for (size_t at = q->out.find("COMPLETED"); at != std::string::npos; at = q->out.find("COMPLETED", at + 1)) ++completed;
-  EXPECT_EQ(completed, 3) << q->out;
+  EXPECT_EQ(CompletedElements("lmlab-freshqa"), 3);
 
   // A rerun finds every element done and every answer there.
   auto again = testing::RunCommand(cmd("slurm.json", " --slurm --poll 0.3 --questions-per-element 3"), 120);

@@ -64,12 +64,7 @@ TEST_F(RealSlurm, ProbeCaptureShardedIntoFiveElementsGivesTheInProcessCacheByteF
   EXPECT_EQ(a["sweep"]["best_r2"], b["sweep"]["best_r2"]);
 
   // Slurm ran the five elements (squeue remembers finished jobs for MinJobAge).
-  auto q = cluster_->Run({"squeue", "--array", "--noheader", "--states=all", "--name=lmlab-probe-capture",
-                          "--format=%K %T"});
-  ASSERT_TRUE(q);
-  int completed = 0;
-  for (size_t at = q->out.find("COMPLETED"); at != std::string::npos; at = q->out.find("COMPLETED", at + 1)) ++completed;
-  EXPECT_EQ(completed, 5) << q->out;
+  EXPECT_EQ(CompletedElements("lmlab-probe-capture"), 5);
 
   // The same cache entry, byte for byte on every .npy file.
   auto x = NpyFiles(dir / "local"), y = NpyFiles(dir / "slurm");
