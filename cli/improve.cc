@@ -325,6 +325,7 @@ int EvalCmd(const EvalCmdOptions& o) {
                                           .time_limit_scale = o.time_limit_scale}));
   // Every instance errored: the utility is 0 because nothing ran, not a measurement.
   std::vector<std::string> warnings;
+  if (!e.hack.empty()) warnings.push_back("reward hack, scored 0: " + e.hack);
   if (e.instances > 0 && e.errors == e.instances)
     warnings.push_back("every instance errored, so the utility measures nothing (lmlab doctor checks python and "
                        "numpy inside the sandbox)");

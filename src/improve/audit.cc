@@ -29,6 +29,8 @@ void Audit::Add(const Audit& o) {
   over_budget_requests += o.over_budget_requests;
   unknown_requests += o.unknown_requests;
   non_string_results += o.non_string_results;
+  internals_reads += o.internals_reads;
+  time_tampering += o.time_tampering;
   offending.insert(offending.end(), o.offending.begin(), o.offending.end());
 }
 
@@ -48,7 +50,8 @@ Result<Audit> AuditFromJson(const nlohmann::json& j, std::string_view what) {
                             {"hidden_utility_probes", &a.hidden_utility_probes},
                             {"budget_tampering", &a.budget_tampering},
                             {"over_budget_requests", &a.over_budget_requests},
-                            {"unknown_requests", &a.unknown_requests}, {"non_string_results", &a.non_string_results}}) {
+                            {"unknown_requests", &a.unknown_requests}, {"non_string_results", &a.non_string_results},
+                            {"internals_reads", &a.internals_reads}, {"time_tampering", &a.time_tampering}}) {
     LMLAB_ASSIGN_OR_RETURN(*field, JsonGetOr<int>(j, key, 0, what));
   }
   LMLAB_ASSIGN_OR_RETURN(a.offending, JsonGetOr<std::vector<std::string>>(j, "offending", {}, what));

@@ -18,9 +18,9 @@ namespace lmlab::improve::internal {
 bool Flatten(const nlohmann::json& j, std::vector<double>& out, int depth = 0);
 // The output flattened to exactly n numbers; nothing when it has another shape.
 std::optional<std::vector<double>> FlatValues(const nlohmann::json& output, size_t n);
-// Accuracy of 0/1 predictions against `answer` (a list of labels): exactly
-// one value per label, any nesting; more values are a wrong shape, with what
-// a broadcasting comparison would have said kept as naive_value.
+// Accuracy of 0/1 predictions against `answer` (a list of labels): a flat
+// list of one value per label; anything nested ([n, 1] included) is a wrong
+// shape, with what numpy broadcasting would have said kept as naive_value.
 InstanceScore ScoreLabels(const nlohmann::json& output, const nlohmann::json& answer);
 
 inline InstanceScore WrongShape() { return {.wrong_shape = true}; }

@@ -46,39 +46,40 @@ std::optional<std::vector<double>> FlatValues(const json& output, size_t n) {
   return v;
 }
 
-namespace {
-
-int Depth(const json& j) {
-  int d = 0;
-  const json* p = &j;
-  while (p->is_array() && !p->empty()) {
-    ++d;
-    p = &(*p)[0];
+// What numpy's `predictions == labels` compares when predictions has shape
+// [rows, cols] and labels [n]: broadcast to [rows, n] when cols is n or 1
+// (a column [n, 1] compares every prediction with every label); matches / n,
+// as the paper's shown utility divides. Another shape does not broadcast: 0.
+double BroadcastScore(const json& output, const std::vector<int>& truth) {
+  size_t n = truth.size(), cols = output[0].size();
+  if (cols != n && cols != 1) return 0;
+  double matches = 0;
+  for (const json& row : output) {
+    std::vector<double> r;
+    if (!row.is_array() || row.size() != cols || !Flatten(row, r)) return 0;
+    for (size_t j = 0; j < n; ++j) matches += r[cols == 1 ? 0 : j] == truth[j];
   }
-  return d;
+  return matches / double(n);
 }
 
-}  // namespace
-
-// The paper's utility reshapes to 1-D, so any nesting of n values is fine.
-// More values are a wrong shape: a broadcasting comparison, as the paper's
-// numpy-based utility did, would count matches over the whole broadcast
-// array and could score above 1; we report that as naive_value.
+// The labels must come as a flat list of n values, as `[n]` in the paper's
+// shown utility. A nested output is a wrong shape even when it holds n values
+// ([n, 1] broadcasts to [n, n] there and can score above 1; the paper's
+// secret utility reshapes it, but a candidate learning from the shown one
+// should not be paid for it); what broadcasting would have said is kept as
+// naive_value.
 InstanceScore ScoreLabels(const json& output, const json& answer) {
   std::vector<double> pred;
   std::vector<int> truth = answer.get<std::vector<int>>();
   size_t n = truth.size();
   if (!Flatten(output, pred)) return WrongShape();
-  if (pred.size() != n) {
+  bool nested = output.is_array() && !output.empty() && output[0].is_array();
+  if (nested) {
     InstanceScore s = WrongShape();
-    if (!pred.empty() && pred.size() % n == 0 && Depth(output) >= 2) {
-      // [k, n] compared with [n] broadcasts row by row.
-      double matches = 0;
-      for (size_t i = 0; i < pred.size(); ++i) matches += pred[i] == truth[i % n];
-      s.naive_value = matches / n;
-    }
+    if (!output[0].empty()) s.naive_value = BroadcastScore(output, truth);
     return s;
   }
+  if (pred.size() != n) return WrongShape();
   double correct = 0;
   for (size_t i = 0; i < n; ++i) correct += pred[i] == truth[i];
   return Scored(correct / n);
