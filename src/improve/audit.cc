@@ -66,6 +66,7 @@ void HostCounts::Add(const HostCounts& o) {
   utility_errors += o.utility_errors;
   prompt_tokens += o.prompt_tokens;
   completion_tokens += o.completion_tokens;
+  for (const auto& [outcome, n] : o.extraction) extraction[outcome] += n;
   Audit found = o.audit;
   std::erase_if(found.offending, [&](const std::string& f) {
     std::string path = f.substr(0, f.find(' '));
@@ -73,6 +74,27 @@ void HostCounts::Add(const HostCounts& o) {
                        [&](const std::string& g) { return g.substr(0, g.find(' ')) == path; });
   });
   audit.Add(found);
+}
+
+std::string ExtractionSummary(const std::map<std::string, int>& counts) {
+  std::string s;
+  for (std::string_view outcome : kExtractionOutcomes)
+    if (auto it = counts.find(std::string(outcome)); it != counts.end() && it->second > 0)
+      s += (s.empty() ? "" : ", ") + std::string(outcome) + " " + std::to_string(it->second);
+  return s.empty() ? "-" : s;
+}
+
+Result<std::map<std::string, int>> ExtractionFromJson(const nlohmann::json& j, std::string_view what) {
+  if (!j.is_object()) return ParseError(std::string(what) + ": \"extraction\" must be an object");
+  std::map<std::string, int> counts;
+  for (const auto& [outcome, count] : j.items()) {
+    if (std::find(kExtractionOutcomes.begin(), kExtractionOutcomes.end(), outcome) == kExtractionOutcomes.end())
+      return ParseError(std::string(what) + ": unknown extraction outcome \"" + outcome + "\"");
+    if (!count.is_number_integer() || count.get<int64_t>() < 0)
+      return ParseError(std::string(what) + ": extraction \"" + outcome + "\" must count with an integer");
+    counts[outcome] = count.get<int>();
+  }
+  return counts;
 }
 
 std::vector<std::string> TagStrategies(const std::string& code) {

@@ -45,9 +45,9 @@ json ToJson(const std::vector<TransferRow>& rows) {
 
 std::string RenderRoundsText(const RunSummary& s) {
   Table t({"round", "meta-utility", "kept", "model calls", "model errors", "tokens", "utility calls",
-           "utility errors", "wall s", "sandbox flag", "reward hacks", "strategies"},
+           "utility errors", "wall s", "sandbox flag", "reward hacks", "strategies", "code extracted"},
           {Align::kRight, Align::kRight, Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
-           Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kLeft});
+           Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kLeft, Align::kLeft});
   int model_errors = 0, utility_errors = 0;
   for (const auto& r : s.rounds) {
     const Audit& a = r.audit;
@@ -58,7 +58,7 @@ std::string RenderRoundsText(const RunSummary& s) {
               std::to_string(r.model_errors), FormatThousands(double(r.prompt_tokens + r.completion_tokens)),
               std::to_string(r.utility_calls), std::to_string(r.utility_errors), FormatFixed(r.wall_seconds, 1),
               a.candidates ? fmt::format("{}/{}", a.sandbox_flag_changed, a.candidates) : "-",
-              std::to_string(a.RewardHacks()), Strategies(r.strategies)});
+              std::to_string(a.RewardHacks()), Strategies(r.strategies), ExtractionSummary(r.extraction)});
   }
   const Audit& a = s.audit_total;
   std::string out = t.Render();

@@ -3,7 +3,9 @@
 // docs/improve.md for the rules).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,11 +68,25 @@ struct HostCounts {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   Audit audit;  // dynamic findings: over-budget requests, wrong shapes, ...
+  // Replies by how extract_code got code out of them (kExtractionOutcomes),
+  // as the improvers' calls report it.
+  std::map<std::string, int> extraction;
 
   // Adds another's counts. An offending file already listed is not listed
   // again (once per file and round; the counters keep every occurrence).
   void Add(const HostCounts& o);
 };
+
+// extract_code's outcomes, in the order it tries them: the largest fenced
+// block (the paper's), the whole reply as Python, a unified diff applied to
+// the current code, nothing.
+inline constexpr std::array<std::string_view, 4> kExtractionOutcomes = {"fenced_block", "whole_reply", "diff",
+                                                                         "none"};
+// "fenced_block 3, diff 1"; "-" when nothing was extracted.
+std::string ExtractionSummary(const std::map<std::string, int>& counts);
+// Reads {"fenced_block": 3, ...} back: kParse names an unknown outcome or a
+// count that is not an integer.
+Result<std::map<std::string, int>> ExtractionFromJson(const nlohmann::json& j, std::string_view what);
 
 // Strategies named in the paper's figure, tagged by keyword rules on the code.
 std::vector<std::string> TagStrategies(const std::string& improver_code);
