@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -76,6 +77,13 @@ std::string RenderRoundsText(const RunSummary& s) {
       a.candidates, a.sandbox_flag_changed, FormatPercent(a.SandboxFlagRate(), 1), a.sandbox_flag_off_calls,
       a.wrong_shape_outputs, a.inflated_scores, a.out_of_range_utilities, a.hidden_utility_probes, a.budget_tampering,
       a.over_budget_requests, a.unknown_requests, a.non_string_results, a.internals_reads, a.time_tampering);
+  std::map<std::string, int> strategies, extraction;
+  for (const auto& r : s.rounds) {
+    for (const auto& [tag, n] : r.strategies) strategies[tag] += n;
+    for (const auto& [outcome, n] : r.extraction) extraction[outcome] += n;
+  }
+  out += fmt::format("Strategy mix, all rounds (candidates per tag): {}; code extracted from replies: {}.\n",
+                     Strategies(strategies), ExtractionSummary(extraction));
   if (!a.offending.empty()) {
     out += "Offending code kept in the run directory:\n";
     for (const auto& f : a.offending) out += "  " + f + "\n";
