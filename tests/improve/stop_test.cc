@@ -328,7 +328,7 @@ TEST(Stop, ARawHostileRequestFailsThatImproverNotTheHost) {
   for (int jobs : {1, 2}) {
     SCOPED_TRACE(jobs);
     auto lm = Replay();
-    auto box = sandbox::MakeBubblewrapSandbox();
+    auto box = sandbox::MakeBubblewrapSandbox({.spares = 0});  // no spare: every dir counted below is a run's
     StopOptions o = Small("");
     o.repeats = 2;
     o.jobs = jobs;
@@ -369,7 +369,7 @@ class ThrowingModel final : public runtime::LanguageModel {
 
 TEST(Stop, AModelThatThrowsFailsTheImproverWithItsReason) {
   ThrowingModel lm;
-  auto box = sandbox::MakeBubblewrapSandbox();
+  auto box = sandbox::MakeBubblewrapSandbox({.spares = 0});  // no spare: every dir counted below is a run's
   StopOptions o = Small("");
   int dirs_before = BoxDirsOfThisProcess();
   auto e = RunElement(o, SeedImprover(), "lpn", 0, lm, *box);
