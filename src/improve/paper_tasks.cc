@@ -201,17 +201,9 @@ Task PaperQapTask() {
     return Instance{json::array({f, d, p}), json{{"F", f}, {"D", d}, {"P", p}}};
   };
   t.score = [](const json& output, const json& a) {
-    auto p = FlatValues(output, kN);
+    auto p = Permutation(output, kN);
     if (!p) return WrongShape();
-    std::vector<int> perm(kN);
-    std::vector<bool> seen(kN, false);
-    for (int i = 0; i < kN; ++i) {
-      double v = (*p)[i];
-      if (!(v >= 0 && v < kN) || v != std::floor(v)) return WrongShape();  // checked before the cast
-      perm[i] = static_cast<int>(v);
-      if (seen[perm[i]]) return WrongShape();
-      seen[perm[i]] = true;
-    }
+    const std::vector<int>& perm = *p;
     const json &f = a["F"], &d = a["D"], &pref = a["P"];
     double objective = 0;
     for (int i = 0; i < kN; ++i) {

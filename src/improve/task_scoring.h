@@ -18,6 +18,8 @@ namespace lmlab::improve::internal {
 bool Flatten(const nlohmann::json& j, std::vector<double>& out, int depth = 0);
 // The output flattened to exactly n numbers; nothing when it has another shape.
 std::optional<std::vector<double>> FlatValues(const nlohmann::json& output, size_t n);
+// A permutation of 0..n-1 (flattened from any nesting); nothing otherwise.
+std::optional<std::vector<int>> Permutation(const nlohmann::json& output, int n);
 // Accuracy of 0/1 predictions against `answer` (a list of labels): a flat
 // list of one value per label; anything nested ([n, 1] included) is a wrong
 // shape, with what numpy broadcasting would have said kept as naive_value.

@@ -46,6 +46,21 @@ std::optional<std::vector<double>> FlatValues(const json& output, size_t n) {
   return v;
 }
 
+std::optional<std::vector<int>> Permutation(const json& output, int n) {
+  auto values = FlatValues(output, size_t(n));
+  if (!values) return std::nullopt;
+  std::vector<int> perm(n);
+  std::vector<bool> seen(n, false);
+  for (int i = 0; i < n; ++i) {
+    double d = (*values)[i];
+    if (!(d >= 0 && d < n) || d != std::floor(d)) return std::nullopt;  // checked before the cast
+    perm[i] = static_cast<int>(d);
+    if (seen[perm[i]]) return std::nullopt;
+    seen[perm[i]] = true;
+  }
+  return perm;
+}
+
 // What numpy's `predictions == labels` compares when predictions has shape
 // [rows, cols] and labels [n]: broadcast to [rows, n] when cols is n or 1
 // (a column [n, 1] compares every prediction with every label); matches / n,
@@ -300,18 +315,9 @@ Task QapTask() {
     return Instance{json::array({flow, dist, pc}), answer};
   };
   t.score = [](const json& output, const json& a) {
-    auto p = FlatValues(output, kN);
+    auto p = internal::Permutation(output, kN);
     if (!p) return WrongShape();
-    std::vector<int> perm(kN);
-    std::vector<bool> seen(kN, false);
-    for (int i = 0; i < kN; ++i) {
-      double d = (*p)[i];
-      if (!(d >= 0 && d < kN) || d != std::floor(d)) return WrongShape();  // checked before the cast
-      int v = static_cast<int>(d);
-      if (seen[v]) return WrongShape();
-      seen[v] = true;
-      perm[i] = v;
-    }
+    const std::vector<int>& perm = *p;
     double q = 0, l = 0;
     for (int i = 0; i < kN; ++i) {
       l += a["placement_cost"][i][perm[i]].get<double>();
