@@ -146,9 +146,9 @@ TEST(PaperTasks, SatSeedRandomWalkAndWalkSat) {
   Evaluation seed = EvalOnValidation("3sat", Get("3sat").seed_solution);
   EXPECT_EQ(seed.errors, 0) << seed.error;
   EXPECT_EQ(seed.wrong_shape, 0);
-  // The 300-step random walk solves the small formulas and misses many large ones.
-  EXPECT_GE(seed.utility, 0.35);
-  EXPECT_LE(seed.utility, 0.9);
+  // The 100-step random walk solves the small formulas and misses the large ones (0.40 measured).
+  EXPECT_GE(seed.utility, 0.25);
+  EXPECT_LE(seed.utility, 0.6);
   Evaluation walksat = EvalOnValidation("3sat", kWalkSat);
   EXPECT_EQ(walksat.errors, 0) << walksat.error;
   EXPECT_GE(walksat.utility, 0.9);
