@@ -303,7 +303,7 @@ int TransferCmd(const TransferOptions& o) {
 
 int TasksCmd(const TasksOptions& o) {
   nlohmann::json out = nlohmann::json::array();
-  Table t({"task", "title", "seconds/instance", "instances/call"},
+  Table t({"task", "title", "seconds/instance", "instances/call (--protocol lmlab)"},
           {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight});
   for (const auto& name : TaskNames()) {
     Task task = OrExit(FindTask(name));

@@ -156,6 +156,7 @@ Task ParityTask(const ParitySpec& spec) {
   Task t;
   t.name = spec.name;
   t.title = noisy ? "learning parity with noise" : "learning parity without noise";
+  if (spec.name.ends_with("_lmlab")) t.title += " (lmlab's variant: 100 samples)";
   t.seed_solution = internal::EmbeddedText(noisy ? "data/improve/tasks/lpn.py" : "data/improve/tasks/parity.py");
   t.numpy_args = {0, 1, 2};
   t.time_limit_seconds = spec.time_limit;
@@ -179,7 +180,7 @@ Task MaxCutTask() {
   static constexpr int kNodes = 300;
   Task t;
   t.name = "maxcut_lmlab";
-  t.title = "max-cut";
+  t.title = "max-cut (lmlab's variant: edge list, 300 nodes)";
   t.seed_solution = internal::EmbeddedText("data/improve/tasks/maxcut_lmlab.py");
   t.time_limit_seconds = 2;
   t.instances_per_call = 1;
@@ -218,7 +219,7 @@ Task SatTask() {
   static constexpr int kVars = 50, kClauses = 200;
   Task t;
   t.name = "3sat_lmlab";
-  t.title = "3-SAT";
+  t.title = "3-SAT (lmlab's variant: clauses satisfied)";
   t.seed_solution = internal::EmbeddedText("data/improve/tasks/3sat_lmlab.py");
   t.time_limit_seconds = 1;
   t.description = "Find an assignment satisfying a random satisfiable 3-SAT formula.";
@@ -270,7 +271,7 @@ Task QapTask() {
   static constexpr double kLambda = 0.5;
   Task t;
   t.name = "qap_lmlab";
-  t.title = "modified quadratic assignment";
+  t.title = "modified quadratic assignment (lmlab's variant)";
   t.seed_solution = internal::EmbeddedText("data/improve/tasks/qap_lmlab.py");
   t.time_limit_seconds = 1;
   t.description = "Assign 15 facilities to 15 locations to minimise flow x distance plus a placement cost.";
@@ -334,7 +335,7 @@ Task GridDistanceTask() {
   static constexpr int kLen = 24;
   Task t;
   t.name = "grid_distance_lmlab";
-  t.title = "string grid distance";
+  t.title = "adjacent-swap distance (lmlab's variant)";
   t.seed_solution = internal::EmbeddedText("data/improve/tasks/grid_distance_lmlab.py");
   t.time_limit_seconds = 0.5;
   t.instances_per_call = 5;
