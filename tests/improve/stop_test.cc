@@ -232,6 +232,13 @@ TEST(Stop, ReplayRunEndToEndIsDeterministicAndAudited) {
   ASSERT_EQ(loaded->rounds.size(), 2u);
   EXPECT_DOUBLE_EQ(loaded->rounds[1].meta_utility, first.rounds[1].meta_utility);
   EXPECT_EQ(loaded->audit_total.candidates, t.candidates);
+  // Every reply the seed improvers read went through extract_code; the
+  // fixture's replies all have fenced code but one prose reply.
+  EXPECT_GE(loaded->rounds[0].extraction.at("fenced_block"), 1);
+  EXPECT_EQ(loaded->rounds[1].extraction, first.rounds[1].extraction);  // read back as written
+  std::string table = RenderRoundsText(*loaded);
+  EXPECT_NE(table.find("code extracted"), std::string::npos);
+  EXPECT_NE(table.find("Strategy mix, all rounds (candidates per tag): beam search"), std::string::npos) << table;
   std::string svg = RenderPlotSvg(*loaded);
   EXPECT_NE(svg.find("<svg"), std::string::npos);
   EXPECT_EQ(std::count(svg.begin(), svg.end(), '\n') > 5, true);
