@@ -46,13 +46,14 @@ std::string Capture(const std::string& command, int* status) {
 int main(int argc, char** argv) {
   CLI::App app{"Generation tokens/s: lmlab's llama.cpp backend vs llama-bench, same model, same run"};
   std::string model;
-  int threads = 2, tokens = 64, reps = 5;
+  int threads = 2, tokens = 64, reps = 5, gpu_layers = 0;
   bench::RandomModelShape shape;
   bool json = false;
   app.add_option("--model", model, "GGUF to measure (default: a random 4 x 256 llama written here)");
   app.add_option("--threads", threads, "CPU threads for both")->capture_default_str();
   app.add_option("--tokens", tokens, "Tokens generated per repetition")->capture_default_str();
   app.add_option("--reps", reps, "Repetitions (the best of each side counts)")->capture_default_str();
+  app.add_option("--gpu-layers", gpu_layers, "Layers offloaded by both (CUDA builds; -1 = all)")->capture_default_str();
   bench::AddRandomModelOptions(app, shape);
   app.add_flag("--json", json, "Print JSON");
   CLI11_PARSE(app, argc, argv);
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
   }
 
   // lmlab: greedy generation from BOS alone, as llama-bench's tg test does.
-  auto lm = runtime::OpenModel({.gguf_path = model, .threads = threads, .n_ctx = tokens + 8});
+  auto lm = runtime::OpenModel({.gguf_path = model, .threads = threads, .n_ctx = tokens + 8, .n_gpu_layers = gpu_layers});
   if (!lm) return bench::Fail(lm.error());
   int generated = 0;
   // Seconds per generated token (Complete's own timing), so the best is the least.
@@ -87,8 +88,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   int status = 0;
-  std::string out = Capture(fmt::format("{} -m {} -p 0 -n {} -t {} -r {} -o json 2>/dev/null", tool, model, tokens,
-                                        threads, reps),
+  std::string out = Capture(fmt::format("{} -m {} -p 0 -n {} -t {} -r {} -ngl {} -o json 2>/dev/null", tool, model,
+                                        tokens, threads, reps, gpu_layers < 0 ? 999 : gpu_layers),
                             &status);
   if (status != 0) {
     std::cerr << "llama-bench failed (" << status << ")\n" << out << "\n";

@@ -36,7 +36,7 @@ nlohmann::json ToJson(const ModelInfo& i) {
   return {{"backend", i.backend},         {"name", i.name},       {"architecture", i.architecture},
           {"n_layers", i.n_layers},       {"n_embd", i.n_embd},   {"n_ctx_train", i.n_ctx_train},
           {"n_ctx", i.n_ctx},             {"n_vocab", i.n_vocab}, {"n_params", i.n_params},
-          {"chat_template", i.chat_template}};
+          {"quantization", i.quantization}, {"chat_template", i.chat_template}, {"chat_format", i.chat_format}};
 }
 
 nlohmann::json ToJson(const Completion& c) {
@@ -76,6 +76,7 @@ int RunInfo(const InfoOptions& o) {
   t.AddRow({"name", i.name});
   t.AddRow({"architecture", i.architecture.empty() ? "?" : i.architecture});
   t.AddRow({"parameters", i.n_params > 0 ? FormatThousands(double(i.n_params)) + " (" + FormatSi(double(i.n_params), "", 2) + ")" : "?"});
+  t.AddRow({"weights", i.quantization.empty() ? "?" : i.quantization});
   t.AddRow({"layers", known(i.n_layers)});
   t.AddRow({"width (n_embd)", known(i.n_embd)});
   t.AddRow({"vocabulary", known(i.n_vocab)});
@@ -86,6 +87,7 @@ int RunInfo(const InfoOptions& o) {
   for (char& c : tmpl)
     if (c == '\n') c = ' ';
   t.AddRow({"chat template", tmpl});
+  if (!i.chat_format.empty()) t.AddRow({"chat format", i.chat_format});
   std::cout << t.Render();
   return 0;
 }
@@ -96,6 +98,7 @@ struct GenerateOptions {
   std::string prompt;
   bool chat = false;
   std::string system;
+  bool show_prompt = false;
   SamplingParams sampling;
   bool json = false;
 };
@@ -116,17 +119,23 @@ int RunGenerate(const GenerateOptions& o) {
     };
   }
   Completion c;
+  std::string prompt;  // --show-prompt: what the chat template made of the messages
   if (o.chat) {
     std::vector<ChatMessage> messages;
     if (!o.system.empty()) messages.push_back({"system", o.system});
     messages.push_back({"user", o.prompt});
+    if (o.show_prompt) prompt = OrExit(lm->FormatChat(messages));
+    if (o.show_prompt && !o.json) std::cout << "--- prompt ---\n" << prompt << "\n--- end of prompt ---\n" << std::flush;
     c = OrExit(lm->Chat(messages, o.sampling, stream));
   } else {
     if (!o.system.empty()) throw UsageError("--system needs --chat");
+    if (o.show_prompt) throw UsageError("--show-prompt needs --chat (without it the prompt is sent as given)");
     c = OrExit(lm->Complete(o.prompt, o.sampling, stream));
   }
   if (o.json) {
-    PrintJsonText(ToJson(c));
+    nlohmann::json j = ToJson(c);
+    if (o.show_prompt) j["prompt"] = prompt;
+    PrintJsonText(j);
     return 0;
   }
   std::cout << "\n";
@@ -252,6 +261,8 @@ void Register(CLI::App& app) {
     sub->option_defaults()->group("Chat");
     sub->add_flag("--chat", o->chat, "Format the prompt as a user message with the model's chat template");
     sub->add_option("--system", o->system, "System message (with --chat)");
+    sub->add_flag("--show-prompt", o->show_prompt,
+                  "With --chat: print the prompt the chat template made (in --json: a \"prompt\" field)");
     sub->option_defaults()->group("Output");
     sub->add_flag("--json", o->json, "Print the completion as JSON at the end instead of streaming");
     SetRun(sub, [o] { return RunGenerate(*o); });

@@ -66,6 +66,9 @@ int Run(const Options& o) {
   if (!(o.max_body_kb >= 1)) throw UsageError("--max-body-kb must be at least 1");
   if (o.port < 0 || o.port > 65535) throw UsageError("--port must be from 0 to 65535");
   if (o.http_threads < 1 || o.http_threads > 1024) throw UsageError("--http-threads must be from 1 to 1024");
+  const bool searches = !o.no_search && (!o.index.empty() || !o.searxng.empty());
+  if (!o.monitor.empty() && !searches)
+    throw UsageError("--monitor scores grounded answers: add --index PATH or --searxng URL");
 
   CheckModelFlags(o.model);
   server::ServerOptions so{.host = o.host, .port = o.port, .max_body_bytes = static_cast<size_t>(o.max_body_kb * 1024),
@@ -88,7 +91,7 @@ int Run(const Options& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  bool grounded = !o.no_search && (!o.index.empty() || !o.searxng.empty());
+  bool grounded = searches;
   std::unique_ptr<server::ChatEngine> engine;
   std::string search_desc;
   if (grounded) {
@@ -122,7 +125,7 @@ int Run(const Options& o) {
   } else {
     std::cout << "lmlab serve: " << server->url() << "/  (model " << model_name << ", search " << search_desc
               << (so.bearer_token.empty() ? "" : ", bearer token required for /v1/*") << ")\n"
-              << "  API: " << server->url() << "/v1/chat/completions   Ctrl-C stops\n";
+              << "  API: " << server->url() << "/v1/chat/completions, /v1/completions, /v1/embeddings   Ctrl-C stops\n";
   }
   std::cout.flush();
 
@@ -152,12 +155,15 @@ int Run(const Options& o) {
 void Register(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* sub = AddCommand(
-      app, "serve", "Serve grounded answers: an OpenAI-compatible API and a web page",
+      app, "serve",
+      "Serve grounded answers: an OpenAI-compatible API (chat, completions, embeddings, logprobs) and a web page",
       "  lmlab serve --model tiny.gguf --index docs.sqlite                 # http://127.0.0.1:8080/\n"
       "  lmlab serve --endpoint http://127.0.0.1:8081 --api-model qwen --index docs.sqlite --port 9000\n"
       "  lmlab serve --model m.gguf --searxng http://127.0.0.1:8888 --k 15\n"
       "  LMLAB_TOKEN=s3cret lmlab serve --model m.gguf --index docs.sqlite --token-env LMLAB_TOKEN --host 0.0.0.0\n"
-      "  curl -s localhost:8080/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Latest zlib?\"}]}'\n");
+      "  curl -s localhost:8080/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Latest zlib?\"}]}'\n"
+      "  curl -s localhost:8080/v1/completions -d '{\"prompt\":\"The capital of France is\",\"logprobs\":3}'\n"
+      "  curl -s localhost:8080/v1/embeddings -d '{\"input\":[\"Paris\",\"Tokyo\"]}'\n");
   auto& s = *sub;
   AddModelFlags(sub, o->model);
   s.add_option("--parallel", o->parallel, "Model instances answering at once (requests queue for one)")

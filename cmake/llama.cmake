@@ -12,10 +12,20 @@
 add_library(lmlab_llama INTERFACE)
 add_library(lmlab_ggml INTERFACE)  # ggml alone (graphs, gguf), for train and ood
 
+# Chat templates are Jinja, rendered by llama.cpp's own engine (common/chat.h,
+# what llama-server runs): src/runtime/jinja/ is a library of its own because
+# llama.cpp's common library brings its own nlohmann/json and cpp-httplib
+# headers, which no other lmlab file may see (lmlab uses Debian's).
+add_library(lmlab_chat_jinja STATIC)
+target_include_directories(lmlab_chat_jinja PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(lmlab_llama INTERFACE lmlab_chat_jinja)
+
 if(LMLAB_LLAMA_INSTALLED)
   find_package(llama REQUIRED)
   target_link_libraries(lmlab_llama INTERFACE llama)
   target_link_libraries(lmlab_ggml INTERFACE ggml::ggml)
+  # An installed llama.cpp ships no common library: built-in formats only.
+  target_sources(lmlab_chat_jinja PRIVATE ${CMAKE_SOURCE_DIR}/src/runtime/jinja/chat_jinja_none.cc)
   return()
 endif()
 
@@ -45,6 +55,8 @@ set(LLAMA_ALL_WARNINGS OFF CACHE BOOL "" FORCE)
 add_subdirectory(${LMLAB_LLAMA_SOURCE} ${CMAKE_BINARY_DIR}/_deps/llama-build EXCLUDE_FROM_ALL SYSTEM)
 target_link_libraries(lmlab_llama INTERFACE llama ggml)
 target_link_libraries(lmlab_ggml INTERFACE ggml)
+target_sources(lmlab_chat_jinja PRIVATE ${CMAKE_SOURCE_DIR}/src/runtime/jinja/chat_jinja.cc)
+target_link_libraries(lmlab_chat_jinja PRIVATE llama-common llama)
 
 # The tools the test suite runs (`llama_tools`) and the ones the benchmarks
 # compare against (`llama_bench_tools`).
