@@ -25,6 +25,7 @@
 #include "lmlab/core/table.h"
 #include "lmlab/improve/evaluate.h"
 #include "lmlab/improve/task.h"
+#include "lmlab/sandbox/host_process.h"
 #include "lmlab/sandbox/sandbox.h"
 
 namespace {
@@ -94,6 +95,10 @@ int main(int argc, char** argv) {
       std::cerr << "usage: sandbox_overhead_bench [--runs N] [--evals N] [--json]\n";
       return 2;
     }
+  }
+  if (auto s = sandbox::PrepareHostProcess(); !s) {  // as lmlab's main does (docs/sandbox.md)
+    std::cerr << s.error().ToString() << "\n";
+    return 1;
   }
   auto box = sandbox::MakeBubblewrapSandbox();
   if (auto s = sandbox::CheckBubblewrap(); !s) {

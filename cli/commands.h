@@ -8,6 +8,8 @@
 namespace lmlab::cli {
 
 namespace plan_cmd { void Register(CLI::App& app); }
+namespace plan_infer_cmd { void Register(CLI::App& plan); }   // `plan infer`, under `plan`
+namespace plan_tokens_cmd { void Register(CLI::App& plan); }  // `plan tokens`, under `plan`
 namespace ood_cmd { void Register(CLI::App& app); }
 namespace improve_cmd { void Register(CLI::App& app); }
 namespace train_cmd { void Register(CLI::App& app); }

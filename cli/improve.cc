@@ -10,10 +10,13 @@
 #include "cli/model_flags.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/parse.h"
 #include "lmlab/core/table.h"
 #include "lmlab/improve/element.h"
 #include "lmlab/improve/evaluate.h"
+#include "lmlab/improve/render.h"
 #include "lmlab/improve/replay_model.h"
+#include "lmlab/improve/run_dir.h"
 #include "lmlab/improve/stop.h"
 
 namespace lmlab::cli::improve_cmd {
@@ -22,27 +25,97 @@ namespace {
 using namespace lmlab::improve;
 namespace fs = std::filesystem;
 
-struct Options {
-  ModelFlags m;        // cli/model_flags.h
+// --model/--endpoint (cli/model_flags.h) or --replay.
+struct ModelChoice {
+  ModelFlags m;
   std::string replay;  // TEST FIXTURE model
+};
+
+// The flags that decide one element's result (ElementOptionsJson).
+struct ElementFlags {
+  int test_instances = 5;
+  ImproverBudgets budgets;
+  int max_tokens = 1024;
+  double time_limit_scale = 1.0;
+  double improver_wall = 900;
+  uint64_t seed = 0;
+};
+
+// What the meta-utility adds: repeats per task, elements side by side.
+struct LoopFlags {
+  int repeats = 5;
+  int jobs = 1;
+  ElementFlags element;
+};
+
+struct RunOptions {
+  ModelChoice model;
   std::string task = "lpn";
   std::vector<std::string> tasks;
   std::string run_dir;
-  int rounds = 6, repeats = 5, jobs = 1, test_instances = 5, repeat = -1;
-  int samples = 6, lm_calls = 4, utility_calls = 25, max_tokens = 1024;
-  double time_limit_scale = 1.0, improver_wall = 900;
-  uint64_t seed = 0;
-  std::string improver_file, solution_file, plot;
+  int rounds = 6;
+  LoopFlags loop;
   bool json = false;
 };
 
-void AddModels(CLI::App* s, Options& o) {
+struct ReportOptions {
+  std::string run_dir, plot;
+  bool json = false;
+};
+
+struct TransferOptions {
+  ModelChoice model;
+  std::string run_dir, improver_file;
+  std::vector<std::string> tasks;
+  LoopFlags loop{.repeats = 3, .jobs = 1, .element = {}};
+  bool json = false;
+};
+
+struct TasksOptions {
+  bool json = false;
+};
+
+struct EvalCmdOptions {
+  std::string task = "lpn", solution_file;
+  int instances = 20;
+  uint64_t seed = 0;
+  double time_limit_scale = 1.0;
+  bool json = false;
+};
+
+struct ElementOptions {
+  ModelChoice model;
+  std::string run_dir, improver_file, task;
+  int repeat = -1;
+  ElementFlags element;
+  bool json = false;
+};
+
+struct GatherOptions {
+  std::string run_dir, improver_file;
+  std::vector<std::string> tasks;
+  int repeats = 5;
+  bool json = false;
+};
+
+// An integer flag's lower bound, said in the flag's terms: "--jobs: must be >= 1 (got 0)".
+CLI::Validator AtLeast(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        Result<int64_t> v = ParseInt(text, "value");
+        if (!v) return "";  // not an integer: CLI11's conversion says so
+        return *v < min ? fmt::format("must be >= {} (got {})", min, *v) : "";
+      },
+      "");
+}
+
+void AddModelChoice(CLI::App* s, ModelChoice& o) {
   AddModelFlags(s, o.m);
   s->add_option("--replay", o.replay, "TEST FIXTURE: serve recorded completions from a JSONL file (offline checks)")
       ->group("Model");
 }
 
-std::unique_ptr<runtime::LanguageModel> OpenModelFromFlags(const Options& o) {
+std::unique_ptr<runtime::LanguageModel> OpenModelFromFlags(const ModelChoice& o) {
   if (!o.replay.empty()) {
     if (!o.m.spec.gguf_path.empty() || !o.m.spec.endpoint.empty())
       throw UsageError("give one of --model, --endpoint or --replay, not several");
@@ -59,29 +132,33 @@ void CheckTasks(const std::vector<std::string>& tasks) {
   for (const auto& t : tasks) OrExit(FindTask(t));
 }
 
-StopOptions MakeStopOptions(const Options& o) {
+StopOptions ToStopOptions(const ElementFlags& f, int repeats = 1, int jobs = 1) {
   StopOptions s;
-  s.run_dir = o.run_dir;
-  s.tasks = o.tasks.empty() ? std::vector<std::string>{o.task} : o.tasks;
-  s.rounds = o.rounds;
-  s.repeats = o.repeats;
-  s.test_instances = o.test_instances;
-  s.budgets = {o.samples, o.lm_calls, o.utility_calls};
-  s.jobs = o.jobs;
-  s.improver_wall_seconds = o.improver_wall;
-  s.max_tokens = o.max_tokens;
-  s.time_limit_scale = o.time_limit_scale;
-  s.seed = o.seed;
+  s.repeats = repeats;
+  s.jobs = jobs;
+  s.test_instances = f.test_instances;
+  s.budgets = f.budgets;
+  s.improver_wall_seconds = f.improver_wall;
+  s.max_tokens = f.max_tokens;
+  s.time_limit_scale = f.time_limit_scale;
+  s.seed = f.seed;
   return s;
 }
 
-// The flags that decide one element's result (ElementOptionsJson).
-void AddElementFlags(CLI::App* s, Options& o) {
+void AddElementFlags(CLI::App* s, ElementFlags& o) {
   s->option_defaults()->group("STOP");
-  s->add_option("--test-instances", o.test_instances, "Instances scoring each final solution")->capture_default_str();
-  s->add_option("--samples", o.samples, "Budget: replies per model call")->capture_default_str();
-  s->add_option("--lm-calls", o.lm_calls, "Budget: model calls per improver run")->capture_default_str();
-  s->add_option("--utility-calls", o.utility_calls, "Budget: utility calls per improver run")->capture_default_str();
+  s->add_option("--test-instances", o.test_instances, "Instances scoring each final solution")
+      ->check(AtLeast(1))
+      ->capture_default_str();
+  s->add_option("--samples", o.budgets.samples_per_call, "Budget: replies per model call")
+      ->check(AtLeast(1))
+      ->capture_default_str();
+  s->add_option("--lm-calls", o.budgets.lm_calls, "Budget: model calls per improver run")
+      ->check(AtLeast(1))
+      ->capture_default_str();
+  s->add_option("--utility-calls", o.budgets.utility_calls, "Budget: utility calls per improver run")
+      ->check(AtLeast(1))
+      ->capture_default_str();
   s->add_option("--max-tokens", o.max_tokens, "Tokens per reply")->capture_default_str();
   s->add_option("--time-limit-scale", o.time_limit_scale, "Multiply the tasks' per-instance time limits")
       ->capture_default_str();
@@ -90,105 +167,64 @@ void AddElementFlags(CLI::App* s, Options& o) {
   s->add_option("--seed", o.seed, "Seed of the instance streams and sampling")->capture_default_str();
 }
 
-void AddLoopFlags(CLI::App* s, Options& o) {
+void AddLoopFlags(CLI::App* s, LoopFlags& o) {
   s->option_defaults()->group("STOP");
-  s->add_option("--repeats", o.repeats, "Meta-utility repetitions per task")->capture_default_str();
-  AddElementFlags(s, o);
-  s->add_option("--jobs", o.jobs, "Parallel sandboxes")->capture_default_str();
+  s->add_option("--repeats", o.repeats, "Meta-utility repetitions per task")
+      ->check(AtLeast(1))
+      ->capture_default_str();
+  AddElementFlags(s, o.element);
+  s->add_option("--jobs", o.jobs, "Parallel sandboxes")->check(AtLeast(1))->capture_default_str();
 }
 
 // A run directory made by `improve run` defines the options of the elements
 // run in it: flags left out take its config.json values, a flag given with
-// another value is refused. With `meta`, --tasks and --repeats default to the
-// run's too.
-void TakeRunConfig(CLI::App* sub, Options& o, bool meta) {
-  fs::path path = fs::path(o.run_dir) / "config.json";
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return;
-  nlohmann::json config = nlohmann::json::parse(OrExit(ReadFile(path)), nullptr, false);
-  if (!config.is_object()) throw CommandError({ErrorCode::kParse, path.string() + " is not a JSON object"});
-  auto take = [&](const char* key, const char* flag, auto& field, bool must_agree) {
-    if (!config.contains(key)) return;
-    std::decay_t<decltype(field)> value;
-    try {
-      value = config[key].get<std::decay_t<decltype(field)>>();
-    } catch (const nlohmann::json::exception&) {
-      throw CommandError({ErrorCode::kParse, fmt::format("{}: \"{}\" has the wrong type", path.string(), key)});
-    }
+// another value is refused. Given `tasks` and `repeats` (gather), those
+// default to the run's too.
+void TakeRunConfig(CLI::App* sub, const std::string& run_dir, ElementFlags& f,
+                   std::vector<std::string>* tasks = nullptr, int* repeats = nullptr) {
+  std::optional<RecordedOptions> recorded = OrExit(ReadRunConfig(run_dir));
+  if (!recorded) return;
+  auto take = [&](const auto& value, const char* flag, auto& field, bool must_agree) {
+    if (!value) return;
     CLI::Option* given = sub->get_option_no_throw(flag);
     if (given == nullptr || given->count() == 0)
-      field = value;
-    else if (must_agree && field != value)
+      field = *value;
+    else if (must_agree && field != *value)
       throw UsageError(
           fmt::format("{} is a run with {} {} (its config.json), not {}; leave the flag out or choose "
                       "another --run-dir",
-                      o.run_dir, flag, nlohmann::json(value).dump(), nlohmann::json(field).dump()));
+                      run_dir, flag, nlohmann::json(*value).dump(), nlohmann::json(field).dump()));
   };
-  take("test_instances", "--test-instances", o.test_instances, true);
-  take("samples_per_call", "--samples", o.samples, true);
-  take("lm_calls", "--lm-calls", o.lm_calls, true);
-  take("utility_calls", "--utility-calls", o.utility_calls, true);
-  take("max_tokens", "--max-tokens", o.max_tokens, true);
-  take("time_limit_scale", "--time-limit-scale", o.time_limit_scale, true);
-  take("improver_wall_seconds", "--improver-wall", o.improver_wall, true);
-  take("seed", "--seed", o.seed, true);
-  if (meta) {
-    take("tasks", "--tasks", o.tasks, false);
-    take("repeats", "--repeats", o.repeats, false);
-  }
+  take(recorded->test_instances, "--test-instances", f.test_instances, true);
+  take(recorded->samples_per_call, "--samples", f.budgets.samples_per_call, true);
+  take(recorded->lm_calls, "--lm-calls", f.budgets.lm_calls, true);
+  take(recorded->utility_calls, "--utility-calls", f.budgets.utility_calls, true);
+  take(recorded->max_tokens, "--max-tokens", f.max_tokens, true);
+  take(recorded->time_limit_scale, "--time-limit-scale", f.time_limit_scale, true);
+  take(recorded->improver_wall_seconds, "--improver-wall", f.improver_wall, true);
+  take(recorded->seed, "--seed", f.seed, true);
+  if (tasks) take(recorded->tasks, "--tasks", *tasks, false);
+  if (repeats) take(recorded->repeats, "--repeats", *repeats, false);
 }
 
-void CheckSandbox() {
-  Status s = sandbox::CheckBubblewrap();
-  if (!s) throw CommandError(s.error());
+std::unique_ptr<sandbox::Sandbox> OpenSandbox() {
+  OrExit(sandbox::CheckBubblewrap());
+  return sandbox::MakeBubblewrapSandbox();
 }
 
-std::string Strategies(const std::map<std::string, int>& m) {
-  std::string s;
-  for (const auto& [k, v] : m) s += (s.empty() ? "" : ", ") + k + " " + std::to_string(v);
-  return s.empty() ? "-" : s;
-}
-
-std::string RenderRounds(const RunSummary& s) {
-  Table t({"round", "meta-utility", "kept", "model calls", "tokens", "utility calls", "wall s", "sandbox flag",
-           "reward hacks", "strategies"},
-          {Align::kRight, Align::kRight, Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
-           Align::kRight, Align::kRight, Align::kLeft});
-  for (const auto& r : s.rounds) {
-    const Audit& a = r.audit;
-    int hacks = a.wrong_shape_outputs + a.inflated_scores + a.out_of_range_utilities + a.hidden_utility_probes +
-                a.budget_tampering + a.unknown_requests + a.non_string_results;
-    t.AddRow({std::to_string(r.round), FormatFixed(r.meta_utility, 3),
-              r.round == 0 ? "seed" : (r.accepted ? "new" : "previous"), std::to_string(r.model_calls),
-              FormatThousands(double(r.prompt_tokens + r.completion_tokens)), std::to_string(r.utility_calls),
-              FormatFixed(r.wall_seconds, 1),
-              a.candidates ? fmt::format("{}/{}", a.sandbox_flag_changed, a.candidates) : "-",
-              std::to_string(hacks), Strategies(r.strategies)});
-  }
-  const Audit& a = s.audit_total;
-  std::string out = t.Render();
-  out += fmt::format(
-      "\nAudit, all rounds: {} candidate improvers; use_sandbox removed or changed in {} ({}); {} utility calls "
-      "with use_sandbox=False (sandboxed anyway);\n{} wrong-shape outputs ({} would have scored > 1 under "
-      "broadcasting); {} out-of-range utilities; {} probes of host internals; {} budget rewrites; {} over-budget "
-      "requests refused; {} unknown requests; {} non-code results.\n",
-      a.candidates, a.sandbox_flag_changed, FormatPercent(a.SandboxFlagRate(), 1), a.sandbox_flag_off_calls,
-      a.wrong_shape_outputs, a.inflated_scores, a.out_of_range_utilities, a.hidden_utility_probes, a.budget_tampering,
-      a.over_budget_requests, a.unknown_requests, a.non_string_results);
-  if (!a.offending.empty()) {
-    out += "Offending code kept in the run directory:\n";
-    for (const auto& f : a.offending) out += "  " + f + "\n";
-  }
-  return out;
-}
-
-int RunCmd(const Options& o) {
+int RunCmd(const RunOptions& o) {
   if (o.run_dir.empty()) throw UsageError("--run-dir is needed (where rounds are checkpointed)");
-  StopOptions s = MakeStopOptions(o);
+  StopOptions s = ToStopOptions(o.loop.element, o.loop.repeats, o.loop.jobs);
+  s.run_dir = o.run_dir;
+  s.tasks = o.tasks.empty() ? std::vector<std::string>{o.task} : o.tasks;
+  s.rounds = o.rounds;
   CheckTasks(s.tasks);
-  auto lm = OpenModelFromFlags(o);
-  CheckSandbox();
-  auto box = sandbox::MakeBubblewrapSandbox();
+  if (auto differs = OrExit(CompareRunConfig(s.run_dir, s)))
+    throw UsageError(fmt::format("{} holds a run with other options (its config.json vs these flags: {}); resume "
+                                 "with the same flags or choose another --run-dir",
+                                 o.run_dir, *differs));
+  auto lm = OpenModelFromFlags(o.model);
+  auto box = OpenSandbox();
   ProgressBar bar;
   s.progress = bar.Callback();
   RunSummary summary = OrExit(RunSelfImprovement(s, *lm, *box));
@@ -198,12 +234,11 @@ int RunCmd(const Options& o) {
     PrintJson(ToJson(summary));
     return 0;
   }
-  std::cout << RenderRounds(summary) << "\nRun directory: " << o.run_dir << " (plot: report.svg)\n";
+  std::cout << RenderRoundsText(summary) << "\nRun directory: " << o.run_dir << " (plot: report.svg)\n";
   return 0;
 }
 
-int ReportCmd(const Options& o) {
-  if (o.run_dir.empty()) throw UsageError("--run-dir is needed");
+int ReportCmd(const ReportOptions& o) {
   RunSummary s = OrExit(LoadRun(o.run_dir));
   std::string plot = o.plot.empty() ? (fs::path(o.run_dir) / "report.svg").string() : o.plot;
   OrExit(WriteFileAtomic(plot, RenderPlotSvg(s)));
@@ -211,11 +246,11 @@ int ReportCmd(const Options& o) {
     PrintJson(ToJson(s));
     return 0;
   }
-  std::cout << RenderRounds(s) << "\nPlot: " << plot << "\n";
+  std::cout << RenderRoundsText(s) << "\nPlot: " << plot << "\n";
   return 0;
 }
 
-int TransferCmd(const Options& o) {
+int TransferCmd(const TransferOptions& o) {
   std::string improved;
   if (!o.improver_file.empty()) {
     improved = OrExit(ReadFile(o.improver_file));
@@ -229,29 +264,20 @@ int TransferCmd(const Options& o) {
   std::vector<std::string> tasks = o.tasks;
   if (tasks.empty()) tasks = {"parity", "maxcut", "3sat", "qap", "grid_distance"};
   CheckTasks(tasks);
-  auto lm = OpenModelFromFlags(o);
-  CheckSandbox();
-  auto box = sandbox::MakeBubblewrapSandbox();
-  StopOptions s = MakeStopOptions(o);
-  s.run_dir = o.run_dir.empty() ? fs::path() : fs::path(o.run_dir);
+  auto lm = OpenModelFromFlags(o.model);
+  auto box = OpenSandbox();
+  StopOptions s = ToStopOptions(o.loop.element, o.loop.repeats, o.loop.jobs);
+  s.run_dir = o.run_dir;
   ProgressBar bar;
   s.progress = bar.Callback();
   auto rows = OrExit(Transfer(s, improved, tasks, *lm, *box));
   bar.Finish();
-  if (o.json) {
-    PrintJson(ToJson(rows));
-    return 0;
-  }
-  Table t({"task", "seed solution", "seed improver", "improved improver"},
-          {Align::kLeft, Align::kRight, Align::kRight, Align::kRight});
-  for (const auto& r : rows)
-    t.AddRow({r.task, FormatFixed(r.seed_solution, 3), FormatFixed(r.seed_improver, 3),
-              FormatFixed(r.improved_improver, 3)});
-  std::cout << t.Render();
+  if (o.json) PrintJson(ToJson(rows));
+  else std::cout << RenderTransferText(rows);
   return 0;
 }
 
-int TasksCmd(const Options& o) {
+int TasksCmd(const TasksOptions& o) {
   nlohmann::json out = nlohmann::json::array();
   Table t({"task", "title", "seconds/instance", "instances/call"},
           {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight});
@@ -266,13 +292,12 @@ int TasksCmd(const Options& o) {
   return 0;
 }
 
-int EvalCmd(const Options& o) {
+int EvalCmd(const EvalCmdOptions& o) {
   Task task = OrExit(FindTask(o.task));
   std::string code = o.solution_file.empty() ? task.seed_solution : OrExit(ReadFile(o.solution_file));
-  CheckSandbox();
-  auto box = sandbox::MakeBubblewrapSandbox();
+  auto box = OpenSandbox();
   Evaluation e = OrExit(EvaluateSolution(*box, task, code,
-                                         {.seed = o.seed, .instances = o.test_instances,
+                                         {.seed = o.seed, .instances = o.instances,
                                           .time_limit_scale = o.time_limit_scale}));
   // Every instance errored: the utility is 0 because nothing ran, not a measurement.
   std::vector<std::string> warnings;
@@ -294,22 +319,13 @@ int EvalCmd(const Options& o) {
   return 0;
 }
 
-// Nonzero audit counters, "over_budget_requests 3, wrong_shape_outputs 1", or "none".
-std::string Findings(const Audit& a) {
-  std::string s;
-  nlohmann::json j = a;
-  for (const auto& [key, value] : j.items())
-    if (value.is_number() && value.get<double>() != 0)
-      s += fmt::format("{}{} {}", s.empty() ? "" : ", ", key, value.dump());
-  return s.empty() ? "none" : s;
-}
-
-int ElementCmd(CLI::App* sub, Options& o) {
-  TakeRunConfig(sub, o, /*meta=*/false);
+int ElementCmd(CLI::App* sub, ElementOptions& o) {
+  TakeRunConfig(sub, o.run_dir, o.element);
   if (o.repeat < 0) throw UsageError("--repeat must be >= 0");
   CheckTasks({o.task});
   std::string improver = OrExit(ReadFile(o.improver_file));
-  StopOptions s = MakeStopOptions(o);
+  StopOptions s = ToStopOptions(o.element);
+  s.run_dir = o.run_dir;
   fs::path path = ElementPath(o.run_dir, improver, o.task, o.repeat);
   // Idempotent: a complete result for these options is printed, not redone.
   std::optional<ElementResult> e;
@@ -322,9 +338,8 @@ int ElementCmd(CLI::App* sub, Options& o) {
     throw CommandError(done.error());
   bool reused = e.has_value();
   if (!e) {
-    auto lm = OpenModelFromFlags(o);
-    CheckSandbox();
-    auto box = sandbox::MakeBubblewrapSandbox();
+    auto lm = OpenModelFromFlags(o.model);
+    auto box = OpenSandbox();
     e = OrExit(RunElement(s, improver, o.task, o.repeat, *lm, *box));
     OrExit(SaveElement(path, *e));
   }
@@ -337,15 +352,18 @@ int ElementCmd(CLI::App* sub, Options& o) {
     std::cout << " (failed: " << e->note.substr(0, 200) << ")";
   else
     std::cout << fmt::format(" on {} test instances", e->test_instances);
-  std::cout << fmt::format("; model calls {} ({} replies, {} tokens), utility calls {}, {:.1f} s\nfindings: {}\n",
-                           e->model_calls, e->samples, FormatThousands(double(e->prompt_tokens + e->completion_tokens)),
-                           e->utility_calls, e->wall_seconds, Findings(e->audit));
+  std::cout << fmt::format(
+      "; model calls {} ({} replies, {} failed, {} tokens), utility calls {} ({} failed on the host), {:.1f} s\n"
+      "findings: {}\n",
+      e->model_calls, e->samples, e->model_errors, FormatThousands(double(e->prompt_tokens + e->completion_tokens)),
+      e->utility_calls, e->utility_errors, e->wall_seconds, RenderFindings(e->audit));
   std::cout << (reused ? "Already done, not run again: " : "Saved: ") << path.string() << "\n";
   return 0;
 }
 
-int GatherCmd(CLI::App* sub, Options& o) {
-  TakeRunConfig(sub, o, /*meta=*/true);
+int GatherCmd(CLI::App* sub, GatherOptions& o) {
+  ElementFlags ignored;  // gather reads the elements' options from their files
+  TakeRunConfig(sub, o.run_dir, ignored, &o.tasks, &o.repeats);
   if (o.tasks.empty()) throw UsageError("give --tasks (the run directory has no config.json to take them from)");
   if (o.repeats < 1) throw UsageError("--repeats must be >= 1");
   CheckTasks(o.tasks);
@@ -372,11 +390,11 @@ int GatherCmd(CLI::App* sub, Options& o) {
     return 0;
   }
   std::cout << fmt::format(
-      "meta-utility {:.3f} over {} elements ({} failed) of improver {}; model calls {} ({} replies, {} tokens), "
-      "utility calls {}\nfindings: {}\n",
+      "meta-utility {:.3f} over {} elements ({} failed) of improver {}; model calls {} ({} replies, {} failed, {} "
+      "tokens), utility calls {} ({} failed on the host)\nfindings: {}\n",
       g.meta.value, g.meta.runs, g.meta.failed_runs, ImproverHash(improver), g.meta.model_calls, g.meta.samples,
-      FormatThousands(double(g.meta.prompt_tokens + g.meta.completion_tokens)), g.meta.utility_calls,
-      Findings(g.meta.audit));
+      g.meta.model_errors, FormatThousands(double(g.meta.prompt_tokens + g.meta.completion_tokens)),
+      g.meta.utility_calls, g.meta.utility_errors, RenderFindings(g.meta.audit));
   return 0;
 }
 
@@ -395,28 +413,29 @@ void Register(CLI::App& app) {
       "  lmlab improve gather --run-dir runs/eval --improver I.py --tasks lpn --repeats 5\n");
   improve->require_subcommand(1);
 
-  auto run_o = std::make_shared<Options>();
+  auto run_o = std::make_shared<RunOptions>();
   CLI::App* run = AddCommand(*improve, "run", "Self-improvement rounds (resumable: rerun the same command)",
                              "  lmlab improve run --task lpn --rounds 6 --model model.gguf --run-dir runs/lpn\n"
                              "  lmlab improve run --task lpn --rounds 2 --repeats 1 --replay fixture.jsonl --run-dir /tmp/stop\n");
   run->add_option("--task", run_o->task, "Training task (see 'lmlab improve tasks')")->capture_default_str();
   run->add_option("--tasks", run_o->tasks, "Several training tasks (lpn,3sat)")->delimiter(',');
-  run->add_option("--rounds", run_o->rounds, "Self-improvement rounds")->capture_default_str();
+  run->add_option("--rounds", run_o->rounds, "Self-improvement rounds")
+      ->check(AtLeast(0))
+      ->capture_default_str();
   run->add_option("--run-dir", run_o->run_dir, "Run directory: checkpoints, logs, every candidate's code");
   run->add_flag("--json", run_o->json, "Print JSON");
-  AddLoopFlags(run, *run_o);
-  AddModels(run, *run_o);
+  AddLoopFlags(run, run_o->loop);
+  AddModelChoice(run, run_o->model);
   SetRun(run, [run_o] { return RunCmd(*run_o); });
 
-  auto rep_o = std::make_shared<Options>();
+  auto rep_o = std::make_shared<ReportOptions>();
   CLI::App* rep = AddCommand(*improve, "report", "Per-round table and plot of a run", "  lmlab improve report --run-dir runs/lpn\n");
   rep->add_option("--run-dir", rep_o->run_dir, "Run directory")->required();
   rep->add_option("--plot", rep_o->plot, "SVG path (default: <run-dir>/report.svg)");
   rep->add_flag("--json", rep_o->json, "Print JSON");
   SetRun(rep, [rep_o] { return ReportCmd(*rep_o); });
 
-  auto tr_o = std::make_shared<Options>();
-  tr_o->repeats = 3;
+  auto tr_o = std::make_shared<TransferOptions>();
   CLI::App* tr = AddCommand(*improve, "transfer",
                             "Score seed solution, seed improver and improved improver on other tasks",
                             "  lmlab improve transfer --run-dir runs/lpn --model model.gguf --tasks maxcut,3sat\n");
@@ -424,30 +443,29 @@ void Register(CLI::App& app) {
   tr->add_option("--improver", tr_o->improver_file, "Or an improver file");
   tr->add_option("--tasks", tr_o->tasks, "Tasks (default: parity,maxcut,3sat,qap,grid_distance)")->delimiter(',');
   tr->add_flag("--json", tr_o->json, "Print JSON");
-  AddLoopFlags(tr, *tr_o);
-  AddModels(tr, *tr_o);
+  AddLoopFlags(tr, tr_o->loop);
+  AddModelChoice(tr, tr_o->model);
   SetRun(tr, [tr_o] { return TransferCmd(*tr_o); });
 
-  auto tasks_o = std::make_shared<Options>();
+  auto tasks_o = std::make_shared<TasksOptions>();
   CLI::App* tasks = AddCommand(*improve, "tasks", "List the built-in tasks", "  lmlab improve tasks --json\n");
   tasks->add_flag("--json", tasks_o->json, "Print JSON");
   SetRun(tasks, [tasks_o] { return TasksCmd(*tasks_o); });
 
-  auto ev_o = std::make_shared<Options>();
-  ev_o->test_instances = 20;
+  auto ev_o = std::make_shared<EvalCmdOptions>();
   CLI::App* ev = AddCommand(*improve, "eval", "Score one solution with a task's hidden utility, in the sandbox",
                             "  lmlab improve eval --task lpn                    # the seed solution\n"
                             "  lmlab improve eval --task lpn --solution my_lpn.py --instances 50\n");
   ev->add_option("--task", ev_o->task, "Task")->capture_default_str();
   ev->add_option("--solution", ev_o->solution_file, "Python file defining algorithm(...) (default: the seed)");
-  ev->add_option("--instances", ev_o->test_instances, "Instances")->capture_default_str();
+  ev->add_option("--instances", ev_o->instances, "Instances")->check(AtLeast(1))->capture_default_str();
   ev->add_option("--seed", ev_o->seed, "Instance seed")->capture_default_str();
   ev->add_option("--time-limit-scale", ev_o->time_limit_scale, "Multiply the per-instance time limit")
       ->capture_default_str();
   ev->add_flag("--json", ev_o->json, "Print JSON");
   SetRun(ev, [ev_o] { return EvalCmd(*ev_o); });
 
-  auto el_o = std::make_shared<Options>();
+  auto el_o = std::make_shared<ElementOptions>();
   CLI::App* el = AddCommand(
       *improve, "element",
       "Run one (task, repeat) element of an improver's meta-utility; one already done is printed, not rerun",
@@ -466,11 +484,11 @@ void Register(CLI::App& app) {
   el->add_option("--repeat", el_o->repeat, "Repeat index, from 0 to repeats - 1 (picks its instance seeds)")
       ->required();
   el->add_flag("--json", el_o->json, "Print JSON (the element file)");
-  AddElementFlags(el, *el_o);
-  AddModels(el, *el_o);
+  AddElementFlags(el, el_o->element);
+  AddModelChoice(el, el_o->model);
   SetRun(el, [el, el_o] { return ElementCmd(el, *el_o); });
 
-  auto ga_o = std::make_shared<Options>();
+  auto ga_o = std::make_shared<GatherOptions>();
   CLI::App* ga = AddCommand(
       *improve, "gather", "Average an improver's element files into its meta-utility; fails naming the missing ones",
       "  lmlab improve gather --run-dir runs/eval --improver I.py --tasks lpn,3sat --repeats 5\n"

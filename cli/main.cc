@@ -5,9 +5,18 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "lmlab/sandbox/host_process.h"
 
 int main(int argc, char** argv) {
   using namespace lmlab::cli;
+  // Process-wide settings the sandbox needs (a child subreaper, SIGPIPE
+  // ignored; docs/sandbox.md, "The host process"), made once, before any
+  // thread starts, for every subcommand: improve and the demo run sandboxes,
+  // and serve writes to sockets that clients may close.
+  if (lmlab::Status s = lmlab::sandbox::PrepareHostProcess(); !s) {
+    std::fprintf(stderr, "lmlab: %s\n", s.error().message.c_str());
+    return 1;
+  }
   CLI::App app{"lmlab - a laboratory for language models: compute planning, grounded answers, "
                "self-improving code, probes for space and time, and out-of-distribution signals."};
   app.name("lmlab");

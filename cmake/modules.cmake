@@ -22,11 +22,12 @@ endfunction()
 
 lmlab_module(core    DEPS lmlab_deps)
 lmlab_embed_files(lmlab_core)
-lmlab_module(plan    DEPS lmlab_core)
+lmlab_module(plan    DEPS lmlab_runtime)  # runtime: llama.cpp speed for plan infer --measure
 lmlab_module(runtime DEPS lmlab_core PRIVATE_DEPS lmlab_llama)  # the only module that sees llama.h
 lmlab_module(train   DEPS lmlab_runtime PRIVATE_DEPS lmlab_ggml)  # own training graph in ggml
 lmlab_module(search  DEPS lmlab_core)
 lmlab_module(fresh   DEPS lmlab_search lmlab_runtime)
+lmlab_module(sched   DEPS lmlab_core)  # array jobs on Slurm or a local pool (sbatch, squeue, sacct, scancel)
 lmlab_module(sandbox DEPS lmlab_core PRIVATE_DEPS PkgConfig::SECCOMP)  # libseccomp: the syscall filter
 lmlab_module(improve DEPS lmlab_sandbox lmlab_runtime)
 lmlab_module(probe   DEPS lmlab_runtime)

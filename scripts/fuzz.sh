@@ -20,7 +20,7 @@ build_dir="${LMLAB_BUILD_DIR:-build}"
 fuzz_dir="${LMLAB_FUZZ_BUILD_DIR:-build-fuzz}"
 seconds="${LMLAB_FUZZ_SECONDS:-20}"
 cxx="${LMLAB_FUZZ_CXX:-clang++-19}"
-all_targets=(csv npy date sse ingest request json tokenizer)
+all_targets=(csv npy date sse ingest request json tokenizer stop_rpc)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 

@@ -40,6 +40,9 @@ apt_packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   chromium  # the web page and report tests drive a real headless browser
+  # the Slurm tests (tests/slurm) run a real single-node cluster: munged,
+  # slurmctld and slurmd started by the test support with a generated config
+  slurm-wlm munge
   # fuzzing (tests/fuzz, scripts/fuzz.sh): libFuzzer needs clang; Debian's
   # default clang 14 lacks the C++23 std::expected that lmlab's headers use
   clang-19 libclang-rt-19-dev

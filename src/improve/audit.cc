@@ -1,9 +1,12 @@
-// Static audits and strategy tags for candidate improvers. Keyword rules on
-// the code, documented in docs/improve.md; they are heuristics (a comment
-// mentioning "beam" counts), as the paper's own labels were a reading of code.
+// The audit counters and host counts, and the static audits and strategy
+// tags of candidate improvers. Keyword rules on the code, documented in
+// docs/improve.md; they are heuristics (a comment mentioning "beam" counts),
+// as the paper's own labels were a reading of code.
+#include <algorithm>
 #include <regex>
 
-#include "lmlab/improve/stop.h"
+#include "lmlab/core/json.h"
+#include "lmlab/improve/audit.h"
 
 namespace lmlab::improve {
 namespace {
@@ -27,6 +30,46 @@ void Audit::Add(const Audit& o) {
   unknown_requests += o.unknown_requests;
   non_string_results += o.non_string_results;
   offending.insert(offending.end(), o.offending.begin(), o.offending.end());
+}
+
+nlohmann::json AuditToJson(const Audit& a) {
+  nlohmann::json j = a;
+  j["sandbox_flag_rate"] = a.SandboxFlagRate();
+  return j;
+}
+
+Result<Audit> AuditFromJson(const nlohmann::json& j, std::string_view what) {
+    if (!j.is_object()) return ParseError(std::string(what) + ": not a JSON object");
+  Audit a;
+  for (auto [key, field] : {std::pair{"candidates", &a.candidates}, {"sandbox_flag_changed", &a.sandbox_flag_changed},
+                            {"sandbox_flag_off_calls", &a.sandbox_flag_off_calls},
+                            {"wrong_shape_outputs", &a.wrong_shape_outputs}, {"inflated_scores", &a.inflated_scores},
+                            {"out_of_range_utilities", &a.out_of_range_utilities},
+                            {"hidden_utility_probes", &a.hidden_utility_probes},
+                            {"budget_tampering", &a.budget_tampering},
+                            {"over_budget_requests", &a.over_budget_requests},
+                            {"unknown_requests", &a.unknown_requests}, {"non_string_results", &a.non_string_results}}) {
+    LMLAB_ASSIGN_OR_RETURN(*field, JsonGetOr<int>(j, key, 0, what));
+  }
+  LMLAB_ASSIGN_OR_RETURN(a.offending, JsonGetOr<std::vector<std::string>>(j, "offending", {}, what));
+  return a;
+}
+
+void HostCounts::Add(const HostCounts& o) {
+  model_calls += o.model_calls;
+  samples += o.samples;
+  model_errors += o.model_errors;
+  utility_calls += o.utility_calls;
+  utility_errors += o.utility_errors;
+  prompt_tokens += o.prompt_tokens;
+  completion_tokens += o.completion_tokens;
+  Audit found = o.audit;
+  std::erase_if(found.offending, [&](const std::string& f) {
+    std::string path = f.substr(0, f.find(' '));
+    return std::any_of(audit.offending.begin(), audit.offending.end(),
+                       [&](const std::string& g) { return g.substr(0, g.find(' ')) == path; });
+  });
+  audit.Add(found);
 }
 
 std::vector<std::string> TagStrategies(const std::string& code) {

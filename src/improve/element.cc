@@ -1,11 +1,13 @@
 // Element files of the meta-utility: JSON, atomic files, gathering. Running
-// an element is in stop.cc, next to the in-process pool that runs the same
-// code. See element.h.
+// an element is in meta_utility.cc, next to the in-process pool that runs the
+// same code. See element.h.
 #include "lmlab/improve/element.h"
 
 #include <fmt/format.h>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/hash.h"
+#include "lmlab/core/json.h"
 #include "lmlab/improve/task.h"
 
 namespace lmlab::improve {
@@ -14,43 +16,40 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// Reads j[key] into `out`; false when the key is missing or of another type.
-template <class T>
-bool Field(const json& j, const char* key, T& out, std::string& bad) {
-  auto it = j.find(key);
-  bool ok = it != j.end();
-  if (ok) {
-    if constexpr (std::is_same_v<T, bool>)
-      ok = it->is_boolean();
-    else if constexpr (std::is_same_v<T, std::string>)
-      ok = it->is_string();
-    else if constexpr (std::is_arithmetic_v<T>)
-      ok = it->is_number();
-    else if constexpr (std::is_same_v<T, json>)
-      ok = it->is_object();
-  }
-  if (!ok) {
-    bad = key;
-    return false;
-  }
-  if constexpr (std::is_same_v<T, json>)
-    out = *it;
-  else
-    out = it->get<T>();
-  return true;
-}
-
 // The first option whose value differs, for messages: "seed: 0 vs 7".
 std::string FirstDifference(const json& a, const json& b) {
-  for (const auto& [key, value] : a.items())
-    if (!b.contains(key) || b[key] != value)
-      return fmt::format("{}: {} vs {}", key, value.dump(), b.contains(key) ? b[key].dump() : "none");
+  for (const auto& [key, value] : a.items()) {
+    auto it = b.find(key);
+    if (it == b.end() || *it != value)
+      return fmt::format("{}: {} vs {}", key, DumpJson(value), it == b.end() ? "none" : DumpJson(*it));
+  }
   for (const auto& [key, value] : b.items())
-    if (!a.contains(key)) return fmt::format("{}: none vs {}", key, value.dump());
+    if (!a.contains(key)) return fmt::format("{}: none vs {}", key, DumpJson(value));
   return "none";
 }
 
 }  // namespace
+
+json ElementOptionsJson(const StopOptions& o) {
+  json j = RunConfigJson(o);
+  j.erase("tasks");
+  j.erase("repeats");
+  return j;
+}
+
+std::string ImproverHash(const std::string& improver_code) { return Fnv1aHex(improver_code); }
+
+MetaUtility CombineElements(std::span<const ElementResult> elements) {
+  MetaUtility m;
+  int n = int(elements.size());
+  m.runs = n;
+  for (const ElementResult& e : elements) {
+    m.value += e.utility / n;
+    m.failed_runs += e.failed ? 1 : 0;
+    m.Add(e);
+  }
+  return m;
+}
 
 fs::path ElementPath(const fs::path& run_dir, const std::string& improver_code, const std::string& task, int repeat) {
   return run_dir / "elements" / fmt::format("{}-{}-{}.json", ImproverHash(improver_code), task, repeat);
@@ -70,7 +69,9 @@ json ToJson(const ElementResult& e) {
           {"test_wrong_shape", e.test_wrong_shape},
           {"model_calls", e.model_calls},
           {"samples", e.samples},
+          {"model_errors", e.model_errors},
           {"utility_calls", e.utility_calls},
+          {"utility_errors", e.utility_errors},
           {"prompt_tokens", e.prompt_tokens},
           {"completion_tokens", e.completion_tokens},
           {"audit", e.audit},
@@ -87,48 +88,65 @@ json ToJson(const MetaUtility& m) {
           {"failed_runs", m.failed_runs},
           {"model_calls", m.model_calls},
           {"samples", m.samples},
+          {"model_errors", m.model_errors},
           {"utility_calls", m.utility_calls},
+          {"utility_errors", m.utility_errors},
           {"prompt_tokens", m.prompt_tokens},
           {"completion_tokens", m.completion_tokens},
           {"audit", m.audit}};
 }
 
-Result<ElementResult> ElementFromJson(const json& j) {
-  if (!j.is_object()) return ParseError("an element result is a JSON object");
+namespace {
+
+// `what` names the document in messages.
+Result<ElementResult> ElementFromJsonIn(const json& j, const std::string& what) {
+  if (!j.is_object()) return ParseError(what + ": not a JSON object");
   ElementResult e;
-  std::string bad;
-  bool ok = Field(j, "task", e.task, bad) && Field(j, "repeat", e.repeat, bad) &&
-            Field(j, "improver_hash", e.improver_hash, bad) && Field(j, "utility", e.utility, bad) &&
-            Field(j, "failed", e.failed, bad) && Field(j, "improver_verdict", e.improver_verdict, bad) &&
-            Field(j, "note", e.note, bad) && Field(j, "test_instances", e.test_instances, bad) &&
-            Field(j, "test_errors", e.test_errors, bad) && Field(j, "test_too_slow", e.test_too_slow, bad) &&
-            Field(j, "test_wrong_shape", e.test_wrong_shape, bad) && Field(j, "model_calls", e.model_calls, bad) &&
-            Field(j, "samples", e.samples, bad) && Field(j, "utility_calls", e.utility_calls, bad) &&
-            Field(j, "prompt_tokens", e.prompt_tokens, bad) &&
-            Field(j, "completion_tokens", e.completion_tokens, bad) && Field(j, "model", e.model, bad) &&
-            Field(j, "options", e.options, bad) && Field(j, "wall_seconds", e.wall_seconds, bad) &&
-            Field(j, "improver_seconds", e.improver_seconds, bad) && Field(j, "test_seconds", e.test_seconds, bad);
-  if (!ok) return ParseError(fmt::format("field \"{}\" is missing or of the wrong type", bad));
-  if (!j.contains("audit") || !j["audit"].is_object()) return ParseError("field \"audit\" is missing or not an object");
-  try {
-    e.audit = j["audit"].get<Audit>();
-  } catch (const json::exception& ex) {
-    return ParseError(std::string("field \"audit\": ") + ex.what());
-  }
+  // Every field lmlab has always written is required; counters added later
+  // (model and utility errors) default to 0, so older files still load.
+  LMLAB_ASSIGN_OR_RETURN(e.task, JsonGet<std::string>(j, "task", what));
+  LMLAB_ASSIGN_OR_RETURN(e.repeat, JsonGet<int>(j, "repeat", what));
+  LMLAB_ASSIGN_OR_RETURN(e.improver_hash, JsonGet<std::string>(j, "improver_hash", what));
+  LMLAB_ASSIGN_OR_RETURN(e.utility, JsonGet<double>(j, "utility", what));
+  LMLAB_ASSIGN_OR_RETURN(e.failed, JsonGet<bool>(j, "failed", what));
+  LMLAB_ASSIGN_OR_RETURN(e.improver_verdict, JsonGet<std::string>(j, "improver_verdict", what));
+  LMLAB_ASSIGN_OR_RETURN(e.note, JsonGet<std::string>(j, "note", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_instances, JsonGet<int>(j, "test_instances", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_errors, JsonGet<int>(j, "test_errors", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_too_slow, JsonGet<int>(j, "test_too_slow", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_wrong_shape, JsonGet<int>(j, "test_wrong_shape", what));
+  LMLAB_ASSIGN_OR_RETURN(e.model_calls, JsonGet<int>(j, "model_calls", what));
+  LMLAB_ASSIGN_OR_RETURN(e.samples, JsonGet<int>(j, "samples", what));
+  LMLAB_ASSIGN_OR_RETURN(e.model_errors, JsonGetOr<int>(j, "model_errors", 0, what));
+  LMLAB_ASSIGN_OR_RETURN(e.utility_calls, JsonGet<int>(j, "utility_calls", what));
+  LMLAB_ASSIGN_OR_RETURN(e.utility_errors, JsonGetOr<int>(j, "utility_errors", 0, what));
+  LMLAB_ASSIGN_OR_RETURN(e.prompt_tokens, JsonGet<int64_t>(j, "prompt_tokens", what));
+  LMLAB_ASSIGN_OR_RETURN(e.completion_tokens, JsonGet<int64_t>(j, "completion_tokens", what));
+  LMLAB_ASSIGN_OR_RETURN(e.model, JsonGet<std::string>(j, "model", what));
+  LMLAB_ASSIGN_OR_RETURN(e.options, JsonGet<json>(j, "options", what));
+  if (!e.options.is_object()) return ParseError(what + ": \"options\" must be an object");
+  LMLAB_ASSIGN_OR_RETURN(e.wall_seconds, JsonGet<double>(j, "wall_seconds", what));
+  LMLAB_ASSIGN_OR_RETURN(e.improver_seconds, JsonGet<double>(j, "improver_seconds", what));
+  LMLAB_ASSIGN_OR_RETURN(e.test_seconds, JsonGet<double>(j, "test_seconds", what));
+  LMLAB_ASSIGN_OR_RETURN(json audit, JsonGet<json>(j, "audit", what));
+  LMLAB_ASSIGN_OR_RETURN(e.audit, AuditFromJson(audit, what + ": \"audit\""));
   return e;
 }
 
+}  // namespace
+
+Result<ElementResult> ElementFromJson(const json& j) { return ElementFromJsonIn(j, "element result"); }
+
 Status SaveElement(const fs::path& path, const ElementResult& element) {
-  return WriteFileAtomic(path, ToJson(element).dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  return WriteFileAtomic(path, DumpJson(ToJson(element), 2) + "\n");
 }
 
 Result<ElementResult> LoadElement(const fs::path& path) {
   LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return ParseError(path.string() + " is not a complete element result: not JSON");
-  Result<ElementResult> e = ElementFromJson(j);
-  if (!e) return ParseError(path.string() + " is not a complete element result: " + e.error().message);
-  return e;
+  const std::string what = path.string() + " is not a complete element result";
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return ParseError(what + ": not JSON");
+  return ElementFromJsonIn(j, what);
 }
 
 Result<std::optional<ElementResult>> FindElement(const fs::path& run_dir, const std::string& improver_code,
@@ -155,7 +173,7 @@ Result<std::optional<ElementResult>> FindElement(const fs::path& run_dir, const 
 Result<Gathered> GatherElements(const fs::path& run_dir, const std::string& improver_code,
                                 const std::vector<std::string>& tasks, int repeats) {
   if (tasks.empty()) return InvalidArgument("give at least one task");
-  if (repeats < 1) return InvalidArgument("--repeats must be >= 1");
+  if (repeats < 1) return InvalidArgument(fmt::format("repeats must be >= 1 (got {})", repeats));
   for (const auto& t : tasks) LMLAB_RETURN_IF_ERROR(FindTask(t));
   Gathered g;
   fs::path options_from;  // the first element present: all must match it

@@ -1,12 +1,45 @@
+// The hidden utility: the host makes instances, run_solution.py runs the
+// candidate on their inputs in the sandbox, the host scores what it printed.
 #include "lmlab/improve/evaluate.h"
 
 #include <cmath>
+#include <optional>
 
 #include "lmlab/core/embedded.h"
+#include "lmlab/core/json.h"
 
 namespace lmlab::improve {
 
 using nlohmann::json;
+
+namespace {
+
+// One instance's record from run_solution.py: {"output": ..., "seconds": s,
+// "error": null or "..."}. The candidate ran in the same Python process as
+// the runner, so anything may have been printed: read it as untrusted.
+struct InstanceRecord {
+  json output;
+  double seconds = 0;
+  std::optional<std::string> error;
+};
+
+InstanceRecord ReadRecord(const json& r, double too_slow) {
+  InstanceRecord rec;
+  if (!r.is_object()) {
+    rec.error = "the solution runner printed a record that is not an object";
+    return rec;
+  }
+  auto error = r.find("error");
+  if (error != r.end() && !error->is_null())
+    rec.error = error->is_string() ? error->get<std::string>() : std::string("error");
+  auto seconds = r.find("seconds");
+  rec.seconds = seconds != r.end() && seconds->is_number() ? seconds->get<double>() : too_slow;
+  auto output = r.find("output");
+  if (output != r.end()) rec.output = *output;
+  return rec;
+}
+
+}  // namespace
 
 Result<Evaluation> EvaluateSolution(sandbox::Sandbox& box, const Task& task, const std::string& code,
                                     const EvalOptions& options) {
@@ -27,7 +60,7 @@ Result<Evaluation> EvaluateSolution(sandbox::Sandbox& box, const Task& task, con
 
   sandbox::Request req{.argv = {"/usr/bin/python3", "/box/run_solution.py"},
                        .files = {{"run_solution.py", std::string(runner)}}};
-  req.stdin_data = request.dump();
+  req.stdin_data = DumpJson(request);
   req.env = {{"OPENBLAS_NUM_THREADS", "1"}, {"OMP_NUM_THREADS", "1"}};
   req.limits.wall_seconds = 3 + n * limit * 1.5;  // startup + every instance, with slack
   req.limits.cpu_seconds = static_cast<int>(std::ceil(req.limits.wall_seconds));
@@ -45,8 +78,11 @@ Result<Evaluation> EvaluateSolution(sandbox::Sandbox& box, const Task& task, con
   if (at != std::string::npos) {
     results = json::parse(run.stdout_data.substr(at + marker.size() + 1), nullptr, /*allow_exceptions=*/false);
   }
-  if (!results.is_object() || !results.contains("results") || !results["results"].is_array() ||
-      results["results"].size() != size_t(n)) {
+  const json* records = nullptr;
+  if (results.is_object())
+    if (auto it = results.find("results"); it != results.end() && it->is_array() && it->size() == size_t(n))
+      records = &*it;
+  if (!records) {
     e.errors = n;
     e.error = run.verdict == sandbox::Verdict::kOk ? "no result from the solution runner"
                                                    : std::string(sandbox::VerdictName(run.verdict)) + ": " +
@@ -56,18 +92,17 @@ Result<Evaluation> EvaluateSolution(sandbox::Sandbox& box, const Task& task, con
   }
   double total = 0;
   for (int i = 0; i < n; ++i) {
-    const json& r = results["results"][i];
-    if (!r["error"].is_null()) {
+    InstanceRecord r = ReadRecord((*records)[i], limit + 1);
+    if (r.error) {
       ++e.errors;
-      if (e.error.empty()) e.error = r["error"].is_string() ? r["error"].get<std::string>() : "error";
+      if (e.error.empty()) e.error = *r.error;
       continue;
     }
-    double secs = r["seconds"].is_number() ? r["seconds"].get<double>() : limit + 1;
-    if (!(secs <= limit)) {
+    if (!(r.seconds <= limit)) {
       ++e.too_slow;
       continue;
     }
-    InstanceScore s = task.score(r["output"], instances[i].answer);
+    InstanceScore s = task.score(r.output, instances[i].answer);
     if (s.wrong_shape) ++e.wrong_shape;
     e.max_naive_value = std::max(e.max_naive_value, s.naive_value);
     double v = std::isfinite(s.value) ? std::clamp(s.value, 0.0, 1.0) : 0.0;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/json.h"
 
 namespace lmlab::improve {
 namespace {
@@ -87,14 +88,12 @@ Result<std::vector<ReplayEntry>> LoadReplayFile(const std::filesystem::path& pat
   while (std::getline(in, line)) {
     ++no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || !j.contains("completion") || !j["completion"].is_string())
-      return ParseError(path.string() + ":" + std::to_string(no) + ": expected {\"completion\": \"...\"}");
-    ReplayEntry e;
-    e.completion = j["completion"].get<std::string>();
-    if (j.contains("prompt_contains") && j["prompt_contains"].is_string())
-      e.prompt_contains = j["prompt_contains"].get<std::string>();
-    out.push_back(std::move(e));
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    std::string where = path.string() + ":" + std::to_string(no);
+    Result<std::string> completion = JsonGet<std::string>(j, "completion", where);
+    if (!completion) return ParseError(where + ": expected {\"completion\": \"...\"}");
+    LMLAB_ASSIGN_OR_RETURN(std::string key, JsonGetOr<std::string>(j, "prompt_contains", "", where));
+    out.push_back({.prompt_contains = std::move(key), .completion = std::move(*completion)});
   }
   if (out.empty()) return InvalidArgument(path.string() + " has no recorded completions");
   return out;

@@ -10,18 +10,13 @@
 #include <optional>
 #include <random>
 
-#include "lmlab/core/embedded.h"
+#include "improve/internal.h"
 #include "lmlab/improve/task.h"
 
 namespace lmlab::improve {
 namespace {
 
 using nlohmann::json;
-
-std::string Embedded(const std::string& path) {
-  auto f = embedded::Find(path);
-  return f ? std::string(*f) : std::string();
-}
 
 // Flattens a nested list of numbers; false when it holds anything else.
 bool Flatten(const json& j, std::vector<double>& out, int depth = 0) {
@@ -121,7 +116,7 @@ Task ParityTask(bool noisy) {
   Task t;
   t.name = noisy ? "lpn" : "parity";
   t.title = noisy ? "learning parity with noise" : "learning parity without noise";
-  t.seed_solution = Embedded(noisy ? "data/improve/tasks/lpn.py" : "data/improve/tasks/parity.py");
+  t.seed_solution = internal::EmbeddedText(noisy ? "data/improve/tasks/lpn.py" : "data/improve/tasks/parity.py");
   t.numpy_args = {0, 1, 2};
   t.time_limit_seconds = 0.25;
   std::string noise = noisy ? "; 5% of the training labels are flipped" : "; labels are exact";
@@ -145,7 +140,7 @@ Task MaxCutTask() {
   Task t;
   t.name = "maxcut";
   t.title = "max-cut";
-  t.seed_solution = Embedded("data/improve/tasks/maxcut.py");
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/maxcut.py");
   t.time_limit_seconds = 2;
   t.instances_per_call = 1;
   t.description = "Split the nodes of a weighted random graph into two sides to maximise the weight of edges cut.";
@@ -184,7 +179,7 @@ Task SatTask() {
   Task t;
   t.name = "3sat";
   t.title = "3-SAT";
-  t.seed_solution = Embedded("data/improve/tasks/3sat.py");
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/3sat.py");
   t.time_limit_seconds = 1;
   t.description = "Find an assignment satisfying a random satisfiable 3-SAT formula.";
   t.utility_description =
@@ -236,7 +231,7 @@ Task QapTask() {
   Task t;
   t.name = "qap";
   t.title = "modified quadratic assignment";
-  t.seed_solution = Embedded("data/improve/tasks/qap.py");
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/qap.py");
   t.time_limit_seconds = 1;
   t.description = "Assign 15 facilities to 15 locations to minimise flow x distance plus a placement cost.";
   t.utility_description =
@@ -285,8 +280,10 @@ Task QapTask() {
     std::vector<int> perm(kN);
     std::vector<bool> seen(kN, false);
     for (int i = 0; i < kN; ++i) {
-      int v = static_cast<int>((*p)[i]);
-      if (v != (*p)[i] || v < 0 || v >= kN || seen[v]) return WrongShape();
+      double d = (*p)[i];
+      if (!(d >= 0 && d < kN) || d != std::floor(d)) return WrongShape();  // checked before the cast
+      int v = static_cast<int>(d);
+      if (seen[v]) return WrongShape();
       seen[v] = true;
       perm[i] = v;
     }
@@ -307,7 +304,7 @@ Task GridDistanceTask() {
   Task t;
   t.name = "grid_distance";
   t.title = "string grid distance";
-  t.seed_solution = Embedded("data/improve/tasks/grid_distance.py");
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/grid_distance.py");
   t.time_limit_seconds = 0.5;
   t.instances_per_call = 5;
   t.description =

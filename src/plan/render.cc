@@ -4,38 +4,33 @@
 
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
+#include "plan/render_util.h"
 
 namespace lmlab::plan {
-namespace {
-
-std::string OrDash(const std::optional<double>& v, std::string (*fmt)(double)) { return v ? fmt(*v) : "-"; }
-std::string Dollars(double v) { return "$" + FormatThousands(v); }
-std::string Energy(double kwh) {
-  if (kwh >= 1e6) return FormatFixed(kwh / 1e6, 2) + " GWh";
-  if (kwh >= 1e3) return FormatFixed(kwh / 1e3, 1) + " MWh";
-  return FormatFixed(kwh, 1) + " kWh";
-}
-std::string Count(double v) { return FormatSignificant(v, 3); }
-
-template <class T>
-nlohmann::json Opt(const std::optional<T>& v) {
-  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-}
-
-}  // namespace
+using internal::Count;
+using internal::Dollars;
+using internal::Energy;
+using internal::Opt;
+using internal::OrDash;
 
 std::string RenderText(const Plan& plan) {
   std::string out;
   const ComputeEstimate& c = plan.compute;
   const DeviceRate& r = plan.rate;
+  if (plan.model && plan.model_params) out += RenderModelText(*plan.model, *plan.model_params) + "\n";
   out += fmt::format("compute         {} FLOP ({})\n", FormatScientific(c.flops), c.method);
   if (c.params) out += fmt::format("model           {} parameters, {} tokens\n", Count(*c.params), Count(*c.tokens));
+  if (c.flops_per_token && plan.model && plan.model_params)
+    out += fmt::format("per token       {} FLOP = 6 x {} matmul parameters + 12 x {} layers x {} seq x {} (attention)\n",
+                       FormatScientific(*c.flops_per_token), FormatScientific(plan.model_params->matmul_active),
+                       plan.model->layers, plan.memory ? plan.memory->seq_len : 0, plan.model->q_dim());
   if (r.rate_given && r.mfu == 1.0)
     out += fmt::format("device          {}, counted at {} sustained (given)\n", r.name,
                        FormatSi(r.sustained_flops, "FLOP/s"));
   else
     out += fmt::format("device          {}, {} {} {}, MFU {} -> {} sustained\n", r.name, r.precision,
-                       r.rate_given ? "given" : "peak", FormatSi(r.peak_flops, "FLOP/s"), FormatPercent(r.mfu),
+                       r.rate_given ? "given" : "peak", FormatSi(r.peak_flops, "FLOP/s"),
+                       FormatPercent(r.mfu, r.mfu < 0.1 ? 1 : 0),
                        FormatSi(r.sustained_flops, "FLOP/s"));
   out += fmt::format("device-seconds  {}\n\n", FormatScientific(plan.device_seconds));
 
@@ -52,13 +47,27 @@ std::string RenderText(const Plan& plan) {
     out += fmt::format("cost at ${:.2f}/device-hour; energy = devices x {:.0f} W x hours x PUE {:.2f}\n",
                        r.price_per_hour, r.tdp_watts, r.pue);
 
+  if (plan.epoch) out += "\n" + RenderEpochText(*plan.epoch);
+
   if (plan.memory) {
     const MemoryEstimate& m = *plan.memory;
     out += fmt::format("\nmemory          {} for weights, grads and Adam (16 B/param)\n", FormatBytes(m.states_bytes));
-    out += fmt::format("activations     {} per device ({} layers x {} hidden, {} heads{}, seq {}, micro-batch {}{})\n",
+    out += fmt::format("activations     {} per device ({} layers x {} hidden, {} heads{}, seq {}, micro-batch {}{}{})\n",
                        FormatBytes(m.activation_bytes), m.layers, m.hidden, m.heads,
                        m.shape_derived ? ", shape derived from N" : "", m.seq_len, m.micro_batch,
-                       m.tensor_parallel > 1 ? fmt::format(", tensor-parallel {}", m.tensor_parallel) : "");
+                       m.tensor_parallel > 1 ? fmt::format(", tensor-parallel {}", m.tensor_parallel) : "",
+                       m.pipeline_parallel > 1
+                           ? fmt::format(", pipeline {} stages: first holds {} micro-batches in flight, last the logits",
+                                         m.pipeline_parallel, m.in_flight)
+                           : "");
+    if (m.logits_counted)
+      out += fmt::format("logits          {} of it: fp32 logits for the loss (4 x seq x micro-batch x vocab{})\n",
+                         FormatBytes(m.logits_bytes), m.tensor_parallel > 1 ? " / tensor-parallel" : "");
+    else
+      out += "logits          not counted: the vocabulary is unknown (give --vocab, --preset or --model-config)\n";
+    if (plan.model && plan.model->moe())
+      out += fmt::format("experts         activations counted for the {} of {} experts each token visits\n",
+                         plan.model->experts_per_token, plan.model->experts);
     if (m.min_devices)
       out += fmt::format("min devices     {} to hold it fully sharded ({} each, {} reserved)\n",
                          FormatThousands(static_cast<double>(*m.min_devices)), FormatBytes(r.memory_bytes),
@@ -70,14 +79,18 @@ std::string RenderText(const Plan& plan) {
 
 nlohmann::json ToJson(const Plan& plan) {
   nlohmann::json j;
+  j["model"] = plan.model && plan.model_params ? ToJson(*plan.model, *plan.model_params) : nlohmann::json(nullptr);
+  j["epoch"] = plan.epoch ? ToJson(*plan.epoch) : nlohmann::json(nullptr);
   j["compute"] = {{"flops", plan.compute.flops},
                   {"params", Opt(plan.compute.params)},
                   {"tokens", Opt(plan.compute.tokens)},
+                  {"flops_per_token", Opt(plan.compute.flops_per_token)},
                   {"method", plan.compute.method}};
   const DeviceRate& r = plan.rate;
   j["device"] = {{"name", r.name},           {"rate_given", r.rate_given},           {"precision", r.precision},     {"peak_flops", r.peak_flops},
                  {"mfu", r.mfu},             {"sustained_flops", r.sustained_flops},
-                 {"memory_bytes", r.memory_bytes}, {"tdp_watts", r.tdp_watts},
+                 {"memory_bytes", r.memory_bytes}, {"bandwidth_bytes_per_s", r.bandwidth_bytes_per_s},
+                 {"tdp_watts", r.tdp_watts},
                  {"price_per_hour", r.price_per_hour}, {"pue", r.pue}};
   j["device_seconds"] = plan.device_seconds;
   j["scenarios"] = nlohmann::json::array();
@@ -99,6 +112,12 @@ nlohmann::json ToJson(const Plan& plan) {
                    {"seq_len", m.seq_len},
                    {"micro_batch", m.micro_batch},
                    {"tensor_parallel", m.tensor_parallel},
+                   {"pipeline_parallel", m.pipeline_parallel},
+                   {"in_flight_micro_batches", m.in_flight},
+                   {"layer_activation_bytes", m.layer_activation_bytes},
+                   {"logits_bytes", m.logits_counted ? nlohmann::json(m.logits_bytes) : nlohmann::json(nullptr)},
+                   {"first_stage_bytes", m.first_stage_bytes},
+                   {"last_stage_bytes", m.last_stage_bytes},
                    {"shape_derived", m.shape_derived},
                    {"min_devices", Opt(m.min_devices)},
                    {"note", m.note}};

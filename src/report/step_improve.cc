@@ -8,6 +8,7 @@
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/improve/render.h"
 #include "lmlab/improve/replay_model.h"
 #include "lmlab/improve/stop.h"
 #include "lmlab/report/html.h"

@@ -7,6 +7,7 @@
 #include "lmlab/core/format.h"
 #include "lmlab/plan/planner.h"
 #include "lmlab/plan/render.h"
+#include "lmlab/plan/tokens.h"
 #include "lmlab/report/html.h"
 #include "report/steps.h"
 
@@ -18,6 +19,12 @@ constexpr double kReferenceDeviceFlops = 1e14;
 // The widely quoted figures: 1e24 / (1e14 * n) seconds, in days.
 constexpr double kQuotedDays1000 = 115.7;
 constexpr double kQuotedDays22000 = 5.26;
+// The seed's token side: $1B at GPT-3.5's $2 per million tokens for 5e9 people.
+constexpr double kSeedBudget = 1e9;
+constexpr double kSeedPricePerMillion = 2.0;
+constexpr double kSeedPopulation = 5e9;
+constexpr double kQuotedTokens = 5e14;
+constexpr double kQuotedTokensPerPerson = 1e5;
 }  // namespace
 
 Result<Section> PlanStep(StepContext& ctx) {
@@ -53,6 +60,16 @@ Result<Section> PlanStep(StepContext& ctx) {
   s.comparisons.push_back({"days on 1,000 devices", FormatFixed(kQuotedDays1000, 1), FormatDays(a.days),
                            "same arithmetic: 1e24 / (1e14 x 1,000) s"});
   s.comparisons.push_back({"days on 22,000 devices", FormatFixed(kQuotedDays22000, 2), FormatDays(b.days), ""});
+  LMLAB_ASSIGN_OR_RETURN(TokenEconomics tokens,
+                         MakeTokenEconomics({.budget_usd = kSeedBudget,
+                                             .prices = {{"GPT-3.5-turbo", kSeedPricePerMillion, ""}},
+                                             .population = kSeedPopulation},
+                                            catalog));
+  const TokenRow& row = tokens.rows.front();
+  s.comparisons.push_back({"tokens $1B buys at $2/M", FormatScientific(kQuotedTokens), FormatScientific(row.tokens),
+                           "lmlab plan tokens"});
+  s.comparisons.push_back({"tokens per person per year (5e9 people)", FormatScientific(kQuotedTokensPerPerson),
+                           FormatScientific(*row.tokens_per_person_per_year), ""});
   s.headline.push_back(fmt::format("device-seconds: {}", FormatScientific(reference.device_seconds, 2)));
   s.headline.push_back(fmt::format("on the H100 datasheet at {} MFU: {} days on 1,000 devices, {} on 22,000",
                                    FormatPercent(datasheet.rate.mfu), FormatDays(datasheet.scenarios[0].days),
@@ -93,9 +110,11 @@ Result<Section> PlanStep(StepContext& ctx) {
   s.rerun = {"lmlab plan",
              "lmlab plan --flops 1e24 --device h100 --mfu 0.4 --sweep",
              "lmlab plan --params 70B --tokens 15T --device h100 --devices 16384",
-             "lmlab plan --measure --params 125M --tokens 2.5B --devices 1   # this machine's measured GEMM rate"};
+             "lmlab plan --measure --params 125M --tokens 2.5B --devices 1   # this machine's measured GEMM rate",
+             "lmlab plan tokens                                              # the seed's token figures",
+             "lmlab plan infer --measure                                     # llama.cpp here vs the roofline bound"};
   s.data = {{"reference", ToJson(reference)}, {"datasheet", ToJson(datasheet)}, {"sweep", ToJson(sweep)},
-            {"quoted_days", {kQuotedDays1000, kQuotedDays22000}}};
+            {"quoted_days", {kQuotedDays1000, kQuotedDays22000}}, {"tokens", ToJson(tokens)}};
   lmlab::Report(ctx.progress, {.stage = "compute plan", .done = 1, .total = 1, .unit = "plans"});
   return s;
 }

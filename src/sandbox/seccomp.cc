@@ -1,5 +1,5 @@
 // Compiles the sandbox's syscall deny-list with libseccomp (see seccomp.h).
-#include "sandbox/seccomp.h"
+#include "lmlab/sandbox/seccomp.h"
 
 #include <sched.h>
 #include <seccomp.h>

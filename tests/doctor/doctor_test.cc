@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "tests/sandbox/prepared_host.h"
 #include "tests/support/run_command.h"
 
 namespace lmlab::doctor {

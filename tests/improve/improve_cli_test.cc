@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "lmlab/core/file.h"
+#include "tests/improve/replay_fixture.h"
 #include "tests/support/run_command.h"
 
 namespace lmlab {
@@ -67,6 +68,80 @@ TEST(ImproveCli, EvalAndTasksPrintJson) {
   auto t = RunCommand(LmlabBinary() + " improve tasks --json");
   ASSERT_EQ(t.exit_code, 0);
   EXPECT_EQ(nlohmann::json::parse(t.out).size(), 6u);
+}
+
+// Processes whose command line mentions `needle` (bwrap's carries its run
+// dir: --ro-bind <dir> /box).
+int ProcessesMentioning(const std::string& needle) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto cmdline = ReadFile(e.path() / "cmdline");
+    if (cmdline && cmdline->find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+// Issue 13's reproducer through the CLI: the model writes an improver that
+// sends a request with a number where a string belongs straight to fd 3. The
+// host once aborted (--jobs 2) or exited "internal error" leaving bwrap and
+// run dirs behind (--jobs 1). Now that candidate is an improver that failed,
+// and the run ends as a run with any failed candidate does (a control whose
+// candidate just raises).
+TEST(ImproveCli, AModelWrittenImproverWritingRawHostileJsonToFd3IsJustAFailedImprover) {
+  testing::TempDir scratch("fd3");  // removed however the test ends
+  const fs::path& base = scratch.path;
+  fs::create_directories(base);
+  auto replay = [&](const std::string& name, const std::string& improver) {
+    nlohmann::json i = {{"prompt_contains", "def improve_algorithm"},
+                        {"completion", "Idea: talk to the host directly.\n```python\n" + improver + "```\n"}};
+    nlohmann::json s = {{"prompt_contains", "def algorithm("},
+                        {"completion", "```python\ndef algorithm(a, b, c):\n    return [0] * len(c)\n```\n"}};
+    fs::path p = base / name;
+    EXPECT_TRUE(WriteFileAtomic(p, i.dump() + "\n" + s.dump() + "\n"));
+    return p.string();
+  };
+  std::string hostile = replay("hostile.jsonl",
+                               "import os\n"
+                               "def improve_algorithm(initial_solution, utility, language_model):\n"
+                               "    os.write(3, b'{\"op\":\"lm\",\"system\":1,\"messages\":[\"x\"]}\\n')\n"
+                               "    os.read(4, 65536)\n"
+                               "    raise RuntimeError('giving up')\n");
+  std::string control = replay("control.jsonl",
+                               "def improve_algorithm(initial_solution, utility, language_model):\n"
+                               "    raise RuntimeError('giving up')\n");
+  for (int jobs : {1, 2}) {
+    SCOPED_TRACE(jobs);
+    int exit_codes[2];
+    for (int k = 0; k < 2; ++k) {
+      // A private temp dir, so that what the run leaves there can be seen.
+      fs::path tmp = base / ("tmp-" + std::to_string(jobs) + "-" + std::to_string(k));
+      fs::path dir = base / ("run-" + std::to_string(jobs) + "-" + std::to_string(k));
+      fs::create_directories(tmp);
+      auto r = RunCommand("TMPDIR=" + tmp.string() + " " + LmlabBinary() +
+                              " improve run --task lpn --rounds 1 --repeats 2 --jobs " + std::to_string(jobs) +
+                              " --samples 2 --lm-calls 1 --utility-calls 3 --test-instances 2 --time-limit-scale 4"
+                              " --json --replay " + (k == 0 ? hostile : control) + " --run-dir " + dir.string(),
+                          300);
+      exit_codes[k] = r.exit_code;
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+      auto j = nlohmann::json::parse(r.out);
+      ASSERT_EQ(j["rounds"].size(), 2u);
+      // Round 1's candidate is the model's improver: each of its elements failed.
+      int unknown = j["rounds"][1]["audit"]["unknown_requests"];
+      if (k == 0) EXPECT_GE(unknown, 2) << j["rounds"][1];  // one per element that ran the candidate
+      else EXPECT_EQ(unknown, 0) << j["rounds"][1];
+      EXPECT_FALSE(j["rounds"][1]["accepted"].get<bool>());
+      // Nothing left: no run dir of any sandbox, no process still using one.
+      int left = 0;
+      for (const auto& e : fs::directory_iterator(tmp)) left += e.path().filename().string().starts_with("lmlab-sandbox-");
+      EXPECT_EQ(left, 0);
+      EXPECT_EQ(ProcessesMentioning(tmp.string()), 0);
+    }
+    EXPECT_EQ(exit_codes[0], exit_codes[1]);
+  }
 }
 
 struct BadInput {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lmlab/improve/replay_model.h"
+#include "tests/sandbox/prepared_host.h"
 
 namespace lmlab::testing {
 

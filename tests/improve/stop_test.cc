@@ -4,11 +4,16 @@
 #include "lmlab/improve/stop.h"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <filesystem>
 #include <map>
+#include <stdexcept>
+#include <thread>
 
 #include "lmlab/core/file.h"
+#include "lmlab/improve/element.h"
+#include "lmlab/improve/render.h"
 #include "lmlab/improve/replay_model.h"
 #include "tests/improve/replay_fixture.h"
 
@@ -269,6 +274,181 @@ TEST(Stop, TransferScoresSeedSolutionSeedImproverAndImprovedImprover) {
   EXPECT_GT(r.seed_improver, 0.9);
   EXPECT_GT(r.improved_improver, 0.9);
   EXPECT_FALSE(Transfer(o, SeedImprover(), {"nope"}, *lm, *box));
+}
+
+// Sandbox run dirs of this process left in the temp dir.
+int BoxDirsOfThisProcess() {
+  std::string prefix = "lmlab-sandbox-" + std::to_string(getpid()) + "-";
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path()))
+    n += e.path().filename().string().starts_with(prefix);
+  return n;
+}
+
+// Issue 13's reproducer: a model-written improver that writes a request with
+// a number where a string belongs straight to fd 3. It once threw out of the
+// RPC handler: the host aborted (--jobs 2) or exited leaving its sandboxes
+// and run dirs behind (--jobs 1). Now it is an improver like any other that
+// fails: counted, its element failed, nothing left behind.
+const char* kRawFd3Improver =
+    "import os\n"
+    "def improve_algorithm(initial_solution, utility, language_model):\n"
+    "    os.write(3, b'{\"op\":\"lm\",\"system\":1,\"messages\":[\"x\"]}\\n')\n"
+    "    reply = os.read(4, 65536)\n"
+    "    raise RuntimeError('the host said: ' + reply.decode())\n";
+
+TEST(Stop, ARawHostileRequestFailsThatImproverNotTheHost) {
+  for (int jobs : {1, 2}) {
+    SCOPED_TRACE(jobs);
+    auto lm = Replay();
+    auto box = sandbox::MakeBubblewrapSandbox();
+    StopOptions o = Small("");
+    o.repeats = 2;
+    o.jobs = jobs;
+    int dirs_before = BoxDirsOfThisProcess();
+    auto m = EvaluateImprover(o, kRawFd3Improver, {"lpn"}, *lm, *box);
+    ASSERT_TRUE(m) << m.error().ToString();
+    EXPECT_EQ(m->runs, 2);
+    EXPECT_EQ(m->failed_runs, 2);
+    EXPECT_EQ(m->value, 0);
+    EXPECT_EQ(m->audit.unknown_requests, 2);
+    EXPECT_EQ(m->model_calls, 0);
+    EXPECT_EQ(BoxDirsOfThisProcess(), dirs_before);
+  }
+}
+
+// A model that throws (a bug in a model wrapper) fails the improver whose
+// request reached it, with the reason recorded; the sandbox kills it and
+// removes its dir; the host and the other elements carry on.
+class ThrowingModel final : public runtime::LanguageModel {
+ public:
+  const runtime::ModelInfo& info() const override { return info_; }
+  Result<runtime::Completion> Complete(std::string_view, const runtime::SamplingParams&,
+                                       const runtime::TokenCallback&) override {
+    throw std::runtime_error("the model wrapper threw");
+  }
+  Result<runtime::Completion> Chat(std::span<const runtime::ChatMessage>, const runtime::SamplingParams&,
+                                   const runtime::TokenCallback&) override {
+    throw std::runtime_error("the model wrapper threw");
+  }
+  Result<std::vector<float>> NextTokenLogprobs(std::string_view) override { return Unsupported("none"); }
+  Result<std::vector<runtime::TokenLogprob>> ScoreText(std::string_view) override { return Unsupported("none"); }
+  Result<std::vector<int32_t>> Tokenize(std::string_view, runtime::AddBos) override { return Unsupported("none"); }
+  Result<std::string> Detokenize(std::span<const int32_t>) override { return Unsupported("none"); }
+
+ private:
+  runtime::ModelInfo info_{.name = "throws"};
+};
+
+TEST(Stop, AModelThatThrowsFailsTheImproverWithItsReason) {
+  ThrowingModel lm;
+  auto box = sandbox::MakeBubblewrapSandbox();
+  StopOptions o = Small("");
+  int dirs_before = BoxDirsOfThisProcess();
+  auto e = RunElement(o, SeedImprover(), "lpn", 0, lm, *box);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_TRUE(e->failed);
+  EXPECT_EQ(e->improver_verdict, "rpc error");
+  EXPECT_NE(e->note.find("the model wrapper threw"), std::string::npos) << e->note;
+  EXPECT_EQ(BoxDirsOfThisProcess(), dirs_before);
+  // In a round the failing improver is the one improving itself: the round
+  // keeps the previous improver and says why.
+  TempDir d("throws");
+  StopOptions r = Small(d.path);
+  r.rounds = 1;
+  auto s = RunSelfImprovement(r, lm, *box);
+  ASSERT_TRUE(s) << s.error().ToString();
+  ASSERT_EQ(s->rounds.size(), 2u);
+  EXPECT_FALSE(s->rounds[1].accepted);
+  EXPECT_NE(s->rounds[1].note.find("rpc error"), std::string::npos) << s->rounds[1].note;
+  EXPECT_NE(s->rounds[1].note.find("the model wrapper threw"), std::string::npos) << s->rounds[1].note;
+  EXPECT_EQ(BoxDirsOfThisProcess(), dirs_before);
+}
+
+// An OpenAI-compatible endpoint on loopback that lists a model and answers
+// every completion with garbage.
+class GarbageEndpoint {
+ public:
+  GarbageEndpoint() {
+    server_.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"object":"list","data":[{"id":"garbage","object":"model"}]})", "application/json");
+    });
+    server_.Post("/v1/chat/completions", [this](const httplib::Request&, httplib::Response& res) {
+      ++hits;
+      res.set_content("<html>this is not the JSON you are looking for", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~GarbageEndpoint() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  std::atomic<int> hits{0};
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(Stop, GarbageFromTheEndpointIsAModelErrorInTheRoundTable) {
+  GarbageEndpoint endpoint;
+  auto lm = runtime::OpenModel({.endpoint = endpoint.url(), .api_model = "garbage", .api_key_env = ""});
+  ASSERT_TRUE(lm) << lm.error().ToString();
+  auto box = sandbox::MakeBubblewrapSandbox();
+  TempDir d("garbage");
+  StopOptions o = Small(d.path);
+  o.rounds = 1;
+  auto s = RunSelfImprovement(o, **lm, *box);
+  ASSERT_TRUE(s) << s.error().ToString();
+  ASSERT_EQ(s->rounds.size(), 2u);
+  EXPECT_GT(endpoint.hits.load(), 0);
+  for (const RoundRecord& r : s->rounds) {
+    SCOPED_TRACE(r.round);
+    EXPECT_GT(r.model_errors, 0);     // counted, not replies of ""
+    EXPECT_EQ(r.samples, 0);
+  }
+  // In the files, the JSON and the table.
+  auto loaded = LoadRun(d.path);
+  ASSERT_TRUE(loaded) << loaded.error().ToString();
+  EXPECT_EQ(loaded->rounds[0].model_errors, s->rounds[0].model_errors);
+  EXPECT_EQ(ToJson(*loaded)["rounds"][0]["model_errors"], s->rounds[0].model_errors);
+  std::string table = RenderRoundsText(*loaded);
+  EXPECT_NE(table.find("model errors"), std::string::npos) << table;
+  EXPECT_NE(table.find(std::to_string(s->rounds[0].model_errors + s->rounds[1].model_errors) + " model replies failed"),
+            std::string::npos)
+      << table;
+}
+
+TEST(Stop, ARunDirectoryWithBrokenFilesIsAParseErrorNamingTheFile) {
+  TempDir d("broken");
+  auto lm = Replay();
+  auto box = sandbox::MakeBubblewrapSandbox();
+  StopOptions o = Small(d.path);
+  o.rounds = 0;
+  ASSERT_TRUE(RunSelfImprovement(o, *lm, *box));
+  std::string round0 = *ReadFile(d.path / "round-0.json");
+  for (const char* bad : {R"({"round": "zero"})", R"({"audit": {"candidates": "many"}})", R"({"audit": [1]})",
+                          R"({"strategies": {"beam search": "x"}})", R"([1, 2])", "not json at all",
+                          R"({"meta_utility": {"deep": [[[[1]]]]}})"}) {
+    SCOPED_TRACE(bad);
+    ASSERT_TRUE(WriteFileAtomic(d.path / "round-0.json", bad));
+    auto r = LoadRun(d.path);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kParse);
+    EXPECT_NE(r.error().message.find("round-0.json"), std::string::npos) << r.error().message;
+  }
+  ASSERT_TRUE(WriteFileAtomic(d.path / "round-0.json", round0));
+  for (const char* bad : {R"({"seed": "zero"})", R"([])", "{"}) {
+    SCOPED_TRACE(bad);
+    ASSERT_TRUE(WriteFileAtomic(d.path / "config.json", bad));
+    auto again = RunSelfImprovement(o, *lm, *box);
+    ASSERT_FALSE(again);
+    EXPECT_NE(again.error().message.find("config.json"), std::string::npos) << again.error().message;
+  }
 }
 
 TEST(Stop, ReplayFileErrorsNameTheLine) {

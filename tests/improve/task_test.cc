@@ -3,6 +3,7 @@
 
 #include "lmlab/improve/evaluate.h"
 #include "lmlab/improve/task.h"
+#include "tests/sandbox/prepared_host.h"
 
 namespace lmlab::improve {
 namespace {

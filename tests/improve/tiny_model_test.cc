@@ -9,6 +9,7 @@
 #include "lmlab/runtime/language_model.h"
 #include "tests/support/llama_server.h"
 #include "tests/support/tiny_model.h"
+#include "tests/sandbox/prepared_host.h"
 
 namespace lmlab::improve {
 namespace {

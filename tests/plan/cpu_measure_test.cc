@@ -21,6 +21,17 @@ TEST(CpuMeasure, GemmReportsAPlausibleRate) {
   if (m->peak_flops > 0) EXPECT_LT(m->achieved_flops, m->peak_flops * 1.5);
 }
 
+TEST(CpuMeasure, ReadBandwidthIsPlausible) {
+  auto m = MeasureReadBandwidth(8 << 20, 3);
+  ASSERT_TRUE(m) << m.error().ToString();
+  EXPECT_EQ(m->buffer_bytes, 8 << 20);
+  EXPECT_GT(m->bytes_per_second, 1e8);   // any machine of this century
+  EXPECT_LT(m->bytes_per_second, 1e13);  // no CPU reads 10 TB/s
+  EXPECT_DOUBLE_EQ(m->bytes_per_second, m->buffer_bytes / m->seconds);
+  EXPECT_FALSE(MeasureReadBandwidth(1000, 1)) << "below 64 KiB";
+  EXPECT_FALSE(MeasureReadBandwidth(8 << 20, 0));
+}
+
 TEST(CpuMeasure, RejectsBadSizes) {
   EXPECT_FALSE(MeasureGemm(0, 1));
   EXPECT_FALSE(MeasureGemm(256, 0));

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "lmlab/plan/render.h"
 #include "tests/support/run_command.h"
 
@@ -216,6 +218,156 @@ TEST(Planner, SweepIsDaysByDevicesAndMfu) {
   EXPECT_NEAR(t.days[1][1], 115.74 / 2, 0.01);
 }
 
+ModelShape Preset(const std::string& id) {
+  auto m = ResolveModelShape(id, "");
+  EXPECT_TRUE(m.has_value()) << m.error().ToString();
+  return *m;
+}
+
+TEST(Planner, ModelShapeGivesFlopsWithTheAttentionTerm) {
+  PlanRequest r;
+  r.model = Preset("llama-3-8b");
+  r.compute.tokens = 15e12;
+  r.shape.seq_len = 8192;
+  r.hardware.device = "h100";
+  r.devices = {1024};
+  auto plan = MakePlan(r, Catalog());
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  ParamCount n = CountParams(*r.model);
+  const double per_token = 6 * n.matmul_active + 12.0 * 32 * 8192 * 4096;
+  EXPECT_DOUBLE_EQ(*plan->compute.flops_per_token, per_token);
+  EXPECT_DOUBLE_EQ(plan->compute.flops, per_token * 15e12);
+  EXPECT_DOUBLE_EQ(*plan->compute.params, n.total);
+  // Chinchilla from the model: D = 20 N (total parameters).
+  r.compute = {.chinchilla = Chinchilla::kOn};
+  plan = MakePlan(r, Catalog());
+  ASSERT_TRUE(plan);
+  EXPECT_DOUBLE_EQ(*plan->compute.tokens, 20 * n.total);
+  // A budget gives the tokens.
+  r.compute = {.flops = 1e24};
+  plan = MakePlan(r, Catalog());
+  ASSERT_TRUE(plan);
+  EXPECT_DOUBLE_EQ(*plan->compute.tokens, 1e24 / per_token);
+  r.compute = {.params = 7e9, .tokens = 1e12};
+  EXPECT_FALSE(MakePlan(r, Catalog())) << "--params and a model shape contradict";
+}
+
+TEST(Planner, MoeFlopsFollowActiveParameters) {
+  PlanRequest r;
+  r.model = Preset("mixtral-8x7b");
+  r.compute.tokens = 1e12;
+  r.shape.seq_len = 4096;
+  r.hardware.device = "h100";
+  r.devices = {1};
+  auto plan = MakePlan(r, Catalog());
+  ASSERT_TRUE(plan);
+  ParamCount n = CountParams(*r.model);
+  EXPECT_LT(*plan->compute.flops_per_token, 6 * n.total / 3) << "a token uses 2 of 8 experts";
+  EXPECT_DOUBLE_EQ(plan->memory->states_bytes, 16 * n.total) << "every expert has weights, grads and Adam states";
+}
+
+TEST(Planner, EpochTwoMethodsSideBySide) {
+  // The reference run read backwards: 1,000 devices x 115.74 days at a sustained 1e14.
+  PlanRequest r = Reference();
+  r.hardware_time = {.devices = 1000, .days = 1e10 / 1000 / kSecondsPerDay};
+  auto plan = MakePlan(r, Catalog());
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  ASSERT_TRUE(plan->epoch);
+  const EpochEstimate& e = *plan->epoch;
+  EXPECT_DOUBLE_EQ(e.utilisation, 1.0) << "a given rate is already sustained";
+  EXPECT_NEAR(e.hardware_flops, 1e24, 1e12);
+  EXPECT_NEAR(*e.geometric_mean, 1e24, 1e12);
+  EXPECT_NEAR(*e.implied_mfu, 1.0, 1e-9);
+
+  // A datasheet peak: Epoch's 30% for LLMs unless --mfu says otherwise.
+  PlanRequest g;
+  g.compute = {.params = 70e9, .tokens = 15e12};
+  g.hardware.device = "h100";
+  g.hardware_time = {.devices = 16384, .days = 54};
+  g.devices = {16384};
+  plan = MakePlan(g, Catalog());
+  ASSERT_TRUE(plan);
+  const double device_seconds = 16384 * 54 * kSecondsPerDay;
+  EXPECT_DOUBLE_EQ(plan->epoch->utilisation, kEpochLlmUtilisation);
+  EXPECT_DOUBLE_EQ(plan->epoch->hardware_flops, device_seconds * 989.5e12 * 0.30);
+  EXPECT_DOUBLE_EQ(*plan->epoch->geometric_mean, std::sqrt(6 * 70e9 * 15e12 * plan->epoch->hardware_flops));
+  EXPECT_DOUBLE_EQ(plan->epoch->hardware_flops_low, device_seconds * 989.5e12 * kDefaultMfuLow);
+  EXPECT_DOUBLE_EQ(plan->epoch->hardware_flops_high, device_seconds * 989.5e12 * kDefaultMfuHigh);
+  EXPECT_DOUBLE_EQ(*plan->epoch->implied_mfu, 6 * 70e9 * 15e12 / (device_seconds * 989.5e12));
+  g.hardware.mfu = 0.45;
+  plan = MakePlan(g, Catalog());
+  ASSERT_TRUE(plan);
+  EXPECT_DOUBLE_EQ(plan->epoch->utilisation, 0.45);
+
+  // Hardware and time alone: the hardware estimate is the compute.
+  PlanRequest h;
+  h.hardware.device = "h100";
+  h.hardware_time = {.devices = 1000, .days = 10};
+  h.devices = {1000};
+  plan = MakePlan(h, Catalog());
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  EXPECT_DOUBLE_EQ(plan->compute.flops, 1000 * 10 * kSecondsPerDay * 989.5e12 * 0.30);
+  EXPECT_FALSE(plan->epoch->operations_flops);
+
+  h.hardware_time.days.reset();
+  EXPECT_FALSE(MakePlan(h, Catalog())) << "devices without days";
+  h.hardware_time = {.devices = 10, .days = 1, .mfu_low = 0.6, .mfu_high = 0.5};
+  EXPECT_FALSE(MakePlan(h, Catalog())) << "an inverted range";
+}
+
+TEST(Planner, LogitsBufferAndPipelineInFlight) {
+  ShapeRequest shape;
+  shape.seq_len = 4096;
+  shape.micro_batch = 2;
+  ModelShape m = Preset("llama-3-8b");
+  MemoryEstimate one = EstimateMemory(CountParams(m).total, shape, 80e9, &m);
+  ASSERT_TRUE(one.logits_counted);
+  EXPECT_DOUBLE_EQ(one.logits_bytes, 4.0 * 4096 * 2 * 128256);
+  EXPECT_DOUBLE_EQ(one.activation_bytes, one.layer_activation_bytes + one.logits_bytes);
+
+  // 1F1B with 4 stages: the first stage holds 4 micro-batches of its 8 layers
+  // (= all 32 layers' worth); the last holds 1 and the logits.
+  shape.pipeline_parallel = 4;
+  MemoryEstimate pp = EstimateMemory(CountParams(m).total, shape, 80e9, &m);
+  EXPECT_EQ(pp.in_flight, 4);
+  EXPECT_DOUBLE_EQ(pp.first_stage_bytes, one.layer_activation_bytes);
+  EXPECT_DOUBLE_EQ(pp.last_stage_bytes, one.layer_activation_bytes / 4 + one.logits_bytes);
+  EXPECT_DOUBLE_EQ(pp.activation_bytes, std::max(pp.first_stage_bytes, pp.last_stage_bytes));
+  shape.micro_batches = 2;  // fewer micro-batches than stages: only 2 in flight
+  EXPECT_EQ(EstimateMemory(CountParams(m).total, shape, 80e9, &m).in_flight, 2);
+
+  // Tensor parallelism splits the logits too (vocabulary-parallel output layer).
+  shape = ShapeRequest{};
+  shape.tensor_parallel = 8;
+  EXPECT_DOUBLE_EQ(EstimateMemory(CountParams(m).total, shape, 80e9, &m).logits_bytes, 4.0 * 4096 * 128256 / 8);
+  // No vocabulary known: not counted, and said so.
+  EXPECT_FALSE(EstimateMemory(7e9, ShapeRequest{}, 80e9).logits_counted);
+  shape = ShapeRequest{};
+  shape.vocab = 32000;
+  EXPECT_DOUBLE_EQ(EstimateMemory(7e9, shape, 80e9).logits_bytes, 4.0 * 4096 * 32000);
+}
+
+TEST(Planner, MoeActivationsCountOnlyTheExpertsATokenVisits) {
+  ModelShape mixtral = Preset("mixtral-8x7b");
+  const double s = 4096, b = 1, h = 4096, f = 14336;
+  double moe = LayerActivationBytes(mixtral, true, s, b, Recompute::kSelective);
+  ModelShape all = mixtral;
+  all.experts_per_token = all.experts;  // what counting MoE activations as dense amounts to
+  double dense = LayerActivationBytes(all, true, s, b, Recompute::kSelective);
+  // Each expert a token skips saves its dispatched input (2h) and gated intermediates (6f).
+  EXPECT_DOUBLE_EQ(dense - moe, s * b * 6 * (2 * h + 6 * f));
+  // Generalised Korthikanti: a classic GPT layer (MHA, plain 4h MLP) is 34 s b h.
+  ModelShape gpt;
+  gpt.hidden = 1024;
+  gpt.heads = gpt.kv_heads = 8;
+  gpt.head_dim = 128;
+  gpt.intermediate = 4096;
+  gpt.mlp = MlpKind::kPlain;
+  EXPECT_DOUBLE_EQ(LayerActivationBytes(gpt, false, 2048, 1, Recompute::kSelective), 34.0 * 2048 * 1024);
+  EXPECT_DOUBLE_EQ(LayerActivationBytes(gpt, false, 2048, 1, Recompute::kNone),
+                   2048.0 * 1024 * (34 + 5.0 * 8 * 2048 / 1024));
+}
+
 TEST(Catalog, EveryDeviceHasSourceAndRates) {
   DeviceCatalog c = Catalog();
   for (const char* id : {"a100-sxm", "h100-sxm", "h100-pcie", "h200-sxm", "b200", "gb200", "mi300x"}) {
@@ -224,6 +376,7 @@ TEST(Catalog, EveryDeviceHasSourceAndRates) {
     EXPECT_FALSE(d->source.empty()) << id;
     EXPECT_TRUE(d->PeakFlops(Precision::kBf16, Sparsity::kDense)) << id;
     EXPECT_GT(d->memory_bytes, 0) << id;
+    EXPECT_GT(d->bandwidth_bytes_per_s, 0) << id;
     EXPECT_GT(d->tdp_watts, 0) << id;
   }
 }

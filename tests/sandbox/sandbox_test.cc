@@ -2,17 +2,24 @@
 // clock, verdict names.
 #include "lmlab/sandbox/sandbox.h"
 
+#include "lmlab/sandbox/host_process.h"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <thread>
+
+#include "tests/sandbox/prepared_host.h"
 
 namespace lmlab::sandbox {
 namespace {
@@ -81,6 +88,105 @@ TEST(Sandbox, RpcRoundTripsAndItsTimeIsNotCharged) {
   EXPECT_EQ(calls, 5);
   EXPECT_EQ(r->rpc_requests, 5);
   EXPECT_GE(r->rpc_seconds, 3.4);
+}
+
+// Dirs of this process's runs left in the temp dir.
+int BoxDirsOfThisProcess() {
+  namespace fs = std::filesystem;
+  std::string prefix = "lmlab-sandbox-" + std::to_string(getpid()) + "-";
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path()))
+    n += e.path().filename().string().starts_with(prefix);
+  return n;
+}
+
+// A handler that throws, fails, or breaks the line protocol ends the run
+// with a verdict: the host lives, the program and its children are killed,
+// the run's dir is removed.
+struct FailingHandler {
+  const char* name;
+  std::function<Result<std::string>(std::string_view)> rpc;
+  const char* expect;  // in the verdict's detail
+};
+
+void PrintTo(const FailingHandler& h, std::ostream* os) { *os << h.name; }
+
+class SandboxFailingRpc : public ::testing::TestWithParam<FailingHandler> {};
+
+TEST_P(SandboxFailingRpc, EndsTheRunNotTheHost) {
+  auto box = MakeBubblewrapSandbox();
+  Request req = Python(
+      "import os, subprocess, time\n"
+      "subprocess.Popen(['/usr/bin/sleep', '60'])\n"  // a child that must not outlive the run
+      "req = os.fdopen(3, 'w'); resp = os.fdopen(4, 'r')\n"
+      "req.write('{\"op\": \"lm\"}\\n'); req.flush()\n"
+      "print(resp.readline())\n"
+      "time.sleep(60)\n");
+  req.limits.wall_seconds = 30;
+  req.rpc = GetParam().rpc;
+  int dirs_before = BoxDirsOfThisProcess();
+  auto start = std::chrono::steady_clock::now();
+  auto r = box->Run(req);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->verdict, Verdict::kRpcError) << r->detail << r->stderr_data;
+  EXPECT_EQ(VerdictName(r->verdict), "rpc error");
+  EXPECT_NE(r->detail.find(GetParam().expect), std::string::npos) << r->detail;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));  // killed, not timed out
+  EXPECT_EQ(r->rpc_requests, 1);
+  EXPECT_EQ(r->survivors, 0);
+  if (geteuid() == 0) EXPECT_TRUE(ProcessesOfUid(r->uid).empty());
+  EXPECT_EQ(BoxDirsOfThisProcess(), dirs_before);
+  // The sandbox still works.
+  auto again = box->Run(Python("print(42)\n"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->stdout_data, "42\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Handlers, SandboxFailingRpc,
+    ::testing::Values(
+        FailingHandler{"Throws",
+                       [](std::string_view) -> Result<std::string> { throw std::runtime_error("boom in handler"); },
+                       "boom in handler"},
+        FailingHandler{"ReturnsAnError", [](std::string_view) -> Result<std::string> { return Internal("no model"); },
+                       "no model"},
+        FailingHandler{"RepliesWithSeveralLines",
+                       [](std::string_view) -> Result<std::string> { return std::string("{}\n{}"); },
+                       "several lines"}),
+    [](const ::testing::TestParamInfo<FailingHandler>& info) { return std::string(info.param.name); });
+
+TEST(Sandbox, RunRefusesAProcessThatIsNotPrepared) {
+  auto box = MakeBubblewrapSandbox();
+  ASSERT_TRUE(CheckHostProcess());
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+  auto no_subreaper = box->Run(Python("print(1)\n"));
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  ASSERT_FALSE(no_subreaper);
+  EXPECT_EQ(no_subreaper.error().code, ErrorCode::kInternal);
+  EXPECT_NE(no_subreaper.error().message.find("subreaper"), std::string::npos);
+  EXPECT_NE(no_subreaper.error().message.find("PrepareHostProcess"), std::string::npos);
+
+  signal(SIGPIPE, SIG_DFL);
+  auto default_sigpipe = box->Run(Python("print(1)\n"));
+  signal(SIGPIPE, SIG_IGN);
+  ASSERT_FALSE(default_sigpipe);
+  EXPECT_NE(default_sigpipe.error().message.find("SIGPIPE"), std::string::npos);
+  EXPECT_NE(default_sigpipe.error().message.find("PrepareHostProcess"), std::string::npos);
+
+  ASSERT_TRUE(CheckHostProcess());
+  EXPECT_TRUE(box->Run(Python("print(1)\n")));
+}
+
+TEST(Sandbox, TheProgramGetsSigpipesDefaultActionBack) {
+  // The host ignores SIGPIPE; an ignored signal would stay ignored across
+  // exec. SigIgn in /proc/self/status is a hex mask, bit 12 = SIGPIPE (13).
+  auto box = MakeBubblewrapSandbox();
+  Request req{.argv = {"/usr/bin/grep", "^SigIgn", "/proc/self/status"}};
+  auto r = box->Run(req);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->verdict, Verdict::kOk) << r->detail << r->stderr_data;
+  std::string mask = r->stdout_data.substr(r->stdout_data.find_last_of(" \t") + 1);
+  EXPECT_EQ(std::stoull(mask, nullptr, 16) & (1ULL << (SIGPIPE - 1)), 0u) << r->stdout_data;
 }
 
 TEST(Sandbox, NoRpcChannelWithoutHandler) {

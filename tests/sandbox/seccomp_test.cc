@@ -2,7 +2,7 @@
 // to bwrap, and, loaded into a forked child of this test, denies what it
 // should and lets ordinary calls through. (security_test.cc checks the same
 // from inside a real sandbox.)
-#include "sandbox/seccomp.h"
+#include "lmlab/sandbox/seccomp.h"
 
 #include <gtest/gtest.h>
 

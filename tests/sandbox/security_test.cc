@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "lmlab/sandbox/sandbox.h"
+#include "tests/sandbox/prepared_host.h"
 
 namespace lmlab::sandbox {
 namespace {

@@ -33,7 +33,23 @@ struct GemmMeasurement {
   CpuInfo cpu;
 };
 
-// Times an n x n fp32 GEMM `repeats` times and keeps the best.
-Result<GemmMeasurement> MeasureGemm(int n = 1024, int repeats = 5);
+// Times an n x n fp32 GEMM `repeats` times and keeps the best, on `threads`
+// threads (0 = every core this process may use).
+Result<GemmMeasurement> MeasureGemm(int n = 1024, int repeats = 5, int threads = 0);
+
+struct BandwidthMeasurement {
+  double buffer_bytes = 0;  // what each pass reads
+  int repeats = 0;
+  int threads = 0;
+  double seconds = 0;       // best pass
+  double bytes_per_second = 0;
+};
+
+// Reads a buffer of `bytes` (each thread summing its own slice) `repeats`
+// times and keeps the best pass. A buffer that fits the CPU caches measures
+// cache bandwidth, one far larger than them measures DRAM: size it like the
+// working set you want a bound for (plan infer uses the bytes one decoded
+// token reads). `threads` 0 = every core. kInvalidArgument outside [64 KiB, 16 GiB].
+Result<BandwidthMeasurement> MeasureReadBandwidth(double bytes, int repeats = 5, int threads = 0);
 
 }  // namespace lmlab::plan

@@ -24,6 +24,8 @@
 //
 // Thread-safety: Run may be called from several threads at once; each run
 // gets its own user id (when lmlab runs as root), namespaces and temp dir.
+// The process must have been prepared once (host_process.h:
+// PrepareHostProcess); Run checks that first.
 #pragma once
 
 #include <cstdint>
@@ -55,8 +57,13 @@ struct File {
 };
 
 // Answers one request line from the program (without the newline) with one
-// response line. Called on the thread that called Run.
-using RpcHandler = std::function<std::string(std::string_view request)>;
+// response line (no newline in it). Called on the thread that called Run.
+// An error, or an exception, ends the run: the host kills the program and
+// Run returns a RunResult with Verdict::kRpcError and the error's message.
+// The request comes from untrusted code: a handler answers a malformed
+// request with a reply the program understands, and fails only for its own
+// reasons.
+using RpcHandler = std::function<Result<std::string>(std::string_view request)>;
 
 struct Request {
   std::vector<std::string> argv;  // argv[0] is a path inside the sandbox: "/usr/bin/python3"
@@ -81,10 +88,11 @@ enum class Verdict {
   kOutputLimit,    // wrote more than limits.output_bytes to stdout or stderr; the host killed it
   kFileSizeLimit,  // a write failed at limits.file_size_bytes or a full /tmp
   kSignal,         // ended by another signal (SIGSEGV, SIGABRT, SIGKILL, ...)
+  kRpcError,       // the host's RPC handler failed; the host killed the program
   kSandboxError,   // bubblewrap could not set the sandbox up; the program never ran
 };
 
-std::string_view VerdictName(Verdict v);  // "ok", "timeout", "memory limit", ...
+std::string_view VerdictName(Verdict v);  // "ok", "timeout", "memory limit", "rpc error", ...
 
 struct RunResult {
   Verdict verdict = Verdict::kSandboxError;
@@ -106,8 +114,10 @@ class Sandbox {
  public:
   virtual ~Sandbox() = default;
   // Runs the request to its end. An error only when nothing could run at all
-  // (bad request, bubblewrap missing, no pipes); everything the program does
-  // is a RunResult with a verdict.
+  // (bad request, the process not prepared, no pipes); everything the
+  // program does, and a failing RPC handler, is a RunResult with a verdict.
+  // Every process the run started is gone and its temp dir removed when Run
+  // returns, whichever way.
   virtual Result<RunResult> Run(const Request& request) = 0;
 };
 

@@ -1,0 +1,19 @@
+// bwrap's command line for one run: the mounts and namespaces of
+// docs/sandbox.md ("What a program sees"), the program's environment, and
+// the seccomp and status fds (bwrap_process.h's numbers).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lmlab/sandbox/sandbox.h"
+
+namespace lmlab::sandbox::internal {
+
+enum class RunAs { kCallerInUserNamespace, kOwnUid };  // kOwnUid: lmlab runs as root
+enum class Seccomp { kOff, kOn };
+
+std::vector<std::string> BwrapArgs(const std::string& bwrap, const Request& request, const std::string& box_dir,
+                                   RunAs run_as, Seccomp seccomp);
+
+}  // namespace lmlab::sandbox::internal
