@@ -16,15 +16,20 @@
 
 #include <fmt/format.h>
 
+#include <sys/wait.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <limits>
 #include <string>
 
 #include "lmlab/core/error.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/runtime/tiny_model.h"
 
 namespace lmlab::bench {
@@ -109,6 +114,31 @@ Result<double> BestOf(int reps, Time&& time) {
     if (r > 0) best = std::min(best, s);
   }
   return best;
+}
+
+// A reference's shell command runs as its users run it: in the caller's
+// environment, without the OpenMP wait policy lmlab chose for itself
+// (ApplyThreadWaitPolicy, core/threads.h). Prefix it with this.
+inline std::string ReferenceEnv() {
+  return std::getenv(kWaitPolicyMarker) ? fmt::format("env -u GOMP_SPINCOUNT -u {} ", kWaitPolicyMarker) : "";
+}
+
+struct CommandOutput {
+  int exit_code = -1;  // -1: could not start, or killed by a signal
+  std::string out;     // stdout (and stderr when the command says 2>&1)
+};
+
+// Runs a shell command (popen) and captures its output.
+inline CommandOutput RunCommand(const std::string& command) {
+  CommandOutput r;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 // For main(): prints the error as one line on stderr and returns exit code 1.

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_support.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/ood/classifier.h"
 #include "lmlab/ood/datasets.h"
 
@@ -54,6 +55,7 @@ void WriteRaw(const ImageSet& s, const std::filesystem::path& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   int threads = 1, epochs = 2, repeats = 3;
   int64_t train_size = 60000;
   bool json = false;
@@ -90,11 +92,16 @@ int main(int argc, char** argv) {
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!model) Die(model.error().ToString());
     best_lmlab = std::max(best_lmlab, images / s);
-    acc_lmlab = Accuracy(*model, Predict(*model, *test), *test);
+    auto predictions = Predict(*model, *test, threads);
+    if (!predictions) Die(predictions.error().ToString());
+    acc_lmlab = Accuracy(*model, *predictions, *test);
 
-    auto out = Run(fmt::format("{} {} --train {} --test {} --n-train {} --n-test {} --epochs {} --threads {}", python,
-                               script, (dir / "train.bin").string(), (dir / "test.bin").string(), train.size(),
-                               test->size(), epochs, threads));
+    // OpenBLAS keeps its own pool beside torch.set_num_threads: pin it to the same count.
+    auto out = Run(bench::ReferenceEnv() +
+                   fmt::format("OPENBLAS_NUM_THREADS={} {} {} --train {} --test {} --n-train {} --n-test {} --epochs {} "
+                               "--threads {}",
+                               threads, python, script, (dir / "train.bin").string(), (dir / "test.bin").string(),
+                               train.size(), test->size(), epochs, threads));
     auto j = nlohmann::json::parse(out, nullptr, false);
     if (j.is_discarded()) Die("reference printed no JSON: " + out);
     best_torch = std::max(best_torch, j["images_per_second"].get<double>());

@@ -15,13 +15,15 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_support.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/core/table.h"
 #include "lmlab/probe/activation_cache.h"
 #include "lmlab/probe/dataset.h"
 #include "lmlab/runtime/activations.h"
-#include "runtime/reference_decode.h"
+#include "lmlab/runtime/internal/reference_decode.h"
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   using namespace lmlab;
   namespace fs = std::filesystem;
   CLI::App app{"Probe capture (with the .npy cache) prompts/s vs plain llama_decode of the same prompts"};

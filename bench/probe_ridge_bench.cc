@@ -12,12 +12,14 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "lmlab/core/table.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/probe/activation_cache.h"
 #include "lmlab/probe/metrics.h"
 #include "lmlab/probe/ridge.h"
@@ -62,16 +64,37 @@ std::string Run(const std::string& cmd) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   CLI::App app{"FitRidge (closed-form LOO) vs scikit-learn RidgeCV on the same matrices"};
   int reps = 3;
   bool json = false;
   std::string python = "/usr/bin/python3";
   app.add_option("--reps", reps, "Repetitions per side (best counts)")->capture_default_str();
   app.add_option("--python", python, "Python with scikit-learn (Debian python3-sklearn)")->capture_default_str();
+  int threads = 2;
+  app.add_option("--threads", threads, "Threads for both sides (lmlab's Eigen and OpenBLAS; scikit-learn's OpenBLAS)")
+      ->capture_default_str();
   app.add_flag("--json", json, "Print JSON");
   CLI11_PARSE(app, argc, argv);
 
   const fs::path source = fs::path(__FILE__).parent_path();  // bench/ in the source tree
+  // Both sides on the same OpenBLAS kernels: where the system's OpenBLAS does
+  // not know this CPU, the reference picks OPENBLAS_CORETYPE
+  // (blas_info.choose_openblas_coretype); the same choice is made here before
+  // FitRidge loads the LAPACK, and the reference process inherits it.
+  if (!std::getenv("OPENBLAS_CORETYPE")) {
+    const std::string core =
+        Run(fmt::format("{} -c \"import sys; sys.path.insert(0, '{}'); import blas_info; "
+                        "print(blas_info.choose_openblas_coretype() or '')\" 2>/dev/null",
+                        python, (source / "reference").string()));
+    const std::string trimmed = core.substr(0, core.find_first_of("\r\n"));
+    if (!trimmed.empty()) setenv("OPENBLAS_CORETYPE", trimmed.c_str(), 1);
+  }
+  // The reference's OpenBLAS pool (and any OpenMP) gets the same thread count.
+  setenv("OPENBLAS_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  const std::string lmlab_solver = RidgeEigenSolver();
+  std::string sklearn_blas;
   const std::vector<double> alphas = LogSpace(0.8, 4.1, 12);
   std::string alpha_args;
   for (double a : alphas) alpha_args += fmt::format(" {:.17g}", a);
@@ -101,6 +124,7 @@ int main(int argc, char** argv) {
     Eigen::MatrixXd xd = xtr.cast<double>(), yd = ytr.cast<double>(), xt = xte.cast<double>(), yt = yte.cast<double>();
     RidgeOptions o;
     o.alphas = alphas;
+    o.threads = threads;
     o.standardize = StandardizeTargets::kNo;  // the same objective RidgeCV minimises on these targets
     double ours = 1e300;
     RidgeProbe probe;
@@ -128,6 +152,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     double theirs = ref["seconds"].get<double>();
+    if (ref.contains("blas")) sklearn_blas = ref["blas"].get<std::string>();
     double dr2 = std::abs(r2 - ref["r2"].get<double>());
     bool same_alpha = std::abs(probe.alpha - ref["alpha"].get<double>()) <= 1e-9 * probe.alpha;
     all_ok = all_ok && same_alpha && dr2 <= 1e-6;
@@ -139,9 +164,13 @@ int main(int argc, char** argv) {
                        {"r2", r2}, {"sklearn_r2", ref["r2"]}, {"abs_r2_diff", dr2}, {"sklearn", ref["sklearn"]}});
   }
   if (json) {
-    std::cout << nlohmann::json{{"cases", results}, {"agree", all_ok}}.dump(2) << "\n";
+    std::cout << nlohmann::json{{"cases", results}, {"agree", all_ok}, {"lmlab_eigensolver", lmlab_solver},
+                                {"sklearn_blas", sklearn_blas}}
+                     .dump(2)
+              << "\n";
   } else {
-    std::cout << fmt::format("ridge with LOO over logspace(0.8, 4.1, 12), 2 targets, best of {}\n", reps) << t.Render()
+    std::cout << fmt::format("ridge with LOO over logspace(0.8, 4.1, 12), 2 targets, {} threads, best of {}\n", threads, reps)
+              << fmt::format("lmlab:        {}\nscikit-learn: {}\n", lmlab_solver, sklearn_blas) << t.Render()
               << (all_ok ? "same penalty and R2 within 1e-6 in every case\n" : "DISAGREEMENT: see the table\n");
   }
   return all_ok ? 0 : 1;

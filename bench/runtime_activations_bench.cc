@@ -13,9 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_support.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/core/table.h"
 #include "lmlab/runtime/activations.h"
-#include "runtime/reference_decode.h"
+#include "lmlab/runtime/internal/reference_decode.h"
 
 namespace {
 
@@ -34,6 +35,7 @@ std::vector<std::string> Prompts(int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   CLI::App app{"Activation capture prompts/s vs plain llama_decode of the same prompts, same run"};
   std::string model;
   int threads = 2, n_prompts = 512, batch_tokens = 512, reps = 3;

@@ -22,7 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "lmlab/core/stats.h"
 #include "lmlab/core/table.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/improve/evaluate.h"
 #include "lmlab/improve/task.h"
 #include "lmlab/sandbox/host_process.h"
@@ -84,6 +86,7 @@ double EvalsPerSecond(int jobs, int evals, const improve::Task& task, sandbox::S
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   int runs = 40, evals = 16;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
@@ -119,11 +122,7 @@ int main(int argc, char** argv) {
     failures += !RunSandboxed(*box);
     boxed_s.push_back(Since(t));
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  double bare = median(bare_s), boxed = median(boxed_s);
+  double bare = Median(bare_s), boxed = Median(boxed_s);
   auto task = improve::FindTask("lpn");
   double one = EvalsPerSecond(1, evals, *task, *box, failures);
   double two = EvalsPerSecond(2, evals, *task, *box, failures);

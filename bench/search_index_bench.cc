@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "lmlab/core/stats.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/search/ingest.h"
 #include "lmlab/search/local_index.h"
 
@@ -54,14 +56,11 @@ std::vector<std::string> Vocabulary() {
   return vocab;
 }
 
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   const int n_docs = argc > 1 ? std::atoi(argv[1]) : 100000;
   const int n_queries = argc > 2 ? std::atoi(argv[2]) : 300;
   std::vector<std::string> vocab = Vocabulary();
@@ -143,8 +142,10 @@ int main(int argc, char** argv) {
   index.reset();
   std::filesystem::remove_all(dir);
 
-  double p50 = Percentile(fts_ms, 0.5), p99 = Percentile(fts_ms, 0.99);
-  double scan50 = Percentile(scan_ms, 0.5);
+  std::sort(fts_ms.begin(), fts_ms.end());
+  std::sort(scan_ms.begin(), scan_ms.end());
+  double p50 = lmlab::Quantile(fts_ms, 0.5), p99 = lmlab::Quantile(fts_ms, 0.99);
+  double scan50 = lmlab::Quantile(scan_ms, 0.5);
   std::printf("documents            %d (index %.1f MiB, built in %.1f s, %.0f docs/s)\n", n_docs,
               stats.file_bytes / 1048576.0, build_s, n_docs / build_s);
   std::printf("queries              %d (%.1f results each on average)\n", n_queries,

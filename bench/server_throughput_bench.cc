@@ -24,6 +24,7 @@
 #include <regex>
 #include <thread>
 
+#include "lmlab/core/threads.h"
 #include "lmlab/runtime/language_model.h"
 #include "lmlab/runtime/tiny_model.h"
 #include "lmlab/search/local_index.h"
@@ -75,6 +76,7 @@ WrkResult RunWrk(const std::string& url, const std::string& script, int connecti
 }  // namespace
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   CLI::App app{"lmlab server throughput: 64 concurrent clients vs 1 (wrk, loopback)"};
   std::string model;
   int parallel = 2, seconds = 5, connections = 64, threads = 1;

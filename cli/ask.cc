@@ -8,14 +8,14 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/fresh_flags.h"
 #include "cli/model_flags.h"
 #include "lmlab/ood/ignorance.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
 #include "lmlab/fresh/fresh_prompt.h"
-#include "lmlab/search/local_index.h"
-#include "lmlab/search/searxng.h"
+#include "lmlab/fresh/reader.h"
 
 namespace lmlab::cli::ask_cmd {
 namespace {
@@ -24,78 +24,42 @@ using namespace lmlab::fresh;
 
 struct Options {
   std::string question;
-  std::string index;
-  std::string searxng;
+  SearchFlags search;
+  AnswerFlags answer;
   std::string today;
   ModelFlags model;
-  int k = 5;
-  int num_results = 0;
-  std::string order = "date";
-  uint64_t seed = 0;
-  bool check_premise = false;
-  bool no_search = false;
-  bool chat = false;
-  int demos = 5;
-  int max_tokens = 256;
-  float temperature = 0;
-  double search_timeout = 10;
   bool show_prompt = false;
   std::string monitor;  // saved ood::IgnoranceMonitor
   bool json = false;
 };
 
-std::unique_ptr<search::SearchBackend> OpenBackend(const Options& o) {
-  if (o.no_search) return search::MakeNullBackend("search disabled (--no-search)");
-  if (!o.searxng.empty()) {
-    if (!o.index.empty()) throw UsageError("give either --index or --searxng, not both");
-    search::SearxngOptions so;
-    so.base_url = o.searxng;
-    return search::OpenSearxng(so);
-  }
-  std::string path = o.index.empty() ? (OrExit(CacheDir()) / "index.sqlite").string() : o.index;
-  auto index = search::LocalIndex::Open(path, search::OpenMode::kReadOnly);
-  if (!index && index.error().code == ErrorCode::kNotFound)
-    throw CommandError({ErrorCode::kNotFound, "no search index at " + path +
-                                                  ": build one with 'lmlab index add FILES --index " + path +
-                                                  "', or pass --searxng URL or --no-search"});
-  return OrExit(std::move(index));
-}
-
 std::string Clip(const std::string& s, size_t n) { return s.size() > n ? s.substr(0, n - 3) + "..." : s; }
 
 int Run(const Options& o) {
-  AnswerOptions a;
+  ModelFlags model = o.model;
+  ProgressBar bar;
+  const bool reader = NoModelGiven(model);
+  fresh::AnswerOptions a = ToAnswerOptions(
+      o.answer, reader ? ReaderAnswerOptions(train::ReaderModelRecipe()) : fresh::AnswerOptions{});
   a.question = o.question;
   a.today = o.today.empty() ? search::TodayUtc() : OrExit(search::ParseDay(o.today));
-  a.k = o.k;
-  a.num_results = o.num_results;
-  a.order = OrExit(ParseEvidenceOrder(o.order));
-  a.seed = o.seed;
-  a.check_premise = o.check_premise ? PremiseCheck::kOn : PremiseCheck::kOff;
-  a.search = o.no_search ? SearchMode::kNoSearch : SearchMode::kSearch;
-  a.style = o.chat ? PromptStyle::kChat : PromptStyle::kCompletion;
-  a.num_demonstrations = o.demos;
-  a.max_tokens = o.max_tokens;
-  a.temperature = o.temperature;
-  a.search_timeout_seconds = o.search_timeout;
-  if (o.k < 1) throw UsageError("--k must be at least 1");
-  if (o.demos < 0 || o.demos > 5) throw UsageError("--demos must be 0..5");
-  if (o.max_tokens < 1) throw UsageError("--max-tokens must be at least 1");
+  a.search = o.search.no_search ? SearchMode::kNoSearch : SearchMode::kSearch;
   OrExit(ValidateQuestion(a.question, a.max_question_bytes));
-  CheckModelFlags(o.model);
-  auto backend = OpenBackend(o);
-  auto model = OpenModelOrExit(o.model);
+  if (!reader) CheckModelFlags(model);
+  fresh::OpenedBackend opened = OpenSearchOrExit(o.search, fresh::WhenUnset::kDatedSources, bar);
+  if (UseReaderModelIfNone(model, bar)) CheckModelFlags(model);
+  auto backend = std::move(opened.backend);
+  auto lm = OpenModelOrExit(model);
 
   // People see the answer as it is written; --json prints once at the end.
   bool stream = !o.json;
-  if (stream) {
-    std::cout << TodaySentence(a.today) << std::flush;
-  }
+  const std::string lead = AnswerLead(a.format, a.today, Prefills(a.format, a.style));
+  if (stream && !lead.empty()) std::cout << lead << std::flush;
   bool first_piece = true;
   auto on_token = [&](std::string_view piece) {
     if (!stream) return true;
     // The answer joins the prefilled sentence with a space (AnswerWithEvidence does the same).
-    if (first_piece && !piece.empty() && piece.front() != ' ') std::cout << ' ';
+    if (first_piece && !lead.empty() && !piece.empty() && piece.front() != ' ') std::cout << ' ';
     first_piece = piece.empty() && first_piece;
     std::cout << piece << std::flush;
     return true;
@@ -103,15 +67,15 @@ int Run(const Options& o) {
   // Load the monitor before answering, so a bad file fails fast.
   std::optional<ood::IgnoranceMonitor> monitor;
   if (!o.monitor.empty()) monitor = OrExit(ood::LoadIgnoranceMonitor(o.monitor));
-  GroundedAnswer g = OrExit(AnswerWithEvidence(*model, *backend, a, on_token));
+  GroundedAnswer g = OrExit(AnswerWithEvidence(*lm, *backend, a, on_token));
   // Is the model guessing? Distance of its predictions to its optimal constant
   // solution over the answer (Kang et al. 2023; docs/ood.md).
   std::optional<ood::AnswerIgnorance> ignorance;
   std::string ignorance_unavailable;
   if (monitor) {
-    auto scored = monitor->ScoreAnswer(*model, g.prompt, g.generated);
+    auto scored = monitor->ScoreAnswer(*lm, g.prompt, g.generated);
     if (scored) ignorance = std::move(*scored);
-    else ignorance_unavailable = scored.error().message;
+    else ignorance_unavailable = InCliTerms(scored.error().message);
   }
   std::vector<std::string> warnings;
   if (g.completion_tokens == 0)
@@ -129,17 +93,20 @@ int Run(const Options& o) {
   }
   std::cout << "\n\n";
   if (!g.evidences.empty()) {
-    Table t({"#", "date", "source", "title", "cited"}, {Align::kRight});
+    Table t({"#", "date", "source", "title", "type", "cited"}, {Align::kRight});
     for (const auto& e : g.evidences)
       t.AddRow({std::to_string(e.number), e.evidence.date ? search::FormatIsoDay(*e.evidence.date) : "undated",
-                e.evidence.source, Clip(e.evidence.title, 50), e.cited ? "yes" : ""});
+                e.evidence.source, Clip(e.evidence.title, 50), std::string(search::ResultTypeName(e.evidence.type)),
+                e.cited ? "yes" : ""});
     std::cout << "Evidence (oldest first; the last sat next to the question):\n" << t.Render();
   }
   if (g.answer_box) std::cout << "Answer box: " << Clip(g.answer_box->text, 100) << "\n";
-  if (g.grounding == Grounding::kUngrounded) std::cout << "UNGROUNDED: " << g.ungrounded_reason << "\n";
+  if (g.grounding == Grounding::kUngrounded) std::cout << "UNGROUNDED: " << InCliTerms(g.ungrounded_reason) << "\n";
   else
     std::cout << "Grounded in " << g.evidences.size() << " of " << g.evidences_found << " results from "
-              << g.backend << (g.dropped_for_context ? ", " + std::to_string(g.dropped_for_context) + " dropped to fit the context" : "")
+              << opened.description
+              << (g.dropped_for_context ? ", " + std::to_string(g.dropped_for_context) + " dropped to fit the context" : "")
+              << (g.demonstrations_dropped ? ", " + std::to_string(g.demonstrations_dropped) + " demonstrations left out to fit the context" : "")
               << "; " << g.completion_tokens << " tokens in " << FormatFixed(g.generate_seconds, 1) << " s.\n";
   if (ignorance)
     std::cout << "Ignorance " << FormatFixed(ignorance->ignorance, 2) << " over " << ignorance->tokens.size()
@@ -159,32 +126,21 @@ int Run(const Options& o) {
 void Register(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* sub = AddCommand(
-      app, "ask", "Answer a question from dated search evidence (FreshPrompt), citing sources",
-      "  lmlab index add --debian-changelogs --index deb.sqlite\n"
-      "  lmlab ask \"What is the latest version of zlib and when was it released?\" --index deb.sqlite \\\n"
-      "      --today 2026-11-27 --model model.gguf\n"
+      app, "ask", "Answer a question from dated search evidence (FreshPrompt, Vu et al. 2023)",
+      "  lmlab ask \"What is the latest version of zlib?\"          # lmlab's reader over this machine's changelogs\n"
+      "  lmlab ask \"What is the latest version of zlib?\" --index deb.sqlite --model model.gguf --today 2026-11-27\n"
       "  lmlab ask \"Who won the last World Cup?\" --searxng http://127.0.0.1:8888 \\\n"
       "      --endpoint http://127.0.0.1:8080 --api-model qwen --chat --k 15\n"
-      "  lmlab ask \"...\" --index deb.sqlite --model m.gguf --order relevance   # ablation\n"
-      "  lmlab ask \"...\" --no-search --model m.gguf --json                       # the model alone\n");
+      "  lmlab ask \"...\" --order relevance                     # the ordering ablation\n"
+      "  lmlab ask \"...\" --no-search --json                    # the model alone\n"
+      "  lmlab ask \"...\" --protocol lmlab                      # lmlab's earlier prompt\n");
   sub->add_option("question", o->question, "The question")->required();
-  sub->option_defaults()->group("Search");
-  sub->add_option("--index", o->index, "Local index from 'lmlab index add' (default: ~/.cache/lmlab/index.sqlite)");
-  sub->add_option("--searxng", o->searxng, "SearXNG instance URL instead of a local index (see docs/search.md)");
-  sub->add_flag("--no-search", o->no_search, "Answer without search (the answer is flagged ungrounded)");
-  sub->add_option("--search-timeout", o->search_timeout, "Seconds before a slow search is given up (the answer is then ungrounded)")
-      ->capture_default_str();
-  sub->add_option("--num-results", o->num_results, "Results to retrieve before ordering (0 = max(10, k))");
-  sub->option_defaults()->group("FreshPrompt");
-  sub->add_option("--today", o->today, "Today's date YYYY-MM-DD, stated in the prompt (default: today, UTC)");
-  sub->add_option("--k", o->k, "Evidences in the prompt (the paper: 5; 15 for strong models)")->capture_default_str();
-  sub->add_option("--order", o->order, "date (newest next to the question), relevance or random")->capture_default_str();
-  sub->add_option("--seed", o->seed, "Seed for --order random")->capture_default_str();
-  sub->add_flag("--check-premise", o->check_premise, "Ask the model to check the question for a false premise");
-  sub->add_option("--demos", o->demos, "Few-shot demonstrations 0..5")->capture_default_str();
-  sub->add_flag("--chat", o->chat, "Send the prompt as one chat message (chat-tuned endpoints)");
-  sub->add_option("--max-tokens", o->max_tokens, "Longest answer in tokens")->capture_default_str();
-  sub->add_option("--temperature", o->temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
+  AddSearchFlags(sub, o->search,
+                 "Local index from 'lmlab index add' (default: ~/.cache/lmlab/index.sqlite when it exists, else "
+                 "this machine's Debian changelogs and releases, indexed on first use)");
+  AddAnswerFlags(sub, o->answer);
+  sub->add_option("--today", o->today, "Today's date YYYY-MM-DD, stated in the prompt (default: today, UTC)")
+      ->group("FreshPrompt");
   sub->option_defaults()->group("Output");
   sub->add_flag("--show-prompt", o->show_prompt, "Print the exact prompt too (in --json: a \"prompt\" field)");
   sub->add_option("--monitor", o->monitor,

@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fmt/format.h>
 #include <iostream>
+#include <map>
+#include <vector>
 
 namespace lmlab::cli {
 namespace {
@@ -46,7 +49,52 @@ double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// The subcommand whose run callback is executing (set by SetRun): the one
+// whose flags InCliTerms names.
+const CLI::App* g_running = nullptr;
+
+// Option fields whose flag is not "--" + the name with '_' as '-'.
+const std::map<std::string, std::vector<std::string>, std::less<>> kFlagsForOptions = {
+    {"gguf_path", {"--model"}},
+    {"n_ctx", {"--ctx"}},
+    {"n_gpu_layers", {"--gpu-layers"}},
+    {"n_layer", {"--layers"}},
+    {"n_embd", {"--width"}},
+    {"n_head", {"--heads"}},
+    {"n_ff", {"--ff"}},
+    {"memory_bytes", {"--memory-gb"}},
+    {"bandwidth_bytes_per_s", {"--bandwidth"}},
+    {"tdp_watts", {"--tdp"}},
+    {"price_per_hour", {"--price"}},
+    {"responses_path", {"--out"}},
+    {"target_columns", {"--target"}},
+    {"group_columns", {"--group"}},
+};
+
+// The flag of `command` (or a command above it) that sets `name`, or "".
+std::string FlagFor(std::string_view name, const CLI::App* command) {
+  std::vector<std::string> candidates;
+  if (auto it = kFlagsForOptions.find(name); it != kFlagsForOptions.end()) candidates = it->second;
+  std::string dashed(name);
+  std::replace(dashed.begin(), dashed.end(), '_', '-');
+  candidates.push_back("--" + dashed);
+  for (const CLI::App* app = command; app != nullptr; app = app->get_parent())
+    for (const std::string& flag : candidates)
+      if (app->get_option_no_throw(flag) != nullptr) return flag;
+  return "";
+}
+
 }  // namespace
+
+std::string InCliTerms(std::string_view message) {
+  return RenderOptionNames(message, [](const OptionMention& m) {
+    std::string flag = FlagFor(m.name, g_running);
+    if (flag.empty()) flag = m.name;  // no flag here: the option's own name
+    return m.value.empty() ? flag : flag + " " + std::string(m.value);
+  });
+}
+
+std::string InCliTerms(const Error& e) { return std::string(ErrorCodeName(e.code)) + ": " + InCliTerms(e.message); }
 
 int ExitCodeFor(const Error& e) {
   switch (e.code) {
@@ -76,7 +124,8 @@ CLI::App* AddCommand(CLI::App& app, const std::string& name, const std::string& 
 }
 
 void SetRun(CLI::App* sub, std::function<int()> run) {
-  sub->callback([run = std::move(run)] {
+  sub->callback([sub, run = std::move(run)] {
+    g_running = sub;
     int rc = run();
     if (rc != 0) throw CLI::RuntimeError(rc);
   });

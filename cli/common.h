@@ -37,6 +37,15 @@ inline void OrExit(Status s) {
 
 int ExitCodeFor(const Error& e);
 
+// A library message in this CLI's terms: each option it mentions (`n_ctx`,
+// `missing=drop`; see core/error.h) becomes the flag of the running command
+// that sets it ("--ctx", "--missing drop"). A mention the running command has
+// no flag for reads as the bare name. Every library message the CLI prints
+// goes through this.
+std::string InCliTerms(std::string_view message);
+// "invalid argument: <message in CLI terms>".
+std::string InCliTerms(const Error& e);
+
 // Adds "1e24", "70B", "15T" style numbers: k, M, B/G, T, P suffixes (powers of 1000).
 CLI::Option* AddQuantity(CLI::App* app, const std::string& name, double& value, const std::string& help);
 CLI::Option* AddQuantity(CLI::App* app, const std::string& name, std::optional<double>& value,

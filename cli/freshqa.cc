@@ -1,16 +1,17 @@
-// `lmlab freshqa run|grade|recency`: evaluate FreshPrompt on FreshQA (Vu et
+// `lmlab freshqa run|grade|recency|reader`: evaluate FreshPrompt on FreshQA (Vu et
 // al. 2023) and measure evidence recency on Debian changelogs. See docs/freshqa.md.
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/fresh_flags.h"
 #include "cli/model_flags.h"
 #include "lmlab/core/file.h"
 #include "lmlab/fresh/freshqa.h"
+#include "lmlab/fresh/reader.h"
 #include "lmlab/fresh/recency.h"
-#include "lmlab/search/ingest.h"
-#include "lmlab/search/local_index.h"
-#include "lmlab/search/searxng.h"
+#include "lmlab/core/format.h"
+#include "lmlab/ood/ignorance.h"
 
 namespace lmlab::cli::freshqa_cmd {
 namespace {
@@ -23,58 +24,48 @@ struct Options {
   std::string out = "freshqa-responses.json";
   std::string responses = "freshqa-responses.json";
   std::string grades;
-  std::string index;
-  std::string searxng;
-  bool no_search = false;
+  SearchFlags search;
+  AnswerFlags answer;         // run
+  AnswerFlags reader_answer;  // reader
+  SearchFlags reader_search;
   std::string today;
   std::string split = "TEST";
   int limit = 0;
-  int k = 5;
-  std::string order = "date";
-  bool check_premise = false;
-  bool chat = false;
-  int demos = 5;
-  int max_tokens = 256;
   ModelFlags model;
   runtime::ModelSpec judge;
   int packages = 200;
+  int max_questions = 0;
   int num_results = 10;
+  int num_recent = 0;
+  int k = 5;
   std::string doc_root = "/usr/share/doc";
+  std::string index;
+  std::string monitor;
+  std::string corpus_out;
+  std::string labelled;
+  bool judge_chat = false;
+  int judge_attempts = 3;
   bool json = false;
 };
-
-std::unique_ptr<search::SearchBackend> OpenBackend(const Options& o) {
-  if (o.no_search) return search::MakeNullBackend("search disabled (--no-search)");
-  if (!o.searxng.empty()) {
-    search::SearxngOptions so;
-    so.base_url = o.searxng;
-    return search::OpenSearxng(so);
-  }
-  if (o.index.empty()) throw UsageError("pass --index PATH, --searxng URL or --no-search");
-  return OrExit(search::LocalIndex::Open(o.index, search::OpenMode::kReadOnly));
-}
 
 int RunRun(const Options& o) {
   if (o.today.empty())
     throw UsageError("--today YYYY-MM-DD is required: FreshQA answers are judged as of a date (2023-12-20 for the Dec-2023 file)");
   auto questions = OrExit(LoadFreshQa(o.csv));
+  ModelFlags model = o.model;
+  ProgressBar bar;
+  const bool reader = UseReaderModelIfNone(model, bar);
   RunOptions r;
+  r.answer = ToAnswerOptions(o.answer, reader ? ReaderAnswerOptions(train::ReaderModelRecipe()) : AnswerOptions{});
   r.answer.today = OrExit(search::ParseDay(o.today));
-  r.answer.k = o.k;
-  r.answer.order = OrExit(ParseEvidenceOrder(o.order));
-  r.answer.check_premise = o.check_premise ? PremiseCheck::kOn : PremiseCheck::kOff;
-  r.answer.search = o.no_search ? SearchMode::kNoSearch : SearchMode::kSearch;
-  r.answer.style = o.chat ? PromptStyle::kChat : PromptStyle::kCompletion;
-  r.answer.num_demonstrations = o.demos;
-  r.answer.max_tokens = o.max_tokens;
+  r.answer.search = o.search.no_search ? SearchMode::kNoSearch : SearchMode::kSearch;
   r.split = o.split;
   r.limit = o.limit;
-  CheckModelFlags(o.model);
-  r.model_name = o.model.spec.gguf_path.empty() ? o.model.spec.api_model : fs::path(o.model.spec.gguf_path).filename().string();
-  auto backend = OpenBackend(o);
-  auto model = OpenModelOrExit(o.model);
-  ProgressBar bar;
-  RunSummary s = OrExit(RunFreshQa(*model, *backend, questions, r, o.out, bar.Callback()));
+  CheckModelFlags(model);
+  r.model_name = model.spec.gguf_path.empty() ? model.spec.api_model : fs::path(model.spec.gguf_path).filename().string();
+  fresh::OpenedBackend opened = OpenSearchOrExit(o.search, fresh::WhenUnset::kRequired, bar);
+  auto lm = OpenModelOrExit(model);
+  RunSummary s = OrExit(RunFreshQa(*lm, *opened.backend, questions, r, o.out, bar.Callback()));
   bar.Finish();
   std::vector<std::string> warnings;
   if (s.total > 0 && s.failed == s.total)
@@ -91,17 +82,28 @@ int RunRun(const Options& o) {
   return 0;
 }
 
+std::unique_ptr<runtime::LanguageModel> OpenJudge(const Options& o) {
+  if (o.judge.gguf_path.empty() && o.judge.endpoint.empty()) return nullptr;
+  ModelFlags flags{o.judge};
+  CheckModelFlags(flags);
+  return OpenModelOrExit(flags);
+}
+
+GradeOptions JudgeOptions(const Options& o) {
+  if (o.judge_attempts < 1) throw UsageError("--judge-attempts must be at least 1");
+  GradeOptions g;
+  g.max_attempts = o.judge_attempts;
+  g.judge_style = o.judge_chat ? PromptStyle::kChat : PromptStyle::kCompletion;
+  return g;
+}
+
 int RunGrade(const Options& o) {
   auto questions = OrExit(LoadFreshQa(o.csv));
-  std::unique_ptr<runtime::LanguageModel> judge;
-  if (!o.judge.gguf_path.empty() || !o.judge.endpoint.empty()) {
-    ModelFlags flags{o.judge};
-    CheckModelFlags(flags);
-    judge = OpenModelOrExit(flags);
-  }
+  GradeOptions go = JudgeOptions(o);
+  std::unique_ptr<runtime::LanguageModel> judge = OpenJudge(o);
   std::string grades = o.grades.empty() ? fs::path(o.responses).replace_extension("").string() + ".grades.json" : o.grades;
   ProgressBar bar;
-  GradeReport r = OrExit(GradeFreshQa(questions, o.responses, judge.get(), {}, grades, bar.Callback()));
+  GradeReport r = OrExit(GradeFreshQa(questions, o.responses, judge.get(), go, grades, bar.Callback()));
   bar.Finish();
   std::vector<std::string> warnings;
   if (r.graded == 0) warnings.push_back("no response was graded: the responses file holds none");
@@ -115,59 +117,130 @@ int RunGrade(const Options& o) {
     PrintJson(j);
     return 0;
   }
-  std::cout << RenderGradeReport(r) << "Grades: " << grades << "\n";
+  std::cout << RenderGradeReport(r);
+  if (!r.judged) std::cout << "For relaxed/strict, pass --judge-model or --judge-endpoint.\n";
+  std::cout << "Grades: " << grades << "\n";
   for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
+  return 0;
+}
+
+int RunAgreement(const Options& o) {
+  auto labelled = OrExit(LoadLabelledResponses(o.labelled));
+  GradeOptions go = JudgeOptions(o);
+  std::unique_ptr<runtime::LanguageModel> judge = OpenJudge(o);
+  const search::Day today = o.today.empty() ? search::TodayUtc() : OrExit(search::ParseDay(o.today));
+  ProgressBar bar;
+  auto agreement = OrExit(MeasureAgreement(labelled, judge.get(), today, go, bar.Callback()));
+  bar.Finish();
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& a : agreement)
+    rows.push_back({{"mode", GradeModeName(a.mode)}, {"n", a.n}, {"agree", a.agree}, {"unparsed", a.unparsed},
+                    {"disagreements", a.disagreements}});
+  if (o.json) {
+    PrintJson({{"grader", judge ? "FreshEval (LLM judge)" : "alias (offline)"}, {"labelled", labelled.size()}, {"modes", rows}});
+    return 0;
+  }
+  std::cout << "Grader: " << (judge ? "FreshEval with the given judge" : "the offline alias rule (no --judge-*)") << "; "
+            << labelled.size() << " labelled responses\n";
+  for (const auto& a : agreement)
+    std::cout << "  " << GradeModeName(a.mode) << ": agrees on " << a.agree << " of " << a.n
+              << (a.unparsed ? " (" + std::to_string(a.unparsed) + " verdicts unparsable)" : "") << "\n";
   return 0;
 }
 
 int RunRecency(const Options& o) {
   if (o.packages < 1) throw UsageError("--packages must be at least 1");
-  auto paths = search::DebianChangelogPaths(o.doc_root);
-  if (paths.empty()) throw CommandError({ErrorCode::kNotFound, "no changelog.Debian.gz under " + o.doc_root});
-  // Every n-th package (sorted by name), so the sample is spread and repeatable.
-  std::vector<search::Document> docs;
-  size_t stride = std::max<size_t>(1, paths.size() / static_cast<size_t>(o.packages));
-  for (size_t i = 0; i < paths.size() && docs.size() < 1u << 20; i += stride) {
-    auto more = search::ReadDocuments(paths[i], {});
-    if (more) docs.insert(docs.end(), more->begin(), more->end());
-  }
-  auto questions = RecencyQuestions(docs);
-  fs::path index_path = o.index;
+  if (o.k < 1 || o.num_results < 1) throw UsageError("--k and --num-results must be at least 1");
   fs::path tmp_dir;
-  if (index_path.empty()) {
+  RecencyStudyOptions so;
+  so.doc_root = o.doc_root;
+  so.changelogs = o.packages;
+  so.max_questions = o.max_questions;
+  so.benchmark.k = o.k;
+  so.benchmark.num_results = o.num_results;
+  so.benchmark.num_recent = o.num_recent;
+  so.index = o.index;
+  if (so.index.empty()) {
     char tmpl[] = "/tmp/lmlab-recency-XXXXXX";
     if (!mkdtemp(tmpl)) throw CommandError({ErrorCode::kIo, "cannot create a temporary directory"});
     tmp_dir = tmpl;
-    index_path = tmp_dir / "changelogs.sqlite";
+    so.index = tmp_dir / "changelogs.sqlite";
   }
   ProgressBar bar;
-  auto index = OrExit(search::LocalIndex::Open(index_path, search::OpenMode::kCreate));
-  OrExit(index->Add(docs, bar.Callback()));
-  RecencyOptions ro;
-  ro.k = o.k;
-  ro.num_results = o.num_results;
-  auto report = RunRecencyBenchmark(*index, questions, ro, bar.Callback());
+  auto study = RunRecencyStudy(so, bar.Callback());
   bar.Finish();
-  index.reset();
   if (!tmp_dir.empty()) fs::remove_all(tmp_dir);
-  RecencyReport r = OrExit(std::move(report));
+  if (!study) throw CommandError(study.error());
+  const RecencyStudy& r = *study;
   if (o.json) {
-    nlohmann::json j = ToJson(r);
-    j["packages"] = questions.size();
-    j["documents"] = docs.size();
-    PrintJson(j);
+    PrintJson(ToJson(r));
     return 0;
   }
-  std::cout << questions.size() << " packages, " << docs.size()
+  std::cout << r.questions.size() << " packages, " << r.documents
             << " changelog entries; question: \"What is the latest version of <package> and when was it released?\"\n"
-            << RenderRecencyReport(r);
+            << RenderRecencyReport(r.report);
   return 0;
 }
 
-void AddSearchFlags(CLI::App* s, Options& o) {
-  s->add_option("--index", o.index, "Local index from 'lmlab index add'")->group("Search");
-  s->add_option("--searxng", o.searxng, "SearXNG instance URL instead of a local index")->group("Search");
-  s->add_flag("--no-search", o.no_search, "The model alone (the paper's no-search baseline)")->group("Search");
+// Writes the reader's training corpus (one episode per blank-line-separated
+// document, as the trainer reads it) without training.
+int WriteReaderCorpus(const Options& o) {
+  ProgressBar bar;
+  DatedSources src = OrExit(ReadDatedSources({.doc_root = o.doc_root}, bar.Callback()));
+  ReaderCorpusStats st;
+  std::vector<std::string> corpus = OrExit(BuildReaderCorpus(train::ReaderModelRecipe(), src, bar.Callback(), &st));
+  bar.Finish();
+  std::string text;
+  for (const auto& d : corpus) text += d + "\n\n";
+  OrExit(WriteFileAtomic(o.corpus_out, text));
+  nlohmann::json j = {{"corpus", o.corpus_out},         {"episodes", st.episodes},
+                      {"release_episodes", st.release_episodes}, {"training_packages", st.training_packages},
+                      {"held_out_packages", st.held_out_packages}, {"bytes", st.bytes}};
+  if (o.json) PrintJson(j);
+  else std::cout << j.dump(1) << "\n";
+  return 0;
+}
+
+int RunReader(const Options& o) {
+  if (!o.corpus_out.empty()) return WriteReaderCorpus(o);
+  ModelFlags model = o.model;
+  ProgressBar bar;
+  const bool reader = UseReaderModelIfNone(model, bar);
+  CheckModelFlags(model);
+  const train::ReaderRecipe recipe = train::ReaderModelRecipe();
+  ReaderExperimentOptions eo;
+  eo.answer = ToAnswerOptions(o.reader_answer, reader ? ReaderAnswerOptions(recipe) : AnswerOptions{});
+  eo.today = o.today.empty() ? search::TodayUtc() : OrExit(search::ParseDay(o.today));
+  eo.max_questions = o.max_questions;
+  const SearchFlags& search = o.reader_search;
+  if (search.no_search) throw UsageError("the reader experiment runs its own no-search condition; drop --no-search");
+  fresh::OpenedBackend opened = OpenSearchOrExit(search, fresh::WhenUnset::kDatedSources, bar);
+  DatedSources src = OrExit(ReadDatedSources({.doc_root = o.doc_root}, bar.Callback()));
+  bar.Finish();
+  std::vector<ReaderQuestion> questions = HeldOutQuestions(src, recipe);
+  auto lm = OpenModelOrExit(model);
+  std::optional<ood::IgnoranceMonitor> monitor;
+  if (!o.monitor.empty()) {
+    monitor = OrExit(ood::LoadIgnoranceMonitor(o.monitor));
+    eo.ignorance = [&](runtime::LanguageModel& m, const std::string& prompt,
+                       const std::string& generated) -> Result<IgnoranceScore> {
+      LMLAB_ASSIGN_OR_RETURN(ood::AnswerIgnorance a, monitor->ScoreAnswer(m, prompt, generated));
+      return IgnoranceScore{a.ignorance, a.flagged};
+    };
+  }
+  ReaderReport r = OrExit(RunReaderExperiment(*lm, *opened.backend, questions, eo, bar.Callback()));
+  bar.Finish();
+  if (o.json) {
+    nlohmann::json j = ToJson(r);
+    j["model"] = model.spec.gguf_path.empty() ? model.spec.api_model : model.spec.gguf_path;
+    j["backend"] = opened.description;
+    PrintJson(j);
+    return 0;
+  }
+  std::cout << "Model: " << (reader ? "lmlab's reader" : model.spec.gguf_path + model.spec.api_model)
+            << "; search: " << opened.description << "\n"
+            << RenderReaderReport(r) << "Took " << FormatFixed(r.seconds, 1) << " s.\n";
+  return 0;
 }
 
 }  // namespace
@@ -191,14 +264,9 @@ void Register(CLI::App& app) {
   run->add_option("--today", o->today, "The date answers are given on, YYYY-MM-DD");
   run->add_option("--split", o->split, "TEST, DEV or all")->capture_default_str();
   run->add_option("--limit", o->limit, "First N questions of the split (0 = all)")->capture_default_str();
-  run->add_option("--k", o->k, "Evidences per prompt")->capture_default_str();
-  run->add_option("--order", o->order, "date, relevance or random")->capture_default_str();
-  run->add_flag("--check-premise", o->check_premise, "Add the false-premise check");
-  run->add_flag("--chat", o->chat, "Send prompts as chat messages");
-  run->add_option("--demos", o->demos, "Demonstrations 0..5")->capture_default_str();
-  run->add_option("--max-tokens", o->max_tokens, "Longest answer")->capture_default_str();
   run->add_flag("--json", o->json, "Print a JSON summary");
-  AddSearchFlags(run, *o);
+  AddSearchFlags(run, o->search, "Local index from 'lmlab index add'");
+  AddAnswerFlags(run, o->answer);
   AddModelFlags(run, o->model);
   SetRun(run, [o] { return RunRun(*o); });
 
@@ -209,23 +277,68 @@ void Register(CLI::App& app) {
   grade->add_option("--csv", o->csv, "The FreshQA CSV the responses were made from")->required();
   grade->add_option("--responses", o->responses, "Responses from 'lmlab freshqa run'")->capture_default_str();
   grade->add_option("--grades", o->grades, "Grades file (default: <responses>.grades.json; reused to resume)");
-  grade->add_option("--judge-model", o->judge.gguf_path, "Judge: a local GGUF model")->group("Judge");
-  grade->add_option("--judge-endpoint", o->judge.endpoint, "Judge: an OpenAI-compatible endpoint")->group("Judge");
-  grade->add_option("--judge-api-model", o->judge.api_model, "Judge: model name at --judge-endpoint")->group("Judge");
-  grade->add_option("--judge-ctx", o->judge.n_ctx, "Judge: context window (0 = the model's own)")->group("Judge");
+  auto add_judge = [&](CLI::App* c) {
+    c->add_option("--judge-model", o->judge.gguf_path, "Judge: a local GGUF model")->group("Judge");
+    c->add_option("--judge-endpoint", o->judge.endpoint, "Judge: an OpenAI-compatible endpoint")->group("Judge");
+    c->add_option("--judge-api-model", o->judge.api_model, "Judge: model name at --judge-endpoint")->group("Judge");
+    c->add_option("--judge-ctx", o->judge.n_ctx, "Judge: context window (0 = the model's own)")->group("Judge");
+    c->add_flag("--judge-chat", o->judge_chat, "Judge: chat messages with the paper's date framing (chat-tuned judges)")
+        ->group("Judge");
+    c->add_option("--judge-attempts", o->judge_attempts, "Judge: asks per verdict while it is unparsable")
+        ->capture_default_str()
+        ->group("Judge");
+  };
+  add_judge(grade);
   grade->add_flag("--json", o->json, "Print JSON");
   SetRun(grade, [o] { return RunGrade(*o); });
+
+  CLI::App* agreement = AddCommand(
+      *fq, "agreement", "How often a grader agrees with hand-labelled responses (FreshEval's judge, or the alias rule)",
+      "  lmlab freshqa agreement --labelled tests/fresh/data/fresheval_labelled.json\n"
+      "  lmlab freshqa agreement --labelled labelled.json --judge-endpoint http://127.0.0.1:8080 --judge-api-model qwen "
+      "--judge-chat\n");
+  agreement->add_option("--labelled", o->labelled, "Labelled responses (JSON: question, correct_answers, response, "
+                                                   "false_premise, relaxed, strict)")
+      ->required();
+  agreement->add_option("--today", o->today, "The judge's date, YYYY-MM-DD (default: today, UTC)");
+  add_judge(agreement);
+  agreement->add_flag("--json", o->json, "Print JSON");
+  SetRun(agreement, [o] { return RunAgreement(*o); });
 
   CLI::App* recency = AddCommand(*fq, "recency", "Does the evidence window hold the newest changelog entry? date vs relevance order",
                                  "  lmlab freshqa recency\n"
                                  "  lmlab freshqa recency --packages 500 --k 5 --num-results 20 --json\n");
-  recency->add_option("--packages", o->packages, "Debian packages to sample (every n-th by name)")->capture_default_str();
+  recency->add_option("--packages", o->packages, "Changelogs to sample (spread evenly over the sorted paths)")->capture_default_str();
+  recency->add_option("--max-questions", o->max_questions, "Ask about the first N packages only (0 = all)")->capture_default_str();
   recency->add_option("--k", o->k, "Evidence window size")->capture_default_str();
   recency->add_option("--num-results", o->num_results, "Results retrieved before ordering")->capture_default_str();
+  recency->add_option("--num-recent", o->num_recent, "Fresh results besides them (the local index's recent-results box)")
+      ->capture_default_str();
   recency->add_option("--doc-root", o->doc_root, "Where changelogs live")->capture_default_str();
   recency->add_option("--index", o->index, "Keep the changelog index at this path (default: a temporary file)");
   recency->add_flag("--json", o->json, "Print JSON");
   SetRun(recency, [o] { return RunRecency(*o); });
+
+  CLI::App* reader = AddCommand(
+      *fq, "reader",
+      "The reader experiment: held-out packages' questions with no search, FreshPrompt in date / relevance / "
+      "random order, k = 1, 5, 10",
+      "  lmlab freshqa reader                       # lmlab's reader over this machine's dated sources\n"
+      "  lmlab freshqa reader --max-questions 100 --json\n"
+      "  lmlab freshqa reader --monitor monitor.json  # ignorance with vs without relevant evidence\n"
+      "  lmlab freshqa reader --model other.gguf --index deb.sqlite\n");
+  reader->add_option("--max-questions", o->max_questions, "First N held-out questions (0 = all)")->capture_default_str();
+  reader->add_option("--today", o->today, "The date answers are given on, YYYY-MM-DD (default: today, UTC)");
+  reader->add_option("--doc-root", o->doc_root, "Where changelogs live")->capture_default_str();
+  reader->add_option("--monitor", o->monitor,
+                     "Ignorance monitor from 'lmlab ood lm --save-monitor': ignorance with vs without relevant evidence");
+  reader->add_option("--corpus-out", o->corpus_out,
+                     "Write the reader's training corpus (FreshPrompt episodes) to this file and stop");
+  reader->add_flag("--json", o->json, "Print JSON");
+  AddSearchFlags(reader, o->reader_search, "Local index (default: this machine's dated sources, indexed on first use)");
+  AddAnswerFlags(reader, o->reader_answer);
+  AddModelFlags(reader, o->model);
+  SetRun(reader, [o] { return RunReader(*o); });
 }
 
 }  // namespace lmlab::cli::freshqa_cmd

@@ -33,7 +33,10 @@ struct ModelChoice {
 
 // The flags that decide one element's result (ElementOptionsJson).
 struct ElementFlags {
-  int test_instances = 5;
+  std::string protocol = "paper";
+  std::string seed_improver = "paper";
+  std::string sandbox_warning = "shown";
+  int test_instances = kPaperTestInstances;
   ImproverBudgets budgets;
   int max_tokens = 1024;
   double time_limit_scale = 1.0;
@@ -136,6 +139,9 @@ StopOptions ToStopOptions(const ElementFlags& f, int repeats = 1, int jobs = 1) 
   StopOptions s;
   s.repeats = repeats;
   s.jobs = jobs;
+  s.protocol = f.protocol == "paper" ? Protocol::kPaper : Protocol::kLmlab;
+  s.seed_improver = f.seed_improver == "paper" ? SeedImproverKind::kPaper : SeedImproverKind::kKeepBest;
+  s.sandbox_warning = f.sandbox_warning == "shown" ? SandboxWarning::kShown : SandboxWarning::kOmitted;
   s.test_instances = f.test_instances;
   s.budgets = f.budgets;
   s.improver_wall_seconds = f.improver_wall;
@@ -147,6 +153,21 @@ StopOptions ToStopOptions(const ElementFlags& f, int repeats = 1, int jobs = 1) 
 
 void AddElementFlags(CLI::App* s, ElementFlags& o) {
   s->option_defaults()->group("STOP");
+  s->add_option("--protocol", o.protocol,
+                "paper: every utility call on the same 20 fixed validation instances, final solutions on the "
+                "same fixed test instances (as the paper's code); lmlab: fresh instances per call")
+      ->check(CLI::IsMember({"paper", "lmlab"}))
+      ->capture_default_str();
+  s->add_option("--seed-improver", o.seed_improver,
+                "paper: I0 returns the best new rewrite even if worse; keep-best: I0 keeps the initial "
+                "solution unless a rewrite beats it")
+      ->check(CLI::IsMember({"paper", "keep-best"}))
+      ->capture_default_str();
+  s->add_option("--sandbox-warning", o.sandbox_warning,
+                "The paper's sandbox ablation: show (shown) or leave out (omitted) the warning against "
+                "use_sandbox=False in the meta-utility's description")
+      ->check(CLI::IsMember({"shown", "omitted"}))
+      ->capture_default_str();
   s->add_option("--test-instances", o.test_instances, "Instances scoring each final solution")
       ->check(AtLeast(1))
       ->capture_default_str();
@@ -195,6 +216,9 @@ void TakeRunConfig(CLI::App* sub, const std::string& run_dir, ElementFlags& f,
                       "another --run-dir",
                       run_dir, flag, nlohmann::json(*value).dump(), nlohmann::json(field).dump()));
   };
+  take(recorded->protocol, "--protocol", f.protocol, true);
+  take(recorded->seed_improver, "--seed-improver", f.seed_improver, true);
+  take(recorded->sandbox_warning, "--sandbox-warning", f.sandbox_warning, true);
   take(recorded->test_instances, "--test-instances", f.test_instances, true);
   take(recorded->samples_per_call, "--samples", f.budgets.samples_per_call, true);
   take(recorded->lm_calls, "--lm-calls", f.budgets.lm_calls, true);
@@ -304,13 +328,20 @@ int EvalCmd(const EvalCmdOptions& o) {
   if (e.instances > 0 && e.errors == e.instances)
     warnings.push_back("every instance errored, so the utility measures nothing (lmlab doctor checks python and "
                        "numpy inside the sandbox)");
+  // Circle packing: the published results are sums of radii.
+  std::optional<double> sum_of_radii;
+  if (task.name.starts_with("circle_packing_"))
+    sum_of_radii = CirclePackingSumOfRadii(task.make_instance(0).args[0].get<int>(), e.utility);
   if (o.json) {
-    PrintJson({{"task", task.name}, {"utility", e.utility}, {"instances", e.instances}, {"errors", e.errors},
-               {"too_slow", e.too_slow}, {"wrong_shape", e.wrong_shape}, {"max_naive_value", e.max_naive_value},
-               {"verdict", sandbox::VerdictName(e.verdict)}, {"error", e.error}, {"seconds", e.seconds},
-               {"warnings", warnings}});
+    nlohmann::json out = {{"task", task.name}, {"utility", e.utility}, {"instances", e.instances},
+                          {"errors", e.errors}, {"too_slow", e.too_slow}, {"wrong_shape", e.wrong_shape},
+                          {"max_naive_value", e.max_naive_value}, {"verdict", sandbox::VerdictName(e.verdict)},
+                          {"error", e.error}, {"seconds", e.seconds}, {"warnings", warnings}};
+    if (sum_of_radii) out["sum_of_radii"] = *sum_of_radii;
+    PrintJson(out);
     return 0;
   }
+  if (sum_of_radii) std::cout << fmt::format("sum of radii {:.6f} (0 = invalid packing)\n", *sum_of_radii);
   std::cout << fmt::format("{}: utility {:.3f} over {} instances ({} errors, {} too slow, {} wrong shape; sandbox: {})\n",
                            task.name, e.utility, e.instances, e.errors, e.too_slow, e.wrong_shape,
                            sandbox::VerdictName(e.verdict));

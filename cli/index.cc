@@ -7,6 +7,7 @@
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
+#include "lmlab/core/text.h"
 #include "lmlab/fresh/fresh_prompt.h"
 #include "lmlab/search/ingest.h"
 #include "lmlab/search/local_index.h"
@@ -30,6 +31,16 @@ struct Options {
 std::string IndexPath(const std::string& flag) {
   if (!flag.empty()) return flag;
   return (OrExit(CacheDir()) / "index.sqlite").string();
+}
+
+// An existing index; a missing one says how to build it.
+std::unique_ptr<LocalIndex> OpenExisting(const std::string& flag) {
+  const std::string path = IndexPath(flag);
+  auto index = LocalIndex::Open(path, OpenMode::kReadOnly);
+  if (!index && index.error().code == ErrorCode::kNotFound)
+    throw CommandError({ErrorCode::kNotFound, "no index at " + path + ": build one with 'lmlab index add FILES --index " +
+                                                  path + "'"});
+  return OrExit(std::move(index));
 }
 
 DateContext Dates(const std::string& today) {
@@ -72,7 +83,7 @@ int RunAdd(const Options& o) {
 
 int RunSearch(const Options& o) {
   if (o.k < 1) throw UsageError("--k must be at least 1");
-  auto index = OrExit(LocalIndex::Open(IndexPath(o.index), OpenMode::kReadOnly));
+  auto index = OpenExisting(o.index);
   SearchOptions so;
   so.max_results = o.k;
   SearchResults r = OrExit(index->Search(o.query, so));
@@ -98,7 +109,7 @@ int RunSearch(const Options& o) {
 }
 
 int RunStats(const Options& o) {
-  auto index = OrExit(LocalIndex::Open(IndexPath(o.index), OpenMode::kReadOnly));
+  auto index = OpenExisting(o.index);
   IndexStats s = OrExit(index->Stats());
   if (o.json) {
     nlohmann::json sources = nlohmann::json::array();

@@ -5,9 +5,11 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/sandbox/host_process.h"
 
 int main(int argc, char** argv) {
+  lmlab::ApplyThreadWaitPolicy(argv);  // may re-execute: OpenMP workers must not spin away shared cores
   using namespace lmlab::cli;
   // Process-wide settings the sandbox needs (a child subreaper, SIGPIPE
   // ignored; docs/sandbox.md, "The host process"), made once, before any
@@ -54,10 +56,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: error: %s (see '%s --help')\n", where.c_str(), e.what(), where.c_str());
     return 2;
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "lmlab: error: %s\n", e.what());
+    std::fprintf(stderr, "lmlab: error: %s\n", InCliTerms(e.what()).c_str());
     return 2;
   } catch (const CommandError& e) {
-    std::fprintf(stderr, "lmlab: %s\n", e.what());
+    std::fprintf(stderr, "lmlab: %s\n", InCliTerms(e.error).c_str());
     return ExitCodeFor(e.error);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lmlab: internal error: %s\n", e.what());

@@ -23,7 +23,7 @@ void AddModelFlags(CLI::App* app, ModelFlags& flags) {
       ->type_name("VAR")
       ->capture_default_str()
       ->group("Model");
-  app->add_option("--threads", s.threads, "CPU threads for a local model (0 = all cores)")
+  app->add_option("--threads", s.threads, "CPU threads for a local model (0 = the idle cores: cores minus the load average)")
       ->capture_default_str()
       ->group("Model");
   app->add_option("--ctx", s.n_ctx, "Context window in tokens (0 = the model's own, at most 4096)")
@@ -44,7 +44,7 @@ void CheckModelFlags(const ModelFlags& flags) {
   if (!s.gguf_path.empty() && !s.endpoint.empty())
     throw UsageError("give either --model or --endpoint, not both");
   if (!s.endpoint.empty() && s.api_model.empty()) throw UsageError("--endpoint needs --api-model NAME");
-  if (s.threads < 0) throw UsageError("--threads must be 0 (all cores) or positive");
+  if (s.threads < 0) throw UsageError("--threads must be 0 (the idle cores) or positive");
   if (s.n_ctx < 0) throw UsageError("--ctx must be 0 (the model's own) or positive");
   if (s.n_gpu_layers < -1) throw UsageError("--gpu-layers must be -1 (all), 0 or positive");
 }

@@ -7,7 +7,7 @@
 #include "cli/plan_flags.h"
 #include "lmlab/core/file.h"
 #include "lmlab/plan/calibrate.h"
-#include "lmlab/plan/cpu_measure.h"
+#include "lmlab/core/cpu_measure.h"
 #include "lmlab/plan/render.h"
 
 namespace lmlab::cli::plan_cmd {
@@ -89,7 +89,7 @@ int Run(const Options& o) {
   Precision precision = OrExit(ParsePrecision(o.hardware.precision));
   if (o.list_devices) {
     if (o.json) PrintJson(ToJson(catalog));
-    else std::cout << RenderCatalogText(catalog, precision);
+    else std::cout << RenderCatalogText(catalog, precision) << "sources: lmlab plan --list-devices --json\n";
     return 0;
   }
   if (o.list_models) {

@@ -11,10 +11,10 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "lmlab/ood/ignorance.h"
+#include "cli/fresh_flags.h"
 #include "cli/model_flags.h"
+#include "lmlab/fresh/reader.h"
 #include "lmlab/search/date.h"
-#include "lmlab/search/local_index.h"
-#include "lmlab/search/searxng.h"
 #include "lmlab/server/server.h"
 
 namespace lmlab::cli::serve_cmd {
@@ -24,13 +24,9 @@ struct Options {
   ModelFlags model;
   std::string host = "127.0.0.1";
   int port = 8080;
-  std::string index;
+  SearchFlags search;
+  AnswerFlags answer;
   std::string monitor;  // saved IgnoranceMonitor (JSON)
-  std::string searxng;
-  bool no_search = false;
-  int k = 5;
-  std::string order = "date";
-  bool check_premise = false;
   std::string today;
   std::string token_env;
   int parallel = 1;
@@ -39,38 +35,31 @@ struct Options {
   bool json = false;
 };
 
-std::vector<server::FreshSlot> OpenSlots(const Options& o, bool with_search) {
-  std::vector<server::FreshSlot> slots;
-  for (int i = 0; i < o.parallel; ++i) {
-    server::FreshSlot slot;
-    slot.model = OpenModelOrExit(o.model);
-    if (with_search) {
-      if (!o.index.empty()) {
-        auto index = OrExit(search::LocalIndex::Open(o.index, search::OpenMode::kReadOnly));
-        slot.search = std::move(index);
-      } else {
-        slot.search = search::OpenSearxng({.base_url = o.searxng});
-      }
-    }
-    slots.push_back(std::move(slot));
-  }
-  return slots;
-}
-
 int Run(const Options& o) {
   if (o.parallel < 1 || o.parallel > 64) throw UsageError("--parallel must be from 1 to 64");
-  if (o.k < 1) throw UsageError("--k must be at least 1");
-  if (!o.index.empty() && !o.searxng.empty()) throw UsageError("give --index or --searxng, not both");
-  if (o.no_search && (!o.index.empty() || !o.searxng.empty()))
-    throw UsageError("--no-search cannot be combined with --index or --searxng");
   if (!(o.max_body_kb >= 1)) throw UsageError("--max-body-kb must be at least 1");
   if (o.port < 0 || o.port > 65535) throw UsageError("--port must be from 0 to 65535");
   if (o.http_threads < 1 || o.http_threads > 1024) throw UsageError("--http-threads must be from 1 to 1024");
-  const bool searches = !o.no_search && (!o.index.empty() || !o.searxng.empty());
-  if (!o.monitor.empty() && !searches)
+  ModelFlags model = o.model;
+  ProgressBar bar;
+  // No model named: lmlab's reader, grounded in this machine's dated sources.
+  const bool reader = NoModelGiven(model);
+  fresh::AnswerOptions answer =
+      ToAnswerOptions(o.answer, reader ? fresh::ReaderAnswerOptions(train::ReaderModelRecipe()) : fresh::AnswerOptions{});
+  // A local GGUF gets FreshPrompt as raw text; an endpoint usually serves a
+  // chat-tuned model, which gets chat messages with the paper's date framing.
+  answer.style = model.spec.endpoint.empty() ? fresh::PromptStyle::kCompletion : fresh::PromptStyle::kChat;
+  if (!reader) CheckModelFlags(model);
+  // One backend per slot, opened by the same rule (the first open reports errors).
+  auto open_search = [&] {
+    return OpenSearchOrExit(o.search, reader ? fresh::WhenUnset::kDatedSources : fresh::WhenUnset::kNoBackend, bar);
+  };
+  fresh::OpenedBackend first = open_search();
+  const bool grounded = first.grounds;
+  if (!o.monitor.empty() && !grounded)
     throw UsageError("--monitor scores grounded answers: add --index PATH or --searxng URL");
+  if (UseReaderModelIfNone(model, bar)) CheckModelFlags(model);
 
-  CheckModelFlags(o.model);
   server::ServerOptions so{.host = o.host, .port = o.port, .max_body_bytes = static_cast<size_t>(o.max_body_kb * 1024),
                            .http_threads = o.http_threads};
   if (!o.token_env.empty()) {
@@ -91,26 +80,26 @@ int Run(const Options& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  bool grounded = searches;
   std::unique_ptr<server::ChatEngine> engine;
-  std::string search_desc;
+  std::string search_desc = first.description;
   if (grounded) {
     server::FreshEngineOptions fo;
-    fo.k = o.k;
-    fo.order = OrExit(fresh::ParseEvidenceOrder(o.order));
-    fo.check_premise = o.check_premise ? fresh::PremiseCheck::kOn : fresh::PremiseCheck::kOff;
-    // A local GGUF gets FreshPrompt as raw text; an endpoint usually serves a
-    // chat-tuned model, which gets it as one user message.
-    fo.style = o.model.spec.endpoint.empty() ? fresh::PromptStyle::kCompletion : fresh::PromptStyle::kChat;
+    fo.answer = answer;
     if (today) fo.today = [d = *today] { return d; };
     if (!o.monitor.empty()) {
       fo.monitor = std::make_shared<const ood::IgnoranceMonitor>(OrExit(ood::LoadIgnoranceMonitor(o.monitor)));
     }
-    engine = server::MakeFreshEngine(OpenSlots(o, true), std::move(fo));
-    search_desc = o.index.empty() ? "SearXNG at " + o.searxng : "local index " + o.index;
+    std::vector<server::FreshSlot> slots;
+    for (int i = 0; i < o.parallel; ++i) {
+      server::FreshSlot slot;
+      slot.model = OpenModelOrExit(model);
+      slot.search = i == 0 ? std::move(first.backend) : open_search().backend;
+      slots.push_back(std::move(slot));
+    }
+    engine = server::MakeFreshEngine(std::move(slots), std::move(fo));
   } else {
     std::vector<std::unique_ptr<runtime::LanguageModel>> models;
-    for (int i = 0; i < o.parallel; ++i) models.push_back(OpenModelOrExit(o.model));
+    for (int i = 0; i < o.parallel; ++i) models.push_back(OpenModelOrExit(model));
     engine = server::MakePlainEngine(std::move(models));
     search_desc = "none (answers are not grounded; add --index PATH or --searxng URL)";
   }
@@ -157,6 +146,7 @@ void Register(CLI::App& app) {
   CLI::App* sub = AddCommand(
       app, "serve",
       "Serve grounded answers: an OpenAI-compatible API (chat, completions, embeddings, logprobs) and a web page",
+      "  lmlab serve                                                       # lmlab's reader over this machine's changelogs\n"
       "  lmlab serve --model tiny.gguf --index docs.sqlite                 # http://127.0.0.1:8080/\n"
       "  lmlab serve --endpoint http://127.0.0.1:8081 --api-model qwen --index docs.sqlite --port 9000\n"
       "  lmlab serve --model m.gguf --searxng http://127.0.0.1:8888 --k 15\n"
@@ -169,16 +159,13 @@ void Register(CLI::App& app) {
   s.add_option("--parallel", o->parallel, "Model instances answering at once (requests queue for one)")
       ->capture_default_str()
       ->group("Model");
-  s.option_defaults()->group("Search (FreshPrompt)");
-  s.add_option("--index", o->index, "A local index built with 'lmlab index add'");
+  AddSearchFlags(sub, o->search,
+                 "A local index built with 'lmlab index add' (with no --model: default this machine's dated sources)");
+  AddAnswerFlags(sub, o->answer, AnswerFlagSet::kServer);
   s.add_option("--monitor", o->monitor,
-               "Ignorance monitor from 'lmlab ood lm --save-monitor': flags answers where the model is guessing");
-  s.add_option("--searxng", o->searxng, "A SearXNG instance (its JSON API) instead of a local index");
-  s.add_flag("--no-search", o->no_search, "Pass conversations to the model as they are (no grounding)");
-  s.add_option("--k", o->k, "Evidences in the prompt (the paper: 5; 15 for strong models)")->capture_default_str();
-  s.add_option("--order", o->order, "Evidence order: date, relevance or random")->capture_default_str();
-  s.add_flag("--check-premise", o->check_premise, "Ask the model to check the question's premise");
-  s.add_option("--today", o->today, "The date answers are given as of, YYYY-MM-DD (default: today, UTC)");
+               "Ignorance monitor from 'lmlab ood lm --save-monitor': flags answers where the model is guessing")
+      ->group("FreshPrompt");
+  s.add_option("--today", o->today, "The date answers are given as of, YYYY-MM-DD (default: today, UTC)")->group("FreshPrompt");
   s.option_defaults()->group("HTTP");
   s.add_option("--host", o->host, "Address to listen on (0.0.0.0 for every interface)")->capture_default_str();
   s.add_option("--port", o->port, "Port to listen on (0 = any free port)")->capture_default_str();

@@ -6,11 +6,13 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
 #include "lmlab/train/corpus.h"
 #include "lmlab/train/default_model.h"
 #include "lmlab/train/trainer.h"
+#include "lmlab/train/world_model.h"
 
 namespace lmlab::cli::train_cmd {
 namespace {
@@ -41,6 +43,14 @@ struct DefaultOptions {
   bool json = false;
 };
 
+struct WorldOptions {
+  std::vector<std::string> rungs;  // empty = the whole ladder
+  bool rebuild = false;
+  int threads = 0;
+  std::string corpus_out;
+  bool json = false;
+};
+
 nlohmann::json EpochsJson(const TrainResult& r) {
   nlohmann::json a = nlohmann::json::array();
   for (const EpochStats& e : r.epochs)
@@ -64,7 +74,22 @@ nlohmann::json ResultJson(const TrainResult& r) {
           {"final_train_loss", r.losses.empty() ? 0.0 : r.losses.back()},
           {"epochs", EpochsJson(r)},
           {"seconds", r.seconds},
-          {"tokens_per_second", r.tokens_per_second}};
+          {"tokens_per_second", r.tokens_per_second},
+          {"threads", r.threads},
+          {"model_flops_per_token", TrainingFlopsPerToken(c)},
+          {"model_flops_per_second", r.model_flops_per_second},
+          {"gemm_flops_per_second", r.gemm_flops_per_second},
+          {"mfu", r.mfu}};
+}
+
+// "model-FLOP utilisation 52% (94.1 of 181.0 GFLOP/s, an fp32 GEMM measured on 2 threads)"
+std::string MfuLine(const TrainResult& r) {
+  if (r.gemm_flops_per_second <= 0)
+    return fmt::format("{} GFLOP/s of model FLOPs (the GEMM reference could not be measured)",
+                       FormatFixed(r.model_flops_per_second / 1e9, 1));
+  return fmt::format("model-FLOP utilisation {:.0f}% ({} of {} GFLOP/s, an fp32 GEMM measured on {} thread{})",
+                     100 * r.mfu, FormatFixed(r.model_flops_per_second / 1e9, 1),
+                     FormatFixed(r.gemm_flops_per_second / 1e9, 1), r.threads, r.threads == 1 ? "" : "s");
 }
 
 void PrintEpochs(const TrainResult& r) {
@@ -96,11 +121,11 @@ int Run(const RunOptions& o) {
     return 0;
   }
   PrintEpochs(r);
-  std::cout << fmt::format("\nWrote {}: {} parameters, vocabulary {}, {} steps{}, validation loss {} -> {}, {} tokens/s\n",
+  std::cout << fmt::format("\nWrote {}: {} parameters, vocabulary {}, {} steps{}, validation loss {} -> {}, {} tokens/s\n{}\n",
                            o.out, FormatThousands(static_cast<double>(r.model.NumParams())), r.model.config.n_vocab,
                            r.steps, r.resumed_from_step ? fmt::format(" (resumed at {})", r.resumed_from_step) : "",
                            FormatFixed(r.initial_val_loss, 3), FormatFixed(r.final_val_loss, 3),
-                           FormatThousands(r.tokens_per_second));
+                           FormatThousands(r.tokens_per_second), MfuLine(r));
   return 0;
 }
 
@@ -127,9 +152,74 @@ int RunDefault(const DefaultOptions& o) {
   for (const CorpusSection& c : b.sections) t.AddRow({c.name, FormatThousands(static_cast<double>(c.documents)), c.source});
   std::cout << t.Render() << "\n";
   PrintEpochs(b.training);
-  std::cout << fmt::format("\nBuilt {} ({} parameters) in {} s, {} tokens/s\n", b.path.string(),
+  std::cout << fmt::format("\nBuilt {} ({} parameters) in {} s, {} tokens/s, {}\n", b.path.string(),
                            FormatThousands(static_cast<double>(b.training.model.NumParams())),
-                           FormatFixed(b.training.seconds, 0), FormatThousands(b.training.tokens_per_second));
+                           FormatFixed(b.training.seconds, 0), FormatThousands(b.training.tokens_per_second),
+                           MfuLine(b.training));
+  return 0;
+}
+
+nlohmann::json SectionsJson(const std::vector<CorpusSection>& sections) {
+  nlohmann::json s = nlohmann::json::array();
+  for (const CorpusSection& c : sections) s.push_back({{"name", c.name}, {"source", c.source}, {"documents", c.documents}});
+  return s;
+}
+
+void PrintSections(const std::vector<CorpusSection>& sections) {
+  Table t({"section", "documents", "source"}, {Align::kLeft, Align::kRight, Align::kLeft});
+  for (const CorpusSection& c : sections) t.AddRow({c.name, FormatThousands(static_cast<double>(c.documents)), c.source});
+  std::cout << t.Render() << "\n";
+}
+
+int RunWorld(const WorldOptions& o) {
+  const WorldRecipe recipe = WorldModelRecipe();
+  std::vector<std::string> rungs = o.rungs;
+  if (rungs.empty())
+    for (const WorldRung& g : recipe.ladder) rungs.push_back(g.name);
+  for (const std::string& r : rungs)
+    if (auto g = FindRung(recipe, r); !g) throw UsageError("--rung: " + g.error().message);
+  if (!o.corpus_out.empty()) {
+    WorldEntities e = OrExit(LoadWorldEntities(recipe));
+    std::vector<CorpusSection> sections;
+    std::vector<std::string> docs = BuildWorldCorpus(recipe, e, &sections);
+    std::string text;
+    for (const std::string& d : docs) text += d + "\n\n";
+    OrExit(WriteFileAtomic(o.corpus_out, text));
+    if (!o.json) {
+      PrintSections(sections);
+      std::cout << fmt::format("Wrote {} documents ({} cities, {} people) to {}\n\n", docs.size(), e.places.size(),
+                               e.people.size(), o.corpus_out);
+    }
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const std::string& r : rungs) {
+    ProgressBar bar;
+    WorldModelBuild b = OrExit(
+        BuildWorldModel(recipe, r, o.rebuild ? Rebuild::kAlways : Rebuild::kIfMissing, bar.Callback(), o.threads));
+    bar.Finish();
+    const WorldRung& g = b.rung;
+    nlohmann::json j = {{"rung", g.name}, {"path", b.path.string()}, {"built", b.built}, {"recipe_hash", b.recipe_hash},
+                        {"layers", g.n_layer}, {"width", g.n_embd}, {"heads", g.n_head}, {"steps", g.steps}};
+    if (b.built) {
+      j["training"] = ResultJson(b.training);
+      j["corpus"] = SectionsJson(b.sections);
+      j["documents"] = b.corpus_documents;
+    }
+    out.push_back(j);
+    if (o.json) continue;
+    if (!b.built) {
+      std::cout << fmt::format("World model {} ({} x {}) is up to date: {}\n", g.name, g.n_layer, g.n_embd,
+                               b.path.string());
+      continue;
+    }
+    PrintEpochs(b.training);
+    std::cout << fmt::format("Built world model {} ({} layers x {}, {} parameters, {} documents) in {} s, {} tokens/s: {}\n\n",
+                             g.name, g.n_layer, g.n_embd,
+                             FormatThousands(static_cast<double>(b.training.model.NumParams())), b.corpus_documents,
+                             FormatFixed(b.training.seconds, 0), FormatThousands(b.training.tokens_per_second),
+                             b.path.string());
+  }
+  if (o.json) PrintJson(out);
   return 0;
 }
 
@@ -138,7 +228,8 @@ int RunDefault(const DefaultOptions& o) {
 void Register(CLI::App& app) {
   CLI::App* train = AddCommand(app, "train", "Train small llama-architecture models from scratch (GGUF out)",
                                "  lmlab train run --corpus notes.txt --out notes.gguf --epochs 3\n"
-                               "  lmlab train default                 # build the embedded default model\n");
+                               "  lmlab train default                 # build the embedded default model\n"
+                               "  lmlab train world --rung s          # a world model: relations only, no coordinates or dates\n");
   train->require_subcommand(1);
 
   auto o = std::make_shared<RunOptions>();
@@ -171,7 +262,7 @@ void Register(CLI::App& app) {
   run->add_option("--warmup", o->train.warmup, "Warm-up steps (-1 = 5% of the steps)")->capture_default_str();
   run->add_option("--weight-decay", o->train.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
   run->add_option("--seed", o->train.seed, "Seed for weights, shuffles and batch order")->capture_default_str();
-  run->add_option("--threads", o->train.threads, "CPU threads (0 = idle cores: cores minus the load average)")
+  run->add_option("--threads", o->train.threads, "CPU threads (0 = the idle cores: cores minus the load average)")
       ->capture_default_str();
   run->option_defaults()->group("Checkpoints");
   run->add_option("--checkpoint", o->checkpoint, "Checkpoint file (default: <out>.ckpt; removed after success)");
@@ -190,6 +281,22 @@ void Register(CLI::App& app) {
   def->add_flag("--rebuild", d->rebuild, "Train again even if the cached model is up to date");
   def->add_flag("--json", d->json, "Print a JSON summary instead of tables");
   SetRun(def, [d] { return RunDefault(*d); });
+
+  auto w = std::make_shared<WorldOptions>();
+  CLI::App* world = AddCommand(
+      *train, "world",
+      "Build lmlab's world models: a ladder of sizes trained on relations between cities and people (no "
+      "coordinates, no dates), for `lmlab probe ladder`",
+      "  lmlab train world                        # every rung, smallest first (reused when up to date)\n"
+      "  lmlab train world --rung s --json\n"
+      "  lmlab train world --rung m --corpus-out world-corpus.txt   # also write the corpus to read it\n"
+      "The models go to <cache>/models/world-<rung>-<hash>.gguf; see docs/probe.md.\n");
+  world->add_option("--rung", w->rungs, "Rungs to build (default: all of the ladder)");
+  world->add_flag("--rebuild", w->rebuild, "Train again even if the cached model is up to date");
+  world->add_option("--threads", w->threads, "CPU threads (0 = idle cores)")->capture_default_str();
+  world->add_option("--corpus-out", w->corpus_out, "Also write the corpus (documents separated by blank lines)");
+  world->add_flag("--json", w->json, "Print a JSON summary instead of tables");
+  SetRun(world, [w] { return RunWorld(*w); });
 }
 
 }  // namespace lmlab::cli::train_cmd

@@ -10,12 +10,19 @@ default initialisation), softmax cross-entropy, AdamW (lr 2e-3, betas
 """
 import argparse
 import json
+import os
+import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blas_info  # noqa: E402
+
+blas_info.choose_openblas_coretype()  # before numpy/torch load OpenBLAS
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 def load(path, n):
@@ -58,7 +65,7 @@ def main():
     with torch.no_grad():
         acc = (model(xt).argmax(1) == yt).float().mean().item()
     print(json.dumps({"seconds": seconds, "images_per_second": a.epochs * n / seconds, "test_accuracy": acc,
-                      "final_loss": loss.item(), "torch": torch.__version__}))
+                      "final_loss": loss.item(), "torch": torch.__version__, "blas": blas_info.loaded_blas()}))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,18 @@ usage: probe_ridge_sklearn.py DIR REPS ALPHA [ALPHA ...]
 DIR holds x_train.npy [n, d], y_train.npy [n, k], x_test.npy, y_test.npy (float32).
 """
 import json
+import os
 import sys
 import time
 
-import numpy as np
-from sklearn.linear_model import RidgeCV
-from sklearn.metrics import r2_score
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blas_info  # noqa: E402
+
+blas_info.choose_openblas_coretype()  # before numpy/torch load OpenBLAS
+
+import numpy as np  # noqa: E402
+from sklearn.linear_model import RidgeCV  # noqa: E402
+from sklearn.metrics import r2_score  # noqa: E402
 
 
 def main():
@@ -32,7 +38,7 @@ def main():
         best = min(best, time.perf_counter() - start)
     r2 = r2_score(y_test, model.predict(x_test))  # uniform average over targets
     print(json.dumps({"seconds": best, "alpha": float(model.alpha_), "r2": float(r2),
-                      "sklearn": __import__("sklearn").__version__}))
+                      "sklearn": __import__("sklearn").__version__, "blas": blas_info.loaded_blas()}))
 
 
 if __name__ == "__main__":

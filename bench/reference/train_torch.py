@@ -11,12 +11,19 @@ Prints one JSON line: tokens/s over the timed steps.
 import argparse
 import json
 import math
+import os
+import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blas_info  # noqa: E402
+
+blas_info.choose_openblas_coretype()  # before numpy/torch load OpenBLAS
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 class RMSNorm(nn.Module):
@@ -121,7 +128,7 @@ def main():
         opt.step()
         losses.append(loss.item())
     secs = time.perf_counter() - t0
-    print(json.dumps({"backend": "pytorch " + torch.__version__, "threads": a.threads,
+    print(json.dumps({"backend": "PyTorch " + torch.__version__, "blas": blas_info.loaded_blas(), "threads": a.threads,
                       "tokens_per_second": a.steps * a.batch * a.ctx / secs, "seconds": secs,
                       "first_loss": losses[0], "last_loss": losses[-1]}))
 

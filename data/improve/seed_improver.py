@@ -1,34 +1,35 @@
-# The seed improver I0 of lmlab's STOP (Zelikman et al. 2023): one batched
-# model call for several rewrites at temperature 0.7, then keep the best by
-# the utility. extract_code is provided by the runner.
+# The seed improver I0 of `--seed-improver paper` (the default), with the
+# semantics of the STOP paper's seed (microsoft/stop,
+# tasks/meta_optimization/seed_algorithm.py): one batched model call asking
+# for min(max responses per call, utility budget) rewrites at temperature
+# 0.7, and the best of the *new* candidates by the utility, even when every
+# one scores below the initial solution. With no code in any reply it
+# returns None, which scores 0, as the paper's max() over nothing did.
+# The wording of the request is lmlab's. extract_code is provided by the
+# runner.
 
 
 def improve_algorithm(initial_solution, utility, language_model):
-    """Returns a better version of initial_solution according to utility."""
-    role = ("You are a researcher and programmer who writes fast, correct Python "
-            "and finds clever algorithmic improvements.")
+    """Asks the language model for rewrites of initial_solution and returns the best one."""
+    role = ("You are an expert programmer and computer science researcher who is "
+            "especially good at making algorithms better.")
     request = (
-        "Here is a program to improve:\n```python\n" + initial_solution + "\n```\n"
+        "Improve this program:\n```python\n" + initial_solution + "\n```\n"
         "It is scored by this function:\n```python\n" + utility.str + "\n```\n"
-        "First state one idea in a sentence, then give the whole improved program "
-        "in a single ```python code block. Prefer a new, substantial improvement "
-        "over small tweaks.")
-    n = max(1, min(language_model.max_responses_per_call, utility.budget - 1))
+        "Return an improved program. Aim for a new, substantial idea rather than "
+        "a small tweak: state the idea first, then give the whole program in one "
+        "```python code block.")
+    n = max(1, min(language_model.max_responses_per_call, utility.budget))
     replies = language_model.batch_prompt(role, [request] * n, temperature=0.7)
-    best, best_score = initial_solution, run_utility(utility, initial_solution)
+    best, best_score = None, None
     for reply in replies:
         candidate = extract_code(reply)
         if not candidate:
             continue
-        score = run_utility(utility, candidate)
-        if score > best_score:
+        try:
+            score = utility(candidate, use_sandbox=True)
+        except Exception:
+            score = 0.0
+        if best is None or score > best_score:
             best, best_score = candidate, score
     return best
-
-
-def run_utility(utility, code, use_sandbox=True):
-    """Scores code with the utility; a failure counts as 0. Keep use_sandbox=True."""
-    try:
-        return utility(code, use_sandbox=use_sandbox)
-    except Exception:
-        return 0.0

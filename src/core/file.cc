@@ -1,6 +1,7 @@
 #include "lmlab/core/file.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 namespace lmlab {
 
@@ -63,8 +65,9 @@ Status SyncDirectory(const std::filesystem::path& dir) {
 // The write, in leveldb's order (util/env_posix.cc): write everything to a
 // temporary file beside the target, set its mode, fsync and close it, rename
 // it over the target, then fsync the directory. A crash at any point leaves
-// the old file or the new one.
-Status WriteFileAtomic(const std::filesystem::path& path, std::string_view contents) {
+// the old file or the new one. FileSync::kNone skips both fsyncs: a crash of
+// the process still leaves the old file or the new one.
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view contents, FileSync sync) {
   std::filesystem::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
   std::error_code ec;
@@ -95,7 +98,7 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
   // mkstemp creates 0600; readers (the web server, other users of a shared
   // cache) expect a plain file's mode, set before the name appears.
   if (::fchmod(fd, 0644) != 0) return fail("cannot set the mode of");
-  if (::fsync(fd) != 0) return fail("cannot flush");
+  if (sync == FileSync::kFsync && ::fsync(fd) != 0) return fail("cannot flush");
   if (closer.Close() != 0) {
     int err = errno;
     ::unlink(tmpl.c_str());
@@ -106,7 +109,7 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
     ::unlink(tmpl.c_str());
     return IoError("cannot rename into " + path.string() + ": " + std::strerror(err));
   }
-  return SyncDirectory(dir);
+  return sync == FileSync::kFsync ? SyncDirectory(dir) : Status{};
 }
 
 Result<std::filesystem::path> CacheDir() {
@@ -124,6 +127,69 @@ Result<std::filesystem::path> CacheDir() {
   std::filesystem::create_directories(dir, ec);
   if (ec) return IoError("cannot create cache directory " + dir.string() + ": " + ec.message());
   return dir;
+}
+
+namespace {
+
+// Opens what FileLock locks: an existing directory read-only, anything else
+// as a file created if missing.
+Result<int> OpenForLock(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return IoError("cannot open " + path.string() + ": " + std::strerror(errno));
+    return fd;
+  }
+  if (path.has_parent_path()) {
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) return IoError("cannot create " + path.parent_path().string() + ": " + ec.message());
+  }
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("cannot open lock file " + path.string() + ": " + std::strerror(errno));
+  return fd;
+}
+
+// flock, retried when a signal interrupts it. 0, or the errno that ended it.
+int Flock(int fd, int operation) {
+  while (::flock(fd, operation) != 0)
+    if (errno != EINTR) return errno;
+  return 0;
+}
+
+}  // namespace
+
+Result<FileLock> FileLock::Acquire(const std::filesystem::path& path) {
+  LMLAB_ASSIGN_OR_RETURN(const int fd, OpenForLock(path));
+  if (const int err = Flock(fd, LOCK_EX); err != 0) {
+    ::close(fd);
+    return IoError("cannot lock " + path.string() + ": " + std::strerror(err));
+  }
+  return FileLock(fd);
+}
+
+Result<std::optional<FileLock>> FileLock::TryAcquire(const std::filesystem::path& path) {
+  LMLAB_ASSIGN_OR_RETURN(const int fd, OpenForLock(path));
+  if (const int err = Flock(fd, LOCK_EX | LOCK_NB); err != 0) {
+    ::close(fd);
+    if (err == EWOULDBLOCK) return std::optional<FileLock>();
+    return IoError("cannot lock " + path.string() + ": " + std::strerror(err));
+  }
+  return std::optional<FileLock>(FileLock(fd));
+}
+
+FileLock::FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+// Closing the only descriptor of the open file releases the lock.
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace lmlab

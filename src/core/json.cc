@@ -10,7 +10,7 @@ Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what) {
   nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded()) return j;
   try {
-    (void)nlohmann::json::parse(text.begin(), text.end());
+    [[maybe_unused]] nlohmann::json reparsed = nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
     return ParseError(fmt::format("{} is not valid JSON: byte {}: {}", what, e.byte, e.what()));
   } catch (const nlohmann::json::exception& e) {

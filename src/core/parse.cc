@@ -56,28 +56,6 @@ Result<double> ParseDouble(std::string_view text, std::string_view what, NonFini
   return value;
 }
 
-size_t FirstInvalidUtf8(std::string_view s) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = b(i);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return i;
-    for (size_t k = 1; k < n; ++k)
-      if ((b(i + k) & 0xC0) != 0x80) return i;
-    if ((c == 0xE0 && b(i + 1) < 0xA0) ||  // overlong
-        (c == 0xED && b(i + 1) > 0x9F) ||  // surrogates
-        (c == 0xF0 && b(i + 1) < 0x90) ||  // overlong
-        (c == 0xF4 && b(i + 1) > 0x8F))    // above U+10FFFF
-      return i;
-    i += n;
-  }
-  return std::string_view::npos;
-}
-
 std::string DescribeOffset(std::string_view text, size_t at) {
   if (at >= text.size()) return fmt::format("at the end (byte {})", text.size());
   size_t line = 1, line_start = 0;

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "lmlab/core/format.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::chart {
 namespace {
@@ -16,24 +17,6 @@ constexpr const char* kPalette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", 
 constexpr size_t kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// Length of the UTF-8 sequence starting at s[i], or 0 if it is invalid.
-size_t Utf8Length(std::string_view s, size_t i) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  if (n == 2 && c < 0xC2) return 0;  // overlong
-  unsigned char c1 = static_cast<unsigned char>(s[i + 1 < s.size() ? i + 1 : i]);
-  if (n == 3 && ((c == 0xE0 && c1 < 0xA0) ||     // overlong
-                 (c == 0xED && c1 >= 0xA0)))     // UTF-16 surrogates
-    return 0;
-  if (n == 4 && ((c == 0xF0 && c1 < 0x90) ||     // overlong
-                 c > 0xF4 || (c == 0xF4 && c1 >= 0x90)))  // beyond U+10FFFF
-    return 0;
-  return n;
-}
 
 // "Nice" tick positions covering [lo, hi]: steps of 1, 2 or 5 times a power of 10.
 std::vector<double> NiceTicks(double lo, double hi, int target = 5) {
@@ -250,6 +233,8 @@ std::string LineChartBody(const ChartOptions& o, const std::vector<Series>& seri
       if (!Drawable(o, s.x[i], s.y[i])) continue;
       double x = f.Tx(s.x[i]);
       xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
+      for (const auto* band : {&s.y_low, &s.y_high})
+        if (i < band->size() && std::isfinite((*band)[i])) ylo = std::min(ylo, (*band)[i]), yhi = std::max(yhi, (*band)[i]);
     }
   if (o.has_reference && std::isfinite(o.reference_y))
     ylo = std::min(ylo, o.reference_y), yhi = std::max(yhi, o.reference_y);
@@ -296,6 +281,16 @@ std::string LineChartBody(const ChartOptions& o, const std::vector<Series>& seri
       else
         markers += "/>";
     }
+    // The band: along the upper bound, back along the lower one.
+    std::string upper, lower;
+    for (size_t i = 0; i < std::min({s.x.size(), s.y_low.size(), s.y_high.size()}); ++i) {
+      if (!Drawable(o, s.x[i], s.y_low[i]) || !Drawable(o, s.x[i], s.y_high[i])) continue;
+      upper += fmt::format("{:.1f},{:.1f} ", f.Px(s.x[i]), f.Py(s.y_high[i]));
+      lower.insert(0, fmt::format("{:.1f},{:.1f} ", f.Px(s.x[i]), f.Py(s.y_low[i])));
+    }
+    if (!upper.empty())
+      svg += fmt::format("<polygon fill=\"{}\" fill-opacity=\"0.18\" stroke=\"none\" points=\"{}{}\"/>\n", colour, upper,
+                         lower);
     if (!points_only && !points.empty())
       svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{} points=\"{}\"/>\n", colour,
                          s.dash.empty() ? "" : fmt::format(" stroke-dasharray=\"{}\"", EscapeHtml(s.dash)), points);
@@ -334,7 +329,7 @@ std::string EscapeHtml(std::string_view text) {
         continue;
       default: break;
     }
-    size_t n = Utf8Length(text, i);
+    size_t n = Utf8SequenceLength(text, i);
     if (n == 0) {
       out += "\xEF\xBF\xBD";  // U+FFFD
       ++i;

@@ -13,6 +13,7 @@
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/table.h"
+#include "lmlab/core/text.h"
 #include "lmlab/improve/evaluate.h"
 #include "lmlab/improve/task.h"
 #include "lmlab/runtime/devices.h"
@@ -81,10 +82,7 @@ std::string LastLine(std::string_view text) {
   return line;
 }
 
-std::string Trimmed(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
-  return std::string(s);
-}
+std::string Trimmed(std::string_view s) { return std::string(TrimEnd(s)); }
 
 CheckResult Ok(std::string detail) { return {.status = CheckStatus::kOk, .detail = std::move(detail)}; }
 CheckResult Fail(std::string detail, std::string fix) {

@@ -9,21 +9,16 @@
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/csv.h"
 #include "lmlab/core/json.h"
 #include "lmlab/core/table.h"
-#include "lmlab/search/csv.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::fresh {
 namespace {
 
-constexpr std::string_view kJudgePath = "data/fresh/judge.json";
+constexpr std::string_view kFreshEvalPath = "data/fresh/fresheval.json";
 constexpr int kResponsesVersion = 1;
-
-std::string Trimmed(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // Lower case, punctuation to spaces, articles dropped, single spaces, padded
 // with spaces so " word " finds whole words.
@@ -75,9 +70,14 @@ bool DeniesPremise(std::string_view normalised) {
   return false;
 }
 
-// The answer minus its prefilled "Today is Mon DD, YYYY." sentence, whose
-// year would otherwise match year answers.
+// The answer minus its reasoning prefix ("As of today November 27, 2026, ...
+// as follows.") or lmlab's "Today is Nov 27, 2026." sentence, whose year would
+// otherwise match year answers.
 std::string_view WithoutTodaySentence(std::string_view response) {
+  if (response.starts_with("As of today ")) {
+    size_t end = response.find("as follows.");
+    if (end != std::string_view::npos) return response.substr(end + 11);
+  }
   if (response.starts_with("Today is ")) {
     size_t dot = response.find('.');
     if (dot != std::string_view::npos && dot < 30) return response.substr(dot + 1);
@@ -85,32 +85,45 @@ std::string_view WithoutTodaySentence(std::string_view response) {
   return response;
 }
 
-struct JudgeData {
-  std::string common, relaxed, strict;
-  nlohmann::json examples;
+struct EvalDemo {
+  JudgeCase c;
+  std::string comment[2];     // [relaxed, strict]
+  std::string evaluation[2];
 };
 
-Result<JudgeData> LoadJudge() {
-  LMLAB_ASSIGN_OR_RETURN(std::string_view text, embedded::Find(kJudgePath));
+struct EvalData {
+  std::string instruction[2];  // [relaxed, strict]
+  std::vector<EvalDemo> demos;
+};
+
+Result<EvalData> LoadFreshEval() {
+  LMLAB_ASSIGN_OR_RETURN(std::string_view text, embedded::Find(kFreshEvalPath));
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.contains("rules") || !j.contains("examples"))
-    return Internal(std::string(kJudgePath) + " is malformed");
-  JudgeData d;
-  d.common = j["rules"].value("common", "");
-  d.relaxed = j["rules"].value("relaxed", "");
-  d.strict = j["rules"].value("strict", "");
-  d.examples = j["examples"];
+  if (j.is_discarded() || !j.contains("instructions") || !j.contains("demonstrations"))
+    return Internal(std::string(kFreshEvalPath) + " is malformed");
+  EvalData d;
+  d.instruction[0] = j["instructions"].value("relaxed", "");
+  d.instruction[1] = j["instructions"].value("strict", "");
+  for (const auto& x : j["demonstrations"]) {
+    EvalDemo e;
+    e.c.question = x.value("question", "");
+    e.c.correct_answers = x.value("correct_answers", std::vector<std::string>{});
+    e.c.response = x.value("response", "");
+    for (int m = 0; m < 2; ++m) {
+      const auto& v = x[m == 0 ? "relaxed" : "strict"];
+      e.comment[m] = v.value("comment", "");
+      e.evaluation[m] = v.value("evaluation", "");
+    }
+    d.demos.push_back(std::move(e));
+  }
+  if (d.demos.size() != 15 || d.instruction[0].empty() || d.instruction[1].empty())
+    return Internal(std::string(kFreshEvalPath) + " must hold two instructions and 15 demonstrations");
   return d;
 }
 
-std::string JudgeCase(std::string_view question, std::string_view today, const std::vector<std::string>& answers,
-                      bool false_premise, std::string_view response) {
-  std::string joined;
-  for (const auto& a : answers) joined += (joined.empty() ? "" : " | ") + a;
-  std::string one_line_response;
-  for (char c : response) one_line_response += (c == '\n' ? ' ' : c);
-  return fmt::format("question: {}\nanswered on: {}\naccepted answers: {}\nfalse premise: {}\nresponse: {}\ncomment:",
-                     question, today, joined, false_premise ? "yes" : "no", one_line_response);
+// "\n\n\nquestion: ...\ncorrect answer(s): a | b\nresponse: ...\ncomment: "
+std::string RenderCase(const JudgeCase& c) {
+  return "question: " + c.question + "\ncorrect answer(s): " + Join(c.correct_answers, " | ") + "\nresponse: " + c.response + "\ncomment: ";
 }
 
 nlohmann::json Meta(const RunOptions& o) {
@@ -119,7 +132,8 @@ nlohmann::json Meta(const RunOptions& o) {
           {"k", o.answer.k},
           {"order", EvidenceOrderName(o.answer.order)},
           {"search", o.answer.search == SearchMode::kSearch},
-          {"check_premise", o.answer.check_premise == PremiseCheck::kOn},
+          {"protocol", ProtocolName(o.answer.format.protocol)},
+          {"check_premise", o.answer.format.premise != PremiseCheck::kOff},
           {"split", o.split},
           {"model", o.model_name}};
 }
@@ -132,6 +146,10 @@ const FreshQaQuestion* FindQuestion(std::span<const FreshQaQuestion> qs, const s
 
 void Count(Accuracy& a, std::optional<Verdict> v) {
   if (!v) return;
+  if (*v == Verdict::kUnparsed) {
+    ++a.unparsed;
+    return;
+  }
   ++a.n;
   if (*v == Verdict::kCorrect) ++a.correct;
 }
@@ -139,12 +157,47 @@ void Count(Accuracy& a, std::optional<Verdict> v) {
 std::string VerdictName(Verdict v) {
   return v == Verdict::kCorrect ? "correct" : v == Verdict::kIncorrect ? "incorrect" : "unparsed";
 }
-std::optional<Verdict> VerdictFromJson(const nlohmann::json& j, const char* key) {
-  if (!j.contains(key) || !j[key].is_string()) return std::nullopt;
-  std::string s = j[key];
+std::optional<Verdict> VerdictFromName(const std::string& s) {
   if (s == "correct") return Verdict::kCorrect;
   if (s == "incorrect") return Verdict::kIncorrect;
-  return Verdict::kUnparsed;
+  if (s == "unparsed") return Verdict::kUnparsed;
+  return std::nullopt;
+}
+std::optional<Verdict> VerdictFromJson(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_string()) return std::nullopt;
+  return VerdictFromName(j[key].get<std::string>());
+}
+
+// The paper's breakdown (Table 1), in its order: which groups a question counts in.
+std::vector<std::string> GroupsOf(const FreshQaQuestion& q) {
+  const bool before_2022 = q.effective_year == "before 2022";
+  std::vector<std::string> g = {"all"};
+  if (q.false_premise) {
+    g.push_back("false premise");
+    if (before_2022) g.push_back("false premise: before 2022");
+  } else {
+    g.push_back("valid premise");
+    g.push_back("valid premise: " + q.fact_type);
+    g.push_back(before_2022 ? "valid premise: before 2022" : "valid premise: 2022 and after");
+    g.push_back("valid premise: " + q.num_hops);
+  }
+  return g;
+}
+
+const std::vector<std::string>& GroupOrder() {
+  static const std::vector<std::string> kOrder = {
+      "all",
+      "valid premise",
+      "valid premise: fast-changing",
+      "valid premise: slow-changing",
+      "valid premise: never-changing",
+      "valid premise: before 2022",
+      "valid premise: 2022 and after",
+      "valid premise: one-hop",
+      "valid premise: multi-hop",
+      "false premise",
+      "false premise: before 2022"};
+  return kOrder;
 }
 
 // A responses file (from RunFreshQa) read back: an object with "meta" and a
@@ -173,14 +226,15 @@ Result<std::vector<FreshQaQuestion>> ParseFreshQa(std::string_view csv_text) {
   // Newer FreshQA exports start with a two-line warning before the header.
   size_t header_at = csv_text.find("id,split,question");
   if (header_at != std::string_view::npos && header_at > 0) csv_text.remove_prefix(header_at);
-  LMLAB_ASSIGN_OR_RETURN(search::CsvTable t, search::ParseCsv(csv_text));
+  // FreshQA's questions quote titles inside unquoted fields (`the "Case-Book"`).
+  LMLAB_ASSIGN_OR_RETURN(CsvTable t, ParseCsv(csv_text, {.bare_quotes = BareQuotes::kLiteral}));
   const char* required[] = {"id", "split", "question", "effective_year", "next_review",
                             "false_premise", "num_hops", "fact_type", "answer_0"};
   for (const char* c : required)
     if (t.Column(c) < 0) return ParseError(std::string("FreshQA CSV has no '") + c + "' column");
   auto col = [&](const std::vector<std::string>& row, const char* name) {
     int i = t.Column(name);
-    return i < 0 ? std::string() : Trimmed(row[i]);
+    return i < 0 ? std::string() : std::string(Trim(row[i]));
   };
   std::vector<FreshQaQuestion> out;
   for (size_t r = 0; r < t.rows.size(); ++r) {
@@ -193,8 +247,7 @@ Result<std::vector<FreshQaQuestion>> ParseFreshQa(std::string_view csv_text) {
     q.split = col(row, "split");
     q.effective_year = col(row, "effective_year");
     q.next_review = col(row, "next_review");
-    std::string fp = col(row, "false_premise");
-    std::transform(fp.begin(), fp.end(), fp.begin(), [](unsigned char c) { return std::toupper(c); });
+    const std::string fp = Upper(col(row, "false_premise"));
     if (fp != "TRUE" && fp != "FALSE")
       return ParseError("FreshQA line " + std::to_string(t.row_lines[r]) + ": false_premise must be TRUE or FALSE");
     q.false_premise = fp == "TRUE";
@@ -221,7 +274,7 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
                               std::span<const FreshQaQuestion> questions, const RunOptions& options,
                               const std::filesystem::path& responses_path, const ProgressCallback& progress) {
   if (options.split != "TEST" && options.split != "DEV" && options.split != "all")
-    return InvalidArgument("--split must be TEST, DEV or all (got '" + options.split + "')");
+    return InvalidArgument("`split` must be TEST, DEV or all (got '" + options.split + "')");
   std::vector<const FreshQaQuestion*> selected;
   for (const auto& q : questions)
     if (options.split == "all" || q.split == options.split) selected.push_back(&q);
@@ -232,11 +285,11 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
   std::set<std::string> done;
   std::error_code ec;
   if (std::filesystem::exists(responses_path, ec)) {
-    auto old = ReadResponsesFile(responses_path, "choose another --out");
+    auto old = ReadResponsesFile(responses_path, "choose another `responses_path`");
     if (!old) return std::unexpected(old.error());
     if ((*old)["meta"] != meta)
       return InvalidArgument(responses_path.string() + " was written with other settings (" +
-                             DumpJson((*old)["meta"]) + "); choose another --out or rerun with those settings to resume");
+                             DumpJson((*old)["meta"]) + "); choose another `responses_path` or rerun with those settings to resume");
     file = std::move(*old);
     for (const auto& r : file["responses"]) done.insert(r["id"].get<std::string>());
   }
@@ -297,40 +350,81 @@ Verdict AliasMatch(const FreshQaQuestion& q, std::string_view response) {
   return Verdict::kIncorrect;
 }
 
-Result<std::string> BuildJudgePrompt(const FreshQaQuestion& q, search::Day answered_on, std::string_view response,
-                                     GradeMode mode) {
-  LMLAB_ASSIGN_OR_RETURN(JudgeData d, LoadJudge());
-  const char* key = mode == GradeMode::kRelaxed ? "relaxed" : "strict";
-  std::string out = d.common + " " + (mode == GradeMode::kRelaxed ? d.relaxed : d.strict) +
-                    " End with a line 'verdict: correct' or 'verdict: incorrect'.\n\n";
-  for (const auto& e : d.examples) {
-    auto today = search::ParseDay(e.value("today", ""));
-    if (!today) return Internal(std::string(kJudgePath) + ": bad example date");
-    std::vector<std::string> answers = e.value("answers", std::vector<std::string>{});
-    out += JudgeCase(e.value("question", ""), search::FormatDay(*today), answers, e.value("false_premise", false),
-                     e.value("response", ""));
-    out += " " + e.value("comment", "") + "\nverdict: " + e.value(key, "") + "\n\n=====\n\n";
+std::string_view GradeModeName(GradeMode mode) { return mode == GradeMode::kRelaxed ? "relaxed" : "strict"; }
+
+Result<std::string> BuildJudgePrompt(const JudgeCase& c, GradeMode mode, search::Day today) {
+  LMLAB_ASSIGN_OR_RETURN(EvalData d, LoadFreshEval());
+  const int m = mode == GradeMode::kRelaxed ? 0 : 1;
+  const std::string day = LongDay(today);
+  std::string out = d.instruction[m];
+  for (const EvalDemo& e : d.demos) {
+    JudgeCase demo = e.c;
+    // The demonstrations' reasoning prefix carries the judge's own today.
+    const std::string tag = "{today}";
+    for (size_t at = demo.response.find(tag); at != std::string::npos; at = demo.response.find(tag))
+      demo.response.replace(at, tag.size(), day);
+    out += "\n\n\n" + RenderCase(demo) + e.comment[m] + "\nevaluation: " + e.evaluation[m];
   }
-  out += JudgeCase(q.question, search::FormatDay(answered_on), q.answers, q.false_premise, response);
+  out += "\n\n\n" + RenderCase(c);
   return out;
 }
 
+std::vector<runtime::ChatMessage> JudgeChatMessages(std::string_view prompt, search::Day today) {
+  return PaperChatMessages(prompt, today);
+}
+
 Verdict ParseJudgeVerdict(std::string_view output) {
-  std::string lower(output);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  size_t at = lower.find("verdict:");
-  if (at == std::string::npos) return Verdict::kUnparsed;
-  std::string_view rest = std::string_view(lower).substr(at + 8);
-  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '*')) rest.remove_prefix(1);
-  if (rest.starts_with("incorrect")) return Verdict::kIncorrect;
-  if (rest.starts_with("correct")) return Verdict::kCorrect;
+  std::optional<Verdict> v;
+  size_t start = 0;
+  while (start <= output.size()) {
+    size_t nl = output.find('\n', start);
+    std::string_view line = output.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    if (line.find("evaluation: ") != std::string_view::npos) {
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
+      std::string_view last = line.substr(line.rfind(' ') + 1);
+      if (last == "correct") v = Verdict::kCorrect;
+      else if (last == "incorrect") v = Verdict::kIncorrect;
+      else return Verdict::kUnparsed;
+    }
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  if (v) return *v;
+  if (output.find("Thus, the response is credited.") != std::string_view::npos) return Verdict::kCorrect;
+  if (output.find("Thus, the response is not credited.") != std::string_view::npos) return Verdict::kIncorrect;
   return Verdict::kUnparsed;
+}
+
+Result<Judgement> Judge(runtime::LanguageModel& judge, const JudgeCase& c, GradeMode mode, search::Day today,
+                        const GradeOptions& options) {
+  if (options.max_attempts < 1) return InvalidArgument("the judge needs at least one attempt per verdict");
+  LMLAB_ASSIGN_OR_RETURN(std::string prompt, BuildJudgePrompt(c, mode, today));
+  Judgement j;
+  while (j.attempts < options.max_attempts) {
+    runtime::SamplingParams sp;
+    // The paper asks again at temperature 0 (an API's own randomness varies
+    // the answer); a local model at temperature 0 would repeat itself, so
+    // later attempts sample.
+    sp.temperature = j.attempts == 0 ? 0.0f : 0.7f;
+    sp.seed = static_cast<uint64_t>(j.attempts);
+    sp.max_tokens = options.judge_max_tokens;
+    sp.stop = {"\n\n\nquestion:", "\nquestion:"};
+    Result<runtime::Completion> out;
+    if (options.judge_style == PromptStyle::kChat) out = judge.Chat(JudgeChatMessages(prompt, today), sp);
+    else out = judge.Complete(prompt, sp);
+    if (!out) return std::unexpected(out.error().WithContext("the judge failed"));
+    ++j.attempts;
+    j.output = ToValidUtf8(out->text);
+    j.verdict = ParseJudgeVerdict(j.output);
+    if (j.verdict != Verdict::kUnparsed) break;
+  }
+  return j;
 }
 
 Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, const std::filesystem::path& responses_path,
                                  runtime::LanguageModel* judge, const GradeOptions& options,
                                  const std::filesystem::path& grades_path, const ProgressCallback& progress) {
-  LMLAB_ASSIGN_OR_RETURN(nlohmann::json responses, ReadResponsesFile(responses_path, "from lmlab freshqa run"));
+  LMLAB_ASSIGN_OR_RETURN(nlohmann::json responses, ReadResponsesFile(responses_path, "expected the output of a FreshQA run"));
   auto answered_on = search::ParseDay(JsonGetOr<std::string>(responses["meta"], "today", "", "meta").value_or(""));
   if (!answered_on) return ParseError(responses_path.string() + ": meta.today is missing");
 
@@ -346,15 +440,6 @@ Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, con
   }
 
   std::map<std::string, GradeRow> rows;
-  std::vector<std::string> order;
-  auto row = [&](const std::string& g) -> GradeRow& {
-    if (!rows.contains(g)) {
-      order.push_back(g);
-      rows[g].group = g;
-    }
-    return rows[g];
-  };
-  row("all");
   GradeReport report;
   report.judged = judge != nullptr;
   const auto& list = responses["responses"];
@@ -374,30 +459,29 @@ Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, con
       bool changed = false;
       for (GradeMode mode : {GradeMode::kRelaxed, GradeMode::kStrict}) {
         std::optional<Verdict>& slot = mode == GradeMode::kRelaxed ? relaxed : strict;
-        if (slot) continue;
+        // Saved unparsed verdicts are asked again: the judge may answer now.
+        if (slot && *slot != Verdict::kUnparsed) continue;
+        const std::string key(GradeModeName(mode));
         if (answer.empty()) {
           slot = Verdict::kIncorrect;
         } else {
-          LMLAB_ASSIGN_OR_RETURN(std::string prompt, BuildJudgePrompt(*q, *answered_on, answer, mode));
-          runtime::SamplingParams sp;
-          sp.temperature = 0;
-          sp.max_tokens = options.judge_max_tokens;
-          sp.stop = {"\n=====", "\nquestion:"};
-          auto c = judge->Complete(prompt, sp);
-          if (!c) return std::unexpected(c.error().WithContext("the judge failed on question " + id));
-          slot = ParseJudgeVerdict(c->text);
-          g[mode == GradeMode::kRelaxed ? "relaxed_output" : "strict_output"] = search::ToValidUtf8(c->text);
+          // The judge sees the question, its correct answers and the response: nothing else.
+          JudgeCase c{q->question, q->answers, answer};
+          LMLAB_ASSIGN_OR_RETURN(Judgement j, Judge(*judge, c, mode, *answered_on, options));
+          slot = j.verdict;
+          g[key + "_output"] = j.output;
+          g[key + "_attempts"] = j.attempts;
         }
-        g[mode == GradeMode::kRelaxed ? "relaxed" : "strict"] = VerdictName(*slot);
+        g[key] = VerdictName(*slot);
         changed = true;
       }
       if (changed) LMLAB_RETURN_IF_ERROR(WriteFileAtomic(grades_path, DumpJson(grades, 1)));
       report.unparsed_judgements += (*relaxed == Verdict::kUnparsed) + (*strict == Verdict::kUnparsed);
     }
-    for (const std::string& g : {std::string("all"), "fact_type=" + q->fact_type,
-                                 std::string("false_premise=") + (q->false_premise ? "true" : "false"),
-                                 "num_hops=" + q->num_hops}) {
-      GradeRow& r = row(g);
+    for (const std::string& group : GroupsOf(*q)) {
+      GradeRow& r = rows[group];
+      r.group = group;
+      ++r.questions;
       Count(r.alias, alias);
       Count(r.relaxed, relaxed);
       Count(r.strict, strict);
@@ -406,32 +490,99 @@ Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, con
     Report(progress, {"grading FreshQA", double(step), double(list.size()), "responses", ""});
   }
   if (!judge) LMLAB_RETURN_IF_ERROR(WriteFileAtomic(grades_path, DumpJson(grades, 1)));
-  std::sort(order.begin() + 1, order.end());
-  for (const auto& g : order) report.rows.push_back(rows[g]);
+  for (const auto& g : GroupOrder())
+    if (rows.contains(g)) report.rows.push_back(rows[g]);
   return report;
 }
 
 std::string RenderGradeReport(const GradeReport& report) {
-  Table t({"group", "n", "alias", "relaxed", "strict"},
-          {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
+  Table t({"group", "n", "alias", "relaxed", "strict", "unparsed"},
+          {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
   auto pct = [](const Accuracy& a) { return a.n ? FormatPercent(a.accuracy(), 1) : std::string("-"); };
-  for (const auto& r : report.rows) t.AddRow({r.group, std::to_string(r.alias.n), pct(r.alias), pct(r.relaxed), pct(r.strict)});
+  for (const auto& r : report.rows)
+    t.AddRow({r.group, std::to_string(r.questions), pct(r.alias), pct(r.relaxed), pct(r.strict),
+              report.judged ? std::to_string(r.relaxed.unparsed + r.strict.unparsed) : "-"});
   std::string out = t.Render();
-  if (!report.judged) out += "relaxed/strict need an LLM judge: pass --judge-model or --judge-endpoint\n";
+  if (!report.judged) out += "relaxed/strict need an LLM judge (none was given)\n";
   if (report.unparsed_judgements)
-    out += std::to_string(report.unparsed_judgements) + " judgements had no verdict and count as incorrect\n";
+    out += std::to_string(report.unparsed_judgements) +
+           " judgements stayed unparsable after the re-asks; they are left out of the accuracies (column unparsed)\n";
   return out;
 }
 
 nlohmann::json ToJson(const GradeReport& report) {
   nlohmann::json rows = nlohmann::json::array();
   auto acc = [](const Accuracy& a) {
-    return nlohmann::json{{"n", a.n}, {"correct", a.correct}, {"accuracy", a.n ? nlohmann::json(a.accuracy()) : nlohmann::json(nullptr)}};
+    return nlohmann::json{{"n", a.n},
+                          {"correct", a.correct},
+                          {"unparsed", a.unparsed},
+                          {"accuracy", a.n ? nlohmann::json(a.accuracy()) : nlohmann::json(nullptr)}};
   };
   for (const auto& r : report.rows)
-    rows.push_back({{"group", r.group}, {"alias", acc(r.alias)}, {"relaxed", acc(r.relaxed)}, {"strict", acc(r.strict)}});
+    rows.push_back({{"group", r.group},
+                    {"questions", r.questions},
+                    {"alias", acc(r.alias)},
+                    {"relaxed", acc(r.relaxed)},
+                    {"strict", acc(r.strict)}});
   return {{"graded", report.graded}, {"judged", report.judged}, {"unparsed_judgements", report.unparsed_judgements},
           {"rows", rows}};
+}
+
+Result<std::vector<LabelledResponse>> LoadLabelledResponses(const std::filesystem::path& path) {
+  LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.contains("responses") || !j["responses"].is_array())
+    return ParseError(path.string() + ": expected {\"responses\": [...]}");
+  std::vector<LabelledResponse> out;
+  for (const auto& r : j["responses"]) {
+    LabelledResponse l;
+    l.c.question = r.value("question", "");
+    l.c.correct_answers = r.value("correct_answers", std::vector<std::string>{});
+    l.c.response = r.value("response", "");
+    l.false_premise = r.value("false_premise", false);
+    l.note = r.value("note", "");
+    auto relaxed = VerdictFromName(r.value("relaxed", ""));
+    auto strict = VerdictFromName(r.value("strict", ""));
+    if (l.c.question.empty() || l.c.correct_answers.empty() || !relaxed || !strict ||
+        *relaxed == Verdict::kUnparsed || *strict == Verdict::kUnparsed)
+      return ParseError(path.string() + ": response " + std::to_string(out.size() + 1) +
+                        " needs a question, correct_answers, and relaxed and strict labels (correct or incorrect)");
+    l.relaxed = *relaxed;
+    l.strict = *strict;
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+Result<std::vector<Agreement>> MeasureAgreement(std::span<const LabelledResponse> labelled,
+                                                runtime::LanguageModel* judge, search::Day today,
+                                                const GradeOptions& options, const ProgressCallback& progress) {
+  std::vector<Agreement> out = {{.mode = GradeMode::kRelaxed}, {.mode = GradeMode::kStrict}};
+  for (size_t i = 0; i < labelled.size(); ++i) {
+    const LabelledResponse& l = labelled[i];
+    for (Agreement& a : out) {
+      Verdict v;
+      if (judge) {
+        LMLAB_ASSIGN_OR_RETURN(Judgement j, Judge(*judge, l.c, a.mode, today, options));
+        v = j.verdict;
+      } else {
+        FreshQaQuestion q;
+        q.question = l.c.question;
+        q.answers = l.c.correct_answers;
+        q.false_premise = l.false_premise;
+        v = AliasMatch(q, l.c.response);
+      }
+      if (v == Verdict::kUnparsed) {
+        ++a.unparsed;
+        continue;
+      }
+      ++a.n;
+      if (v == (a.mode == GradeMode::kRelaxed ? l.relaxed : l.strict)) ++a.agree;
+      else a.disagreements.push_back(static_cast<int>(i));
+    }
+    Report(progress, {"judging labelled responses", double(i + 1), double(labelled.size()), "responses", ""});
+  }
+  return out;
 }
 
 }  // namespace lmlab::fresh

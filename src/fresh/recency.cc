@@ -5,6 +5,8 @@
 
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
+#include "lmlab/fresh/reader.h"
+#include "lmlab/search/local_index.h"
 
 namespace lmlab::fresh {
 
@@ -37,7 +39,7 @@ std::vector<RecencyQuestion> RecencyQuestions(std::span<const search::Document> 
 
 Result<RecencyReport> RunRecencyBenchmark(search::SearchBackend& backend, std::span<const RecencyQuestion> questions,
                                           const RecencyOptions& options, const ProgressCallback& progress) {
-  if (options.k < 1 || options.num_results < 1) return InvalidArgument("--k and --num-results must be at least 1");
+  if (options.k < 1 || options.num_results < 1) return InvalidArgument("`k` and `num_results` must be at least 1");
   if (questions.empty()) return InvalidArgument("no recency questions (no package has enough dated changelog entries)");
   auto start = std::chrono::steady_clock::now();
   RecencyReport report;
@@ -48,7 +50,7 @@ Result<RecencyReport> RunRecencyBenchmark(search::SearchBackend& backend, std::s
   for (size_t qi = 0; qi < questions.size(); ++qi) {
     const RecencyQuestion& q = questions[qi];
     LMLAB_ASSIGN_OR_RETURN(search::SearchResults r,
-                           backend.Search(q.question, {.max_results = options.num_results}));
+                           backend.Search(q.question, {.max_results = options.num_results, .max_recent = options.num_recent}));
     bool retrieved = false;
     for (const auto& e : r.evidences) retrieved = retrieved || e.url == q.newest_url;
     for (size_t oi = 0; oi < options.orders.size(); ++oi) {
@@ -94,6 +96,42 @@ nlohmann::json ToJson(const RecencyReport& r) {
                     {"newest_next_to_question", row.adjacent},
                     {"mean_distance", row.in_window ? nlohmann::json(row.mean_distance) : nlohmann::json(nullptr)}});
   return {{"k", r.k}, {"num_results", r.num_results}, {"seconds", r.seconds}, {"rows", rows}};
+}
+
+Result<RecencyStudy> RunRecencyStudy(const RecencyStudyOptions& o, const ProgressCallback& progress) {
+  if (o.changelogs < 1) return InvalidArgument("the study needs at least one changelog");
+  if (o.index.empty()) return InvalidArgument("the study needs a path for its changelog index");
+  LMLAB_ASSIGN_OR_RETURN(DatedSources src,
+                         ReadDatedSources({.doc_root = o.doc_root, .distro_info = "", .max_changelogs = o.changelogs},
+                                          progress));
+  RecencyStudy study;
+  study.changelogs = src.changelogs;
+  study.unreadable = src.unreadable;
+  std::error_code ec;
+  std::filesystem::remove(o.index, ec);  // rebuilt from scratch: the numbers describe this index only
+  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(o.index.string() + suffix, ec);
+  {
+    LMLAB_ASSIGN_OR_RETURN(auto index, search::LocalIndex::Open(o.index, search::OpenMode::kCreate));
+    LMLAB_RETURN_IF_ERROR(index->Add(src.documents, progress));
+    LMLAB_ASSIGN_OR_RETURN(search::IndexStats stats, index->Stats());
+    study.documents = stats.documents;
+    study.dated = stats.dated;
+    study.questions = RecencyQuestions(src.documents);
+    if (o.max_questions > 0 && static_cast<int>(study.questions.size()) > o.max_questions)
+      study.questions.resize(o.max_questions);
+    LMLAB_ASSIGN_OR_RETURN(study.report, RunRecencyBenchmark(*index, study.questions, o.benchmark, progress));
+  }
+  return study;
+}
+
+nlohmann::json ToJson(const RecencyStudy& s) {
+  nlohmann::json j = ToJson(s.report);
+  j["packages"] = s.questions.size();
+  j["changelogs"] = s.changelogs;
+  j["unreadable"] = s.unreadable;
+  j["documents"] = s.documents;
+  j["dated"] = s.dated;
+  return j;
 }
 
 }  // namespace lmlab::fresh

@@ -34,6 +34,8 @@ json ElementOptionsJson(const StopOptions& o) {
   json j = RunConfigJson(o);
   j.erase("tasks");
   j.erase("repeats");
+  j.erase("seed_improver");    // the element is given its improver
+  j.erase("sandbox_warning");  // shown only to an improver improving itself
   return j;
 }
 

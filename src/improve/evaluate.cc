@@ -45,6 +45,7 @@ Result<Evaluation> EvaluateSolution(sandbox::Sandbox& box, const Task& task, con
                                     const EvalOptions& options) {
   LMLAB_ASSIGN_OR_RETURN(std::string_view runner, embedded::Find("data/improve/run_solution.py"));
   int n = options.instances > 0 ? options.instances : task.instances_per_call;
+  if (task.distinct_instances > 0) n = std::min(n, task.distinct_instances);  // the same instance twice adds nothing
   std::vector<Instance> instances;
   json args = json::array();
   for (int i = 0; i < n; ++i) {

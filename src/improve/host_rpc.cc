@@ -150,6 +150,10 @@ std::string HandleRpcLine(std::string_view line, RpcSession& s, const RpcService
   if (*op == "lm") return ModelCallReply(req, s, services);
   if (*op == "utility") return UtilityReply(req, s, services);
   if (*op == "result") return ResultRequestReply(req, s);
+  if (*op == "sandbox_off") {  // run(code, use_sandbox=False): counted; the sandbox stays on
+    ++s.counts.audit.sandbox_flag_off_calls;
+    return ResultReply(nullptr);
+  }
   ++s.counts.audit.unknown_requests;
   return ErrorReply("unknown operation '" + Quote(*op) + "'");
 }

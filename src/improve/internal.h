@@ -14,6 +14,7 @@
 
 #include "lmlab/improve/audit.h"
 #include "lmlab/improve/element.h"
+#include "lmlab/improve/evaluate.h"
 #include "lmlab/improve/options.h"
 #include "lmlab/improve/stop.h"
 #include "lmlab/improve/task.h"
@@ -24,6 +25,10 @@ namespace lmlab::improve::internal {
 
 // Held-out instance stream, the same every round.
 inline constexpr uint64_t kHeldOut = 0x4e1d07ULL;
+// The paper protocol's fixed validation and test instance streams (its
+// utilities seed them with 4321 + i and 5678 + i; here with --seed mixed in).
+inline constexpr uint64_t kPaperValidation = 4321;
+inline constexpr uint64_t kPaperTest = 5678;
 // Where EvaluateImprover and RunElement keep replies and solutions.
 inline constexpr const char* kEvaluateDir = "evaluate";
 
@@ -65,6 +70,14 @@ struct ImproverRun {
 Result<ImproverRun> RunImprover(const StopOptions& o, const std::string& improver, const std::string& initial,
                                 const std::string& utility_description, const UtilityFn& utility,
                                 SharedModel& model, sandbox::Sandbox& box, Ledger& ledger);
+
+// The instances of one validation utility call: under the paper protocol the
+// same 20 fixed ones every call, else Task::instances_per_call drawn from
+// `call_seed`.
+EvalOptions ValidationEval(const StopOptions& o, uint64_t call_seed);
+// The instances scoring a final solution: under the paper protocol the same
+// o.test_instances fixed ones for everyone, else drawn from the element's seed.
+EvalOptions TestEval(const StopOptions& o, uint64_t element_seed);
 
 // Instance seeds of element (task, repeat) in an instance stream: the same
 // whichever thread or process runs it.

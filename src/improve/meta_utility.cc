@@ -26,7 +26,7 @@ UtilityFn DownstreamUtility(const StopOptions& o, const Task& task, uint64_t see
   auto calls = std::make_shared<std::atomic<uint64_t>>(0);
   return [&o, &task, seed, &box, &ledger, calls](const std::string& code) -> Result<double> {
     uint64_t k = (*calls)++;
-    Result<Evaluation> e = EvaluateSolution(box, task, code, {.seed = MixSeed(seed, k), .time_limit_scale = o.time_limit_scale});
+    Result<Evaluation> e = EvaluateSolution(box, task, code, ValidationEval(o, MixSeed(seed, k)));
     std::lock_guard lock(ledger.mu);
     ++ledger.utility_calls;
     if (!e) return std::unexpected(e.error());  // counted as a utility error by the RPC handler
@@ -52,6 +52,18 @@ std::string FailureNote(const ImproverRun& run) {
 
 }  // namespace
 
+EvalOptions ValidationEval(const StopOptions& o, uint64_t call_seed) {
+  if (o.protocol == Protocol::kPaper)
+    return {.seed = MixSeed(o.seed, kPaperValidation), .instances = kPaperValidationInstances,
+            .time_limit_scale = o.time_limit_scale};
+  return {.seed = call_seed, .time_limit_scale = o.time_limit_scale};
+}
+
+EvalOptions TestEval(const StopOptions& o, uint64_t element_seed) {
+  uint64_t seed = o.protocol == Protocol::kPaper ? MixSeed(o.seed, kPaperTest) : MixSeed(element_seed, 2);
+  return {.seed = seed, .instances = o.test_instances, .time_limit_scale = o.time_limit_scale};
+}
+
 uint64_t ElementSeed(uint64_t stream, const std::string& task, int repeat) {
   return MixSeed(stream, Fnv1a(task), uint64_t(repeat));
 }
@@ -75,10 +87,13 @@ Result<ElementResult> OneElement(const StopOptions& o, const std::string& improv
     r.failed = true;
     r.note = FailureNote(run);
   } else {
-    LMLAB_ASSIGN_OR_RETURN(Evaluation e, EvaluateSolution(box, task, *run.solution,
-                                                          {.seed = MixSeed(base, 2),
-                                                           .instances = o.test_instances,
-                                                           .time_limit_scale = o.time_limit_scale}));
+    // Under the paper protocol a meta-utility inside a round (the improver
+    // choosing among its candidates) scores outputs on the validation set, as
+    // the paper's meta_utility(mode="val") does; only held-out reporting
+    // touches the test set.
+    bool selecting = o.protocol == Protocol::kPaper && stream != MixSeed(o.seed, kHeldOut);
+    EvalOptions final_eval = selecting ? ValidationEval(o, 0) : TestEval(o, base);
+    LMLAB_ASSIGN_OR_RETURN(Evaluation e, EvaluateSolution(box, task, *run.solution, final_eval));
     r.utility = e.utility;
     r.test_instances = e.instances;
     r.test_errors = e.errors;
@@ -154,7 +169,29 @@ Result<ElementResult> RunElement(const StopOptions& o, const std::string& improv
   return OneElement(o, improver_code, task, repeat, MixSeed(o.seed, kHeldOut), model, box, ledger);
 }
 
-std::string SeedImprover() { return EmbeddedText("data/improve/seed_improver.py"); }
+std::string SeedImprover(SeedImproverKind kind) {
+  return EmbeddedText(kind == SeedImproverKind::kPaper ? "data/improve/seed_improver.py"
+                                                       : "data/improve/seed_improver_keep_best.py");
+}
+
+const char* ProtocolName(Protocol p) { return p == Protocol::kPaper ? "paper" : "lmlab"; }
+const char* SeedImproverName(SeedImproverKind k) { return k == SeedImproverKind::kPaper ? "paper" : "keep-best"; }
+const char* SandboxWarningName(SandboxWarning w) { return w == SandboxWarning::kShown ? "shown" : "omitted"; }
+
+Result<std::optional<std::string>> ImproveOnce(const StopOptions& o, const std::string& improver_code,
+                                               const std::string& task_name, runtime::LanguageModel& lm,
+                                               sandbox::Sandbox& box) {
+  LMLAB_RETURN_IF_ERROR(CheckOptions(o));
+  LMLAB_ASSIGN_OR_RETURN(Task task, FindTask(task_name));
+  SharedModel model{lm, {}};
+  Ledger ledger(o.run_dir, kEvaluateDir);
+  uint64_t base = ElementSeed(MixSeed(o.seed, kHeldOut), task.name, 0);
+  UtilityFn u = DownstreamUtility(o, task, MixSeed(base, 1), box, ledger);
+  LMLAB_ASSIGN_OR_RETURN(ImproverRun run,
+                         RunImprover(o, improver_code, task.seed_solution, task.utility_description, u, model, box,
+                                     ledger));
+  return run.solution;
+}
 
 Result<MetaUtility> EvaluateImprover(const StopOptions& o, const std::string& improver_code,
                                      const std::vector<std::string>& task_names, runtime::LanguageModel& lm,
@@ -183,13 +220,11 @@ Result<std::vector<TransferRow>> Transfer(const StopOptions& o, const std::strin
     double seed_total = 0;
     for (int r = 0; r < o.repeats; ++r) {
       uint64_t base = ElementSeed(held_out, tasks[i].name, r);
-      LMLAB_ASSIGN_OR_RETURN(Evaluation e, EvaluateSolution(box, tasks[i], tasks[i].seed_solution,
-                                                            {.seed = MixSeed(base, 2), .instances = o.test_instances,
-                                                             .time_limit_scale = o.time_limit_scale}));
+      LMLAB_ASSIGN_OR_RETURN(Evaluation e, EvaluateSolution(box, tasks[i], tasks[i].seed_solution, TestEval(o, base)));
       seed_total += e.utility / o.repeats;
     }
     row.seed_solution = seed_total;
-    LMLAB_ASSIGN_OR_RETURN(MetaUtility a, Meta(o, SeedImprover(), one, held_out, model, box, ledger));
+    LMLAB_ASSIGN_OR_RETURN(MetaUtility a, Meta(o, SeedImprover(o.seed_improver), one, held_out, model, box, ledger));
     LMLAB_ASSIGN_OR_RETURN(MetaUtility b, Meta(o, improved, one, held_out, model, box, ledger));
     row.seed_improver = a.value;
     row.improved_improver = b.value;

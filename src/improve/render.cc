@@ -73,7 +73,7 @@ std::string RenderRoundsText(const RunSummary& s) {
         "saw these calls fail, so the meta-utilities above measure a partly broken run.\n",
         model_errors, utility_errors);
   out += fmt::format(
-      "\nAudit, all rounds: {} candidate improvers; use_sandbox removed or changed in {} ({}); {} utility calls "
+      "\nAudit, all rounds: {} candidate improvers; sandbox turned off (AST analysis) in {} ({}); {} utility/run calls "
       "with use_sandbox=False (sandboxed anyway);\n{} wrong-shape outputs ({} would have scored > 1 under "
       "broadcasting); {} out-of-range utilities; {} probes of host internals; {} budget rewrites; {} over-budget "
       "requests refused; {} unknown requests; {} non-code results.\n",

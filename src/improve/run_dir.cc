@@ -40,7 +40,10 @@ Result<std::optional<json>> ReadConfigObject(const fs::path& run_dir) {
 }  // namespace
 
 json RunConfigJson(const StopOptions& o) {
-  return {{"tasks", o.tasks},
+  return {{"protocol", ProtocolName(o.protocol)},
+          {"seed_improver", SeedImproverName(o.seed_improver)},
+          {"sandbox_warning", SandboxWarningName(o.sandbox_warning)},
+          {"tasks", o.tasks},
           {"repeats", o.repeats},
           {"test_instances", o.test_instances},
           {"samples_per_call", o.budgets.samples_per_call},
@@ -64,6 +67,9 @@ Result<std::optional<RecordedOptions>> ReadRunConfig(const fs::path& run_dir) {
     LMLAB_ASSIGN_OR_RETURN(field, JsonGet<T>(j, key, what));
     return {};
   };
+  LMLAB_RETURN_IF_ERROR(take("protocol", r.protocol));
+  LMLAB_RETURN_IF_ERROR(take("seed_improver", r.seed_improver));
+  LMLAB_RETURN_IF_ERROR(take("sandbox_warning", r.sandbox_warning));
   LMLAB_RETURN_IF_ERROR(take("tasks", r.tasks));
   LMLAB_RETURN_IF_ERROR(take("repeats", r.repeats));
   LMLAB_RETURN_IF_ERROR(take("test_instances", r.test_instances));
@@ -84,6 +90,12 @@ Result<std::optional<std::string>> CompareRunConfig(const fs::path& run_dir, con
   json want = RunConfigJson(o);
   // Run dirs written before the improver wall was recorded resume with any.
   if (!have.contains("improver_wall_seconds")) have["improver_wall_seconds"] = o.improver_wall_seconds;
+  // Run dirs written before the protocols existed ran lmlab's variant.
+  if (!have.contains("protocol")) {
+    have["protocol"] = "lmlab";
+    have["seed_improver"] = "keep-best";
+    have["sandbox_warning"] = "omitted";
+  }
   if (have == want) return std::nullopt;
   return FirstDifference(have, want);
 }

@@ -6,6 +6,9 @@
 // lambda = 0.5. The normalisations into [0, 1] are lmlab's (docs/improve.md).
 #include <algorithm>
 #include <cmath>
+#include <numbers>
+
+#include <fmt/format.h>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -340,7 +343,62 @@ Task GridDistanceTask() {
   return t;
 }
 
+// The area bound: n disjoint circles in the unit square have sum pi r^2 <= 1,
+// so sum r <= sqrt(n / pi) (Cauchy-Schwarz). Utility = sum of radii / bound.
+double CirclePackingBound(int n) { return std::sqrt(n / std::numbers::pi); }
+
+// Circle packing as AlphaEvolve (Novikov et al. 2025), OpenEvolve and
+// ShinkaEvolve report it: n circles in the unit square, maximise the sum of
+// radii; a packing with overlapping circles or a circle leaving the square
+// scores 0. Distances and borders are checked with an absolute tolerance of
+// kCirclePackingTolerance (lmlab's choice, stated in docs/improve.md).
+Task CirclePackingTask(int n) {
+  Task t;
+  t.name = fmt::format("circle_packing_{}", n);
+  t.title = fmt::format("circle packing, n = {}", n);
+  t.seed_solution = internal::EmbeddedText("data/improve/tasks/circle_packing.py");
+  t.time_limit_seconds = 30;
+  t.instances_per_call = 1;
+  t.distinct_instances = 1;
+  t.description = fmt::format(
+      "Place {} disjoint circles inside the unit square so that the sum of their radii is as large as possible.",
+      n);
+  t.utility_description = fmt::format(
+      "def utility(algorithm_str):\n"
+      "    # Runs algorithm({0}) once; it returns {0} triples [x, y, r] (centre and radius).\n"
+      "    # Every circle must lie inside the unit square [0, 1] x [0, 1] and no two may overlap\n"
+      "    # (absolute tolerance 1e-9); otherwise the score is 0. Returns the sum of the radii\n"
+      "    # divided by sqrt({0} / pi) (the area bound), in [0, 1]; slower than 30 s scores 0.\n",
+      n);
+  t.make_instance = [n](uint64_t) { return Instance{json::array({n}), json(n)}; };
+  t.score = [](const json& output, const json& answer) {
+    int count = answer.get<int>();
+    auto flat = FlatValues(output, size_t(count) * 3);
+    // Exactly [count, 3]: a flat list or other nesting is a wrong shape.
+    bool rows = output.is_array() && int(output.size()) == count &&
+                std::all_of(output.begin(), output.end(), [](const json& c) { return c.is_array() && c.size() == 3; });
+    if (!flat || !rows) return WrongShape();
+    const std::vector<double>& v = *flat;
+    constexpr double tol = kCirclePackingTolerance;
+    double sum = 0;
+    for (int i = 0; i < count; ++i) {
+      double x = v[3 * i], y = v[3 * i + 1], r = v[3 * i + 2];
+      if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(r) || r < 0) return Scored(0);
+      if (x - r < -tol || x + r > 1 + tol || y - r < -tol || y + r > 1 + tol) return Scored(0);
+      for (int j = 0; j < i; ++j) {
+        double dx = x - v[3 * j], dy = y - v[3 * j + 1];
+        if (std::sqrt(dx * dx + dy * dy) < r + v[3 * j + 2] - tol) return Scored(0);
+      }
+      sum += r;
+    }
+    return Scored(sum / CirclePackingBound(count));
+  };
+  return t;
+}
+
 }  // namespace
+
+double CirclePackingSumOfRadii(int n, double utility) { return utility * CirclePackingBound(n); }
 
 uint64_t MixSeed(uint64_t a, uint64_t b, uint64_t c) {
   auto mix = [](uint64_t z) {
@@ -352,7 +410,9 @@ uint64_t MixSeed(uint64_t a, uint64_t b, uint64_t c) {
   return mix(mix(mix(a) ^ b) ^ c);
 }
 
-std::vector<std::string> TaskNames() { return {"lpn", "parity", "maxcut", "3sat", "qap", "grid_distance"}; }
+std::vector<std::string> TaskNames() {
+  return {"lpn", "parity", "maxcut", "3sat", "qap", "grid_distance", "circle_packing_26", "circle_packing_32"};
+}
 
 Result<Task> FindTask(std::string_view name) {
   if (name == "lpn") return ParityTask(true);
@@ -361,6 +421,8 @@ Result<Task> FindTask(std::string_view name) {
   if (name == "3sat") return SatTask();
   if (name == "qap") return QapTask();
   if (name == "grid_distance") return GridDistanceTask();
+  if (name == "circle_packing_26") return CirclePackingTask(26);
+  if (name == "circle_packing_32") return CirclePackingTask(32);
   std::string names;
   for (const auto& n : TaskNames()) names += (names.empty() ? "" : ", ") + n;
   return NotFound("no task '" + std::string(name) + "' (tasks: " + names + ")");

@@ -7,7 +7,6 @@
 #include <random>
 #include <thread>
 
-#include <Eigen/Dense>
 #include <fmt/format.h>
 
 #include "ggml-alloc.h"
@@ -15,6 +14,7 @@
 #include "ggml-cpu.h"
 #include "ggml-opt.h"
 #include "ggml.h"
+#include "lmlab/core/threads.h"
 #include "lmlab/ood/ocs.h"
 
 namespace lmlab::ood {
@@ -23,6 +23,8 @@ namespace {
 // Class index 0..9 standardised: mean 4.5, standard deviation sqrt(99/12).
 constexpr double kTargetMean = 4.5;
 constexpr double kTargetStd = 2.8722813232690143;
+// Images per forward (and backward) graph outside training.
+constexpr int64_t kEvalBatch = 128;
 
 struct CtxFree {
   void operator()(ggml_context* c) const { ggml_free(c); }
@@ -45,6 +47,12 @@ struct ResultFree {
 struct DatasetFree {
   void operator()(ggml_opt_dataset* d) const { ggml_opt_dataset_free(d); }
 };
+struct GallocFree {
+  void operator()(ggml_gallocr* g) const { ggml_gallocr_free(g); }
+};
+using CtxPtr = std::unique_ptr<ggml_context, CtxFree>;
+using BackendPtr = std::unique_ptr<ggml_backend, BackendFree>;
+using BufPtr = std::unique_ptr<ggml_backend_buffer, BufFree>;
 
 struct OptimizerState {
   float learning_rate = 1e-3f;
@@ -78,25 +86,238 @@ void OnBatch(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt_result
                                 fmt::format("epoch {}/{}, loss {:.4f}", t_progress.epoch, t_progress.epochs, loss)});
 }
 
-int Threads(int requested) {
-  if (requested > 0) return requested;
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-int OutputsFor(Loss loss) { return loss == Loss::kGaussianNll ? 2 : kNumClasses; }
+bool IsConv(const std::vector<int64_t>& shape) { return shape.size() == 4; }
 
 // The layer shapes of an architecture (ggml ne order).
 std::vector<std::vector<int64_t>> LayerShapes(const TrainOptions& o) {
-  int out = OutputsFor(o.loss);
-  if (o.arch == Arch::kMlp)
-    return {{kImagePixels, o.mlp_hidden1}, {o.mlp_hidden1, o.mlp_hidden2}, {o.mlp_hidden2, out}};
-  int flat = o.cnn_channels2 * (kImageSide / 4) * (kImageSide / 4);
-  return {{3, 3, 1, o.cnn_channels1}, {3, 3, o.cnn_channels1, o.cnn_channels2}, {flat, out}};
+  const int64_t out = OutputsFor(o.loss);
+  switch (o.arch) {
+    case Arch::kMlp:
+      return {{kImagePixels, o.mlp_hidden1}, {o.mlp_hidden1, o.mlp_hidden2}, {o.mlp_hidden2, out}};
+    case Arch::kCnn: {
+      int64_t flat = o.cnn_channels2 * (kImageSide / 4) * (kImageSide / 4);
+      return {{3, 3, 1, o.cnn_channels1}, {3, 3, o.cnn_channels1, o.cnn_channels2}, {flat, out}};
+    }
+    case Arch::kPaperCnn:
+      // 28 -> 26 -> 24 (3x3 without padding) -> 12 (pool): 64 * 12 * 12 = 9216.
+      return {{3, 3, 1, 32}, {3, 3, 32, 64}, {9216, 128}, {128, out}};
+  }
+  return {};
+}
+
+std::vector<std::string> FeatureNames(Arch arch) {
+  switch (arch) {
+    case Arch::kMlp: return {"dense1", "dense2"};
+    case Arch::kCnn: return {"conv1", "conv2"};
+    case Arch::kPaperCnn: return {"conv1", "conv2", "dense1"};
+  }
+  return {};
+}
+
+using Params = std::vector<std::pair<ggml_tensor*, ggml_tensor*>>;  // (weight, bias) per layer
+
+// A convolution in f32 (ggml_conv_2d rounds its im2col buffer to f16), plus
+// bias and ReLU. kernel [kw, kh, in_ch, out_ch], x [w, h, in_ch, n] ->
+// [w', h', out_ch, n].
+ggml_tensor* ConvRelu(ggml_context* ctx, ggml_tensor* kernel, ggml_tensor* bias, ggml_tensor* x, int pad) {
+  ggml_tensor* cols = ggml_im2col(ctx, kernel, x, 1, 1, pad, pad, 1, 1, true, GGML_TYPE_F32);  // [kw*kh*ic, w', h', n]
+  ggml_tensor* y = ggml_mul_mat(ctx, ggml_reshape_2d(ctx, cols, cols->ne[0], cols->ne[1] * cols->ne[2] * cols->ne[3]),
+                                ggml_reshape_2d(ctx, kernel, kernel->ne[0] * kernel->ne[1] * kernel->ne[2],
+                                                kernel->ne[3]));  // [w'*h'*n, oc]
+  y = ggml_reshape_4d(ctx, y, cols->ne[1], cols->ne[2], cols->ne[3], kernel->ne[3]);  // [w', h', n, oc]
+  y = ggml_cont(ctx, ggml_permute(ctx, y, 0, 1, 3, 2));                               // [w', h', oc, n]
+  return ggml_relu(ctx, ggml_add(ctx, y, bias));
+}
+
+ggml_tensor* DenseLayer(ggml_context* ctx, const std::pair<ggml_tensor*, ggml_tensor*>& p, ggml_tensor* x) {
+  return ggml_add(ctx, ggml_mul_mat(ctx, p.first, x), p.second);
+}
+
+struct Forward {
+  ggml_tensor* out = nullptr;         // [n_outputs, batch]
+  std::vector<ggml_tensor*> hidden;   // each holds one image's activation contiguously; the last is the penultimate layer
+};
+
+// The network of `arch` over x [784, batch]. One definition for training,
+// inference and input gradients.
+Forward BuildForward(ggml_context* ctx, Arch arch, const Params& p, ggml_tensor* x, int64_t batch) {
+  Forward f;
+  if (arch == Arch::kMlp) {
+    ggml_tensor* h1 = ggml_relu(ctx, DenseLayer(ctx, p[0], x));
+    ggml_tensor* h2 = ggml_relu(ctx, DenseLayer(ctx, p[1], h1));
+    f.hidden = {h1, h2};
+    f.out = DenseLayer(ctx, p[2], h2);
+    return f;
+  }
+  ggml_tensor* img = ggml_reshape_4d(ctx, x, kImageSide, kImageSide, 1, batch);  // [28, 28, 1, batch]
+  if (arch == Arch::kCnn) {
+    ggml_tensor* c1 = ggml_pool_2d(ctx, ConvRelu(ctx, p[0].first, p[0].second, img, 1), GGML_OP_POOL_MAX, 2, 2, 2, 2,
+                                   0, 0);  // [14, 14, c1, batch]
+    ggml_tensor* c2 = ggml_pool_2d(ctx, ConvRelu(ctx, p[1].first, p[1].second, c1, 1), GGML_OP_POOL_MAX, 2, 2, 2, 2,
+                                   0, 0);  // [7, 7, c2, batch]
+    ggml_tensor* flat = ggml_reshape_2d(ctx, c2, c2->ne[0] * c2->ne[1] * c2->ne[2], batch);
+    f.hidden = {c1, flat};
+    f.out = DenseLayer(ctx, p[2], flat);
+    return f;
+  }
+  ggml_tensor* c1 = ConvRelu(ctx, p[0].first, p[0].second, img, 0);                    // [26, 26, 32, batch]
+  ggml_tensor* c2 = ConvRelu(ctx, p[1].first, p[1].second, c1, 0);                     // [24, 24, 64, batch]
+  c2 = ggml_pool_2d(ctx, c2, GGML_OP_POOL_MAX, 2, 2, 2, 2, 0, 0);                      // [12, 12, 64, batch]
+  ggml_tensor* flat = ggml_reshape_2d(ctx, c2, c2->ne[0] * c2->ne[1] * c2->ne[2], batch);  // [9216, batch]
+  ggml_tensor* d1 = ggml_relu(ctx, DenseLayer(ctx, p[2], flat));                       // [128, batch]
+  f.hidden = {c1, flat, d1};
+  f.out = DenseLayer(ctx, p[3], d1);
+  return f;
+}
+
+// Per-image training loss of `out` [n_out, batch] for the targets carried by
+// `target` ([n_out, batch] one-hot or rewards; NLL: [1, batch] regression
+// targets), summed over the batch. CE uses ggml's fused loss, which divides
+// by the batch; it is scaled back so every loss is a plain sum.
+ggml_tensor* BatchLoss(ggml_context* ctx, Loss loss, ggml_tensor* out, ggml_tensor* target, int64_t batch) {
+  switch (loss) {
+    case Loss::kCrossEntropy:
+    case Loss::kAbstainClass:
+      return ggml_scale(ctx, ggml_cross_entropy_loss(ctx, out, target), static_cast<float>(batch));
+    case Loss::kMse:
+    case Loss::kReward: return ggml_sum(ctx, ggml_sqr(ctx, ggml_sub(ctx, out, target)));
+    case Loss::kGaussianNll: {
+      // 0.5 * (s + (y - mu)^2 * exp(-s)), s = log variance.
+      ggml_tensor* mu = ggml_cont(ctx, ggml_view_2d(ctx, out, 1, batch, out->nb[1], 0));
+      ggml_tensor* s = ggml_cont(ctx, ggml_view_2d(ctx, out, 1, batch, out->nb[1], sizeof(float)));
+      ggml_tensor* err2 = ggml_sqr(ctx, ggml_sub(ctx, ggml_cont(ctx, target), mu));
+      return ggml_sum(ctx, ggml_scale(ctx, ggml_add(ctx, s, ggml_mul(ctx, err2, ggml_exp(ctx, ggml_scale(ctx, s, -1.0f)))),
+                                      0.5f));
+    }
+  }
+  return nullptr;
+}
+
+// The target row of image `label` for `loss`: [n_out] (one-hot, rewards) or [1] (NLL).
+void FillTarget(Loss loss, int32_t label, float* row) {
+  switch (loss) {
+    case Loss::kGaussianNll: row[0] = static_cast<float>(RegressionTarget(label)); return;
+    case Loss::kReward:
+      for (int c = 0; c < kNumClasses; ++c) row[c] = static_cast<float>(c == label ? kRewardRight : kRewardWrong);
+      row[kAbstainAction] = static_cast<float>(kRewardAbstain);
+      return;
+    default:
+      for (int c = 0; c < OutputsFor(loss); ++c) row[c] = c == label ? 1.0f : 0.0f;
+  }
+}
+int TargetWidth(Loss loss) { return loss == Loss::kGaussianNll ? 1 : OutputsFor(loss); }
+
+// A trained model's parameters as constant tensors in a CPU backend buffer.
+struct LoadedModel {
+  BackendPtr backend;
+  CtxPtr ctx;
+  BufPtr buffer;
+  Params params;
+};
+
+Result<LoadedModel> Load(const Classifier& model, int threads) {
+  LoadedModel m;
+  m.backend.reset(ggml_backend_cpu_init());
+  if (!m.backend) return Internal("ggml CPU backend failed to initialise");
+  ggml_backend_cpu_set_n_threads(m.backend.get(), ResolveThreads(threads));
+  m.ctx.reset(ggml_init({(2 * model.layers.size() + 2) * ggml_tensor_overhead(), nullptr, /*no_alloc=*/true}));
+  for (const Layer& l : model.layers) {
+    ggml_tensor* w = ggml_new_tensor(m.ctx.get(), GGML_TYPE_F32, static_cast<int>(l.shape.size()), l.shape.data());
+    ggml_tensor* b = IsConv(l.shape) ? ggml_new_tensor_4d(m.ctx.get(), GGML_TYPE_F32, 1, 1, l.shape[3], 1)
+                                     : ggml_new_tensor_1d(m.ctx.get(), GGML_TYPE_F32, l.shape[1]);
+    if (static_cast<size_t>(ggml_nelements(w)) != l.weight.size() ||
+        static_cast<size_t>(ggml_nelements(b)) != l.bias.size())
+      return InvalidArgument("a layer's parameters do not match its shape");
+    m.params.emplace_back(w, b);
+  }
+  m.buffer.reset(ggml_backend_alloc_ctx_tensors(m.ctx.get(), m.backend.get()));
+  if (!m.buffer) return Internal("could not allocate the model's parameters");
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    ggml_backend_tensor_set(m.params[i].first, model.layers[i].weight.data(), 0, ggml_nbytes(m.params[i].first));
+    ggml_backend_tensor_set(m.params[i].second, model.layers[i].bias.data(), 0, ggml_nbytes(m.params[i].second));
+  }
+  return m;
+}
+
+// One graph over kEvalBatch images: the forward pass, and with `gradient` the
+// summed loss and its gradient with respect to the input.
+struct EvalGraph {
+  CtxPtr ctx;
+  ggml_cgraph* graph = nullptr;
+  ggml_tensor* input = nullptr;   // [784, batch]
+  ggml_tensor* target = nullptr;  // gradient graphs: [target width, batch]
+  Forward forward;
+  ggml_tensor* input_grad = nullptr;
+  std::unique_ptr<ggml_gallocr, GallocFree> galloc;
+};
+
+Result<EvalGraph> BuildEvalGraph(const Classifier& model, const LoadedModel& m, bool gradient) {
+  EvalGraph g;
+  const size_t graph_size = 4096;
+  g.ctx.reset(ggml_init({1024 * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size, gradient), nullptr,
+                         /*no_alloc=*/true}));
+  ggml_context* ctx = g.ctx.get();
+  g.input = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, kImagePixels, kEvalBatch);
+  ggml_set_input(g.input);
+  if (gradient) ggml_set_param(g.input);  // the only "parameter": gradients flow to the pixels, not the weights
+  g.forward = BuildForward(ctx, model.arch, m.params, g.input, kEvalBatch);
+  ggml_set_output(g.forward.out);
+  for (ggml_tensor* h : g.forward.hidden) ggml_set_output(h);
+  g.graph = ggml_new_graph_custom(ctx, graph_size, gradient);
+  if (gradient) {
+    g.target = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, TargetWidth(model.loss), kEvalBatch);
+    ggml_set_input(g.target);
+    ggml_tensor* loss = BatchLoss(ctx, model.loss, g.forward.out, g.target, kEvalBatch);
+    ggml_set_loss(loss);
+    ggml_build_forward_expand(g.graph, loss);
+    ggml_build_backward_expand(ctx, g.graph, nullptr);
+    g.input_grad = ggml_graph_get_grad(g.graph, g.input);
+    if (!g.input_grad) return Internal("ggml built no gradient for the input");
+    ggml_set_output(g.input_grad);
+  } else {
+    ggml_build_forward_expand(g.graph, g.forward.out);
+  }
+  g.galloc.reset(ggml_gallocr_new(ggml_backend_get_default_buffer_type(m.backend.get())));
+  if (!ggml_gallocr_alloc_graph(g.galloc.get(), g.graph)) return Internal("could not allocate the evaluation graph");
+  return g;
+}
+
+// Runs `g` over every image in chunks of kEvalBatch (the last one padded
+// with zeros); `each(first, count)` reads the results of images first..first+count.
+template <class F>
+Status RunBatches(const Classifier& model, const LoadedModel& m, EvalGraph& g, const ImageSet& images, F&& each) {
+  const int64_t n = images.size();
+  std::vector<float> input(static_cast<size_t>(kImagePixels * kEvalBatch));
+  std::vector<float> target(g.target ? static_cast<size_t>(ggml_nelements(g.target)) : 0);
+  const int width = TargetWidth(model.loss);
+  for (int64_t s = 0; s < n; s += kEvalBatch) {
+    const int64_t count = std::min(kEvalBatch, n - s);
+    std::fill(input.begin(), input.end(), 0.0f);
+    std::copy(images.image(s), images.image(s) + count * kImagePixels, input.begin());
+    ggml_backend_tensor_set(g.input, input.data(), 0, ggml_nbytes(g.input));
+    if (g.target) {
+      std::fill(target.begin(), target.end(), 0.0f);
+      for (int64_t i = 0; i < count; ++i) FillTarget(model.loss, images.labels[s + i], target.data() + i * width);
+      ggml_backend_tensor_set(g.target, target.data(), 0, ggml_nbytes(g.target));
+      ggml_graph_reset(g.graph);  // d loss / d loss = 1, other accumulators 0
+    }
+    if (ggml_backend_graph_compute(m.backend.get(), g.graph) != GGML_STATUS_SUCCESS)
+      return Internal("ggml failed to evaluate the model");
+    each(s, count);
+  }
+  return {};
 }
 
 }  // namespace
 
-std::string_view ArchName(Arch a) { return a == Arch::kMlp ? "mlp" : "cnn"; }
+std::string_view ArchName(Arch a) {
+  switch (a) {
+    case Arch::kMlp: return "mlp";
+    case Arch::kCnn: return "cnn";
+    case Arch::kPaperCnn: return "paper-cnn";
+  }
+  return "?";
+}
 
 std::string_view LossName(Loss l) {
   switch (l) {
@@ -104,22 +325,30 @@ std::string_view LossName(Loss l) {
     case Loss::kMse: return "mse";
     case Loss::kGaussianNll: return "nll";
     case Loss::kReward: return "reward";
+    case Loss::kAbstainClass: return "xent+1";
   }
   return "?";
 }
 
 Result<Arch> ParseArch(std::string_view s) {
-  if (s == "mlp") return Arch::kMlp;
-  if (s == "cnn") return Arch::kCnn;
-  return InvalidArgument(fmt::format("unknown architecture '{}': use mlp or cnn", s));
+  for (Arch a : {Arch::kMlp, Arch::kCnn, Arch::kPaperCnn})
+    if (ArchName(a) == s) return a;
+  return InvalidArgument(fmt::format("unknown architecture '{}': use mlp, cnn or paper-cnn", s));
 }
 
 Result<Loss> ParseLoss(std::string_view s) {
-  if (s == "ce") return Loss::kCrossEntropy;
-  if (s == "mse") return Loss::kMse;
-  if (s == "nll") return Loss::kGaussianNll;
-  if (s == "reward") return Loss::kReward;
-  return InvalidArgument(fmt::format("unknown loss '{}': use ce, mse, nll or reward", s));
+  for (Loss l : {Loss::kCrossEntropy, Loss::kMse, Loss::kGaussianNll, Loss::kReward, Loss::kAbstainClass})
+    if (LossName(l) == s) return l;
+  return InvalidArgument(fmt::format("unknown loss '{}': use ce, mse, nll, reward or xent+1", s));
+}
+
+int OutputsFor(Loss loss) {
+  switch (loss) {
+    case Loss::kGaussianNll: return 2;
+    case Loss::kReward:
+    case Loss::kAbstainClass: return kNumClasses + 1;
+    default: return kNumClasses;
+  }
 }
 
 double RegressionTarget(int32_t label) { return (label - kTargetMean) / kTargetStd; }
@@ -143,15 +372,17 @@ Result<Classifier> TrainClassifier(const ImageSet& train, const TrainOptions& o,
   // NLL carries its target as a 785th input value: ggml-opt's MEAN loss has
   // no labels, so the graph reads the target from the input batch.
   const int64_t n_in = kImagePixels + (nll ? 1 : 0);
-  const int64_t n_label = nll ? 0 : kNumClasses;
+  const int64_t n_label = nll ? 0 : model.n_outputs;
 
   // --- the OCS of this training set ---
   std::span<const int32_t> labels(train.labels.data(), static_cast<size_t>(n));
   std::vector<double> marginal = LabelMarginal(labels, kNumClasses);
   if (o.loss == Loss::kReward) {
     for (double p : marginal) model.ocs.push_back(p * kRewardRight + (1 - p) * kRewardWrong);
+    model.ocs.push_back(kRewardAbstain);
   } else if (!nll) {
     model.ocs = marginal;
+    if (o.loss == Loss::kAbstainClass) model.ocs.push_back(0.0);
   } else {
     double sum = 0, sq = 0;
     for (int32_t y : labels) sum += RegressionTarget(y);
@@ -161,31 +392,30 @@ Result<Classifier> TrainClassifier(const ImageSet& train, const TrainOptions& o,
   }
 
   // --- backend ---
-  std::unique_ptr<ggml_backend, BackendFree> backend(ggml_backend_cpu_init());
+  BackendPtr backend(ggml_backend_cpu_init());
   if (!backend) return Internal("ggml CPU backend failed to initialise");
-  ggml_backend_cpu_set_n_threads(backend.get(), Threads(o.threads));
+  ggml_backend_cpu_set_n_threads(backend.get(), ResolveThreads(o.threads));
   ggml_backend_t backends[] = {backend.get()};
   std::unique_ptr<ggml_backend_sched, SchedFree> sched(
       ggml_backend_sched_new(backends, nullptr, 1, GGML_DEFAULT_GRAPH_SIZE, false, true));
 
   // --- parameters and the input batch (static: they live across batches) ---
-  std::unique_ptr<ggml_context, CtxFree> ctx_static(
-      ggml_init({/*mem_size=*/16 * ggml_tensor_overhead(), /*mem_buffer=*/nullptr, /*no_alloc=*/true}));
+  CtxPtr ctx_static(ggml_init({/*mem_size=*/16 * ggml_tensor_overhead(), /*mem_buffer=*/nullptr, /*no_alloc=*/true}));
   ggml_tensor* input = ggml_new_tensor_2d(ctx_static.get(), GGML_TYPE_F32, n_in, o.batch);  // [n_in, batch]
   ggml_set_name(input, "images");
   ggml_set_input(input);
   auto shapes = LayerShapes(o);
-  std::vector<std::pair<ggml_tensor*, ggml_tensor*>> params;
+  Params params;
   for (size_t l = 0; l < shapes.size(); ++l) {
     const auto& s = shapes[l];
     ggml_tensor* w = ggml_new_tensor(ctx_static.get(), GGML_TYPE_F32, static_cast<int>(s.size()), s.data());
-    ggml_tensor* b = s.size() == 4 ? ggml_new_tensor_4d(ctx_static.get(), GGML_TYPE_F32, 1, 1, s[3], 1)
-                                   : ggml_new_tensor_1d(ctx_static.get(), GGML_TYPE_F32, s[1]);
+    ggml_tensor* b = IsConv(s) ? ggml_new_tensor_4d(ctx_static.get(), GGML_TYPE_F32, 1, 1, s[3], 1)
+                               : ggml_new_tensor_1d(ctx_static.get(), GGML_TYPE_F32, s[1]);
     ggml_set_name(w, fmt::format("w{}", l).c_str());
     ggml_set_name(b, fmt::format("b{}", l).c_str());
     params.emplace_back(w, b);
   }
-  std::unique_ptr<ggml_backend_buffer, BufFree> buf(ggml_backend_alloc_ctx_tensors(ctx_static.get(), backend.get()));
+  BufPtr buf(ggml_backend_alloc_ctx_tensors(ctx_static.get(), backend.get()));
   if (!buf) return Internal("could not allocate the model's parameters");
 
   // PyTorch's default initialisation for Linear/Conv2d: U(-1/sqrt(fan_in), +1/sqrt(fan_in)).
@@ -206,35 +436,17 @@ Result<Classifier> TrainClassifier(const ImageSet& train, const TrainOptions& o,
   // --- the forward graph ---
   const size_t compute_size =
       1024 * ggml_tensor_overhead() + 4 * ggml_graph_overhead_custom(GGML_DEFAULT_GRAPH_SIZE, /*grads=*/true);
-  std::unique_ptr<ggml_context, CtxFree> ctx_compute(ggml_init({compute_size, nullptr, /*no_alloc=*/true}));
+  CtxPtr ctx_compute(ggml_init({compute_size, nullptr, /*no_alloc=*/true}));
   ggml_context* ctx = ctx_compute.get();
   ggml_tensor* x = input;
   if (nll) x = ggml_cont(ctx, ggml_view_2d(ctx, input, kImagePixels, o.batch, input->nb[1], 0));  // [784, batch]
-  ggml_tensor* out = nullptr;
-  if (o.arch == Arch::kMlp) {
-    ggml_tensor* h1 = ggml_relu(ctx, ggml_add(ctx, ggml_mul_mat(ctx, params[0].first, x), params[0].second));
-    ggml_tensor* h2 = ggml_relu(ctx, ggml_add(ctx, ggml_mul_mat(ctx, params[1].first, h1), params[1].second));
-    out = ggml_add(ctx, ggml_mul_mat(ctx, params[2].first, h2), params[2].second);  // [n_out, batch]
-  } else {
-    ggml_tensor* img = ggml_reshape_4d(ctx, x, kImageSide, kImageSide, 1, o.batch);  // [28, 28, 1, batch]
-    ggml_tensor* c1 = ggml_conv_2d(ctx, params[0].first, img, 1, 1, 1, 1, 1, 1);     // [28, 28, c1, batch]
-    c1 = ggml_relu(ctx, ggml_add(ctx, c1, params[0].second));
-    c1 = ggml_pool_2d(ctx, c1, GGML_OP_POOL_MAX, 2, 2, 2, 2, 0, 0);                  // [14, 14, c1, batch]
-    ggml_tensor* c2 = ggml_conv_2d(ctx, params[1].first, c1, 1, 1, 1, 1, 1, 1);      // [14, 14, c2, batch]
-    c2 = ggml_relu(ctx, ggml_add(ctx, c2, params[1].second));
-    c2 = ggml_pool_2d(ctx, c2, GGML_OP_POOL_MAX, 2, 2, 2, 2, 0, 0);                  // [7, 7, c2, batch]
-    ggml_tensor* flat = ggml_reshape_2d(ctx, ggml_cont(ctx, c2), c2->ne[0] * c2->ne[1] * c2->ne[2], o.batch);
-    out = ggml_add(ctx, ggml_mul_mat(ctx, params[2].first, flat), params[2].second);  // [n_out, batch]
-  }
+  ggml_tensor* out = BuildForward(ctx, o.arch, params, x, o.batch).out;  // [n_out, batch]
   ggml_opt_loss_type loss_type = GGML_OPT_LOSS_TYPE_CROSS_ENTROPY;
   if (o.loss == Loss::kMse || o.loss == Loss::kReward) loss_type = GGML_OPT_LOSS_TYPE_MEAN_SQUARED_ERROR;
   if (nll) {
-    // Per-example NLL without the constant: 0.5 * (s + (y - mu)^2 * exp(-s)), s = log variance.
-    ggml_tensor* mu = ggml_cont(ctx, ggml_view_2d(ctx, out, 1, o.batch, out->nb[1], 0));
-    ggml_tensor* s = ggml_cont(ctx, ggml_view_2d(ctx, out, 1, o.batch, out->nb[1], sizeof(float)));
-    ggml_tensor* y = ggml_cont(ctx, ggml_view_2d(ctx, input, 1, o.batch, input->nb[1], kImagePixels * sizeof(float)));
-    ggml_tensor* err2 = ggml_sqr(ctx, ggml_sub(ctx, y, mu));
-    out = ggml_scale(ctx, ggml_add(ctx, s, ggml_mul(ctx, err2, ggml_exp(ctx, ggml_scale(ctx, s, -1.0f)))), 0.5f);
+    // ggml-opt's MEAN loss averages this per-example NLL over the batch.
+    ggml_tensor* y = ggml_view_2d(ctx, input, 1, o.batch, input->nb[1], kImagePixels * sizeof(float));
+    out = ggml_scale(ctx, BatchLoss(ctx, Loss::kGaussianNll, out, y, o.batch), 1.0f / static_cast<float>(o.batch));
     loss_type = GGML_OPT_LOSS_TYPE_MEAN;
   }
 
@@ -242,19 +454,14 @@ Result<Classifier> TrainClassifier(const ImageSet& train, const TrainOptions& o,
   std::unique_ptr<ggml_opt_dataset, DatasetFree> dataset(
       ggml_opt_dataset_init(GGML_TYPE_F32, GGML_TYPE_F32, n_in, n_label, n, /*ndata_shard=*/1));
   {
-    float* data = static_cast<float*>(ggml_opt_dataset_data(dataset.get())->data);      // [n_in, n]
+    float* data = static_cast<float*>(ggml_opt_dataset_data(dataset.get())->data);  // [n_in, n]
     for (int64_t i = 0; i < n; ++i) {
       std::copy(train.image(i), train.image(i) + kImagePixels, data + i * n_in);
-      if (nll) data[i * n_in + kImagePixels] = static_cast<float>(RegressionTarget(train.labels[i]));
+      if (nll) FillTarget(o.loss, train.labels[i], data + i * n_in + kImagePixels);
     }
     if (!nll) {
-      float* lab = static_cast<float*>(ggml_opt_dataset_labels(dataset.get())->data);  // [10, n]
-      for (int64_t i = 0; i < n; ++i)
-        for (int c = 0; c < kNumClasses; ++c) {
-          bool hit = c == train.labels[i];
-          lab[i * kNumClasses + c] = o.loss == Loss::kReward ? static_cast<float>(hit ? kRewardRight : kRewardWrong)
-                                                             : (hit ? 1.0f : 0.0f);
-        }
+      float* lab = static_cast<float*>(ggml_opt_dataset_labels(dataset.get())->data);  // [n_out, n]
+      for (int64_t i = 0; i < n; ++i) FillTarget(o.loss, train.labels[i], lab + i * n_label);
     }
   }
 
@@ -297,97 +504,71 @@ Result<Classifier> TrainClassifier(const ImageSet& train, const TrainOptions& o,
   return model;
 }
 
-namespace {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-// x: [n, in] -> [n, out] = x W^T + b for a dense layer stored as w[o * in + i].
-RowMatrix Dense(const RowMatrix& x, const Layer& l) {
-  Eigen::Map<const RowMatrix> w(l.weight.data(), l.shape[1], l.shape[0]);
-  Eigen::Map<const Eigen::RowVectorXf> b(l.bias.data(), l.shape[1]);
-  RowMatrix y = x * w.transpose();
-  y.rowwise() += b;
-  return y;
-}
-
-// 3x3 convolution, stride 1, zero padding 1, + bias, ReLU, then 2x2 max
-// pooling. in: [in_ch, side, side] for one image -> [out_ch, side/2, side/2].
-// Returns the L2 norm of the pooled activation (the feature norm).
-float ConvReluPool(const float* in, int side, const Layer& l, float* out) {
-  const int in_ch = static_cast<int>(l.shape[2]), out_ch = static_cast<int>(l.shape[3]);
-  std::vector<float> full(static_cast<size_t>(side * side));
-  const int half = side / 2;
-  double norm2 = 0;
-  for (int oc = 0; oc < out_ch; ++oc) {
-    std::fill(full.begin(), full.end(), l.bias[oc]);
-    for (int ic = 0; ic < in_ch; ++ic) {
-      const float* k = l.weight.data() + (oc * in_ch + ic) * 9;
-      const float* src = in + ic * side * side;
-      for (int y = 0; y < side; ++y)
-        for (int x = 0; x < side; ++x) {
-          float acc = 0;
-          for (int ky = 0; ky < 3; ++ky) {
-            int sy = y + ky - 1;
-            if (sy < 0 || sy >= side) continue;
-            for (int kx = 0; kx < 3; ++kx) {
-              int sx = x + kx - 1;
-              if (sx < 0 || sx >= side) continue;
-              acc += k[ky * 3 + kx] * src[sy * side + sx];
-            }
-          }
-          full[y * side + x] += acc;
-        }
-    }
-    for (int y = 0; y < half; ++y)
-      for (int x = 0; x < half; ++x) {
-        float m = std::max(std::max(full[2 * y * side + 2 * x], full[2 * y * side + 2 * x + 1]),
-                           std::max(full[(2 * y + 1) * side + 2 * x], full[(2 * y + 1) * side + 2 * x + 1]));
-        m = std::max(m, 0.0f);  // ReLU commutes with max pooling
-        out[(oc * half + y) * half + x] = m;
-        norm2 += static_cast<double>(m) * m;
-      }
-  }
-  return static_cast<float>(std::sqrt(norm2));
-}
-
-}  // namespace
-
-Predictions Predict(const Classifier& model, const ImageSet& images) {
+Result<Predictions> Predict(const Classifier& model, const ImageSet& images, int threads) {
+  LMLAB_ASSIGN_OR_RETURN(LoadedModel m, Load(model, threads));
+  LMLAB_ASSIGN_OR_RETURN(EvalGraph g, BuildEvalGraph(model, m, /*gradient=*/false));
   Predictions p;
   p.n_outputs = model.n_outputs;
   const int64_t n = images.size();
   p.outputs.resize(static_cast<size_t>(n * model.n_outputs));
-  p.feature_names = model.arch == Arch::kMlp ? std::vector<std::string>{"dense1", "dense2"}
-                                             : std::vector<std::string>{"conv1", "conv2"};
-  p.feature_norms.assign(2, std::vector<float>(static_cast<size_t>(n)));
-  constexpr int64_t kChunk = 256;
-  for (int64_t s = 0; s < n; s += kChunk) {
-    const int64_t m = std::min(kChunk, n - s);
-    RowMatrix logits;
-    if (model.arch == Arch::kMlp) {
-      Eigen::Map<const RowMatrix> x(images.image(s), m, kImagePixels);
-      RowMatrix h1 = Dense(x, model.layers[0]).cwiseMax(0.0f);
-      RowMatrix h2 = Dense(h1, model.layers[1]).cwiseMax(0.0f);
-      for (int64_t i = 0; i < m; ++i) {
-        p.feature_norms[0][s + i] = h1.row(i).norm();
-        p.feature_norms[1][s + i] = h2.row(i).norm();
+  p.feature_names = FeatureNames(model.arch);
+  p.feature_norms.assign(g.forward.hidden.size(), std::vector<float>(static_cast<size_t>(n)));
+  ggml_tensor* last = g.forward.hidden.back();
+  p.feature_dim = static_cast<int>(ggml_nelements(last) / kEvalBatch);
+  p.features.resize(static_cast<size_t>(n * p.feature_dim));
+  std::vector<float> buf;
+  LMLAB_RETURN_IF_ERROR(RunBatches(model, m, g, images, [&](int64_t s, int64_t count) {
+    ggml_backend_tensor_get(g.forward.out, p.outputs.data() + s * model.n_outputs, 0,
+                            static_cast<size_t>(count * model.n_outputs) * sizeof(float));
+    for (size_t h = 0; h < g.forward.hidden.size(); ++h) {
+      ggml_tensor* t = g.forward.hidden[h];
+      const int64_t width = ggml_nelements(t) / kEvalBatch;  // one image's activation, contiguous
+      buf.resize(static_cast<size_t>(count * width));
+      ggml_backend_tensor_get(t, buf.data(), 0, buf.size() * sizeof(float));
+      for (int64_t i = 0; i < count; ++i) {
+        double sq = 0;
+        for (int64_t k = 0; k < width; ++k) sq += static_cast<double>(buf[i * width + k]) * buf[i * width + k];
+        p.feature_norms[h][s + i] = static_cast<float>(std::sqrt(sq));
       }
-      logits = Dense(h2, model.layers[2]);
-    } else {
-      const Layer& c1 = model.layers[0];
-      const Layer& c2 = model.layers[1];
-      const int side1 = kImageSide / 2, side2 = kImageSide / 4;
-      std::vector<float> a1(static_cast<size_t>(c1.shape[3] * side1 * side1));
-      RowMatrix flat(m, c2.shape[3] * side2 * side2);
-      for (int64_t i = 0; i < m; ++i) {
-        p.feature_norms[0][s + i] = ConvReluPool(images.image(s + i), kImageSide, c1, a1.data());
-        p.feature_norms[1][s + i] = ConvReluPool(a1.data(), side1, c2, flat.row(i).data());
-      }
-      logits = Dense(flat, model.layers[2]);
+      if (t == last) std::copy(buf.begin(), buf.end(), p.features.begin() + s * width);
     }
-    std::copy(logits.data(), logits.data() + logits.size(), p.outputs.begin() + s * model.n_outputs);
-  }
+  }));
   return p;
+}
+
+std::vector<double> PerImageLoss(const Classifier& model, const Predictions& p, const ImageSet& images) {
+  std::vector<double> out(static_cast<size_t>(images.size()));
+  std::vector<float> target(static_cast<size_t>(TargetWidth(model.loss)));
+  for (int64_t i = 0; i < images.size(); ++i) {
+    std::span<const float> o(p.outputs.data() + i * p.n_outputs, static_cast<size_t>(p.n_outputs));
+    FillTarget(model.loss, images.labels[i], target.data());
+    double l = 0;
+    switch (model.loss) {
+      case Loss::kCrossEntropy:
+      case Loss::kAbstainClass: l = -std::log(std::max(Softmax(o)[images.labels[i]], 1e-300)); break;
+      case Loss::kMse:
+      case Loss::kReward:
+        for (size_t c = 0; c < o.size(); ++c) l += (o[c] - target[c]) * (o[c] - target[c]);
+        break;
+      case Loss::kGaussianNll:
+        l = 0.5 * (o[1] + (target[0] - o[0]) * (target[0] - o[0]) * std::exp(-static_cast<double>(o[1])));
+        break;
+    }
+    out[static_cast<size_t>(i)] = l;
+  }
+  return out;
+}
+
+Result<std::vector<float>> InputGradients(const Classifier& model, const ImageSet& images, int threads) {
+  LMLAB_ASSIGN_OR_RETURN(LoadedModel m, Load(model, threads));
+  LMLAB_ASSIGN_OR_RETURN(EvalGraph g, BuildEvalGraph(model, m, /*gradient=*/true));
+  std::vector<float> grad(static_cast<size_t>(images.size() * kImagePixels));
+  LMLAB_RETURN_IF_ERROR(RunBatches(model, m, g, images, [&](int64_t s, int64_t count) {
+    // Images are independent in the summed loss, so the padded rows add nothing.
+    ggml_backend_tensor_get(g.input_grad, grad.data() + s * kImagePixels, 0,
+                            static_cast<size_t>(count * kImagePixels) * sizeof(float));
+  }));
+  return grad;
 }
 
 double Accuracy(const Classifier& model, const Predictions& p, const ImageSet& images) {
@@ -400,7 +581,7 @@ double Accuracy(const Classifier& model, const Predictions& p, const ImageSet& i
       pred = static_cast<int>(std::lround(o[0] * kTargetStd + kTargetMean));
       pred = std::clamp(pred, 0, kNumClasses - 1);
     } else {
-      pred = static_cast<int>(std::max_element(o, o + p.n_outputs) - o);
+      pred = static_cast<int>(std::max_element(o, o + kNumClasses) - o);  // the class outputs, never "abstain"
     }
     right += pred == images.labels[i];
   }

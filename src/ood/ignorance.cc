@@ -1,6 +1,7 @@
 #include "lmlab/ood/ignorance.h"
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/stats.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,14 +15,6 @@ namespace lmlab::ood {
 namespace {
 
 constexpr size_t kMinCalibration = 20;
-
-double Quantile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(sorted.size() - 1);
-  size_t lo = static_cast<size_t>(std::floor(pos));
-  size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
-}
 
 Status CheckVocab(const LmOcs& ocs, size_t n) {
   if (ocs.probs.size() != n)
@@ -112,7 +105,29 @@ Result<LmOcs> OcsFromAveragePrediction(runtime::LanguageModel& lm, std::span<con
   return ocs;
 }
 
-double DistanceToOcs(const LmOcs& ocs, std::span<const float> logprobs) {
+std::vector<double> SmoothedLogOcs(const LmOcs& ocs) {
+  const double v = static_cast<double>(ocs.probs.size()), n = static_cast<double>(std::max<int64_t>(ocs.tokens, 1));
+  const bool counted = ocs.source == "corpus";  // frequencies of n tokens: may hold zeros
+  std::vector<double> out(ocs.probs.size());
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = counted ? std::log((ocs.probs[i] * n + 1.0 / v) / (n + 1.0)) : std::log(std::max(ocs.probs[i], 1e-300));
+  return out;
+}
+
+namespace {
+
+// KL(p || q~) with p = exp(logprobs) and log q~ given.
+double KlPredictionToOcs(std::span<const double> log_ocs, std::span<const float> logprobs) {
+  double kl = 0;
+  for (size_t v = 0; v < log_ocs.size() && v < logprobs.size(); ++v) {
+    const double lp = logprobs[v];
+    if (lp > -700) kl += std::exp(lp) * (lp - log_ocs[v]);
+  }
+  return std::max(kl, 0.0);
+}
+
+// KL(q || p).
+double KlOcsToPrediction(const LmOcs& ocs, std::span<const float> logprobs) {
   double kl = 0;
   for (size_t v = 0; v < ocs.probs.size() && v < logprobs.size(); ++v) {
     double q = ocs.probs[v];
@@ -121,17 +136,35 @@ double DistanceToOcs(const LmOcs& ocs, std::span<const float> logprobs) {
   return std::max(kl, 0.0);
 }
 
-Result<std::vector<double>> TextDistances(runtime::LanguageModel& lm, const LmOcs& ocs, std::string_view text,
-                                          int max_tokens) {
+Result<std::vector<double>> Distances(runtime::LanguageModel& lm, const LmOcs& ocs, std::span<const double> log_ocs,
+                                      std::string_view text, int max_tokens, Distance dist) {
   LMLAB_ASSIGN_OR_RETURN(auto ids, lm.Tokenize(text, runtime::AddBos::kNo));
   if (ids.size() > static_cast<size_t>(max_tokens) + 1) ids.resize(static_cast<size_t>(max_tokens) + 1);
   std::vector<double> d;
   LMLAB_RETURN_IF_ERROR(ForEachPrefix(lm, ids, 1, [&](size_t, std::span<const float> lp) -> Status {
     LMLAB_RETURN_IF_ERROR(CheckVocab(ocs, lp.size()));
-    d.push_back(DistanceToOcs(ocs, lp));
+    d.push_back(dist == Distance::kPaper ? KlPredictionToOcs(log_ocs, lp) : KlOcsToPrediction(ocs, lp));
     return {};
   }));
   return d;
+}
+
+}  // namespace
+
+double DistanceToOcs(const LmOcs& ocs, std::span<const float> logprobs, Distance d) {
+  if (d == Distance::kLmlab) return KlOcsToPrediction(ocs, logprobs);
+  return KlPredictionToOcs(SmoothedLogOcs(ocs), logprobs);
+}
+
+Result<std::vector<double>> TextDistances(runtime::LanguageModel& lm, const LmOcs& ocs, std::string_view text,
+                                          int max_tokens, Distance d) {
+  const std::vector<double> log_ocs = d == Distance::kPaper ? SmoothedLogOcs(ocs) : std::vector<double>{};
+  return Distances(lm, ocs, log_ocs, text, max_tokens, d);
+}
+
+Result<std::vector<double>> IgnoranceMonitor::Distances(runtime::LanguageModel& lm, std::string_view text,
+                                                        int max_tokens) const {
+  return ood::Distances(lm, ocs_, log_ocs_, text, max_tokens, options_.distance);
 }
 
 Result<IgnoranceMonitor> IgnoranceMonitor::FromDistances(LmOcs ocs, std::vector<double> calibration,
@@ -145,6 +178,7 @@ Result<IgnoranceMonitor> IgnoranceMonitor::FromDistances(LmOcs ocs, std::vector<
   if (options.window < 1) return InvalidArgument("the calibration window must be at least 1 token");
   IgnoranceMonitor m;
   m.ocs_ = std::move(ocs);
+  if (options.distance == Distance::kPaper) m.log_ocs_ = SmoothedLogOcs(m.ocs_);
   m.options_ = options;
   m.sorted_ = calibration;
   std::sort(m.sorted_.begin(), m.sorted_.end());
@@ -168,7 +202,7 @@ Result<IgnoranceMonitor> IgnoranceMonitor::Calibrate(runtime::LanguageModel& lm,
   std::vector<double> all;
   for (size_t i = 0; i < texts.size(); ++i) {
     Report(progress, {"calibrating", static_cast<double>(i), static_cast<double>(texts.size()), "texts", ""});
-    LMLAB_ASSIGN_OR_RETURN(auto d, TextDistances(lm, ocs, texts[i], options.max_tokens_per_text));
+    LMLAB_ASSIGN_OR_RETURN(auto d, TextDistances(lm, ocs, texts[i], options.max_tokens_per_text, options.distance));
     all.insert(all.end(), d.begin(), d.end());
   }
   return FromDistances(std::move(ocs), std::move(all), options);
@@ -184,7 +218,8 @@ TokenIgnorance IgnoranceMonitor::ScoreDistance(double distance) const {
 }
 
 TokenIgnorance IgnoranceMonitor::ScoreLogprobs(std::span<const float> logprobs) const {
-  return ScoreDistance(DistanceToOcs(ocs_, logprobs));
+  return ScoreDistance(options_.distance == Distance::kPaper ? KlPredictionToOcs(log_ocs_, logprobs)
+                                                             : KlOcsToPrediction(ocs_, logprobs));
 }
 
 double IgnoranceMonitor::token_distance_threshold() const { return Quantile(sorted_, 1 - options_.token_level); }
@@ -227,6 +262,7 @@ nlohmann::json IgnoranceMonitor::ToJson() const {
     if (ocs_.probs[v] > 0) ids.push_back(v), probs.push_back(ocs_.probs[v]);
   return {{"ocs", {{"source", ocs_.source}, {"n_vocab", ocs_.probs.size()}, {"tokens", ocs_.tokens},
                    {"entropy", ocs_.entropy}, {"ids", ids}, {"probs", probs}}},
+          {"distance", DistanceName(options_.distance)},
           {"calibration_distances", sorted_},
           {"token_level", options_.token_level},
           {"window", options_.window},
@@ -251,6 +287,8 @@ Result<IgnoranceMonitor> IgnoranceMonitor::FromJson(const nlohmann::json& j) {
     }
     ocs.entropy = Entropy(ocs.probs);
     CalibrationOptions opt;
+    // Monitors saved before the paper's convention measured KL(OCS || p).
+    LMLAB_ASSIGN_OR_RETURN(opt.distance, ParseDistance(j.value("distance", std::string("lmlab"))));
     opt.token_level = j.at("token_level").get<double>();
     opt.window = j.at("window").get<int>();
     opt.answer_level = j.at("answer_level").get<double>();

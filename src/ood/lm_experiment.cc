@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "lmlab/core/text.h"
 #include "lmlab/ood/ocs.h"
 
 namespace lmlab::ood {
@@ -21,12 +22,6 @@ std::vector<std::string> Words(std::string_view text) {
   std::istringstream in{std::string(text)};
   for (std::string s; in >> s;) w.push_back(s);
   return w;
-}
-
-std::string Join(const std::vector<std::string>& w) {
-  std::string out;
-  for (size_t i = 0; i < w.size(); ++i) out += (i ? " " : "") + w[i];
-  return out;
 }
 
 // Indices of a random `level` fraction of [0, n).
@@ -89,7 +84,7 @@ Result<std::string> Corrupt(runtime::LanguageModel& lm, std::string_view text, C
       for (size_t i : idx) moved.push_back(w[i]);
       std::shuffle(moved.begin(), moved.end(), rng);
       for (size_t k = 0; k < idx.size(); ++k) w[idx[k]] = moved[k];
-      return Join(w);
+      return Join(w, " ");
     }
     case Corruption::kScript: {
       auto w = Words(text);
@@ -101,7 +96,7 @@ Result<std::string> Corrupt(runtime::LanguageModel& lm, std::string_view text, C
         }
         w[i] = g;
       }
-      return Join(w);
+      return Join(w, " ");
     }
   }
   return Internal("unknown corruption");
@@ -114,6 +109,7 @@ Result<LmReport> RunLmExperiment(runtime::LanguageModel& lm, const IgnoranceMoni
   if (o.levels.empty() || o.corruptions.empty()) return InvalidArgument("choose at least one level and corruption");
   LmReport r;
   r.model = lm.info().name;
+  r.distance = monitor.distance();
   r.ocs_source = monitor.ocs().source;
   r.ocs_tokens = monitor.ocs().tokens;
   r.ocs_entropy = monitor.ocs().entropy;
@@ -135,7 +131,7 @@ Result<LmReport> RunLmExperiment(runtime::LanguageModel& lm, const IgnoranceMoni
         Report(progress, {"corrupting and scoring", done++, total, "texts",
                           fmt::format("{} {:.2f}", CorruptionName(kind), level)});
         LMLAB_ASSIGN_OR_RETURN(std::string text, Corrupt(lm, texts[t], kind, level, o.seed + t));
-        LMLAB_ASSIGN_OR_RETURN(auto d, TextDistances(lm, monitor.ocs(), text, o.max_tokens_per_text));
+        LMLAB_ASSIGN_OR_RETURN(auto d, monitor.Distances(lm, text, o.max_tokens_per_text));
         if (d.empty()) continue;
         std::vector<TokenIgnorance> scores;
         for (double v : d) scores.push_back(monitor.ScoreDistance(v));
@@ -192,6 +188,7 @@ Result<LmStudy> RunLmStudy(runtime::LanguageModel& lm, std::span<const std::stri
   LMLAB_ASSIGN_OR_RETURN(LmOcs ocs, exact ? OcsFromCorpus(lm, texts)
                                           : OcsFromAveragePrediction(lm, rest, options.ocs_positions, progress));
   CalibrationOptions co;
+  co.distance = options.distance;
   co.max_tokens_per_text = options.experiment.max_tokens_per_text;
   LMLAB_ASSIGN_OR_RETURN(IgnoranceMonitor monitor, IgnoranceMonitor::Calibrate(lm, std::move(ocs), calib, co, progress));
   LMLAB_ASSIGN_OR_RETURN(LmReport report, RunLmExperiment(lm, monitor, eval, options.experiment, progress));

@@ -5,28 +5,25 @@
 #include <limits>
 #include <numeric>
 
+#include <fmt/format.h>
+#include "lmlab/core/stats.h"
+
 namespace lmlab::ood {
 namespace {
 
 constexpr double kFloor = 1e-12;
 
-// Ranks starting at 1, ties share their average rank.
-std::vector<double> Ranks(std::span<const double> x) {
-  std::vector<size_t> order(x.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] < x[b]; });
-  std::vector<double> rank(x.size());
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i;
-    while (j + 1 < order.size() && x[order[j + 1]] == x[order[i]]) ++j;
-    double r = 0.5 * static_cast<double>(i + j) + 1.0;
-    for (size_t k = i; k <= j; ++k) rank[order[k]] = r;
-    i = j + 1;
-  }
-  return rank;
+}  // namespace
+
+std::string_view DistanceName(Distance d) { return d == Distance::kPaper ? "paper" : "lmlab"; }
+
+Result<Distance> ParseDistance(std::string_view s) {
+  if (s == "paper") return Distance::kPaper;
+  if (s == "lmlab") return Distance::kLmlab;
+  return InvalidArgument(fmt::format("unknown distance '{}': use paper (KL(f || OCS)) or lmlab (KL(OCS || f))", s));
 }
 
-}  // namespace
+std::string_view DistanceFormula(Distance d) { return d == Distance::kPaper ? "KL(f || OCS)" : "KL(OCS || f)"; }
 
 std::vector<double> LabelMarginal(std::span<const int32_t> labels, int n_classes) {
   std::vector<double> p(static_cast<size_t>(n_classes), 0.0);
@@ -56,6 +53,10 @@ double KlDivergence(std::span<const double> p, std::span<const double> q) {
   return kl;
 }
 
+double KlToOcs(std::span<const double> f, std::span<const double> ocs, Distance d) {
+  return d == Distance::kPaper ? KlDivergence(f, ocs) : KlDivergence(ocs, f);
+}
+
 double SquaredError(std::span<const double> a, std::span<const double> b) {
   double s = 0;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
@@ -68,27 +69,15 @@ double GaussianKl(double mu_p, double var_p, double mu_q, double var_q) {
   return 0.5 * (std::log(var_q / var_p) + (var_p + (mu_p - mu_q) * (mu_p - mu_q)) / var_q - 1.0);
 }
 
+double GaussianKlToOcs(double mu, double var, double ocs_mu, double ocs_var, Distance d) {
+  return d == Distance::kPaper ? GaussianKl(mu, var, ocs_mu, ocs_var) : GaussianKl(ocs_mu, ocs_var, mu, var);
+}
+
 double Entropy(std::span<const double> p) {
   double h = 0;
   for (double v : p)
     if (v > 0) h -= v * std::log(v);
   return h;
-}
-
-double Spearman(std::span<const double> x, std::span<const double> y) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  if (x.size() != y.size() || x.size() < 2) return nan;
-  std::vector<double> rx = Ranks(x), ry = Ranks(y);
-  double mx = std::accumulate(rx.begin(), rx.end(), 0.0) / rx.size();
-  double my = std::accumulate(ry.begin(), ry.end(), 0.0) / ry.size();
-  double sxy = 0, sxx = 0, syy = 0;
-  for (size_t i = 0; i < rx.size(); ++i) {
-    sxy += (rx[i] - mx) * (ry[i] - my);
-    sxx += (rx[i] - mx) * (rx[i] - mx);
-    syy += (ry[i] - my) * (ry[i] - my);
-  }
-  if (sxx == 0 || syy == 0) return nan;
-  return sxy / std::sqrt(sxx * syy);
 }
 
 Result<double> Auroc(std::span<const double> positive_scores, std::span<const double> negative_scores) {

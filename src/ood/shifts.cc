@@ -5,8 +5,11 @@
 #include <numbers>
 #include <numeric>
 #include <random>
+#include <span>
 
 #include <fmt/format.h>
+
+#include "lmlab/ood/corruptions.h"
 
 namespace lmlab::ood {
 namespace {
@@ -64,6 +67,12 @@ std::string_view ShiftName(Shift s) {
     case Shift::kContrast: return "contrast";
     case Shift::kPermutation: return "permutation";
     case Shift::kDataset: return "dataset";
+    case Shift::kImpulseNoise: return "impulse-noise";
+    case Shift::kShotNoise: return "shot-noise";
+    case Shift::kSpeckleNoise: return "speckle-noise";
+    case Shift::kDefocusBlur: return "defocus-blur";
+    case Shift::kMotionBlur: return "motion-blur";
+    case Shift::kFgsm: return "fgsm";
   }
   return "?";
 }
@@ -76,6 +85,12 @@ std::string_view ShiftUnit(Shift s) {
     case Shift::kContrast: return "contrast lost";
     case Shift::kPermutation: return "pixels permuted";
     case Shift::kDataset: return "other-dataset blend";
+    case Shift::kImpulseNoise:
+    case Shift::kShotNoise:
+    case Shift::kSpeckleNoise:
+    case Shift::kDefocusBlur:
+    case Shift::kMotionBlur: return "CIFAR-10-C severity";
+    case Shift::kFgsm: return "FGSM steps";
   }
   return "";
 }
@@ -83,12 +98,30 @@ std::string_view ShiftUnit(Shift s) {
 Result<Shift> ParseShift(std::string_view s) {
   for (Shift k : AllShifts())
     if (ShiftName(k) == s) return k;
-  return InvalidArgument(
-      fmt::format("unknown shift '{}': use rotation, noise, blur, contrast, permutation or dataset", s));
+  return InvalidArgument(fmt::format(
+      "unknown shift '{}': use impulse-noise, shot-noise, speckle-noise, defocus-blur, motion-blur, fgsm (the "
+      "paper's), rotation, noise, blur, contrast, permutation or dataset (lmlab's)",
+      s));
 }
 
 std::vector<Shift> AllShifts() {
+  std::vector<Shift> all = LmlabShifts();
+  for (Shift s : PaperShifts()) all.push_back(s);
+  return all;
+}
+
+std::vector<Shift> PaperShifts() {
+  return {Shift::kImpulseNoise, Shift::kShotNoise, Shift::kSpeckleNoise, Shift::kDefocusBlur, Shift::kMotionBlur,
+          Shift::kFgsm};
+}
+
+std::vector<Shift> LmlabShifts() {
   return {Shift::kRotation, Shift::kNoise, Shift::kBlur, Shift::kContrast, Shift::kPermutation, Shift::kDataset};
+}
+
+bool IsCorruption(Shift s) {
+  return s == Shift::kImpulseNoise || s == Shift::kShotNoise || s == Shift::kSpeckleNoise ||
+         s == Shift::kDefocusBlur || s == Shift::kMotionBlur;
 }
 
 std::vector<double> DefaultSeverities(Shift s) {
@@ -99,8 +132,9 @@ std::vector<double> DefaultSeverities(Shift s) {
     case Shift::kContrast: return {0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0};
     case Shift::kPermutation: return {0, 0.1, 0.25, 0.5, 0.75, 1.0};
     case Shift::kDataset: return {0, 0.2, 0.4, 0.6, 0.8, 1.0};
+    case Shift::kFgsm: return {0, 1, 2, 4, 6, 8, 10};
+    default: return {0, 1, 2, 3, 4, 5};  // the CIFAR-10-C corruptions
   }
-  return {0};
 }
 
 Status CheckSeverity(Shift shift, double severity) {
@@ -109,11 +143,14 @@ Status CheckSeverity(Shift shift, double severity) {
       case Shift::kRotation: return {0, 360};
       case Shift::kNoise: return {0, 10};
       case Shift::kBlur: return {0, 28};
-      default: return {0, 1};
+      case Shift::kFgsm: return {0, 50};
+      default: return IsCorruption(shift) ? std::pair<double, double>{0, kCorruptionSeverities} : std::pair{0.0, 1.0};
     }
   }();
   if (!(severity >= lo && severity <= hi))
     return InvalidArgument(fmt::format("{} severity {} is outside [{}, {}]", ShiftName(shift), severity, lo, hi));
+  if ((IsCorruption(shift) || shift == Shift::kFgsm) && severity != std::floor(severity))
+    return InvalidArgument(fmt::format("{} severity {} is not a whole number", ShiftName(shift), severity));
   return {};
 }
 
@@ -122,6 +159,7 @@ Result<ImageSet> ApplyShift(const ImageSet& images, Shift shift, double severity
   LMLAB_RETURN_IF_ERROR(CheckSeverity(shift, severity));
   if (shift == Shift::kDataset && (!other || other->size() == 0))
     return InvalidArgument("the dataset shift needs the other dataset's images");
+  if (shift == Shift::kFgsm) return InvalidArgument("FGSM attacks a model: use Fgsm() (ood/adversarial.h)");
   ImageSet out = images;
   out.name = fmt::format("{} {} {}", images.name, ShiftName(shift), severity);
   if (severity == 0) return out;
@@ -140,10 +178,20 @@ Result<ImageSet> ApplyShift(const ImageSet& images, Shift shift, double severity
     for (size_t i = 0; i < pos.size(); ++i) perm[pos[i]] = target[i];
   }
   std::normal_distribution<float> gauss(0.0f, static_cast<float>(severity));
+  std::uniform_real_distribution<double> angle(-45.0, 45.0);
+  const int level = static_cast<int>(severity);
   for (int64_t i = 0; i < images.size(); ++i) {
     const float* src = images.image(i);
     float* dst = out.pixels.data() + i * kImagePixels;
+    std::span<const float> in(src, kImagePixels);
+    std::span<float> to(dst, kImagePixels);
     switch (shift) {
+      case Shift::kImpulseNoise: ImpulseNoise(in, to, level, rng); break;
+      case Shift::kShotNoise: ShotNoise(in, to, level, rng); break;
+      case Shift::kSpeckleNoise: SpeckleNoise(in, to, level, rng); break;
+      case Shift::kDefocusBlur: DefocusBlur(in, to, level); break;
+      case Shift::kMotionBlur: MotionBlur(in, to, level, angle(rng)); break;
+      case Shift::kFgsm: break;  // refused above
       case Shift::kRotation: Rotate(src, dst, severity); break;
       case Shift::kNoise:
         for (int p = 0; p < kImagePixels; ++p) dst[p] = std::clamp(src[p] + gauss(rng), 0.0f, 1.0f);

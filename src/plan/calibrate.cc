@@ -97,7 +97,7 @@ Result<TrainingLog> ParseTrainingLog(std::string_view text, std::optional<int64_
     std::smatch m;
     if (std::regex_search(line, m, kGgmlOpt)) {
       if (!seq_len)
-        return InvalidArgument("llama.cpp finetune progress counts sequences: give the run's context length (--log-seq-len)");
+        return InvalidArgument("llama.cpp finetune progress counts sequences: give the run's context length (`log_seq_len`)");
       std::optional<double> data = ParseNumber(m[1].str()), h = ParseNumber(m[3].str()), min = ParseNumber(m[4].str()),
                             sec = ParseNumber(m[5].str());
       if (!data || !h || !min || !sec) continue;
@@ -135,8 +135,8 @@ Result<TrainingLog> ParseTrainingLog(std::string_view text, std::optional<int64_
 
 Result<Calibration> FitMfu(const FromLogRequest& r) {
   if (!(std::isfinite(r.peak_flops) && r.peak_flops > 0))
-    return InvalidArgument("the logged run's peak FLOP/s per device is needed (--log-device or --log-peak-flops)");
-  if (r.devices < 1) return InvalidArgument(fmt::format("--log-devices must be at least 1 (got {})", r.devices));
+    return InvalidArgument("the logged run's peak FLOP/s per device is needed (`log_device` or `log_peak_flops`)");
+  if (r.devices < 1) return InvalidArgument(fmt::format("`log_devices` must be at least 1 (got {})", r.devices));
   if (!(r.log.tokens_per_second > 0)) return InvalidArgument("the log reports no positive tokens per second");
   Calibration c;
   c.log = r.log;
@@ -144,7 +144,7 @@ Result<Calibration> FitMfu(const FromLogRequest& r) {
   c.devices = r.devices;
   c.hardware = r.hardware;
   std::optional<int64_t> seq_len = r.seq_len ? r.seq_len : r.log.seq_len;
-  if (seq_len && *seq_len < 1) return InvalidArgument("--log-seq-len must be at least 1");
+  if (seq_len && *seq_len < 1) return InvalidArgument("`log_seq_len` must be at least 1");
   const ModelShape* shape = nullptr;
   if (r.model) {
     shape = &*r.model;
@@ -159,30 +159,30 @@ Result<Calibration> FitMfu(const FromLogRequest& r) {
     c.params = *r.log.params;
     c.model_source = "the log's parameter count";
   } else {
-    return InvalidArgument("the log does not say which model ran: give --log-params, --log-preset or --log-model-config");
+    return InvalidArgument("the log does not say which model ran: give `log_params`, `log_preset` or `log_model_config`");
   }
   if (shape) {
     LMLAB_RETURN_IF_ERROR(ValidateShape(*shape));
     c.params = CountParams(*shape).total;
-    if (!seq_len) return InvalidArgument("the attention term needs the logged run's sequence length (--log-seq-len)");
+    if (!seq_len) return InvalidArgument("the attention term needs the logged run's sequence length (`log_seq_len`)");
     c.flops_per_token = TrainingFlopsPerToken(*shape, static_cast<double>(*seq_len));
     if (r.log.params && shape == &*r.log.model && std::abs(c.params - *r.log.params) > 0.005 * *r.log.params)
       c.note = fmt::format("the log's config gives {:.0f} parameters but the log reports {:.0f}", c.params, *r.log.params);
   } else {
-    if (!(std::isfinite(c.params) && c.params > 0)) return InvalidArgument("--log-params must be positive");
+    if (!(std::isfinite(c.params) && c.params > 0)) return InvalidArgument("`log_params` must be positive");
     c.flops_per_token = kFlopsPerParamToken * c.params;
   }
   c.achieved_flops = r.log.tokens_per_second * c.flops_per_token;
   c.mfu = c.achieved_flops / (r.peak_flops * static_cast<double>(r.devices));
   if (c.mfu > 1)
     return InvalidArgument(fmt::format("the log implies {:.0f}% MFU, above 100%: check the logged run's peak "
-                                       "(--log-device/--log-peak-flops), --log-devices and its model",
+                                       "(`log_device` or `log_peak_flops`), `log_devices` and its model",
                                        c.mfu * 100));
   return c;
 }
 
 Result<CalibratedPlan> PlanFromLog(const FromLogRequest& log, PlanRequest target, const DeviceCatalog& catalog) {
-  if (target.hardware.mfu) return InvalidArgument("--from-log fits the MFU: drop --mfu");
+  if (target.hardware.mfu) return InvalidArgument("fitting the MFU from a log (`from_log`) and giving one (`mfu`) contradict: drop `mfu`");
   CalibratedPlan out;
   LMLAB_ASSIGN_OR_RETURN(out.calibration, FitMfu(log));
   target.hardware.mfu = out.calibration.mfu;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmlab/core/embedded.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::plan {
 namespace {
@@ -21,12 +22,6 @@ constexpr PrecisionEntry kPrecisions[] = {
     {Precision::kBf16, "bf16"}, {Precision::kFp16, "fp16"}, {Precision::kFp8, "fp8"},
     {Precision::kFp4, "fp4"},   {Precision::kInt8, "int8"},
 };
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 Result<std::map<Precision, double>> ParseRates(const nlohmann::json& j, const std::string& id) {
   std::map<Precision, double> rates;
@@ -117,9 +112,7 @@ const DeviceSpec* DeviceCatalog::Find(std::string_view name) const {
 }
 
 std::string DeviceCatalog::KnownIds() const {
-  std::string out;
-  for (const auto& d : devices_) out += (out.empty() ? "" : ", ") + d.id;
-  return out;
+  return Join(devices_, ", ", [](const DeviceSpec& d) { return d.id; });
 }
 
 }  // namespace lmlab::plan

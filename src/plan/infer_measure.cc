@@ -60,9 +60,9 @@ Result<GgufServingShape> ReadGgufServingShape(const std::string& path) {
 }
 
 Result<InferMeasurement> MeasureInference(const InferMeasureOptions& o, const ProgressCallback& progress) {
-  if (o.threads < 0) return InvalidArgument("--threads must not be negative (0 = all cores)");
+  if (o.threads < 0) return InvalidArgument("`threads` must not be negative (0 = all cores)");
   if (o.prompt_tokens < 1 || o.gen_tokens < 1 || o.repeats < 1)
-    return InvalidArgument("--measure-prompt, --measure-tokens and --measure-repeats must be at least 1");
+    return InvalidArgument("`measure_prompt`, `measure_tokens` and `measure_repeats` must be at least 1");
   InferMeasurement m;
   m.model_path = o.gguf_path;
   LMLAB_ASSIGN_OR_RETURN(m.shape, ReadGgufServingShape(o.gguf_path));

@@ -3,8 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
+
+#include "lmlab/core/text.h"
 
 namespace lmlab::plan {
 namespace {
@@ -33,12 +34,6 @@ constexpr StorageEntry kStorageTypes[] = {
     {"q2_K", 2.625},   // 256 in 84
     {"iq2_xxs", 2.0625},  // 256 in 66
 };
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 bool PositiveFinite(double v) { return std::isfinite(v) && v > 0; }
 
@@ -165,15 +160,15 @@ double DecodeWeightBytes(const ModelShape& m, const ParamCount& n, double bits, 
 
 Result<InferencePlan> MakeInferencePlan(const InferenceRequest& r, const DeviceCatalog& catalog) {
   LMLAB_RETURN_IF_ERROR(ValidateShape(r.model));
-  if (!(PositiveFinite(r.mbu) && r.mbu <= 1)) return InvalidArgument(fmt::format("--mbu must be in (0, 1] (got {})", r.mbu));
-  if (r.prompt_tokens < 1) return InvalidArgument("--prompt-tokens must be at least 1");
-  if (r.output_tokens < 1) return InvalidArgument("--output-tokens must be at least 1");
+  if (!(PositiveFinite(r.mbu) && r.mbu <= 1)) return InvalidArgument(fmt::format("`mbu` must be in (0, 1] (got {})", r.mbu));
+  if (r.prompt_tokens < 1) return InvalidArgument("`prompt_tokens` must be at least 1");
+  if (r.output_tokens < 1) return InvalidArgument("`output_tokens` must be at least 1");
   if (r.chunk_tokens < 1) return InvalidArgument("the prefill chunk must be at least 1 token");
-  if (r.max_replica_devices < 1) return InvalidArgument("--max-replica-devices must be at least 1");
-  if (!PositiveFinite(r.latency_ms)) return InvalidArgument(fmt::format("--latency-ms must be positive (got {})", r.latency_ms));
-  if (r.users && *r.users < 1) return InvalidArgument(fmt::format("--users must be at least 1 (got {})", *r.users));
+  if (r.max_replica_devices < 1) return InvalidArgument("`max_replica_devices` must be at least 1");
+  if (!PositiveFinite(r.latency_ms)) return InvalidArgument(fmt::format("`latency_ms` must be positive (got {})", r.latency_ms));
+  if (r.users && *r.users < 1) return InvalidArgument(fmt::format("`users` must be at least 1 (got {})", *r.users));
   for (int64_t b : r.batches)
-    if (b < 1) return InvalidArgument(fmt::format("--batch values must be at least 1 (got {})", b));
+    if (b < 1) return InvalidArgument(fmt::format("`batch` values must be at least 1 (got {})", b));
 
   InferencePlan p;
   p.model = r.model;
@@ -182,9 +177,9 @@ Result<InferencePlan> MakeInferencePlan(const InferenceRequest& r, const DeviceC
   hw.mfu = hw.mfu.value_or(1.0);  // a bound unless asked otherwise
   LMLAB_ASSIGN_OR_RETURN(p.rate, ResolveRate(hw, catalog));
   if (p.rate.bandwidth_bytes_per_s <= 0)
-    return InvalidArgument("decode speed needs the device's memory bandwidth: name a catalog device or give --bandwidth");
+    return InvalidArgument("decode speed needs the device's memory bandwidth: name a catalog device or give `bandwidth_bytes_per_s`");
   if (p.rate.memory_bytes <= 0)
-    return InvalidArgument("serving memory needs the device's memory: name a catalog device or give --memory-gb");
+    return InvalidArgument("serving memory needs the device's memory: name a catalog device or give `memory_bytes`");
   p.mbu = r.mbu;
   LMLAB_ASSIGN_OR_RETURN(p.weight_type, ParseStorageType(r.weight_type));
   LMLAB_ASSIGN_OR_RETURN(p.kv_type, ParseStorageType(r.kv_type));

@@ -8,9 +8,10 @@ namespace {
 
 bool PositiveFinite(double v) { return std::isfinite(v) && v > 0; }
 
-Status RequirePositive(std::optional<double> v, const char* flag) {
+// `option`: the request field, named as core/error.h says.
+Status RequirePositive(std::optional<double> v, std::string_view option) {
   if (v && !PositiveFinite(*v))
-    return InvalidArgument(fmt::format("{} must be a positive number (got {})", flag, *v));
+    return InvalidArgument(fmt::format("`{}` must be a positive number (got {})", option, *v));
   return {};
 }
 
@@ -21,10 +22,10 @@ int64_t RoundToMultiple(double v, int64_t m) {
 }  // namespace
 
 Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.flops, "--flops"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.params, "--params"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.tokens, "--tokens"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.flops_per_token, "FLOPs per token"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.flops, "flops"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.params, "params"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.tokens, "tokens"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.flops_per_token, "flops_per_token"));
   ComputeEstimate e;
   if (r.flops_per_token) {
     // A model shape fixes N and the FLOPs per token; the tokens or the budget set the rest.
@@ -33,12 +34,12 @@ Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
     e.flops_per_token = r.flops_per_token;
     if (r.chinchilla == Chinchilla::kOn) {
       if (r.tokens || r.flops)
-        return InvalidArgument("--chinchilla with a model shape derives the tokens from its parameters: drop --tokens/--flops");
+        return InvalidArgument("`chinchilla` with a model shape derives the tokens from its parameters: drop `tokens` and `flops`");
       e.tokens = kChinchillaTokensPerParam * *r.params;
       e.flops = *r.flops_per_token * *e.tokens;
       e.method = "model shape, chinchilla (D = 20 N, C = FLOPs/token x D)";
     } else if (r.tokens && r.flops) {
-      return InvalidArgument("with a model shape give --tokens or --flops, not both");
+      return InvalidArgument("with a model shape give `tokens` or `flops`, not both");
     } else if (r.tokens) {
       e.tokens = r.tokens;
       e.flops = *r.flops_per_token * *r.tokens;
@@ -48,13 +49,13 @@ Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
       e.tokens = *r.flops / *r.flops_per_token;
       e.method = "given; tokens = C / FLOPs per token";
     } else {
-      return InvalidArgument("with a model shape say how many tokens: --tokens D, --flops C or --chinchilla");
+      return InvalidArgument("with a model shape say how many tokens: `tokens` D, `flops` C or `chinchilla`");
     }
     return e;
   }
   if (r.chinchilla == Chinchilla::kOn) {
-    if (r.tokens) return InvalidArgument("--chinchilla derives --tokens; give --params or --flops, not --tokens");
-    if (r.params && r.flops) return InvalidArgument("--chinchilla takes --params or --flops, not both");
+    if (r.tokens) return InvalidArgument("`chinchilla` derives `tokens`; give `params` or `flops`, not `tokens`");
+    if (r.params && r.flops) return InvalidArgument("`chinchilla` takes `params` or `flops`, not both");
     if (r.params) {
       e.params = *r.params;
       e.tokens = kChinchillaTokensPerParam * *r.params;
@@ -67,13 +68,13 @@ Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
       e.tokens = kChinchillaTokensPerParam * *e.params;
       e.method = "chinchilla from C (N = sqrt(C/120), D = 20 N)";
     } else {
-      return InvalidArgument("--chinchilla needs --params or --flops");
+      return InvalidArgument("`chinchilla` needs `params` or `flops`");
     }
     return e;
   }
   if (r.params.has_value() != r.tokens.has_value())
-    return InvalidArgument("--params and --tokens go together (C = 6 N D); or add --chinchilla to derive D");
-  if (r.params && r.flops) return InvalidArgument("give either --flops or --params with --tokens, not both");
+    return InvalidArgument("`params` and `tokens` go together (C = 6 N D); or add `chinchilla` to derive D");
+  if (r.params && r.flops) return InvalidArgument("give either `flops` or `params` with `tokens`, not both");
   if (r.params) {
     e.params = *r.params;
     e.tokens = *r.tokens;
@@ -83,21 +84,21 @@ Result<ComputeEstimate> EstimateCompute(const ComputeRequest& r) {
     e.flops = *r.flops;
     e.method = "given";
   } else {
-    return InvalidArgument("say how much compute: --flops C, or --params N --tokens D, or --chinchilla");
+    return InvalidArgument("say how much compute: `flops` C, or `params` N with `tokens` D, or `chinchilla`");
   }
   return e;
 }
 
 Result<DeviceRate> ResolveRate(const HardwareRequest& r, const DeviceCatalog& catalog) {
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.device_flops, "--device-flops"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.memory_bytes, "--memory"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.bandwidth_bytes_per_s, "--bandwidth"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.tdp_watts, "--tdp"));
-  LMLAB_RETURN_IF_ERROR(RequirePositive(r.price_per_hour, "--price"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.device_flops, "device_flops"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.memory_bytes, "memory_bytes"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.bandwidth_bytes_per_s, "bandwidth_bytes_per_s"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.tdp_watts, "tdp_watts"));
+  LMLAB_RETURN_IF_ERROR(RequirePositive(r.price_per_hour, "price_per_hour"));
   if (r.mfu && !(std::isfinite(*r.mfu) && *r.mfu > 0 && *r.mfu <= 1))
-    return InvalidArgument(fmt::format("--mfu must be in (0, 1] (got {})", *r.mfu));
+    return InvalidArgument(fmt::format("`mfu` must be in (0, 1] (got {})", *r.mfu));
   if (!(std::isfinite(r.pue) && r.pue >= 1))
-    return InvalidArgument(fmt::format("--pue must be at least 1 (got {})", r.pue));
+    return InvalidArgument(fmt::format("`pue` must be at least 1 (got {})", r.pue));
 
   DeviceRate rate;
   rate.precision = std::string(PrecisionName(r.precision));
@@ -124,7 +125,7 @@ Result<DeviceRate> ResolveRate(const HardwareRequest& r, const DeviceCatalog& ca
     rate.mfu = r.mfu.value_or(kDefaultMfu);
     if (r.sparsity == Sparsity::kSparse24) rate.precision += " (2:4 sparse)";
   } else {
-    return InvalidArgument("say which device: --device NAME (see --list-devices) or --device-flops X");
+    return InvalidArgument("say which device: `device` (a catalog id) or `device_flops` (a sustained FLOP/s)");
   }
   if (r.memory_bytes) rate.memory_bytes = *r.memory_bytes;
   if (r.bandwidth_bytes_per_s) rate.bandwidth_bytes_per_s = *r.bandwidth_bytes_per_s;
@@ -309,9 +310,9 @@ Result<Plan> MakePlan(const PlanRequest& request, const DeviceCatalog& catalog) 
   const ShapeRequest& shape = request.shape;
   if (request.model) {
     LMLAB_RETURN_IF_ERROR(ValidateShape(*request.model));
-    if (compute.params) return InvalidArgument("give --params or a model shape (--preset/--model-config), not both");
+    if (compute.params) return InvalidArgument("give `params` or a model shape (`preset` or `model_config`), not both");
     if (shape.layers || shape.hidden || shape.heads || shape.vocab)
-      return InvalidArgument("--layers/--hidden/--heads/--vocab come from the model shape; drop them");
+      return InvalidArgument("`layers`, `hidden`, `heads` and `vocab` come from the model shape; drop them");
     plan.model = request.model;
     plan.model_params = CountParams(*request.model);
     compute.params = plan.model_params->total;
@@ -319,13 +320,13 @@ Result<Plan> MakePlan(const PlanRequest& request, const DeviceCatalog& catalog) 
   }
   const HardwareTimeRequest& hw_time = request.hardware_time;
   if (hw_time.devices.has_value() != hw_time.days.has_value())
-    return InvalidArgument("Epoch's hardware method needs both --run-devices and --run-days");
+    return InvalidArgument("Epoch's hardware method needs both `run_devices` and `run_days`");
   if (hw_time.devices && *hw_time.devices <= 0)
-    return InvalidArgument(fmt::format("--run-devices must be positive (got {})", *hw_time.devices));
+    return InvalidArgument(fmt::format("`run_devices` must be positive (got {})", *hw_time.devices));
   if (hw_time.days && !PositiveFinite(*hw_time.days))
-    return InvalidArgument(fmt::format("--run-days must be a positive number (got {})", *hw_time.days));
+    return InvalidArgument(fmt::format("`run_days` must be a positive number (got {})", *hw_time.days));
   if (!(hw_time.mfu_low > 0 && hw_time.mfu_low <= hw_time.mfu_high && hw_time.mfu_high <= 1))
-    return InvalidArgument(fmt::format("--mfu-range must be two values with 0 < low <= high <= 1 (got {}, {})",
+    return InvalidArgument(fmt::format("`mfu_range` must be two values with 0 < low <= high <= 1 (got {}, {})",
                                        hw_time.mfu_low, hw_time.mfu_high));
   const bool hardware_only = hw_time.devices && !compute.flops && !compute.tokens &&
                              compute.chinchilla == Chinchilla::kOff && (!compute.params || request.model);
@@ -348,21 +349,21 @@ Result<Plan> MakePlan(const PlanRequest& request, const DeviceCatalog& catalog) 
     if (hw_time.devices) plan.epoch = EstimateHardwareTime(plan.compute.flops, plan.rate, request.hardware.mfu, hw_time);
   }
   for (int64_t n : request.devices)
-    if (n <= 0) return InvalidArgument(fmt::format("--devices must be positive (got {})", n));
+    if (n <= 0) return InvalidArgument(fmt::format("`devices` must be positive (got {})", n));
   for (double d : request.days)
-    if (!PositiveFinite(d)) return InvalidArgument(fmt::format("--days must be a positive number (got {})", d));
-  for (auto [v, flag] : {std::pair{shape.layers, "--layers"}, {shape.hidden, "--hidden"}, {shape.heads, "--heads"},
-                         {shape.vocab, "--vocab"}})
-    if (v && *v <= 0) return InvalidArgument(fmt::format("{} must be positive (got {})", flag, *v));
-  if (shape.seq_len <= 0) return InvalidArgument("--seq-len must be positive");
-  if (shape.micro_batch <= 0) return InvalidArgument("--micro-batch must be positive");
-  if (shape.tensor_parallel <= 0) return InvalidArgument("--tensor-parallel must be positive");
-  if (shape.pipeline_parallel <= 0) return InvalidArgument("--pipeline-parallel must be positive");
-  if (shape.micro_batches < 0) return InvalidArgument("--micro-batches must not be negative (0 = pipeline stages)");
+    if (!PositiveFinite(d)) return InvalidArgument(fmt::format("`days` must be a positive number (got {})", d));
+  for (auto [v, flag] : {std::pair{shape.layers, "layers"}, {shape.hidden, "hidden"}, {shape.heads, "heads"},
+                         {shape.vocab, "vocab"}})
+    if (v && *v <= 0) return InvalidArgument(fmt::format("`{}` must be positive (got {})", flag, *v));
+  if (shape.seq_len <= 0) return InvalidArgument("`seq_len` must be positive");
+  if (shape.micro_batch <= 0) return InvalidArgument("`micro_batch` must be positive");
+  if (shape.tensor_parallel <= 0) return InvalidArgument("`tensor_parallel` must be positive");
+  if (shape.pipeline_parallel <= 0) return InvalidArgument("`pipeline_parallel` must be positive");
+  if (shape.micro_batches < 0) return InvalidArgument("`micro_batches` must not be negative (0 = pipeline stages)");
   if (shape.hidden && shape.heads && *shape.hidden % *shape.heads != 0)
-    return InvalidArgument(fmt::format("--heads ({}) must divide --hidden ({})", *shape.heads, *shape.hidden));
+    return InvalidArgument(fmt::format("`heads` ({}) must divide `hidden` ({})", *shape.heads, *shape.hidden));
   if (request.model && shape.pipeline_parallel > request.model->layers)
-    return InvalidArgument(fmt::format("--pipeline-parallel ({}) exceeds the model's {} layers", shape.pipeline_parallel,
+    return InvalidArgument(fmt::format("`pipeline_parallel` ({}) exceeds the model's {} layers", shape.pipeline_parallel,
                                        request.model->layers));
 
   plan.device_seconds = plan.compute.flops / plan.rate.sustained_flops;

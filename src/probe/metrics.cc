@@ -4,26 +4,12 @@
 #include <cmath>
 #include <numeric>
 
+#include "lmlab/core/stats.h"
+
 namespace lmlab::probe {
 namespace {
 
 constexpr double kDegToRad = M_PI / 180.0;
-
-Eigen::VectorXd Ranks(const Eigen::VectorXd& v) {
-  const Eigen::Index n = v.size();
-  std::vector<Eigen::Index> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](Eigen::Index a, Eigen::Index b) { return v(a) < v(b); });
-  Eigen::VectorXd r(n);
-  for (Eigen::Index i = 0; i < n;) {
-    Eigen::Index j = i;
-    while (j + 1 < n && v(order[j + 1]) == v(order[i])) ++j;
-    double avg = (i + j) / 2.0 + 1.0;  // ranks are 1-based; ties share the average
-    for (Eigen::Index t = i; t <= j; ++t) r(order[t]) = avg;
-    i = j + 1;
-  }
-  return r;
-}
 
 // Distance between a predicted point p (row of pred) and a true point t.
 double Distance(const Eigen::MatrixXd& pred, Eigen::Index p, const Eigen::MatrixXd& truth, Eigen::Index t,
@@ -48,13 +34,16 @@ double RSquared(const Eigen::VectorXd& truth, const Eigen::VectorXd& pred) {
   return 1.0 - ss_res / ss_tot;
 }
 
-double Pearson(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
-  Eigen::ArrayXd da = a.array() - a.mean(), db = b.array() - b.mean();
-  double den = std::sqrt((da * da).sum() * (db * db).sum());
-  return den > 0 ? (da * db).sum() / den : 0.0;
-}
+namespace {
+std::span<const double> View(const Eigen::VectorXd& v) { return {v.data(), static_cast<size_t>(v.size())}; }
+double ZeroIfUndefined(double r) { return std::isnan(r) ? 0.0 : r; }
+}  // namespace
 
-double Spearman(const Eigen::VectorXd& a, const Eigen::VectorXd& b) { return Pearson(Ranks(a), Ranks(b)); }
+double Pearson(const Eigen::VectorXd& a, const Eigen::VectorXd& b) { return ZeroIfUndefined(lmlab::Pearson(View(a), View(b))); }
+
+double Spearman(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
+  return ZeroIfUndefined(lmlab::Spearman(View(a), View(b)));
+}
 
 std::vector<double> ProximityErrorsFor(const Eigen::MatrixXd& truth, const Eigen::MatrixXd& pred, TargetKind kind,
                                        const std::vector<int64_t>& subset) {
@@ -68,7 +57,9 @@ std::vector<double> ProximityErrorsFor(const Eigen::MatrixXd& truth, const Eigen
     int64_t closer = 0;
     for (Eigen::Index j = 0; j < n; ++j)
       if (j != i && Distance(pred, j, truth, i, kind) < own) ++closer;
-    out[s] = static_cast<double>(closer) / static_cast<double>(n - 1);
+    // The paper's mean over every column j, its own included (never closer):
+    // evaluation.py's proximity_scores averages a row of the n x n matrix.
+    out[s] = static_cast<double>(closer) / static_cast<double>(n);
   }
   return out;
 }
@@ -99,18 +90,10 @@ LayerMetrics ComputeMetrics(const Eigen::MatrixXd& truth, const Eigen::MatrixXd&
   if (kind == TargetKind::kPlace && truth.cols() == 2) {
     std::vector<double> km(m.n);
     for (Eigen::Index i = 0; i < m.n; ++i) km[i] = HaversineKm(pred(i, 0), pred(i, 1), truth(i, 0), truth(i, 1));
-    m.mean_km = std::accumulate(km.begin(), km.end(), 0.0) / static_cast<double>(m.n);
-    std::nth_element(km.begin(), km.begin() + m.n / 2, km.end());
-    double hi = km[m.n / 2];
-    if (m.n % 2 == 0) {
-      double lo = *std::max_element(km.begin(), km.begin() + m.n / 2);
-      m.median_km = (lo + hi) / 2;
-    } else {
-      m.median_km = hi;
-    }
+    m.mean_km = Mean(km);
+    m.median_km = Median(std::move(km));
   }
-  std::vector<double> prox = ProximityErrors(truth, pred, kind);
-  m.proximity_error = prox.empty() ? 0 : std::accumulate(prox.begin(), prox.end(), 0.0) / static_cast<double>(prox.size());
+  m.proximity_error = Mean(ProximityErrors(truth, pred, kind));  // m.n > 0 here
   return m;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include "lmlab/core/file.h"
@@ -89,15 +90,16 @@ std::string RenderSweepTable(const SweepResult& s) {
 
 std::string RenderHoldoutTable(const HoldoutResult& h) {
   bool km = !h.blocks.empty() && h.blocks[0].block_mean_km >= 0;
-  std::vector<std::string> headers = {h.group_column, "n", "prox err (block)", "prox err (random)", "R2 (block)",
-                                      "R2 (random)"};
-  if (km) headers.insert(headers.end(), {"km (block)", "km (random)"});
+  std::vector<std::string> headers = {h.group_column, "n", "prox err (block)", "prox err (baseline)", "R2 (block)",
+                                      "R2 (baseline)"};
+  if (km) headers.insert(headers.end(), {"km (block)", "km (baseline)"});
   std::vector<Align> align(headers.size(), Align::kRight);
   align[0] = Align::kLeft;
   Table t(headers, align);
   for (const auto& b : h.blocks) {
-    std::vector<std::string> row = {b.block, std::to_string(b.n), F3(b.block_proximity), F3(b.random_proximity),
-                                    F3(b.block_r2), F3(b.random_r2)};
+    const bool base = b.baseline_n > 0 || h.baseline.empty();  // reports from before baseline_n had one always
+    std::vector<std::string> row = {b.block, std::to_string(b.n), F3(b.block_proximity),
+                                    base ? F3(b.random_proximity) : "-", F3(b.block_r2), base ? F3(b.random_r2) : "-"};
     if (km) row.insert(row.end(), {KmCell(b.block_mean_km), KmCell(b.random_mean_km)});
     t.AddRow(row);
   }
@@ -140,12 +142,56 @@ std::string RenderNeuronTable(const NeuronSearchResult& n) {
   return out;
 }
 
+std::string RenderControlTable(const ProbeReport& r) {
+  if (r.controls.empty()) return "";
+  std::vector<std::string> headers = {"layer", "probe R2"};
+  for (const auto& c : r.controls) headers.push_back(c.name + " R2");
+  headers.push_back("probe - strongest");
+  Table t(headers, std::vector<Align>(headers.size(), Align::kRight));
+  for (const auto& l : r.sweep.layers) {
+    std::vector<std::string> row = {std::to_string(l.layer) + (l.layer == r.sweep.best_layer ? "*" : ""), F3(l.test.r2)};
+    double strongest = -1e300;
+    for (const auto& c : r.controls) {
+      // A control without layers (the static embedding) holds one value for every row.
+      double v = std::nan("");
+      for (size_t i = 0; i < c.layers.size() && i < c.test_r2.size(); ++i)
+        if (c.layers[i] == l.layer || c.layers[i] < 0) v = c.test_r2[i];
+      row.push_back(std::isnan(v) ? "-" : F3(v));
+      if (!std::isnan(v)) strongest = std::max(strongest, v);
+    }
+    row.push_back(strongest > -1e300 ? F3(l.test.r2 - strongest) : "-");
+    t.AddRow(row);
+  }
+  return t.Render();
+}
+
+std::string HeadlineText(const ProbeReport& r) {
+  const Headline& h = r.headline;
+  if (h.strongest_control.empty())
+    return fmt::format("Best layer {}: test R2 {:.3f}; no control ran, so nothing says how much of it the model "
+                       "learned.",
+                       h.layer, h.r2);
+  std::string verdict = h.gap >= 0.3   ? "well above every control"
+                        : h.gap >= 0.1 ? "above every control, by a modest margin"
+                        : h.gap > 0    ? "barely above the strongest control: little beyond what it gives"
+                                       : "not above the strongest control: no evidence of a learned map/timeline";
+  return fmt::format("Best layer {}: test R2 {:.3f} against {:.3f} for the strongest control ({}): gap {:+.3f}, {}.",
+                     h.layer, h.r2, h.control_r2, h.strongest_control, h.gap, verdict);
+}
+
 std::string RenderReportText(const ProbeReport& r) {
-  std::string out = fmt::format("Probe: {} on {} ({} entities, prompt '{}'), {} layers x {}\n", r.model, r.dataset,
-                                r.n_entities, r.prompt_template, r.n_layers, r.n_embd);
+  std::string out = fmt::format("Probe: {} on {} ({} entities, prompt '{}', protocol {}), {} layers x {}\n", r.model,
+                                r.dataset, r.n_entities, r.prompt_template, r.protocol, r.n_layers, r.n_embd);
+  if (!r.prompt_example.empty()) out += fmt::format("First prompt: \"{}\"\n", r.prompt_example);
+  if (!r.target_note.empty()) out += fmt::format("Target: {}\n", r.target_note);
+  if (!r.alphas.empty())
+    out += fmt::format("Penalties: {} from {} to {} ({} edges)\n", r.alphas.size(), FormatSignificant(r.alphas.front(), 3),
+                       FormatSignificant(r.alphas.back(), 3), r.grid_edge.empty() ? "kept" : r.grid_edge);
   out += fmt::format("Train {} / test {} entities. * = best layer by test R2.\n\n", r.sweep.train_rows.size(),
                      r.sweep.test_rows.size());
   out += RenderSweepTable(r.sweep);
+  if (!r.controls.empty()) out += "\nThe probe against each control (test R2):\n" + RenderControlTable(r);
+  out += "\n" + HeadlineText(r) + "\n";
   const LayerResult* best = nullptr;
   for (const auto& l : r.sweep.layers)
     if (l.layer == r.sweep.best_layer) best = &l;
@@ -156,12 +202,14 @@ std::string RenderReportText(const ProbeReport& r) {
     if (r.sweep.shuffle_ran) out += fmt::format("; shuffled targets {:.3f}", best->shuffled_test_r2);
     out += "\n";
   }
-  for (const auto& c : r.controls) {
-    double m = c.test_r2.empty() ? 0 : *std::max_element(c.test_r2.begin(), c.test_r2.end());
-    out += fmt::format("Control '{}': best test R2 {:.3f} across layers.\n", c.name, m);
-  }
+  for (const auto& c : r.controls)
+    out += fmt::format("Control '{}': best test R2 {:.3f}{}. {}\n", c.name, c.best_r2,
+                       c.best_layer >= 0 ? fmt::format(" (layer {})", c.best_layer) : "", c.detail);
+  for (const auto& note : r.notes) out += "Note: " + note + "\n";
   for (const auto& h : r.holdouts)
-    out += fmt::format("\nBlock hold-out by {} at layer {}:\n{}", h.group_column, h.layer, RenderHoldoutTable(h));
+    out += fmt::format("\nBlock hold-out by {} at layer {} (penalty {}, baseline: {}):\n{}", h.group_column, h.layer,
+                       h.alpha > 0 ? FormatSignificant(h.alpha, 3) : "by leave-one-out per fit",
+                       h.baseline.empty() ? "random split" : h.baseline, RenderHoldoutTable(h));
   for (const auto& c : r.cross_prompt)
     out += fmt::format("\nTrained on prompt '{}', tested on '{}':\n{}", c.train_prompt, c.test_prompt,
                        RenderCrossPromptTable(c));
@@ -200,10 +248,18 @@ std::string R2ByLayerSvg(const ProbeReport& r) {
   if (r.sweep.shuffle_ran)
     add("shuffled targets", "#bab0ac", "5,4", [](const LayerResult& l) { return l.shuffled_test_r2; });
   const char* control_colours[] = {"#e15759", "#b07aa1", "#9c755f"};
-  for (size_t c = 0; c < r.controls.size(); ++c) {
-    chart::Series s{.name = r.controls[c].name, .colour = control_colours[c % 3], .dash = "2,3"};
-    for (size_t i = 0; i < r.controls[c].test_r2.size(); ++i)
-      s.x.push_back(static_cast<double>(i)), s.y.push_back(clamp(r.controls[c].test_r2[i]));
+  size_t colour = 0;
+  for (const ControlRun& c : r.controls) {
+    if (c.name == "shuffled targets" && r.sweep.shuffle_ran) continue;  // drawn above from the sweep
+    chart::Series s{.name = c.name, .colour = control_colours[colour++ % 3], .dash = "2,3"};
+    const bool flat = !c.layers.empty() && c.layers[0] < 0;  // the static embedding: one value, every layer
+    if (flat && !c.test_r2.empty()) {
+      for (const auto& l : layers) s.x.push_back(static_cast<double>(l.layer)), s.y.push_back(clamp(c.test_r2[0]));
+    } else {
+      for (size_t i = 0; i < c.test_r2.size(); ++i)
+        s.x.push_back(static_cast<double>(i < c.layers.size() ? c.layers[i] : static_cast<int64_t>(i))),
+            s.y.push_back(clamp(c.test_r2[i]));
+    }
     series.push_back(std::move(s));
   }
   return chart::LineChartSvg(o, series);
@@ -263,6 +319,39 @@ std::string MapSvg(const SweepResult& s, size_t li) {
   return chart::LineChartSvg(o, series);
 }
 
+std::string AnimatedMapSvg(const SweepResult& s, double seconds_per_layer) {
+  const size_t n = s.layers.size();
+  if (n == 0) return MapSvg(s, 0);
+  if (n == 1) return MapSvg(s, 0);
+  // Each layer's map is a nested <svg>, shown for its share of the cycle by a
+  // discrete SMIL animation of its visibility: no script, so it animates
+  // wherever the SVG is inlined (the demo report, an image viewer).
+  std::string frames;
+  int width = 820, height = 0;
+  for (size_t i = 0; i < n; ++i) {
+    std::string frame = MapSvg(s, i);
+    if (height == 0) {
+      // The frame's own size, read from its root element.
+      const size_t w = frame.find("width=\""), h = frame.find("height=\"");
+      if (w != std::string::npos) width = std::atoi(frame.c_str() + w + 7);
+      if (h != std::string::npos) height = std::atoi(frame.c_str() + h + 8);
+    }
+    const double a = static_cast<double>(i) / static_cast<double>(n), b = static_cast<double>(i + 1) / static_cast<double>(n);
+    std::string values, times;
+    if (i == 0) values = "visible;hidden", times = fmt::format("0;{:.6f}", b);
+    else if (i + 1 == n) values = "hidden;visible", times = fmt::format("0;{:.6f}", a);
+    else values = "hidden;visible;hidden", times = fmt::format("0;{:.6f};{:.6f}", a, b);
+    frames += fmt::format(
+        "<g visibility=\"{}\"><animate attributeName=\"visibility\" calcMode=\"discrete\" values=\"{}\" "
+        "keyTimes=\"{}\" dur=\"{:.2f}s\" repeatCount=\"indefinite\"/>{}</g>\n",
+        i == 0 ? "visible" : "hidden", values, times, seconds_per_layer * static_cast<double>(n), frame);
+  }
+  if (height == 0) height = width / 2 + 80;
+  return fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\">"
+                     "<title>Predicted positions layer by layer ({2} layers, {3:.1f} s each)</title>\n{4}</svg>",
+                     width, height, n, seconds_per_layer, frames);
+}
+
 std::string ReportHtml(const ProbeReport& r) {
   std::string frames;
   for (size_t i = 0; i < r.sweep.layers.size(); ++i)
@@ -282,8 +371,9 @@ pre {{ font-size: 12px; background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </style></head><body>
 <h1>Space and time probe: {model} on {dataset}</h1>
 <p>Linear (ridge) probes on the residual stream after every layer, read at the last token of each entity
-(Gurnee &amp; Tegmark 2023, arXiv 2310.02207). Prompt template: <b>{prompt}</b>; {n} entities; {layers} layers &times; {embd}.</p>
-<h2>R&sup2; by layer</h2>
+(Gurnee &amp; Tegmark 2023, arXiv 2310.02207). Protocol <b>{protocol}</b>, prompt template <b>{prompt}</b>; {n} entities; {layers} layers &times; {embd}.</p>
+<p><b>{headline}</b></p>
+<h2>R&sup2; by layer, with the controls</h2>
 {r2}
 <h2>Across layers</h2>
 <div class="controls"><button id="play">&#9654; play</button>
@@ -309,7 +399,9 @@ document.getElementById('play').addEventListener('click', (e) => {{
 </body></html>
 )",
                   fmt::arg("model", chart::EscapeHtml(r.model)), fmt::arg("dataset", chart::EscapeHtml(r.dataset)),
-                  fmt::arg("prompt", chart::EscapeHtml(r.prompt_template)), fmt::arg("n", r.n_entities),
+                  fmt::arg("prompt", chart::EscapeHtml(r.prompt_template)),
+                  fmt::arg("protocol", chart::EscapeHtml(r.protocol)),
+                  fmt::arg("headline", chart::EscapeHtml(HeadlineText(r))), fmt::arg("n", r.n_entities),
                   fmt::arg("layers", r.n_layers), fmt::arg("embd", r.n_embd), fmt::arg("r2", R2ByLayerSvg(r)),
                   fmt::arg("max", r.sweep.layers.empty() ? 0 : r.sweep.layers.size() - 1),
                   fmt::arg("first", r.sweep.layers.empty() ? 0 : r.sweep.layers[0].layer), fmt::arg("frames", frames),

@@ -7,7 +7,8 @@
 
 #include "lmlab/core/file.h"
 #include "lmlab/core/json.h"
-#include "report/steps.h"
+#include "lmlab/core/text.h"
+#include "lmlab/report/internal/steps.h"
 
 namespace lmlab::report {
 namespace {
@@ -71,9 +72,8 @@ Result<DemoResult> RunDemo(const DemoOptions& o) {
     bool known = false;
     for (const auto& s : Steps()) known |= id == s.id;
     if (!known) {
-      std::string all;
-      for (const auto& s : Steps()) all += (all.empty() ? "" : ", ") + std::string(s.id);
-      return InvalidArgument("unknown demo step '" + id + "' (steps: " + all + ")");
+      return InvalidArgument("unknown demo step '" + id + "' (steps: " +
+                             Join(Steps(), ", ", [](const auto& s) { return std::string(s.id); }) + ")");
     }
   }
   auto start = std::chrono::steady_clock::now();

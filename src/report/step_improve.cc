@@ -8,11 +8,12 @@
 #include "lmlab/core/embedded.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/text.h"
 #include "lmlab/improve/render.h"
 #include "lmlab/improve/replay_model.h"
 #include "lmlab/improve/stop.h"
 #include "lmlab/report/html.h"
-#include "report/steps.h"
+#include "lmlab/report/internal/steps.h"
 
 namespace lmlab::report::internal {
 namespace {
@@ -75,8 +76,8 @@ Result<Section> ImproveStep(StepContext& ctx) {
                "Generation\", arXiv:2310.02304.";
   if (replay)
     s.label = "REPLAY RUN: the improvers below come from recorded completions (a test fixture), not from a language "
-              "model. This checks the loop, sandbox, budgets and audits end to end; it measures no model. Pass "
-              "--endpoint URL --api-model NAME for a real run.";
+              "model. This checks the loop, sandbox, budgets and audits end to end; it measures no model. "
+              "\"Rerun with a real model\" below shows how to measure one.";
   s.measured = fmt::format(
       "Ran {} round(s) of self-improvement on learning parity with noise (lpn) with {}: each improver ran in the "
       "bubblewrap sandbox, reaching the model and the utility only through the host, which enforced {} model calls "
@@ -99,8 +100,8 @@ Result<Section> ImproveStep(StepContext& ctx) {
     const auto& a = r.audit;
     int hacks = a.wrong_shape_outputs + a.inflated_scores + a.out_of_range_utilities + a.hidden_utility_probes +
                 a.budget_tampering + a.unknown_requests + a.non_string_results;
-    std::string strategies;
-    for (const auto& [k, v] : r.strategies) strategies += (strategies.empty() ? "" : ", ") + k + " " + std::to_string(v);
+    const std::string strategies =
+        Join(r.strategies, ", ", [](const auto& kv) { return kv.first + " " + std::to_string(kv.second); });
     rows.push_back({std::to_string(r.round), FormatFixed(r.meta_utility, 3),
                     r.round == 0 ? "seed" : (r.accepted ? "new" : "previous"), std::to_string(r.model_calls),
                     std::to_string(r.utility_calls), std::to_string(hacks), strategies.empty() ? "-" : strategies});

@@ -9,7 +9,7 @@
 #include "lmlab/plan/render.h"
 #include "lmlab/plan/tokens.h"
 #include "lmlab/report/html.h"
-#include "report/steps.h"
+#include "lmlab/report/internal/steps.h"
 
 namespace lmlab::report::internal {
 

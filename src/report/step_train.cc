@@ -9,7 +9,7 @@
 #include "lmlab/core/format.h"
 #include "lmlab/report/html.h"
 #include "lmlab/train/default_model.h"
-#include "report/steps.h"
+#include "lmlab/report/internal/steps.h"
 
 namespace lmlab::report::internal {
 namespace {

@@ -9,30 +9,17 @@
 
 #include "ggml.h"
 #include "gguf.h"
+#include "runtime/gguf_handles.h"
 #include "runtime/llama_common.h"  // ggml's log routed into a buffer, so its reason can go in our errors
 
 namespace lmlab::runtime {
 namespace {
 
-struct GgufFree {
-  void operator()(gguf_context* c) const { gguf_free(c); }
-};
-using GgufPtr = std::unique_ptr<gguf_context, GgufFree>;
+using internal::GgufPtr;
 
-// Parses the header (key-value pairs and tensor infos) with ggml's reader;
-// no tensor data is read.
 Result<GgufPtr> OpenHeader(const std::filesystem::path& path) {
-  LMLAB_RETURN_IF_ERROR(internal::CheckGgufFile(path));
-  internal::EnsureLlamaBackend();  // routes ggml's log (gguf's errors) into our buffer
-  internal::TakeLlamaError();
-  gguf_init_params params{.no_alloc = true, .ctx = nullptr};
-  GgufPtr ctx(gguf_init_from_file(path.c_str(), params));
-  if (!ctx) {
-    std::string why = internal::TakeLlamaError();
-    return ParseError(fmt::format("{}: malformed, truncated or unsupported GGUF header{}{}", path.string(),
-                                  why.empty() ? "" : ": ", why));
-  }
-  return ctx;
+  LMLAB_ASSIGN_OR_RETURN(internal::GgufHeader h, internal::OpenGgufHeader(path));
+  return std::move(h.gguf);
 }
 
 GgufTensorInfo Describe(const gguf_context* ctx, int64_t id) {
@@ -50,6 +37,27 @@ GgufTensorInfo Describe(const gguf_context* ctx, int64_t id) {
 }
 
 }  // namespace
+
+namespace internal {
+
+Result<GgufHeader> OpenGgufHeader(const std::filesystem::path& path, bool with_meta) {
+  LMLAB_RETURN_IF_ERROR(CheckGgufFile(path));
+  EnsureLlamaBackend();  // routes ggml's log (gguf's errors) into our buffer
+  TakeLlamaError();
+  ggml_context* meta = nullptr;
+  gguf_init_params params{.no_alloc = true, .ctx = with_meta ? &meta : nullptr};
+  GgufHeader h;
+  h.gguf.reset(gguf_init_from_file(path.c_str(), params));
+  h.meta.reset(meta);
+  if (!h.gguf || (with_meta && !h.meta)) {
+    const std::string why = TakeLlamaError();
+    return ParseError(fmt::format("{}: malformed, truncated or unsupported GGUF header{}{}", path.string(),
+                                  why.empty() ? "" : ": ", why));
+  }
+  return h;
+}
+
+}  // namespace internal
 
 Result<std::vector<GgufTensorInfo>> ListGgufTensors(const std::filesystem::path& path) {
   LMLAB_ASSIGN_OR_RETURN(GgufPtr ctx, OpenHeader(path));

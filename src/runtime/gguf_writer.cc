@@ -14,21 +14,18 @@
 
 #include "ggml.h"
 #include "gguf.h"
+#include "runtime/gguf_handles.h"
+
+#include "lmlab/core/text.h"
 
 namespace lmlab::runtime {
 namespace {
 
-struct GgufFree {
-  void operator()(gguf_context* c) const { gguf_free(c); }
-};
-struct GgmlFree {
-  void operator()(ggml_context* c) const { ggml_free(c); }
-};
+using internal::GgmlFree;
+using internal::GgufFree;
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
+  return "[" + Join(shape, ", ", [](int64_t d) { return std::to_string(d); }) + "]";
 }
 
 }  // namespace

@@ -145,11 +145,23 @@ class LlamaActivationModel final : public ActivationModel {
     out.mlp.resize(static_cast<size_t>(out.n_layers));
     const bool any_mlp = std::find(buf_.want_mlp.begin(), buf_.want_mlp.end(), 1) != buf_.want_mlp.end();
 
+    if (!request.prefix_tokens.empty() && request.prefix_tokens.size() != request.prompts.size())
+      return InvalidArgument(fmt::format("{} prefix token lists for {} prompts", request.prefix_tokens.size(),
+                                         request.prompts.size()));
     std::vector<std::vector<llama_token>> tokens(request.prompts.size());
     int64_t longest = 0;
     for (size_t p = 0; p < request.prompts.size(); ++p) {
       LMLAB_ASSIGN_OR_RETURN(tokens[p], internal::TokenizeText(vocab_, request.prompts[p], request.add_bos,
                                                                internal::ParseSpecial::kNo));
+      if (!request.prefix_tokens.empty() && !request.prefix_tokens[p].empty()) {
+        const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+        for (int32_t id : request.prefix_tokens[p])
+          if (id < 0 || id >= n_vocab)
+            return InvalidArgument(fmt::format("prefix token {} of prompt {} is outside the vocabulary (0..{})", id, p,
+                                               n_vocab - 1));
+        const bool bos = request.add_bos == AddBos::kYes && !tokens[p].empty() && tokens[p][0] == llama_vocab_bos(vocab_);
+        tokens[p].insert(tokens[p].begin() + (bos ? 1 : 0), request.prefix_tokens[p].begin(), request.prefix_tokens[p].end());
+      }
       if (tokens[p].empty()) return InvalidArgument(fmt::format("prompt {} is empty (and no BOS is added)", p));
       out.n_tokens[p] = static_cast<int32_t>(tokens[p].size());
       longest = std::max<int64_t>(longest, static_cast<int64_t>(tokens[p].size()));
@@ -265,6 +277,14 @@ class LlamaActivationModel final : public ActivationModel {
     return out;
   }
 
+  Result<std::vector<int32_t>> Tokenize(std::string_view text, AddBos add_bos) override {
+    LMLAB_ASSIGN_OR_RETURN(std::vector<llama_token> ids,
+                           internal::TokenizeText(vocab_, text, add_bos, internal::ParseSpecial::kNo));
+    return std::vector<int32_t>(ids.begin(), ids.end());
+  }
+
+  int64_t n_vocab() const override { return llama_vocab_n_tokens(vocab_); }
+
  private:
   std::string Architecture() const {
     char arch[64] = "?";
@@ -342,8 +362,8 @@ class LlamaActivationModel final : public ActivationModel {
 }  // namespace
 
 Result<std::unique_ptr<ActivationModel>> OpenActivationModel(const ModelSpec& spec) {
-  if (spec.gguf_path.empty()) return InvalidArgument("activation capture needs a local model: pass --model PATH.gguf");
-  if (spec.n_ctx < 0) return InvalidArgument("--ctx must not be negative (0 = the model's training context)");
+  if (spec.gguf_path.empty()) return InvalidArgument("activation capture needs a local GGUF model (`gguf_path`)");
+  if (spec.n_ctx < 0) return InvalidArgument("`n_ctx` must not be negative (0 = the model's training context)");
   LMLAB_ASSIGN_OR_RETURN(ModelPtr model, internal::LoadLlamaModel(spec));
   if (!llama_model_has_decoder(model.get()) || llama_model_has_encoder(model.get()))
     return Unsupported("activation capture supports decoder-only models");

@@ -10,7 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <thread>
+
+#include "lmlab/core/threads.h"
+
+#include "lmlab/core/text.h"
 
 namespace lmlab::runtime::internal {
 namespace {
@@ -39,11 +42,6 @@ void LogCallback(ggml_log_level level, const char* text, void* /*user_data*/) {
   if (level == GGML_LOG_LEVEL_ERROR && s.errors.size() < 32) s.errors.emplace_back(text);
 }
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 }  // namespace
 
 void EnsureLlamaBackend() {
@@ -68,7 +66,7 @@ std::string TakeLlamaError() {
   // function names and the generic lines.
   std::string out;
   for (std::string e : errors) {
-    e = Trim(std::move(e));
+    e.resize(TrimEnd(e).size());
     size_t colon = e.find(": ");
     if (colon != std::string::npos && e.find(' ') > colon) e.erase(0, colon + 2);
     for (std::string_view prefix : {"error loading model: ", "llama_model_loader: "})
@@ -77,7 +75,7 @@ std::string TakeLlamaError() {
     if (!out.empty()) out += "; ";
     out += e;
   }
-  if (out.empty() && !errors.empty()) out = Trim(errors.back());
+  if (out.empty() && !errors.empty()) out = TrimEnd(errors.back());
   return out;
 }
 
@@ -98,7 +96,7 @@ Status CheckGgufFile(const std::filesystem::path& path) {
 Result<ModelPtr> LoadLlamaModel(const ModelSpec& spec) {
   EnsureLlamaBackend();
   LMLAB_RETURN_IF_ERROR(CheckGgufFile(spec.gguf_path));
-  if (spec.n_gpu_layers < -1) return InvalidArgument("--gpu-layers must be -1 (all), 0 or positive");
+  if (spec.n_gpu_layers < -1) return InvalidArgument("`n_gpu_layers` must be -1 (all), 0 or positive");
 
   llama_model_params params = llama_model_default_params();
   // 0 (the flag's default) defers to $LMLAB_GPU_LAYERS, so a GPU machine sets
@@ -126,7 +124,7 @@ llama_context_params ContextParams(const ModelSpec& spec, const llama_model* mod
   p.n_ctx = static_cast<uint32_t>(n_ctx);
   p.n_batch = static_cast<uint32_t>(std::min<int64_t>(n_ctx, 2048));
   p.n_ubatch = std::min<uint32_t>(p.n_batch, 512);
-  int threads = spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = ResolveThreads(spec.threads);
   p.n_threads = threads;
   p.n_threads_batch = threads;
   p.no_perf = true;
@@ -183,7 +181,7 @@ std::string TokenPiece(const llama_vocab* vocab, llama_token token) {
 }
 
 std::unexpected<Error> ContextOverflow(int64_t n_tokens, int64_t n_ctx, std::string_view what) {
-  return OutOfRange(fmt::format("{} has {} tokens but the context holds {}; shorten it or pass a larger --ctx", what,
+  return OutOfRange(fmt::format("{} has {} tokens but the context holds {}; shorten it or give a larger `n_ctx`", what,
                                 n_tokens, n_ctx));
 }
 

@@ -49,7 +49,7 @@ std::string TakeLlamaError();
 Result<ModelPtr> LoadLlamaModel(const ModelSpec& spec);
 
 // Context parameters from a spec: n_ctx (0 = the training context, capped at
-// 4096), threads (0 = all cores).
+// 4096), threads (0 = the idle cores, core/threads.h).
 llama_context_params ContextParams(const ModelSpec& spec, const llama_model* model);
 
 // Metadata for ModelInfo (chat_format is the chat formatter's to say).

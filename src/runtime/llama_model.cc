@@ -6,10 +6,11 @@
 #include <cmath>
 #include <functional>
 
+#include "ggml-cpu.h"
 #include "lmlab/runtime/backends.h"
 #include "runtime/chat_format.h"
 #include "runtime/llama_common.h"
-#include "runtime/stop_strings.h"
+#include "lmlab/runtime/internal/stop_strings.h"
 
 namespace lmlab::runtime {
 namespace {
@@ -17,6 +18,11 @@ namespace {
 using internal::ContextPtr;
 using internal::ModelPtr;
 using internal::SamplerPtr;
+
+struct ThreadpoolDeleter {
+  void operator()(ggml_threadpool* t) const { ggml_threadpool_free(t); }
+};
+using ThreadpoolPtr = std::unique_ptr<ggml_threadpool, ThreadpoolDeleter>;
 
 // log-softmax of `logits` ([n_vocab]), accumulated in double.
 std::vector<float> LogSoftmax(const float* logits, int32_t n_vocab) {
@@ -33,8 +39,12 @@ class LlamaModel final : public LanguageModel {
  public:
   // n_ctx: the context asked for; llama.cpp may round its cache up (to a
   // multiple of 256), but lmlab keeps to what the user asked.
-  LlamaModel(ModelSpec spec, ModelPtr model, ContextPtr ctx, int64_t n_ctx)
-      : spec_(std::move(spec)), model_(std::move(model)), ctx_(std::move(ctx)), chat_(model_.get()) {
+  LlamaModel(ModelSpec spec, ModelPtr model, ContextPtr ctx, ThreadpoolPtr threadpool, int64_t n_ctx)
+      : spec_(std::move(spec)),
+        model_(std::move(model)),
+        threadpool_(std::move(threadpool)),
+        ctx_(std::move(ctx)),
+        chat_(model_.get()) {
     vocab_ = llama_model_get_vocab(model_.get());
     n_vocab_ = llama_vocab_n_tokens(vocab_);
     info_ = internal::DescribeModel(model_.get(), spec_, std::min<int64_t>(n_ctx, llama_n_ctx(ctx_.get())));
@@ -186,7 +196,11 @@ class LlamaModel final : public LanguageModel {
   // (rows 0..count-1) are readable.
   using BatchCallback = std::function<Status(int32_t start, int32_t count)>;
   Status DecodePrompt(std::span<const llama_token> tokens, Outputs outputs, const BatchCallback& on_batch = {}) {
-    llama_memory_clear(llama_get_memory(ctx_.get()), true);
+    // Marks every cell free without zeroing the cache (a memset of all of
+    // it, per request): attention masks free cells out, and the cache only
+    // ever holds finite values (zeros, then computed K and V), as in
+    // llama-bench and llama-server.
+    llama_memory_clear(llama_get_memory(ctx_.get()), /*data=*/false);
     const int32_t n_batch = static_cast<int32_t>(llama_n_batch(ctx_.get()));
     const int32_t n = static_cast<int32_t>(tokens.size());
     llama_batch batch = llama_batch_init(std::min(n, n_batch), 0, 1);
@@ -215,12 +229,9 @@ class LlamaModel final : public LanguageModel {
     return Internal(fmt::format("llama_decode failed ({}){}{}", rc, why.empty() ? "" : ": ", why));
   }
 
+  // The sampling chain for temperature > 0 (greedy decoding needs none).
   SamplerPtr MakeSampler(const SamplingParams& p) {
     SamplerPtr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
-    if (p.temperature <= 0) {
-      llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
-      return chain;
-    }
     if (p.top_k > 0) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_k(p.top_k));
     if (p.top_p > 0 && p.top_p < 1) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(p.top_p, 1));
     llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(p.temperature));
@@ -249,7 +260,7 @@ class LlamaModel final : public LanguageModel {
     c.finish_reason = "length";
     LMLAB_RETURN_IF_ERROR(DecodePrompt(prompt, Outputs::kLast));
 
-    SamplerPtr sampler = MakeSampler(params);
+    SamplerPtr sampler = params.temperature > 0 ? MakeSampler(params) : nullptr;  // greedy: Argmax()
     std::vector<std::string> stops = params.stop;
     stops.insert(stops.end(), extra_stops.begin(), extra_stops.end());
     internal::StopStrings stop(std::move(stops));
@@ -266,7 +277,10 @@ class LlamaModel final : public LanguageModel {
         std::vector<float> lp = LogSoftmax(llama_get_logits_ith(ctx_.get(), -1), n_vocab_);
         c.logprobs.push_back(TopLogprobs(lp, params.top_logprobs));
       }
-      llama_token token = llama_sampler_sample(sampler.get(), ctx_.get(), -1);
+      // Greedy reads the argmax straight off the logits (the first maximum,
+      // as llama.cpp's greedy sampler picks) instead of copying the whole
+      // vocabulary into a sampler chain every token.
+      llama_token token = sampler ? llama_sampler_sample(sampler.get(), ctx_.get(), -1) : Argmax();
       if (params.top_logprobs > 0) {
         TokenLogprob& t = c.logprobs.back();
         t.id = token;
@@ -300,6 +314,11 @@ class LlamaModel final : public LanguageModel {
     return c;
   }
 
+  llama_token Argmax() const {
+    const float* logits = llama_get_logits_ith(ctx_.get(), -1);
+    return static_cast<llama_token>(std::max_element(logits, logits + n_vocab_) - logits);
+  }
+
   // The `k` most likely tokens of a log-distribution; remembers it so the
   // sampled token's logprob can be read after sampling.
   TokenLogprob TopLogprobs(std::vector<float> lp, int k) {
@@ -318,6 +337,7 @@ class LlamaModel final : public LanguageModel {
 
   ModelSpec spec_;
   ModelPtr model_;
+  ThreadpoolPtr threadpool_;  // outlives ctx_ (declared before it), which computes on it
   ContextPtr ctx_;
   internal::ChatFormatter chat_;  // the GGUF's chat template, parsed once
   const llama_vocab* vocab_ = nullptr;
@@ -329,18 +349,25 @@ class LlamaModel final : public LanguageModel {
 }  // namespace
 
 Result<std::unique_ptr<LanguageModel>> OpenLlamaModel(const ModelSpec& spec) {
-  if (spec.gguf_path.empty()) return InvalidArgument("no model file given: pass --model PATH.gguf");
-  if (spec.n_ctx < 0) return InvalidArgument("--ctx must not be negative (0 = the model's training context)");
-  if (spec.threads < 0) return InvalidArgument("--threads must not be negative (0 = all cores)");
+  if (spec.gguf_path.empty()) return InvalidArgument("no model file given (`gguf_path`)");
+  if (spec.n_ctx < 0) return InvalidArgument("`n_ctx` must not be negative (0 = the model's training context)");
+  if (spec.threads < 0) return InvalidArgument("`threads` must not be negative (0 = the idle cores)");
   LMLAB_ASSIGN_OR_RETURN(ModelPtr model, internal::LoadLlamaModel(spec));
   llama_context_params cparams = internal::ContextParams(spec, model.get());
-  llama_context* ctx = llama_init_from_model(model.get(), cparams);
+  // One CPU threadpool for the context's life, as llama.cpp's tools attach:
+  // without it ggml builds and frees a throwaway pool for every decode.
+  ggml_threadpool_params tpp = ggml_threadpool_params_default(cparams.n_threads);
+  ThreadpoolPtr threadpool(ggml_threadpool_new(&tpp));
+  if (!threadpool) return Internal("cannot create a CPU threadpool");
+  ContextPtr ctx(llama_init_from_model(model.get(), cparams));
   if (!ctx) {
     std::string why = internal::TakeLlamaError();
     return Internal(fmt::format("cannot create a llama.cpp context for {}{}{}", spec.gguf_path,
                                 why.empty() ? "" : ": ", why));
   }
-  return std::unique_ptr<LanguageModel>(std::make_unique<LlamaModel>(spec, std::move(model), ContextPtr(ctx), cparams.n_ctx));
+  llama_attach_threadpool(ctx.get(), threadpool.get(), threadpool.get());
+  return std::unique_ptr<LanguageModel>(
+      std::make_unique<LlamaModel>(spec, std::move(model), std::move(ctx), std::move(threadpool), cparams.n_ctx));
 }
 
 }  // namespace lmlab::runtime

@@ -11,9 +11,9 @@
 #include <optional>
 #include <set>
 
+#include "lmlab/core/sse.h"
 #include "lmlab/runtime/backends.h"
 #include "lmlab/runtime/http_openai.h"
-#include "runtime/sse.h"
 
 namespace lmlab::runtime {
 namespace {
@@ -88,7 +88,7 @@ std::string ErrorType(const std::string& body) {
 // llama-server's /tokenize, /props live.
 Result<std::string> BaseUrl(std::string url) {
   if (!url.starts_with("http://") && !url.starts_with("https://"))
-    return InvalidArgument("--endpoint must start with http:// or https:// (got '" + url + "')");
+    return InvalidArgument("`endpoint` must start with http:// or https:// (got '" + url + "')");
   while (url.ends_with("/")) url.pop_back();
   if (url.ends_with("/v1")) url.resize(url.size() - 3);
   while (url.ends_with("/")) url.pop_back();
@@ -186,7 +186,7 @@ class OpenAiModel : public LanguageModel {
     } else if (res.status != 404) {  // a server without /v1/models can still serve completions
       return HttpError(res, "/v1/models");
     }
-    if (info_.name.empty()) return InvalidArgument("--endpoint needs --api-model NAME (the server lists no models)");
+    if (info_.name.empty()) return InvalidArgument("the server lists no models: name the model to request (`api_model`)");
     if (llama_server_) {
       RetryPolicy once = options_.retry;
       once.max_retries = 0;
@@ -229,13 +229,13 @@ class OpenAiModel : public LanguageModel {
   Result<std::vector<float>> NextTokenLogprobs(std::string_view) override {
     return Unsupported(
         "an OpenAI-compatible endpoint returns only the top few log-probs, not the whole vocabulary; "
-        "use a local --model PATH.gguf for next-token distributions");
+        "use a local GGUF model (`gguf_path`) for next-token distributions");
   }
 
   Result<std::vector<TokenLogprob>> ScoreText(std::string_view text) override {
     if (llama_server_)
       return Unsupported("llama-server cannot score a given text (its /v1/completions has no echo); "
-                         "use a local --model PATH.gguf or an endpoint with echo (vLLM)");
+                         "use a local GGUF model (`gguf_path`) or an endpoint with echo (vLLM)");
     json body = {{"model", info_.name}, {"prompt", std::string(text)}, {"max_tokens", 1},
                  {"temperature", 0},    {"echo", true},              {"logprobs", 1}};
     LMLAB_ASSIGN_OR_RETURN(HttpResponse res, Call("POST", "/v1/completions", Dump(body), options_.retry));
@@ -333,7 +333,7 @@ class OpenAiModel : public LanguageModel {
                               msg.find("context length") != std::string::npos ||
                               msg.find("context size") != std::string::npos))
       return OutOfRange(fmt::format("{}: {}", where, msg));
-    if (res.status == 404) return NotFound(fmt::format("{}: {} (check --endpoint and --api-model)", where, msg));
+    if (res.status == 404) return NotFound(fmt::format("{}: {} (check `endpoint` and `api_model`)", where, msg));
     if (IsRetryableStatus(res.status))
       return Unavailable(fmt::format("{} after {} retries: {}", where, options_.retry.max_retries, msg));
     if (res.status >= 400 && res.status < 500) return InvalidArgument(fmt::format("{}: {}", where, msg));

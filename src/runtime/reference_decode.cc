@@ -1,4 +1,4 @@
-#include "runtime/reference_decode.h"
+#include "lmlab/runtime/internal/reference_decode.h"
 
 #include <chrono>
 

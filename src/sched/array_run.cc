@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "lmlab/core/file.h"
+#include "lmlab/core/hash.h"
 #include "lmlab/core/json.h"
 
 namespace lmlab::sched {
@@ -20,12 +21,6 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 constexpr const char* kFormat = "lmlab array state";
-
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
 
 // What state.json holds: enough to follow the job from another process.
 struct State {

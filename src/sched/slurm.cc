@@ -9,28 +9,12 @@
 #include "lmlab/core/file.h"
 #include "lmlab/core/json.h"
 #include "lmlab/core/parse.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::sched {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
-  return s;
-}
-
-std::vector<std::string_view> Split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t at = 0;
-  while (true) {
-    size_t next = s.find(sep, at);
-    out.push_back(s.substr(at, next == s.npos ? s.npos : next - at));
-    if (next == s.npos) return out;
-    at = next + 1;
-  }
-}
 
 std::optional<int> ElementIndex(std::string_view text) {
   Result<int64_t> v = ParseInt(Trim(text), "array index");
@@ -94,7 +78,7 @@ class SlurmScheduler final : public Scheduler {
   Result<ProcessResult> Run(std::vector<std::string> argv) {
     Result<ProcessResult> r = runner_.Run({.argv = argv, .timeout_seconds = c_.timeout_seconds});
     if (!r && r.error().code == ErrorCode::kNotFound)
-      return NotFound(r.error().message + "; --slurm needs the Slurm client commands (Debian: slurm-client)");
+      return NotFound(r.error().message + "; scheduling on Slurm needs its client commands (Debian: slurm-client)");
     return r;
   }
 

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <vector>
 
+#include "lmlab/core/text.h"
+
 namespace lmlab::search {
 namespace {
 
@@ -16,18 +18,6 @@ constexpr std::array<std::string_view, 12> kMonthAbbrev = {"Jan", "Feb", "Mar", 
 constexpr std::array<std::string_view, 12> kMonthFull = {"january", "february", "march",     "april",
                                                          "may",     "june",     "july",      "august",
                                                          "september", "october", "november", "december"};
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 bool AllDigits(std::string_view s) {
   if (s.empty()) return false;
@@ -260,7 +250,7 @@ Result<Timestamp> ParseDate(std::string_view text, const DateContext& context) {
                        lower == "just now" || lower.starts_with("last ");
   if (relative_form) {
     if (!context.today)
-      return ParseError("relative date '" + std::string(s) + "' needs today's date (--today YYYY-MM-DD)");
+      return ParseError("relative date '" + std::string(s) + "' needs today's date (`today`)");
     bool looked = false;
     if (auto t = ParseRelative(s, *context.today, looked)) return *t;
   }

@@ -6,25 +6,15 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "lmlab/core/csv.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/json.h"
-#include "lmlab/search/csv.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab::search {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Fills source from url and makes every field valid UTF-8.
 Document Finish(Document d) {
@@ -67,7 +57,7 @@ Result<Document> ParseTextDocument(std::string_view body, const fs::path& path) 
         pos = nl == std::string_view::npos ? front.size() : nl + 1;
         size_t colon = line.find(':');
         if (colon == std::string_view::npos) continue;
-        std::string key = Lower(std::string(Trim(line.substr(0, colon))));
+        std::string key = Lower(Trim(line.substr(0, colon)));
         std::string value(Trim(line.substr(colon + 1)));
         if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
           value = value.substr(1, value.size() - 2);
@@ -210,7 +200,9 @@ Result<std::vector<Document>> ParseJsonl(std::string_view text, const std::strin
 
 Result<std::vector<Document>> ParseCsvDocuments(std::string_view text, const std::string& origin,
                                                 const DateContext& dates) {
-  auto table = ParseCsv(text);
+  // Bare quotes inside unquoted fields are common in hand-made and exported
+  // files, and unambiguous: they are read as characters.
+  auto table = ParseCsv(text, {.bare_quotes = BareQuotes::kLiteral});
   if (!table) return std::unexpected(table.error().WithContext(origin));
   int c_text = table->Column("text"), c_title = table->Column("title"), c_url = table->Column("url");
   int c_date = table->Column("date"), c_source = table->Column("source");
@@ -322,7 +314,7 @@ Result<std::vector<Document>> ReadDocuments(const fs::path& path, const IngestOp
     else if (IsTextFile(path)) format = InputFormat::kFolder;
     else
       return InvalidArgument("cannot tell the format of " + path.string() +
-                             " from its name; pass --format jsonl|csv|folder|debian-changelog");
+                             " from its name; give its `format`: jsonl, csv, folder or debian-changelog");
   }
   switch (format) {
     case InputFormat::kJsonl: {

@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include "lmlab/core/text.h"
+
 namespace lmlab::search {
 namespace {
 
@@ -88,14 +90,8 @@ void SplitMarked(std::string_view marked, std::string& plain, std::vector<std::s
       term.clear();
     } else if (c == '\x02') {
       in = false;
-      std::string key = term;
-      for (char& k : key) k = static_cast<char>(std::tolower(static_cast<unsigned char>(k)));
       bool seen = false;
-      for (const auto& t : terms) {
-        std::string tl = t;
-        for (char& k : tl) k = static_cast<char>(std::tolower(static_cast<unsigned char>(k)));
-        seen = seen || tl == key;
-      }
+      for (const auto& t : terms) seen = seen || EqualsIgnoreCase(t, term);
       if (!seen && !term.empty()) terms.push_back(term);
     } else {
       plain += c;
@@ -128,12 +124,7 @@ std::vector<std::string> QueryWords(std::string_view text) {
 }
 
 std::string JoinQuery(const std::vector<std::string>& words) {
-  std::string q;
-  for (const auto& word : words) {
-    if (!q.empty()) q += " OR ";
-    q += "\"" + word + "\"";
-  }
-  return q;
+  return Join(words, " OR ", [](const std::string& word) { return "\"" + word + "\""; });
 }
 
 fts5_api* Fts5Api(sqlite3* db) {
@@ -211,8 +202,7 @@ LocalIndex::~LocalIndex() { sqlite3_close(db_); }
 Result<std::unique_ptr<LocalIndex>> LocalIndex::Open(const fs::path& path, OpenMode mode) {
   std::error_code ec;
   if (mode == OpenMode::kReadOnly && !fs::exists(path, ec))
-    return NotFound("no index at " + path.string() + " (build one with: lmlab index add FILES --index " +
-                    path.string() + ")");
+    return NotFound("no index at " + path.string() + " (adding documents to it creates one)");
   if (mode == OpenMode::kCreate && path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   sqlite3* db = nullptr;
   int flags = mode == OpenMode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -317,19 +307,47 @@ Result<SearchResults> LocalIndex::Search(std::string_view query, const SearchOpt
   if (!ranked.ok()) return SqlError(db_, "cannot search " + path_.string());
   ranked.Text(1, fts);
   ranked.Int(2, options.max_results);
-  std::vector<std::pair<int64_t, double>> top;
+  struct Ranked {
+    int64_t rowid;
+    ResultType type;
+  };
+  std::vector<Ranked> top;
   int rc;
-  while ((rc = ranked.Step()) == SQLITE_ROW) top.emplace_back(ranked.ColInt(0), ranked.ColDouble(1));
+  while ((rc = ranked.Step()) == SQLITE_ROW) top.push_back({ranked.ColInt(0), ResultType::kOrganic});
   if (rc != SQLITE_DONE) return SqlError(db_, "search failed in " + path_.string());
+  if (options.max_recent > 0) {
+    // The fresh-results box: the newest dated documents whose title holds a
+    // query word (a title names what a document is about), that are not
+    // organic results already.
+    std::string title_query;
+    for (const auto& w : PruneCommonWords(QueryWords(query))) {
+      if (!title_query.empty()) title_query += " OR ";
+      title_query += "title : \"" + w + "\"";
+    }
+    Stmt recent(db_,
+                "SELECT d.id FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid WHERE docs_fts MATCH ?1 AND "
+                "d.date IS NOT NULL ORDER BY d.date DESC, d.id DESC LIMIT ?2");
+    if (!recent.ok()) return SqlError(db_, "cannot search " + path_.string());
+    recent.Text(1, title_query);
+    recent.Int(2, options.max_recent + static_cast<int64_t>(top.size()));
+    int added = 0;
+    while (added < options.max_recent && (rc = recent.Step()) == SQLITE_ROW) {
+      int64_t id = recent.ColInt(0);
+      if (std::any_of(top.begin(), top.end(), [&](const Ranked& r) { return r.rowid == id; })) continue;
+      top.push_back({id, ResultType::kRecent});
+      ++added;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(db_, "search failed in " + path_.string());
+  }
   std::string detail_sql = std::string("SELECT d.url, d.source, d.title, d.date, snippet(docs_fts, 1, char(1), char(2), '…', ") +
-                           std::to_string(kSnippetTokens) +
-                           "), highlight(docs_fts, 0, char(1), char(2)) FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid"
+                           std::to_string(kSnippetTokens) + "), highlight(docs_fts, 0, char(1), char(2)), " + kBm25 +
+                           " FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid"
                            " WHERE docs_fts MATCH ?1 AND docs_fts.rowid = ?2";
   Stmt s(db_, detail_sql.c_str());
   if (!s.ok()) return SqlError(db_, "cannot search " + path_.string());
-  for (const auto& [rowid, bm25] : top) {
+  for (const Ranked& row : top) {
     s.Text(1, fts);
-    s.Int(2, rowid);
+    s.Int(2, row.rowid);
     rc = s.Step();
     if (rc != SQLITE_ROW) return SqlError(db_, "search failed in " + path_.string());
     Evidence e;
@@ -342,9 +360,10 @@ Result<SearchResults> LocalIndex::Search(std::string_view query, const SearchOpt
     SplitMarked(s.ColText(4), snippet, terms);
     SplitMarked(s.ColText(5), title, terms);
     e.snippet = CollapseWhitespace(snippet);
-    for (const auto& t : terms) e.highlight += (e.highlight.empty() ? "" : ", ") + t;
-    e.score = -bm25;  // bm25() is lower-is-better
+    e.highlight = Join(terms, ", ");
+    e.score = -s.ColDouble(6);  // bm25() is lower-is-better
     e.relevance_rank = static_cast<int>(r.evidences.size());
+    e.type = row.type;
     r.evidences.push_back(std::move(e));
     s.Reset();
     rc = SQLITE_DONE;

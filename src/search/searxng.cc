@@ -1,6 +1,5 @@
 #include "lmlab/search/searxng.h"
 
-#include <curl/curl.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,14 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "lmlab/core/text.h"
+
 namespace lmlab::search {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+constexpr size_t kMaxBody = 16 << 20;  // a results page is ~100 KB; refuse runaway responses
 
 std::string Str(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
@@ -48,62 +45,39 @@ std::string HighlightTerms(std::string_view query, std::string_view content) {
   return out;
 }
 
-size_t Collect(char* data, size_t size, size_t n, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  constexpr size_t kMaxBody = 16 << 20;  // a results page is ~100 KB; refuse runaway responses
-  if (body->size() + size * n > kMaxBody) return 0;
-  body->append(data, size * n);
-  return size * n;
-}
-
-std::string Escape(CURL* curl, std::string_view s) {
-  char* e = curl_easy_escape(curl, s.data(), static_cast<int>(s.size()));
-  std::string out = e ? e : "";
-  curl_free(e);
-  return out;
-}
-
 class SearxngBackend : public SearchBackend {
  public:
   explicit SearxngBackend(SearxngOptions o) : o_(std::move(o)) {
     while (!o_.base_url.empty() && o_.base_url.back() == '/') o_.base_url.pop_back();
     if (o_.base_url.ends_with("/search")) o_.base_url.resize(o_.base_url.size() - 7);
+    if (!o_.http) o_.http = MakeCurlHttpClient();
   }
   std::string name() const override { return "searxng"; }
 
   Result<SearchResults> Search(std::string_view query, const SearchOptions& options) override {
     auto start = std::chrono::steady_clock::now();
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-    if (!curl) return Internal("curl_easy_init failed");
-    std::string url = o_.base_url + "/search?format=json&q=" + Escape(curl.get(), query);
-    if (!o_.language.empty()) url += "&language=" + Escape(curl.get(), o_.language);
-    if (!o_.categories.empty()) url += "&categories=" + Escape(curl.get(), o_.categories);
-    if (!o_.time_range.empty()) url += "&time_range=" + Escape(curl.get(), o_.time_range);
-    std::string body;
-    char err[CURL_ERROR_SIZE] = {0};
-    auto ms = static_cast<long>(options.timeout_seconds * 1000);
-    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, Collect);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, err);
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, std::max(1L, ms));
-    curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, std::min(ms, 5000L)));
-    curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, "lmlab/0.1 (+FreshPrompt)");
-    CURLcode rc = curl_easy_perform(curl.get());
-    if (rc == CURLE_OPERATION_TIMEDOUT)
+    HttpRequest request;
+    request.url = o_.base_url + "/search?format=json&q=" + UrlEncode(query);
+    if (!o_.language.empty()) request.url += "&language=" + UrlEncode(o_.language);
+    if (!o_.categories.empty()) request.url += "&categories=" + UrlEncode(o_.categories);
+    if (!o_.time_range.empty()) request.url += "&time_range=" + UrlEncode(o_.time_range);
+    request.headers = {{"User-Agent", "lmlab/0.1 (+FreshPrompt)"}};
+    request.timeout_seconds = std::max(0.001, options.timeout_seconds);
+    request.connect_timeout_seconds = 5;
+    request.follow_redirects = true;
+    request.max_body_bytes = kMaxBody;
+    RetryPolicy retry = o_.retry;
+    retry.budget_seconds = request.timeout_seconds;
+    Result<HttpResponse> res = SendWithRetry(*o_.http, request, retry);
+    if (!res && res.error().code == ErrorCode::kTimeout)
       return Timeout("SearXNG at " + o_.base_url + fmt::format(" did not answer within {:g} s", options.timeout_seconds));
-    if (rc != CURLE_OK)
-      return Unavailable("SearXNG at " + o_.base_url + " is unreachable: " + (err[0] ? err : curl_easy_strerror(rc)));
-    long status = 0;
-    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-    if (status == 403)
+    if (!res) return MakeError(res.error().code, "SearXNG at " + o_.base_url + " is unreachable: " + res.error().message);
+    if (res->status == 403)
       return Unavailable("SearXNG at " + o_.base_url +
                          " refused format=json (HTTP 403): enable it in settings.yml under search.formats");
-    if (status != 200)
-      return Unavailable("SearXNG at " + o_.base_url + " answered HTTP " + std::to_string(status));
-    auto r = ParseSearxngJson(body, query, options);
+    if (res->status != 200)
+      return Unavailable("SearXNG at " + o_.base_url + " answered HTTP " + std::to_string(res->status));
+    auto r = ParseSearxngJson(res->body, query, options);
     if (!r) return r;
     r->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
@@ -116,8 +90,6 @@ class SearxngBackend : public SearchBackend {
 }  // namespace
 
 std::unique_ptr<SearchBackend> OpenSearxng(const SearxngOptions& options) {
-  static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-  (void)curl_ready;
   return std::make_unique<SearxngBackend>(options);
 }
 

@@ -23,25 +23,22 @@ class FreshEngine : public ChatEngine {
 
   Result<ChatReply> Chat(const ChatRequest& request, const runtime::TokenCallback& on_token) override {
     LMLAB_ASSIGN_OR_RETURN(std::string question, LastUserTurn(request.messages));
-    fresh::AnswerOptions a;
+    fresh::AnswerOptions a = options_.answer;
     a.question = std::move(question);
     a.today = today();
-    a.k = options_.k;
-    a.order = options_.order;
-    a.check_premise = options_.check_premise;
-    a.style = options_.style;
     a.max_tokens = request.params.max_tokens;
     a.temperature = request.params.temperature;
-    a.search_timeout_seconds = options_.search_timeout_seconds;
     LMLAB_RETURN_IF_ERROR(fresh::ValidateQuestion(a.question, a.max_question_bytes));
 
     auto lease = pool_.Acquire(options_.pool.queue_timeout);
     if (!lease) return Unavailable("every model slot stayed busy; try again later");
 
-    // FreshPrompt prefills "Today is <date>." and streams only what the model
-    // adds; the answer it returns is that sentence, a space, then the text
-    // (a chat model may state the date itself). The stream shows the same.
-    const std::string lead = fresh::TodaySentence(a.today);
+    // A prefilled prefix ("As of today ..." under the paper protocol, "Today
+    // is <date>." under lmlab's) is not generated: the stream shows it first,
+    // then what the model adds, as the final answer reads. A chat model that
+    // writes the prefix itself streams as it comes.
+    const bool chat = a.style == fresh::PromptStyle::kChat;
+    const std::string lead = fresh::AnswerLead(a.format, a.today, fresh::Prefills(a.format, a.style));
     std::string streamed, held;
     bool decided = false, stopped = false;
     auto emit = [&](std::string_view text) {
@@ -53,9 +50,9 @@ class FreshEngine : public ChatEngine {
     // Decides how the answer starts once enough text has arrived (or at the end).
     auto decide = [&](bool final) {
       if (decided) return true;
-      if (options_.style == fresh::PromptStyle::kChat && !final && held.size() < lead.size()) return true;
+      if (chat && !lead.empty() && !final && held.size() < lead.size()) return true;
       decided = true;
-      if (options_.style == fresh::PromptStyle::kChat && held.starts_with(lead)) return emit(held);
+      if (lead.empty() || (chat && held.starts_with(lead))) return emit(held);
       if (!emit(lead)) return false;
       if (!held.empty() && held.front() != ' ' && !emit(" ")) return false;
       return emit(held);

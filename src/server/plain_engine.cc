@@ -32,7 +32,7 @@ class PlainEngine : public ChatEngine {
     if (!lease) return Unavailable("every model slot stayed busy; try again later");
     ChatReply reply;
     reply.today = today();
-    reply.ungrounded_reason = "this server runs without search (start it with --index PATH or --searxng URL)";
+    reply.ungrounded_reason = "this server runs without a search backend (no index or SearXNG was given when it started)";
     LMLAB_ASSIGN_OR_RETURN(reply.completion, (**lease)->Chat(request.messages, request.params, on_token));
     return reply;
   }

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmlab/core/embedded.h"
+#include "lmlab/core/sse.h"
 #include "lmlab/fresh/fresh_prompt.h"
 #include "lmlab/search/date.h"
 #include "server/chat_request.h"
@@ -35,9 +36,18 @@ using nlohmann::json;
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// A library message in the server's terms: the options it names (core/error.h)
+// as their bare names, which for a request's fields ("max_tokens") are the
+// names the client sent; the rest are the server's own settings.
+std::string InServerTerms(std::string_view message) {
+  return RenderOptionNames(message, [](const OptionMention& m) {
+    return m.value.empty() ? std::string(m.name) : fmt::format("{}={}", m.name, m.value);
+  });
+}
+
 void SendError(httplib::Response& res, int status, std::string_view type, std::string_view message) {
   res.status = status;
-  json body = {{"error", {{"message", message}, {"type", type}, {"code", status}}}};
+  json body = {{"error", {{"message", InServerTerms(message)}, {"type", type}, {"code", status}}}};
   res.set_content(Dump(body), "application/json");
 }
 
@@ -89,7 +99,7 @@ std::string MimeType(std::string_view path) {
 void AddSources(json& out, const ChatReply& r, bool engine_grounds) {
   json sources = json::array();
   json grounding = {{"grounded", false},
-                    {"reason", r.ungrounded_reason},
+                    {"reason", InServerTerms(r.ungrounded_reason)},
                     {"today", search::FormatIsoDay(r.today)},
                     {"search", engine_grounds}};
   if (r.grounded) {
@@ -139,21 +149,21 @@ class EventSink {
   explicit EventSink(httplib::DataSink& sink) : sink_(sink) {}
   bool Send(const json& j) {
     if (!open_) return false;
-    std::string event = "data: " + Dump(j) + "\n\n";
+    std::string event = SseFormat(Dump(j));
     open_ = sink_.write(event.data(), event.size());
     return open_;
   }
   // An error after the stream began: an error event, then [DONE].
   void SendError(const Error& e) {
     int status = StatusFor(e);
-    Send({{"error", {{"message", e.message}, {"type", ErrorTypeFor(status)}, {"code", status}}}});
+    Send({{"error", {{"message", InServerTerms(e.message)}, {"type", ErrorTypeFor(status)}, {"code", status}}}});
     Done();
   }
   void Done() {
     if (done_) return;
     done_ = true;
-    static constexpr std::string_view kDone = "data: [DONE]\n\n";
-    if (open_) open_ = sink_.write(kDone.data(), kDone.size());
+    const std::string done = SseFormat("[DONE]");
+    if (open_) open_ = sink_.write(done.data(), done.size());
     sink_.done();
   }
   bool open() const { return open_; }
@@ -191,8 +201,8 @@ std::string Server::url() const { return fmt::format("http://{}:{}", options_.ho
 
 Result<std::unique_ptr<Server>> Server::Create(std::unique_ptr<ChatEngine> engine, ServerOptions options) {
   if (!engine) return InvalidArgument("the server needs a chat engine");
-  if (options.port < 0 || options.port > 65535) return InvalidArgument("--port must be from 0 to 65535");
-  if (options.http_threads < 1) return InvalidArgument("--http-threads must be at least 1");
+  if (options.port < 0 || options.port > 65535) return InvalidArgument("`port` must be from 0 to 65535");
+  if (options.http_threads < 1) return InvalidArgument("`http_threads` must be at least 1");
   if (options.max_body_bytes < 64) return InvalidArgument("the body size limit must be at least 64 bytes");
   std::unique_ptr<Server> s(new Server(std::move(engine), std::move(options)));
   s->Routes();
@@ -202,7 +212,7 @@ Result<std::unique_ptr<Server>> Server::Create(std::unique_ptr<ChatEngine> engin
     if (s->port_ < 0) return Unavailable(fmt::format("cannot listen on {}", o.host));
   } else {
     if (!s->http_->bind_to_port(o.host, o.port))
-      return Unavailable(fmt::format("cannot listen on {}:{} (in use? try another --port)", o.host, o.port));
+      return Unavailable(fmt::format("cannot listen on {}:{} (in use? try another `port`)", o.host, o.port));
     s->port_ = o.port;
   }
   return s;

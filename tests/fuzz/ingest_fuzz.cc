@@ -1,5 +1,6 @@
 // Documents for the local index: JSONL, CSV, Debian changelogs, and text or
 // Markdown files with front matter. The first byte picks the format.
+#include "lmlab/core/text.h"
 #include "lmlab/search/document.h"
 #include "lmlab/search/ingest.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -22,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (docs)
     for (const auto& d : *docs) {
       // The index and the prompts take these as UTF-8: ingest repairs them.
-      fuzz::Check(search::IsValidUtf8(d.text) && search::IsValidUtf8(d.title) && search::IsValidUtf8(d.url),
+      fuzz::Check(IsValidUtf8(d.text) && IsValidUtf8(d.title) && IsValidUtf8(d.url),
                   "ingested documents are valid UTF-8");
     }
   return 0;

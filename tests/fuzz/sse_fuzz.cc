@@ -3,11 +3,11 @@
 // fed whole and fed in two pieces (split where its first byte says) agree.
 #include <vector>
 
-#include "runtime/sse.h"
+#include "lmlab/core/sse.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
-bool Same(const std::vector<lmlab::runtime::SseEvent>& a, const std::vector<lmlab::runtime::SseEvent>& b) {
+bool Same(const std::vector<lmlab::SseEvent>& a, const std::vector<lmlab::SseEvent>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
     if (a[i].event != b[i].event || a[i].data != b[i].data) return false;
@@ -21,12 +21,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text = fuzz::Text(data + 1, size - 1);
   size_t cut = text.empty() ? 0 : data[0] % (text.size() + 1);
 
-  runtime::SseParser whole;
-  std::vector<runtime::SseEvent> a = whole.Feed(text);
+  SseParser whole;
+  std::vector<SseEvent> a = whole.Feed(text);
   for (auto& e : whole.Finish()) a.push_back(std::move(e));
 
-  runtime::SseParser split;
-  std::vector<runtime::SseEvent> b = split.Feed(text.substr(0, cut));
+  SseParser split;
+  std::vector<SseEvent> b = split.Feed(text.substr(0, cut));
   for (auto& e : split.Feed(text.substr(cut))) b.push_back(std::move(e));
   for (auto& e : split.Finish()) b.push_back(std::move(e));
 

@@ -23,6 +23,11 @@ using testing::Replay;
 using testing::RunCommand;
 using testing::TempDir;
 
+// These tests check the element/gather machinery on lmlab's protocol (fresh
+// instances per element) with the keep-best seed improver: the paper protocol
+// scores every element on the same fixed instances (protocol_test.cc).
+constexpr SeedImproverKind kSeed = SeedImproverKind::kKeepBest;
+
 // The seed improver asks for min(samples, utility calls - 1) = 4 rewrites in
 // one call, and the fixture's "def algorithm(" group holds exactly 4: every
 // element gets the same replies whichever replay instance serves it and
@@ -35,6 +40,8 @@ StopOptions Options(const fs::path& dir) {
   StopOptions o;
   o.run_dir = dir;
   o.tasks = {"lpn", "3sat"};
+  o.protocol = Protocol::kLmlab;
+  o.seed_improver = kSeed;
   o.repeats = 2;
   o.test_instances = 3;
   o.budgets = {.samples_per_call = 4, .lm_calls = 1, .utility_calls = 5};
@@ -44,7 +51,8 @@ StopOptions Options(const fs::path& dir) {
 }
 
 constexpr const char* kFlags =
-    " --samples 4 --lm-calls 1 --utility-calls 5 --test-instances 3 --time-limit-scale 20 --improver-wall 60";
+    " --protocol lmlab --seed-improver keep-best --samples 4 --lm-calls 1 --utility-calls 5 --test-instances 3 "
+    "--time-limit-scale 20 --improver-wall 60";
 
 void ExpectSameMeta(const MetaUtility& a, const MetaUtility& b) {
   EXPECT_EQ(a.value, b.value);  // exactly: the same sum in the same order
@@ -62,7 +70,7 @@ ElementResult Fake(const std::string& task, int repeat, double utility) {
   ElementResult e;
   e.task = task;
   e.repeat = repeat;
-  e.improver_hash = ImproverHash(SeedImprover());
+  e.improver_hash = ImproverHash(SeedImprover(kSeed));
   e.utility = utility;
   e.failed = utility == 0;
   e.model_calls = 1;
@@ -76,22 +84,22 @@ TEST(Element, OneByOneThenGatheredEqualsTheInProcessPool) {
   StopOptions o = Options(d.path);
   auto box = sandbox::MakeBubblewrapSandbox();
   auto lm = Replay();
-  auto pool = EvaluateImprover(o, SeedImprover(), o.tasks, *lm, *box);
+  auto pool = EvaluateImprover(o, SeedImprover(kSeed), o.tasks, *lm, *box);
   ASSERT_TRUE(pool) << pool.error().ToString();
 
   for (const auto& task : o.tasks)
     for (int r = 0; r < o.repeats; ++r) {
       auto fresh = Replay();  // as a separate process would have
-      auto e = RunElement(o, SeedImprover(), task, r, *fresh, *box);
+      auto e = RunElement(o, SeedImprover(kSeed), task, r, *fresh, *box);
       ASSERT_TRUE(e) << e.error().ToString();
       EXPECT_EQ(e->task, task);
       EXPECT_EQ(e->repeat, r);
       EXPECT_EQ(e->model_calls, 1);
       EXPECT_EQ(e->samples, 4);
       EXPECT_GT(e->wall_seconds, 0);
-      ASSERT_TRUE(SaveElement(ElementPath(d.path, SeedImprover(), task, r), *e));
+      ASSERT_TRUE(SaveElement(ElementPath(d.path, SeedImprover(kSeed), task, r), *e));
     }
-  auto g = GatherElements(d.path, SeedImprover(), o.tasks, o.repeats);
+  auto g = GatherElements(d.path, SeedImprover(kSeed), o.tasks, o.repeats);
   ASSERT_TRUE(g) << g.error().ToString();
   EXPECT_TRUE(g->missing.empty());
   ASSERT_EQ(g->elements.size(), 4u);
@@ -108,11 +116,11 @@ TEST(Element, OneByOneThenGatheredEqualsTheInProcessPool) {
   EXPECT_EQ(g->options, ElementOptionsJson(o));
 
   // A repeat outside the gathered range and a missing one.
-  fs::remove(ElementPath(d.path, SeedImprover(), "3sat", 1));
-  auto partial = GatherElements(d.path, SeedImprover(), o.tasks, o.repeats);
+  fs::remove(ElementPath(d.path, SeedImprover(kSeed), "3sat", 1));
+  auto partial = GatherElements(d.path, SeedImprover(kSeed), o.tasks, o.repeats);
   ASSERT_TRUE(partial);
   ASSERT_EQ(partial->missing.size(), 1u);
-  EXPECT_EQ(partial->missing[0], "3sat repeat 1 (elements/" + ImproverHash(SeedImprover()) + "-3sat-1.json)");
+  EXPECT_EQ(partial->missing[0], "3sat repeat 1 (elements/" + ImproverHash(SeedImprover(kSeed)) + "-3sat-1.json)");
 }
 
 TEST(Element, CombineSumsInTaskMajorOrderAndListsAFileOnce) {
@@ -127,7 +135,7 @@ TEST(Element, CombineSumsInTaskMajorOrderAndListsAFileOnce) {
 
 TEST(Element, FilesRoundTripAndBadOnesAreNamed) {
   TempDir d("element-files");
-  std::string improver = SeedImprover();
+  std::string improver = SeedImprover(kSeed);
   fs::path p = ElementPath(d.path, improver, "lpn", 0);
   EXPECT_EQ(p, d.path / "elements" / (ImproverHash(improver) + "-lpn-0.json"));
   ElementResult e = Fake("lpn", 0, 0.25);
@@ -186,12 +194,12 @@ std::string ElementCommand(const fs::path& dir, const fs::path& improver, int re
 TEST(ElementCli, ElementsThenGatherEqualInProcessAndNeverRunTwice) {
   TempDir d("element-cli");
   fs::path improver = d.path / "improver.py";
-  ASSERT_TRUE(WriteFileAtomic(improver, SeedImprover()));
+  ASSERT_TRUE(WriteFileAtomic(improver, SeedImprover(kSeed)));
   StopOptions o = Options("");
   o.tasks = {"3sat"};
   auto box = sandbox::MakeBubblewrapSandbox();
   auto lm = Replay();
-  auto pool = EvaluateImprover(o, SeedImprover(), o.tasks, *lm, *box);
+  auto pool = EvaluateImprover(o, SeedImprover(kSeed), o.tasks, *lm, *box);
   ASSERT_TRUE(pool) << pool.error().ToString();
 
   for (int r = 0; r < 2; ++r) {
@@ -199,7 +207,7 @@ TEST(ElementCli, ElementsThenGatherEqualInProcessAndNeverRunTwice) {
     ASSERT_EQ(run.exit_code, 0) << run.err;
     json j = json::parse(run.out);
     EXPECT_EQ(j["repeat"], r);
-    EXPECT_EQ(*ReadFile(ElementPath(d.path, SeedImprover(), "3sat", r)), run.out);  // the file, printed
+    EXPECT_EQ(*ReadFile(ElementPath(d.path, SeedImprover(kSeed), "3sat", r)), run.out);  // the file, printed
   }
   std::string gather = LmlabBinary() + " improve gather --run-dir " + d.path.string() + " --improver " +
                        improver.string() + " --tasks 3sat --repeats 2";
@@ -218,7 +226,7 @@ TEST(ElementCli, ElementsThenGatherEqualInProcessAndNeverRunTwice) {
 
   // Done is done: a marked file comes back as it is, even with a model that
   // could not even be opened.
-  fs::path one = ElementPath(d.path, SeedImprover(), "3sat", 1);
+  fs::path one = ElementPath(d.path, SeedImprover(kSeed), "3sat", 1);
   json marked = json::parse(*ReadFile(one));
   marked["wall_seconds"] = 4242.5;
   ASSERT_TRUE(WriteFileAtomic(one, marked.dump(2) + "\n"));
@@ -231,7 +239,7 @@ TEST(ElementCli, ElementsThenGatherEqualInProcessAndNeverRunTwice) {
   EXPECT_NE(other.err.find("other options (seed: 0 vs 9)"), std::string::npos) << other.err;
 
   // A missing element: gather fails and names it.
-  fs::path zero = ElementPath(d.path, SeedImprover(), "3sat", 0);
+  fs::path zero = ElementPath(d.path, SeedImprover(kSeed), "3sat", 0);
   std::string saved = *ReadFile(zero);
   fs::remove(zero);
   auto missing = RunCommand(gather);

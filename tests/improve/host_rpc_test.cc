@@ -196,6 +196,16 @@ TEST(StopRpc, TheResultIsRecorded) {
   EXPECT_EQ(s.result_type, "int");
 }
 
+TEST(StopRpc, RunWithTheSandboxOffIsCountedAndSpendsNothing) {
+  Fakes fakes;
+  RpcSession s{.budgets = {}};
+  json reply = Reply(HandleRpcLine(R"({"op":"sandbox_off"})", s, fakes.Services()));
+  EXPECT_TRUE(reply.contains("result")) << reply.dump();
+  EXPECT_EQ(s.counts.audit.sandbox_flag_off_calls, 1);
+  EXPECT_EQ(s.counts.audit.unknown_requests, 0);
+  EXPECT_EQ(s.lm_calls_used + s.utility_calls_used, 0);
+}
+
 TEST(StopRpc, NestingDepthIsCountedOutsideStrings) {
   EXPECT_EQ(JsonNestingDepth(R"({"a":[1,{"b":2}]})", 100), 3);
   EXPECT_EQ(JsonNestingDepth(R"({"a":"[[[[{{{{\"["})", 100), 1);

@@ -67,7 +67,7 @@ TEST(ImproveCli, EvalAndTasksPrintJson) {
   EXPECT_LE(j["utility"].get<double>(), 1.0);
   auto t = RunCommand(LmlabBinary() + " improve tasks --json");
   ASSERT_EQ(t.exit_code, 0);
-  EXPECT_EQ(nlohmann::json::parse(t.out).size(), 6u);
+  EXPECT_EQ(nlohmann::json::parse(t.out).size(), 8u);
 }
 
 // Processes whose command line mentions `needle` (bwrap's carries its run
@@ -131,8 +131,11 @@ TEST(ImproveCli, AModelWrittenImproverWritingRawHostileJsonToFd3IsJustAFailedImp
       ASSERT_EQ(j["rounds"].size(), 2u);
       // Round 1's candidate is the model's improver: each of its elements failed.
       int unknown = j["rounds"][1]["audit"]["unknown_requests"];
-      if (k == 0) EXPECT_GE(unknown, 2) << j["rounds"][1];  // one per element that ran the candidate
-      else EXPECT_EQ(unknown, 0) << j["rounds"][1];
+      if (k == 0) {
+        EXPECT_GE(unknown, 2) << j["rounds"][1];  // one per element that ran the candidate
+      } else {
+        EXPECT_EQ(unknown, 0) << j["rounds"][1];
+      }
       EXPECT_FALSE(j["rounds"][1]["accepted"].get<bool>());
       // Nothing left: no run dir of any sandbox, no process still using one.
       int left = 0;

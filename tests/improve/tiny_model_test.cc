@@ -25,6 +25,7 @@ StopOptions Tiny(const fs::path& dir) {
   o.test_instances = 2;
   o.budgets = {.samples_per_call = 2, .lm_calls = 1, .utility_calls = 3};
   o.max_tokens = 32;
+  o.seed_improver = SeedImproverKind::kKeepBest;  // keeps the seed solution: its chance level, not 0
   o.time_limit_scale = 4;
   o.improver_wall_seconds = 60;
   return o;
@@ -61,13 +62,20 @@ TEST(TinyModel, GarbageFromARealLlamaServerScoresLikeTheSeed) {
   ASSERT_TRUE(lm) << lm.error().ToString();
   auto box = sandbox::MakeBubblewrapSandbox();
   StopOptions o = Tiny("");
-  auto m = EvaluateImprover(o, SeedImprover(), {"lpn"}, **lm, *box);
+  auto m = EvaluateImprover(o, SeedImprover(SeedImproverKind::kKeepBest), {"lpn"}, **lm, *box);
   ASSERT_TRUE(m) << m.error().ToString();
   EXPECT_EQ(m->model_calls, 1);
   EXPECT_EQ(m->samples, 2);
   EXPECT_EQ(m->failed_runs, 0);
-  EXPECT_GT(m->value, 0.2);  // garbage never beats the seed solution, which is kept
+  EXPECT_GT(m->value, 0.2);  // keep-best: garbage never beats the seed solution, which is kept
   EXPECT_LT(m->value, 0.8);
+  // The paper's seed improver returns the best *new* candidate: from garbage
+  // there is none that runs, so the meta-utility is 0, not the seed's level.
+  o.seed_improver = SeedImproverKind::kPaper;
+  auto paper = EvaluateImprover(o, SeedImprover(SeedImproverKind::kPaper), {"lpn"}, **lm, *box);
+  ASSERT_TRUE(paper) << paper.error().ToString();
+  EXPECT_EQ(paper->samples, 2);
+  EXPECT_EQ(paper->value, 0.0);
 }
 
 }  // namespace

@@ -206,7 +206,7 @@ TEST_P(Cell, AskAnswersThroughTheChatTemplate) {
                           ShellQuote("Who won the most recent Tour de France?"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json j = ParseOrFail(r);
-  EXPECT_TRUE(j["answer"].get<std::string>().starts_with("Today is Nov 27, 2026.")) << j.dump();
+  EXPECT_TRUE(j["answer"].get<std::string>().starts_with("As of today November 27, 2026,")) << j.dump();
   EXPECT_EQ(j["finish_reason"], "stop") << j.dump();
   EXPECT_EQ(j["answer"].get<std::string>().find(cell_->end_of_turn), std::string::npos);
 }

@@ -26,9 +26,45 @@ TEST(Ignorance, DistanceByHand) {
   LmOcs q = Ocs({0.5, 0.25, 0.25, 0.0});
   std::vector<float> same = {std::log(0.5f), std::log(0.25f), std::log(0.25f), -30.0f};
   EXPECT_NEAR(DistanceToOcs(q, same), 0.0, 1e-5);
-  // p = (0.25, 0.25, 0.25, 0.25): KL(q || p) = 0.5 ln 2 + 0 + 0 = 0.3466
+  EXPECT_NEAR(DistanceToOcs(q, same, Distance::kLmlab), 0.0, 1e-5);
+  // lmlab's convention, p = (1/4, 1/4, 1/4, 1/4): KL(q || p) = 0.5 ln 2 + 0 + 0 = 0.3466
   std::vector<float> uniform(4, std::log(0.25f));
-  EXPECT_NEAR(DistanceToOcs(q, uniform), 0.5 * std::log(2.0), 1e-6);
+  EXPECT_NEAR(DistanceToOcs(q, uniform, Distance::kLmlab), 0.5 * std::log(2.0), 1e-6);
+  // The paper's, against an OCS without zeros, q = (0.85, 0.05, 0.05, 0.05):
+  // KL(p || q) = 0.25 (ln(0.25/0.85) + 3 ln 5) = 0.901128; KL(q || p) = 0.85 ln 3.4 + 0.15 ln 0.2 = 0.798794.
+  LmOcs full = Ocs({0.85, 0.05, 0.05, 0.05});
+  EXPECT_NEAR(DistanceToOcs(full, uniform), 0.25 * (std::log(0.25 / 0.85) + 3 * std::log(5.0)), 1e-6);
+  EXPECT_NEAR(DistanceToOcs(full, uniform, Distance::kLmlab), 0.85 * std::log(3.4) + 0.15 * std::log(0.2), 1e-6);
+  // A corpus OCS has zeros; the paper's direction smooths it by one pseudo-count
+  // spread over the vocabulary: counts (2, 1, 1, 0) of N = 4 tokens, V = 4 ->
+  // q~ = (2.25, 1.25, 1.25, 0.25) / 5, and KL(uniform || q~) = 0.25 (ln(0.25/0.45) + ln(0.25/0.05)) = 0.255413.
+  LmOcs corpus = q;
+  corpus.source = "corpus";
+  corpus.tokens = 4;
+  EXPECT_NEAR(DistanceToOcs(corpus, uniform), 0.25 * (std::log(0.25 / 0.45) + std::log(5.0)), 1e-6);
+  EXPECT_NEAR(std::exp(SmoothedLogOcs(corpus)[3]), 0.05, 1e-12);
+}
+
+// A monitor keeps its convention through a save; one saved before the paper
+// convention existed (no "distance" field) measured KL(OCS || p).
+TEST(Ignorance, MonitorsRememberTheirDistance) {
+  std::vector<double> calib(30, 1.0);
+  LmOcs full = Ocs({0.85, 0.05, 0.05, 0.05});
+  std::vector<float> uniform(4, std::log(0.25f));
+  auto paper = IgnoranceMonitor::FromDistances(full, calib);
+  ASSERT_TRUE(paper);
+  EXPECT_EQ(paper->distance(), Distance::kPaper);
+  EXPECT_NEAR(paper->ScoreLogprobs(uniform).distance, 0.901128, 1e-5);
+  auto j = paper->ToJson();
+  EXPECT_EQ(j["distance"], "paper");
+  EXPECT_EQ(IgnoranceMonitor::FromJson(j)->distance(), Distance::kPaper);
+  j.erase("distance");
+  auto old = IgnoranceMonitor::FromJson(j);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->distance(), Distance::kLmlab);
+  EXPECT_NEAR(old->ScoreLogprobs(uniform).distance, 0.798794, 1e-5);
+  j["distance"] = "sideways";
+  EXPECT_FALSE(IgnoranceMonitor::FromJson(j));
 }
 
 TEST(Ignorance, CalibratedScores) {
@@ -129,7 +165,8 @@ TEST_F(TinyModel, DistancesCalibrationAndAnswers) {
   std::vector<float> lp(ocs->probs.size());
   for (size_t i = 0; i < lp.size(); ++i) lp[i] = ocs->probs[i] > 0 ? std::log(static_cast<float>(ocs->probs[i])) : -50.0f;
   auto t = m->ScoreLogprobs(lp);
-  EXPECT_NEAR(t.distance, 0.0, 1e-4);
+  // KL(q || q~) <= ln((N + 1) / N): only the smoothing's pseudo-count separates them.
+  EXPECT_LT(t.distance, std::log((ocs->tokens + 1.0) / ocs->tokens) + 1e-4);
   EXPECT_DOUBLE_EQ(t.ignorance, 1.0);
   EXPECT_TRUE(t.flagged);
   // An OCS over another vocabulary size is refused, not silently misread.

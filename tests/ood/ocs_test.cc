@@ -28,6 +28,24 @@ TEST(Ocs, KlByHand) {
   EXPECT_NEAR(KlDivergence(a, b), std::log(2.0), 1e-12);
 }
 
+// The two conventions on the same pair. f = (0.9, 0.1), OCS = (0.5, 0.5):
+// paper KL(f || OCS) = 0.9 ln 1.8 + 0.1 ln 0.2 = 0.368064;
+// lmlab KL(OCS || f) = 0.5 ln(5/9) + 0.5 ln 5 = 0.510826.
+TEST(Ocs, KlDirectionsByHand) {
+  std::vector<double> f = {0.9, 0.1}, ocs = {0.5, 0.5};
+  EXPECT_NEAR(KlToOcs(f, ocs, Distance::kPaper), 0.9 * std::log(1.8) + 0.1 * std::log(0.2), 1e-12);
+  EXPECT_NEAR(KlToOcs(f, ocs, Distance::kPaper), 0.368064, 1e-6);
+  EXPECT_NEAR(KlToOcs(f, ocs, Distance::kLmlab), 0.510826, 1e-6);
+  // N_pred = N(1, 4), N_OCS = N(0, 1):
+  // paper KL(N(1,4) || N(0,1)) = 0.5 (ln(1/4) + (4 + 1) / 1 - 1) = 2 - ln 2;
+  // lmlab KL(N(0,1) || N(1,4)) = 0.5 (ln 4 + (1 + 1) / 4 - 1) = ln 2 - 0.25.
+  EXPECT_NEAR(GaussianKlToOcs(1, 4, 0, 1, Distance::kPaper), 2 - std::log(2.0), 1e-12);
+  EXPECT_NEAR(GaussianKlToOcs(1, 4, 0, 1, Distance::kLmlab), std::log(2.0) - 0.25, 1e-12);
+  EXPECT_EQ(*ParseDistance("paper"), Distance::kPaper);
+  EXPECT_EQ(DistanceFormula(Distance::kLmlab), "KL(OCS || f)");
+  EXPECT_FALSE(ParseDistance("js"));
+}
+
 TEST(Ocs, SquaredErrorAndEntropy) {
   std::vector<double> a = {1, 0, 0}, b = {0.5, 0.25, 0.25};
   EXPECT_DOUBLE_EQ(SquaredError(a, b), 0.25 + 0.0625 + 0.0625);

@@ -46,7 +46,7 @@ TEST(TrainingLog, LlamaCppFinetuneProgressCountsSequences) {
   std::string text = Fixture("llama_finetune.log");
   auto no_len = ParseTrainingLog(text, std::nullopt);
   ASSERT_FALSE(no_len);
-  EXPECT_NE(no_len.error().message.find("--log-seq-len"), std::string::npos);
+  EXPECT_NE(no_len.error().message.find("`log_seq_len`"), std::string::npos);
   auto log = ParseTrainingLog(text, 256);
   ASSERT_TRUE(log) << log.error().ToString();
   EXPECT_EQ(log->format, LogFormat::kGgmlOptProgress);

@@ -166,7 +166,7 @@ TEST(Inference, BadRequests) {
   r.hardware.device_flops = 1e14;
   auto p = MakeInferencePlan(r, Catalog());
   ASSERT_FALSE(p);
-  EXPECT_NE(p.error().message.find("--bandwidth"), std::string::npos);
+  EXPECT_NE(p.error().message.find("`bandwidth_bytes_per_s`"), std::string::npos);
   r.hardware.bandwidth_bytes_per_s = 1e12;
   r.hardware.memory_bytes = 80e9;
   EXPECT_TRUE(MakeInferencePlan(r, Catalog()));

@@ -29,10 +29,12 @@ TEST(ModelPresets, EveryPresetWithinHalfAPercentOfItsPublishedCount) {
   for (const ModelPreset& p : presets.presets()) {
     ParamCount n = CountParams(p.shape);
     EXPECT_LT(RelativeError(n.total, p.published_total), 0.005) << p.id << ": " << n.total << " vs " << p.published_total;
-    if (p.published_active)
+    if (p.published_active) {
       EXPECT_LT(RelativeError(n.active, *p.published_active), 0.005) << p.id << " active: " << n.active;
-    if (p.published_non_embedding)
+    }
+    if (p.published_non_embedding) {
       EXPECT_LT(RelativeError(n.non_embedding(), *p.published_non_embedding), 0.005) << p.id << " non-embedding";
+    }
     EXPECT_FALSE(p.published_source.empty()) << p.id;
     EXPECT_FALSE(p.shape.source.empty()) << p.id;
   }

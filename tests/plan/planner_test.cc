@@ -62,7 +62,7 @@ TEST(Planner, ComputeRequestErrors) {
   auto e = EstimateCompute({.flops = -5});
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(e.error().message.find("--flops"), std::string::npos);
+  EXPECT_NE(e.error().message.find("`flops`"), std::string::npos);
 }
 
 TEST(Planner, InversionDevicesAndDaysRoundTrip) {

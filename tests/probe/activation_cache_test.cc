@@ -70,6 +70,10 @@ class FakeModel : public runtime::ActivationModel {
     prompts_seen += a.n_prompts;
     return a;
   }
+  Result<std::vector<int32_t>> Tokenize(std::string_view text, runtime::AddBos) override {
+    return std::vector<int32_t>(text.begin(), text.end());
+  }
+  int64_t n_vocab() const override { return 256; }
 };
 
 class NoLayersModel : public runtime::ActivationModel {
@@ -77,6 +81,8 @@ class NoLayersModel : public runtime::ActivationModel {
   Result<runtime::Activations> CaptureActivations(const runtime::ActivationRequest&) override {
     return Unsupported("this model's graph has no l_out tensors");
   }
+  Result<std::vector<int32_t>> Tokenize(std::string_view, runtime::AddBos) override { return std::vector<int32_t>{}; }
+  int64_t n_vocab() const override { return 0; }
 };
 
 std::vector<std::string> Prompts(int n) {

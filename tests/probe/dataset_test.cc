@@ -55,7 +55,7 @@ TEST(Dataset, BadInputSaysWhatAndWhere) {
   auto missing = ParseEntityCsv("name,latitude,longitude\nA,1,2\nB,,3\n", {}, "m.csv");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("line 3"), std::string::npos) << missing.error().message;
-  EXPECT_NE(missing.error().message.find("--missing drop"), std::string::npos);
+  EXPECT_NE(missing.error().message.find("`missing=drop`"), std::string::npos);
 
   auto nan = ParseEntityCsv("name,latitude,longitude\nA,nan,2\n", {}, "n.csv");
   ASSERT_FALSE(nan);
@@ -73,7 +73,7 @@ TEST(Dataset, BadInputSaysWhatAndWhere) {
 
   auto notarget = ParseEntityCsv("name,colour\nA,red\n", {}, "t.csv");
   ASSERT_FALSE(notarget);
-  EXPECT_NE(notarget.error().message.find("--target"), std::string::npos);
+  EXPECT_NE(notarget.error().message.find("`target_columns`"), std::string::npos);
 
   auto unterminated = ParseEntityCsv("name,latitude,longitude\n\"A,1,2\n", {}, "q.csv");
   ASSERT_FALSE(unterminated);

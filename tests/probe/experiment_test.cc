@@ -125,7 +125,9 @@ TEST(Holdout, BlocksAreWholeGroupsAndHurtMoreThanRandomSplits) {
   ASSERT_EQ(r->blocks.size(), counts.size());
   for (size_t b = 0; b < r->blocks.size(); ++b) {
     EXPECT_EQ(r->blocks[b].n, counts[r->blocks[b].block]) << r->blocks[b].block;
-    if (b > 0) EXPECT_LE(r->blocks[b].n, r->blocks[b - 1].n);  // largest first
+    if (b > 0) {
+      EXPECT_LE(r->blocks[b].n, r->blocks[b - 1].n);  // largest first
+    }
   }
   EXPECT_GT(r->mean_block_proximity, r->mean_random_proximity);
   for (const auto& b : r->blocks) EXPECT_GT(b.block_mean_km, 0);
@@ -270,7 +272,7 @@ TEST(Report, JsonRoundTrip) {
   ProbeReport r;
   r.model = "m.gguf";
   r.sweep = *sweep;
-  r.controls.push_back({"shuffled targets", {0.01, -0.02, 0.0}});
+  r.controls.push_back({.name = "shuffled targets", .layers = {0, 1, 2}, .test_r2 = {0.01, -0.02, 0.0}});
   nlohmann::json j = r;
   auto back = ParseReport(j.dump());
   ASSERT_TRUE(back) << back.error().ToString();

@@ -22,7 +22,8 @@ TEST(Metrics, HaversineKnownDistances) {
 TEST(Metrics, ProximityErrorHandComputed) {
   // Times: truth 0, 10, 20, 30; predictions 1, 25, 19, 30.
   //   i=0: own |1-0|=1; others |25|,|19|,|30| none closer -> 0
-  //   i=1: own |25-10|=15; |1-10|=9, |19-10|=9 closer, |30-10|=20 no -> 2/3
+  //   i=1: own |25-10|=15; |1-10|=9, |19-10|=9 closer, |30-10|=20 no -> 2 of 4 (the
+  //        paper averages over every column, its own included) = 1/2
   //   i=2: own |19-20|=1; none closer -> 0
   //   i=3: own 0 -> 0
   Eigen::MatrixXd truth(4, 1), pred(4, 1);
@@ -31,11 +32,11 @@ TEST(Metrics, ProximityErrorHandComputed) {
   std::vector<double> p = ProximityErrors(truth, pred, TargetKind::kTime);
   ASSERT_EQ(p.size(), 4u);
   EXPECT_DOUBLE_EQ(p[0], 0.0);
-  EXPECT_DOUBLE_EQ(p[1], 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(p[1], 2.0 / 4.0);
   EXPECT_DOUBLE_EQ(p[2], 0.0);
   EXPECT_DOUBLE_EQ(p[3], 0.0);
   LayerMetrics m = ComputeMetrics(truth, pred, TargetKind::kTime, {"year"});
-  EXPECT_DOUBLE_EQ(m.proximity_error, (2.0 / 3.0) / 4.0);
+  EXPECT_DOUBLE_EQ(m.proximity_error, (2.0 / 4.0) / 4.0);
   // MAE (1+15+1+0)/4, RMSE sqrt((1+225+1)/4).
   EXPECT_DOUBLE_EQ(m.targets[0].mae, 17.0 / 4);
   EXPECT_DOUBLE_EQ(m.targets[0].rmse, std::sqrt(227.0 / 4));
@@ -50,8 +51,8 @@ TEST(Metrics, ProximityOnPlacesUsesGreatCircle) {
   truth << 0, 0, 0, 10, 50, 50;
   pred << 0, 10, 0, 0, 50, 50;
   std::vector<double> p = ProximityErrors(truth, pred, TargetKind::kPlace);
-  EXPECT_DOUBLE_EQ(p[0], 0.5);  // entity 1's prediction is exactly on entity 0's truth
-  EXPECT_DOUBLE_EQ(p[1], 0.5);
+  EXPECT_DOUBLE_EQ(p[0], 1.0 / 3);  // entity 1's prediction is exactly on entity 0's truth
+  EXPECT_DOUBLE_EQ(p[1], 1.0 / 3);
   EXPECT_DOUBLE_EQ(p[2], 0.0);
   LayerMetrics m = ComputeMetrics(truth, pred, TargetKind::kPlace, {"latitude", "longitude"});
   double ten_degrees = kEarthRadiusKm * 10 * M_PI / 180;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "lmlab/core/file.h"
@@ -15,6 +16,7 @@
 #include "lmlab/probe/render.h"
 #include "lmlab/runtime/activations.h"
 #include "tests/support/run_command.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
 namespace lmlab::probe {
@@ -24,15 +26,6 @@ namespace fs = std::filesystem;
 using lmlab::testing::LmlabBinary;
 using lmlab::testing::RunCommand;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "lmlab-probe-pipeline-XXXXXX").string();
-    path = mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 EntityDataset Cities(int n) {
   auto ds = BuildWorldCities({.limit = n});
   EXPECT_TRUE(ds) << ds.error().ToString();
@@ -40,13 +33,13 @@ EntityDataset Cities(int n) {
 }
 
 TEST(Pipeline, TinyModelEndToEnd) {
-  TempDir dir;
+  testing::TempDir dir("probe-pipeline");
   auto model = runtime::OpenActivationModel({.gguf_path = testing::TinyModelPath(), .threads = 2});
   ASSERT_TRUE(model) << model.error().ToString();
   EntityDataset ds = Cities(80);
   std::vector<std::string> prompts = MakePrompts(ds, PromptTemplate::kQuestion);
   CaptureOptions o;
-  o.dir = CacheEntryDir(dir.path, testing::TinyModelPath(), ds.name, "question", prompts);
+  o.dir = CacheEntryDir(dir.path(), testing::TinyModelPath(), ds.name, "question", prompts);
   o.chunk_prompts = 32;
   CaptureStats st;
   auto acts = CaptureCached(**model, prompts, o, &st);
@@ -84,20 +77,20 @@ TEST(Pipeline, TinyModelEndToEnd) {
   ProbeReport report;
   report.model = "tiny";
   report.sweep = *sweep;
-  auto files = WriteReportFiles(report, dir.path / "out");
+  auto files = WriteReportFiles(report, dir.path() / "out");
   ASSERT_TRUE(files) << files.error().ToString();
-  EXPECT_TRUE(fs::exists(dir.path / "out" / "map_layer_01.svg"));
-  EXPECT_TRUE(fs::exists(dir.path / "out" / "index.html"));
+  EXPECT_TRUE(fs::exists(dir.path() / "out" / "map_layer_01.svg"));
+  EXPECT_TRUE(fs::exists(dir.path() / "out" / "index.html"));
 }
 
 TEST(Pipeline, MlpActivationsOfTheTinyModelNextToTheResidualCache) {
-  TempDir dir;
+  testing::TempDir dir("probe-pipeline");
   auto model = runtime::OpenActivationModel({.gguf_path = testing::TinyModelPath(), .threads = 2});
   ASSERT_TRUE(model) << model.error().ToString();
   EntityDataset ds = Cities(40);
   std::vector<std::string> prompts = MakePrompts(ds, PromptTemplate::kBare);
   CaptureOptions o;
-  o.dir = CacheEntryDir(dir.path, testing::TinyModelPath(), ds.name, "bare", prompts);
+  o.dir = CacheEntryDir(dir.path(), testing::TinyModelPath(), ds.name, "bare", prompts);
   o.chunk_prompts = 16;
   ASSERT_TRUE(CaptureCached(**model, prompts, o));
   CaptureStats st;
@@ -123,12 +116,12 @@ TEST(Pipeline, MlpActivationsOfTheTinyModelNextToTheResidualCache) {
 }
 
 TEST(Pipeline, PromptLongerThanTheContextFailsCleanly) {
-  TempDir dir;
+  testing::TempDir dir("probe-pipeline");
   auto model = runtime::OpenActivationModel({.gguf_path = testing::TinyModelPath(), .threads = 2});
   ASSERT_TRUE(model) << model.error().ToString();
   std::vector<std::string> prompts = {"Paris", std::string(3000, 'x') + " Lima", "Rome"};
   CaptureOptions o;
-  o.dir = dir.path / "entry";
+  o.dir = dir.path() / "entry";
   auto acts = CaptureCached(**model, prompts, o);
   ASSERT_FALSE(acts);
   EXPECT_EQ(acts.error().code, ErrorCode::kOutOfRange) << acts.error().ToString();
@@ -138,10 +131,10 @@ TEST(Pipeline, PromptLongerThanTheContextFailsCleanly) {
 }
 
 TEST(ProbeCli, RunThenReport) {
-  TempDir dir;
+  testing::TempDir dir("probe-pipeline");
   std::string base = LmlabBinary() + " probe run --model " + testing::TinyModelPath() +
-                     " --threads 2 --limit 60 --cache-dir " + (dir.path / "cache").string() + " --out " +
-                     (dir.path / "out").string();
+                     " --threads 2 --limit 60 --cache-dir " + (dir.path() / "cache").string() + " --out " +
+                     (dir.path() / "out").string();
   auto r = RunCommand(base + " --json --holdout country --neurons 3 --float16 --random-model-control");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -164,9 +157,15 @@ TEST(ProbeCli, RunThenReport) {
   }
   EXPECT_EQ(j["sweep"]["shuffle_ran"], 1);  // the shuffled-target control runs by default
   EXPECT_EQ(j["captured_prompts"], 60);
-  ASSERT_EQ(j["controls"].size(), 1u);
-  EXPECT_EQ(j["controls"][0]["name"], "random-init model");
-  EXPECT_EQ(j["controls"][0]["test_r2"].size(), 2u);
+  // Every control runs by default: shuffled targets, the random-init model, the static embedding.
+  ASSERT_EQ(j["controls"].size(), 3u);
+  std::map<std::string, nlohmann::json> controls;
+  for (const auto& c : j["controls"]) controls[c["name"].get<std::string>()] = c;
+  ASSERT_TRUE(controls.contains("shuffled targets"));
+  ASSERT_TRUE(controls.contains("random-init model"));
+  ASSERT_TRUE(controls.contains("static embedding"));
+  EXPECT_EQ(controls["random-init model"]["test_r2"].size(), 2u);
+  EXPECT_EQ(controls["static embedding"]["test_r2"].size(), 1u);  // one "layer": the token embeddings
 
   // Again, in the same stored format: every activation comes from the cache.
   r = RunCommand(base + " --float16");
@@ -186,19 +185,19 @@ TEST(ProbeCli, RunThenReport) {
             std::string::npos)
       << r.out;
 
-  r = RunCommand(LmlabBinary() + " probe report " + (dir.path / "out").string());
+  r = RunCommand(LmlabBinary() + " probe report " + (dir.path() / "out").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("prox err"), std::string::npos);
   EXPECT_NE(r.out.find("cos(ffn_down, probe)"), std::string::npos);
 }
 
 TEST(ProbeCli, BadInputIsOneLineAndExitTwo) {
-  TempDir dir;
-  std::string csv = (dir.path / "dup.csv").string();
+  testing::TempDir dir("probe-pipeline");
+  std::string csv = (dir.path() / "dup.csv").string();
   ASSERT_TRUE(WriteFileAtomic(csv, "name,latitude,longitude\nParis,48.8,2.3\nParis,33.6,-95.5\n"));
-  std::string empty = (dir.path / "empty.csv").string();
+  std::string empty = (dir.path() / "empty.csv").string();
   ASSERT_TRUE(WriteFileAtomic(empty, ""));
-  std::string model = " --model " + testing::TinyModelPath() + " --out " + (dir.path / "out").string();
+  std::string model = " --model " + testing::TinyModelPath() + " --out " + (dir.path() / "out").string();
   struct Case {
     std::string args, expect;
   } cases[] = {
@@ -209,14 +208,14 @@ TEST(ProbeCli, BadInputIsOneLineAndExitTwo) {
       {" --holdout planet --limit 20", "no such group column"},
       {" --endpoint http://127.0.0.1:9 --api-model x", "local GGUF"},
       {" --neuron-layers 1", "--neuron-layers needs --neurons"},
-      {" --limit 20 --neurons 2 --neuron-layers 0 2 --cache-dir " + (dir.path / "cache").string(),
-       "--neuron-layers 2: the model has 2 blocks (0..1)"},
+      {" --limit 20 --neurons 2 --neuron-layers 0 2 --cache-dir " + (dir.path() / "cache").string(),
+       "neuron layer 2: the model has 2 blocks (0..1)"},
   };
   for (const auto& c : cases) {
     auto r = RunCommand(LmlabBinary() + " probe run" + model + c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.args << "\n" << r.err;
-    EXPECT_FALSE(fs::exists(dir.path / "out")) << c.args;
+    EXPECT_FALSE(fs::exists(dir.path() / "out")) << c.args;
   }
 }
 

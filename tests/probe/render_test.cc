@@ -45,7 +45,8 @@ ProbeReport SmallReport() {
   }
   s.best_layer = 1;
   s.best_r2 = 0.8;
-  r.controls.push_back({"random-init model", {0.01, 0.02}});
+  r.controls.push_back(
+      {.name = "random-init model", .layers = {0, 1}, .test_r2 = {0.01, 0.02}, .best_r2 = 0.02, .best_layer = 1});
   return r;
 }
 

@@ -1,7 +1,7 @@
 // The OpenAI-compatible backend against servers that misbehave: a small
 // cpp-httplib server inside the test answers 500s, 429s with Retry-After, 401s
-// that echo the key, garbage bodies and streams cut short. Also the SSE
-// parser and the retry policy on their own.
+// that echo the key, garbage bodies and streams cut short. (The SSE parser
+// and the retry policy on their own: tests/core/sse_test.cc, http_test.cc.)
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -14,169 +14,30 @@
 #include <thread>
 
 #include "lmlab/runtime/http_openai.h"
-#include "runtime/sse.h"
 #include "tests/support/llama_server.h"
+#include "tests/support/loopback_server.h"
 
 namespace lmlab::runtime {
 namespace {
 
 using namespace std::chrono_literals;
 
-// ---------------------------------------------------------------- SSE parser
-
-TEST(SseParser, SplitsEventsAcrossArbitraryChunks) {
-  std::string stream = "data: {\"a\":1}\n\n: keep-alive\n\ndata: {\"b\":2}\r\n\r\ndata: [DONE]\n\n";
-  // Feed one byte at a time: a network read may end anywhere.
-  SseParser p;
-  std::vector<SseEvent> events;
-  for (char c : stream)
-    for (SseEvent& e : p.Feed(std::string_view(&c, 1))) events.push_back(std::move(e));
-  ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[0].data, "{\"a\":1}");
-  EXPECT_EQ(events[1].data, "{\"b\":2}");
-  EXPECT_EQ(events[2].data, "[DONE]");
-  EXPECT_TRUE(p.Finish().empty());
-}
-
-TEST(SseParser, MultiLineDataEventNameAndUnterminatedTail) {
-  SseParser p;
-  auto events = p.Feed("event: error\ndata: line1\ndata: line2\n\ndata: tail");
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].event, "error");
-  EXPECT_EQ(events[0].data, "line1\nline2");
-  auto rest = p.Finish();
-  ASSERT_EQ(rest.size(), 1u);
-  EXPECT_EQ(rest[0].data, "tail");
-}
-
-TEST(SseParser, NonSseBodyYieldsNoEvents) {
-  SseParser p;
-  EXPECT_TRUE(p.Feed("{\"error\": {\"message\": \"nope\"}}\n").empty());
-  EXPECT_TRUE(p.Finish().empty());
-  EXPECT_FALSE(p.saw_any_field());
-}
-
-TEST(SseFormat, RoundTripsThroughTheParser) {
-  SseParser p;
-  auto events = p.Feed(SseFormat("one\ntwo") + SseFormat("[DONE]"));
-  ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].data, "one\ntwo");
-  EXPECT_EQ(events[1].data, "[DONE]");
-}
-
-// ---------------------------------------------------------------- retry policy
-
-TEST(RetryAfter, SecondsAndHttpDates) {
-  EXPECT_EQ(ParseRetryAfter("3"), 3.0);
-  EXPECT_EQ(ParseRetryAfter(" 0.5 "), 0.5);
-  auto now = std::chrono::system_clock::from_time_t(1445412480);  // Wed, 21 Oct 2015 07:28:00 GMT
-  auto later = ParseRetryAfter("Wed, 21 Oct 2015 07:28:07 GMT", now);
-  ASSERT_TRUE(later);
-  EXPECT_NEAR(*later, 7.0, 1e-9);
-  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:27:00 GMT", now), 0.0);  // in the past: no wait
-  EXPECT_FALSE(ParseRetryAfter("soon"));
-  EXPECT_FALSE(ParseRetryAfter("-1"));
-  EXPECT_FALSE(ParseRetryAfter(""));
-}
-
-// An HttpClient that replays scripted outcomes (the policy's logic alone).
-class ScriptedClient : public HttpClient {
- public:
-  std::vector<Result<HttpResponse>> script;
-  int calls = 0;
-  Result<HttpResponse> Send(const HttpRequest&, const BodyCallback& on_body) override {
-    Result<HttpResponse> r = script.at(static_cast<size_t>(calls++));
-    if (r && r->status == 200 && on_body && !r->body.empty()) {
-      on_body(r->body);
-      r->body.clear();
-    }
-    return r;
-  }
-};
-
-HttpResponse Answer(int status, std::vector<std::pair<std::string, std::string>> headers = {}) {
-  HttpResponse r;
-  r.status = status;
-  r.headers = std::move(headers);
-  return r;
-}
-
-TEST(SendWithRetry, BacksOffExponentiallyAndStopsAtTheLimit) {
-  ScriptedClient client;
-  for (int i = 0; i < 4; ++i) client.script.push_back(Answer(503));
-  std::vector<double> waits;
-  RetryPolicy policy{.max_retries = 3, .initial_backoff_seconds = 0.25, .max_backoff_seconds = 0.75,
-                     .sleep = [&](std::chrono::duration<double> d) { waits.push_back(d.count()); }};
-  auto r = SendWithRetry(client, {}, policy);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(client.calls, 4);
-  EXPECT_EQ(waits, (std::vector<double>{0.25, 0.5, 0.75}));  // doubled, then capped
-}
-
-TEST(SendWithRetry, HonoursRetryAfterAndRetriesTransportErrors) {
-  ScriptedClient client;
-  client.script.push_back(Answer(429, {{"retry-after", "2"}}));
-  client.script.push_back(Unavailable("connection refused"));
-  client.script.push_back(Answer(200));
-  std::vector<double> waits;
-  RetryPolicy policy{.max_retries = 5, .initial_backoff_seconds = 0.1,
-                     .sleep = [&](std::chrono::duration<double> d) { waits.push_back(d.count()); }};
-  auto r = SendWithRetry(client, {}, policy);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(waits, (std::vector<double>{2.0, 0.2}));
-}
-
-TEST(SendWithRetry, DoesNotRetryClientErrorsOrAfterStreamedData) {
-  ScriptedClient client;
-  client.script.push_back(Answer(400));
-  auto r = SendWithRetry(client, {}, {.max_retries = 3, .sleep = [](auto) {}});
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 400);
-  EXPECT_EQ(client.calls, 1);
-
-  // Data already handed to the caller cannot be taken back: no second try.
-  class Drops : public HttpClient {
-   public:
-    int calls = 0;
-    Result<HttpResponse> Send(const HttpRequest&, const BodyCallback& cb) override {
-      ++calls;
-      cb("data: partial\n\n");
-      return Unavailable("connection reset");
-    }
-  } drops;
-  auto d = SendWithRetry(drops, {}, {.max_retries = 3, .sleep = [](auto) {}}, [](std::string_view) { return true; });
-  EXPECT_FALSE(d);
-  EXPECT_EQ(drops.calls, 1);
-}
-
 // ---------------------------------------------------------------- a fake endpoint
 
-// cpp-httplib on a free loopback port, in its own thread, for one test.
+// A loopback server that lists one model at /v1/models, as endpoints do.
 class FakeEndpoint {
  public:
   FakeEndpoint() {
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(1ms);
-    // Every fake lists one model, as /v1/models does.
-    server_.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
+    lo_.server().Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"object":"list","data":[{"id":"fake","object":"model"}]})", "application/json");
     });
   }
-  ~FakeEndpoint() {
-    server_.stop();
-    thread_.join();
-  }
-  httplib::Server& server() { return server_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  httplib::Server& server() { return lo_.server(); }
+  std::string url() const { return lo_.url("/v1"); }
   std::atomic<int> hits{0};
 
  private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  testing::LoopbackServer lo_;
 };
 
 ModelSpec Spec(const FakeEndpoint& f) { return {.endpoint = f.url(), .api_model = "fake", .api_key_env = ""}; }
@@ -489,9 +350,10 @@ TEST(OpenAiFake, HostileReplyShapesNeverThrow) {
     which = i;
     auto check = [&](const auto& r) {
       // ScoreText says kUnsupported when a reply carries no log-probs at all.
-      if (!r)
+      if (!r) {
         EXPECT_TRUE(r.error().code == ErrorCode::kParse || r.error().code == ErrorCode::kUnsupported)
             << r.error().ToString();
+      }
     };
     EXPECT_NO_THROW(check((*lm)->Complete("x", {.top_logprobs = 2})));
     EXPECT_NO_THROW(check((*lm)->Chat(kQuestion, {.top_logprobs = 2})));
@@ -516,7 +378,9 @@ TEST(OpenAiFake, HostileModelListsNeverThrow) {
     });
     Result<std::unique_ptr<LanguageModel>> lm = InvalidArgument("not run");
     EXPECT_NO_THROW(lm = OpenOpenAiModel(Spec(f), Fast(0)));
-    if (!lm) EXPECT_EQ(lm.error().code, ErrorCode::kParse) << lm.error().ToString();
+    if (!lm) {
+      EXPECT_EQ(lm.error().code, ErrorCode::kParse) << lm.error().ToString();
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-#include "runtime/stop_strings.h"
+#include "lmlab/runtime/internal/stop_strings.h"
 
 #include <gtest/gtest.h>
 

@@ -134,7 +134,9 @@ TEST_P(SandboxFailingRpc, EndsTheRunNotTheHost) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));  // killed, not timed out
   EXPECT_EQ(r->rpc_requests, 1);
   EXPECT_EQ(r->survivors, 0);
-  if (geteuid() == 0) EXPECT_TRUE(ProcessesOfUid(r->uid).empty());
+  if (geteuid() == 0) {
+    EXPECT_TRUE(ProcessesOfUid(r->uid).empty());
+  }
   EXPECT_EQ(BoxDirsOfThisProcess(), dirs_before);
   // The sandbox still works.
   auto again = box->Run(Python("print(42)\n"));
@@ -205,7 +207,9 @@ TEST(Sandbox, ParallelRunsGetDistinctUids) {
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->verdict, Verdict::kOk);
   EXPECT_EQ(b->verdict, Verdict::kOk);
-  if (geteuid() == 0) EXPECT_NE(a->uid, b->uid);
+  if (geteuid() == 0) {
+    EXPECT_NE(a->uid, b->uid);
+  }
 }
 
 TEST(Sandbox, CheckBubblewrapPassesHere) {

@@ -60,7 +60,7 @@ TEST(ParseDate, RelativeAgainstToday) {
 TEST(ParseDate, RelativeWithoutTodayIsAClearError) {
   auto t = ParseDate("3 days ago");
   ASSERT_FALSE(t);
-  EXPECT_NE(t.error().message.find("--today"), std::string::npos) << t.error().message;
+  EXPECT_NE(t.error().message.find("`today`"), std::string::npos) << t.error().message;
 }
 
 TEST(ParseDate, RejectsNonDates) {

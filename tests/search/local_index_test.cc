@@ -126,7 +126,7 @@ TEST(LocalIndex, BadFiles) {
   auto missing = LocalIndex::Open(dir / "nope.sqlite", OpenMode::kReadOnly);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
-  EXPECT_NE(missing.error().message.find("lmlab index add"), std::string::npos);
+  EXPECT_NE(missing.error().message.find("adding documents to it creates one"), std::string::npos);
 
   std::ofstream(dir / "text.sqlite") << "this is not a database, just some text that is long enough to matter\n";
   auto junk = LocalIndex::Open(dir / "text.sqlite", OpenMode::kReadOnly);

@@ -4,11 +4,14 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "lmlab/core/file.h"
 #include "lmlab/search/searxng.h"
 #include "tests/support/llama_server.h"
+#include "tests/support/loopback_server.h"
 
 namespace lmlab::search {
 namespace {
@@ -17,25 +20,16 @@ std::string Recorded() {
   return ReadFile(std::string(LMLAB_SOURCE_DIR) + "/tests/search/data/searxng_response.json").value();
 }
 
-// A loopback server on a free port, stopped and joined on destruction.
+// A loopback server answering /search.
 class FakeSearxng {
  public:
   explicit FakeSearxng(std::function<void(const httplib::Request&, httplib::Response&)> handler) {
-    server_.Get("/search", std::move(handler));
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    lo_.server().Get("/search", std::move(handler));
   }
-  ~FakeSearxng() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return lo_.url(); }
 
  private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  testing::LoopbackServer lo_;
 };
 
 TEST(Searxng, ParsesRecordedResults) {
@@ -113,6 +107,48 @@ TEST(Searxng, SlowServerTimesOut) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kTimeout) << r.error().ToString();
   EXPECT_LT(took, 2.0);
+}
+
+// The transport is injectable: a scripted HttpClient sees what the backend
+// sends and answers without a network.
+class ScriptedHttp : public HttpClient {
+ public:
+  std::vector<Result<HttpResponse>> answers;
+  std::vector<HttpRequest> requests;
+  Result<HttpResponse> Send(const HttpRequest& request, const BodyCallback&) override {
+    requests.push_back(request);
+    return answers.at(requests.size() - 1);
+  }
+};
+
+TEST(Searxng, RefusedConnectionIsTriedOnceMoreThroughTheInjectedClient) {
+  auto http = std::make_shared<ScriptedHttp>();
+  http->answers.push_back(Unavailable("connection refused"));
+  HttpResponse ok;
+  ok.status = 200;
+  ok.body = Recorded();
+  http->answers.push_back(ok);
+  auto backend = OpenSearxng({.base_url = "http://searx.example/search/", .language = "de",
+                              .retry = {.max_retries = 1, .initial_backoff_seconds = 0.01}, .http = http});
+  auto r = backend->Search("zlib 1.3 & co", {.max_results = 2, .timeout_seconds = 5});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->evidences.size(), 2u);
+  ASSERT_EQ(http->requests.size(), 2u);
+  EXPECT_EQ(http->requests[0].url, "http://searx.example/search?format=json&q=zlib%201.3%20%26%20co&language=de");
+  EXPECT_TRUE(http->requests[0].follow_redirects);
+  EXPECT_GT(http->requests[0].max_body_bytes, 0u);
+}
+
+TEST(Searxng, AnswersOtherThan200AreUnavailable) {
+  auto http = std::make_shared<ScriptedHttp>();
+  HttpResponse teapot;
+  teapot.status = 418;
+  http->answers.push_back(teapot);
+  auto r = OpenSearxng({.base_url = "http://searx.example", .http = http})->Search("q", {.timeout_seconds = 5});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(r.error().message.find("HTTP 418"), std::string::npos) << r.error().message;
+  EXPECT_EQ(http->requests.size(), 1u);  // a 418 is not worth retrying
 }
 
 }  // namespace

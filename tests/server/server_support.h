@@ -173,7 +173,7 @@ inline std::unique_ptr<ChatEngine> FreshZlibEngine(int slots = 1,
     slot.search = std::move(*index);
     v.push_back(std::move(slot));
   }
-  return MakeFreshEngine(std::move(v), {.k = 5, .style = style, .today = TestToday});
+  return MakeFreshEngine(std::move(v), {.answer = {.k = 5, .style = style}, .today = TestToday});
 }
 
 }  // namespace lmlab::server::testing

@@ -50,8 +50,8 @@ TEST(WebPage, AsksAndShowsTheAnswerWithDatedSourcesInChromium) {
   EXPECT_EQ(*chrome.Evaluate("document.getElementById('today').textContent"), "Nov 27, 2026");
   // The streamed answer.
   std::string answer = chrome.Evaluate("document.querySelector('.turn .answer').textContent")->get<std::string>();
-  EXPECT_TRUE(answer.starts_with("Today is Nov 27, 2026.")) << answer;
-  EXPECT_GT(answer.size(), std::string("Today is Nov 27, 2026.").size());
+  EXPECT_TRUE(answer.starts_with("As of today November 27, 2026,")) << answer;
+  EXPECT_GT(answer.size(), std::string("As of today November 27, 2026, the most up-to-date and relevant information regarding this query is as follows.").size());
   // The sources: dates in order (undated first), links, the newest last.
   json dates = *chrome.Evaluate("[...document.querySelectorAll('.turn .sources .src-date')].map(e => e.textContent)");
   json links = *chrome.Evaluate("[...document.querySelectorAll('.turn .sources a.src-title')].map(e => e.href)");
@@ -113,7 +113,7 @@ TEST(WebPage, AsksFromTheUrlAndShowsTheServersErrors) {
   std::string failed = chrome.Evaluate("document.querySelector('.turn .answer').textContent")->get<std::string>();
   EXPECT_TRUE(failed.starts_with("Not answered:")) << failed;
   std::string answer = chrome.Evaluate("document.querySelector('.turn:last-of-type .answer').textContent")->get<std::string>();
-  EXPECT_TRUE(answer.starts_with("Today is")) << answer;
+  EXPECT_TRUE(answer.starts_with("As of today")) << answer;
   EXPECT_EQ(*chrome.Evaluate("document.body.dataset.turns"), "1");
 }
 
@@ -134,7 +134,7 @@ TEST(WebPage, HoldsAThreeTurnConversation) {
   auto index = search::LocalIndex::Open(testing::ZlibIndexPath(), search::OpenMode::kReadOnly);
   ASSERT_TRUE(index) << index.error().ToString();
   slots[0].search = std::move(*index);
-  FreshEngineOptions options{.k = 5, .today = testing::TestToday};
+  FreshEngineOptions options{.answer = {.k = 5}, .today = testing::TestToday};
   options.monitor = std::make_shared<const ood::IgnoranceMonitor>(std::move(*monitor));
   auto s = testing::RunningServer::Start(MakeFreshEngine(std::move(slots), std::move(options)));
   ASSERT_TRUE(s);
@@ -171,7 +171,7 @@ TEST(WebPage, HoldsAThreeTurnConversation) {
   for (size_t t = 0; t < 3; ++t) {
     EXPECT_EQ(turns[t]["question"], questions[t]);
     std::string answer = turns[t]["answer"];
-    EXPECT_TRUE(answer.starts_with("Today is Nov 27, 2026.")) << answer;
+    EXPECT_TRUE(answer.starts_with("As of today November 27, 2026,")) << answer;
     ASSERT_GE(turns[t]["dates"].size(), 4u) << turns[t].dump();
     EXPECT_EQ(turns[t]["dates"].back(), "Nov 20, 2026") << turns[t].dump();
     EXPECT_TRUE(turns[t]["grounding"].get<std::string>().starts_with("Grounded in")) << turns[t].dump();

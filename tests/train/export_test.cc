@@ -76,6 +76,24 @@ TEST_F(ExportTest, LlamaCppTokenizesHeldOutTextLikeLmlab) {
   }
 }
 
+// A vocabulary learned with split_digits tokenizes the same in llama.cpp: no
+// merge holds a digit, so llama.cpp's SPM tokenizer splits numbers too.
+TEST(ExportSplitDigits, LlamaCppTokenizesNumbersDigitByDigitToo) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  for (int i = 0; i < 50; ++i) docs.push_back("zlib 1:1.2.13.dfsg-1 was uploaded on Nov 05, 2022.");
+  ASSERT_OK_AND_ASSIGN(Tokenizer tok, Tokenizer::Learn(docs, {.vocab_size = 400, .split_digits = true}));
+  ModelConfig c{.n_vocab = tok.size(), .n_ctx = 64, .n_embd = 32, .n_layer = 1, .n_head = 2};
+  Model m = InitModel(c, tok.vocab(), 1);
+  testing::TempDir dir;
+  ASSERT_TRUE(ExportGguf(m, dir.path() / "digits.gguf").has_value());
+  auto lm = runtime::OpenModel({.gguf_path = (dir.path() / "digits.gguf").string(), .threads = 1});
+  ASSERT_TRUE(lm) << lm.error().ToString();
+  for (std::string text : {"zlib 1:1.2.13.dfsg-1 (unstable)", "Nov 05, 2022 and 1999-12-31", "version 20231005 ok"}) {
+    ASSERT_OK_AND_ASSIGN(std::vector<int32_t> theirs, (*lm)->Tokenize(text, runtime::AddBos::kYes));
+    EXPECT_EQ(tok.Encode(text, runtime::AddBos::kYes), theirs) << "text: " << text;
+  }
+}
+
 TEST_F(ExportTest, LlamaCppComputesTheSameNextTokenLogprobs) {
   auto lm = Open();
   ASSERT_TRUE(lm);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "lmlab/train/corpus.h"
 #include "tests/train/train_fixture.h"
 
@@ -77,6 +79,30 @@ TEST(TokenizerTest, RejectsTooSmallVocabularyAndEmptyText) {
   EXPECT_NE(r.error().message.find("too small"), std::string::npos);
   std::vector<std::string> empty;
   EXPECT_FALSE(Tokenizer::Learn(empty, {}).has_value());
+}
+
+TEST(TokenizerTest, SplitDigitsKeepsEveryNumberDigitByDigit) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  for (int i = 0; i < 50; ++i) docs.push_back("zlib 1:1.2.13.dfsg-1 was uploaded on Nov 05, 2022 and 2022 again 1969 1969");
+  ASSERT_OK_AND_ASSIGN(Tokenizer plain, Tokenizer::Learn(docs, {.vocab_size = 500}));
+  ASSERT_OK_AND_ASSIGN(Tokenizer split, Tokenizer::Learn(docs, {.vocab_size = 500, .split_digits = true}));
+  auto has_merged_digit = [](const Tokenizer& t) {
+    for (size_t i = 0; i < t.vocab().tokens.size(); ++i) {
+      const std::string& s = t.vocab().tokens[i];
+      if (t.vocab().types[i] != TokenType::kNormal || s.size() < 2) continue;
+      if (std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has_merged_digit(plain));  // the frequent years merge without the option
+  EXPECT_FALSE(has_merged_digit(split));
+  // "2022" is four tokens, whatever surrounds it; the text round-trips.
+  std::vector<int32_t> ids = split.Encode("in 2022", AddBos::kNo);
+  ASSERT_GE(ids.size(), 4u);
+  std::vector<std::string> tail;
+  for (size_t i = ids.size() - 4; i < ids.size(); ++i) tail.push_back(split.vocab().tokens[ids[i]]);
+  EXPECT_EQ(tail, (std::vector<std::string>{"2", "0", "2", "2"}));
+  EXPECT_EQ(split.Decode(split.Encode("version 1:1.2.13", AddBos::kYes)), "version 1:1.2.13");
 }
 
 TEST(CorpusTest, SplitsDocumentsAtBlankLines) {

@@ -25,6 +25,12 @@ TEST(TrainTest, LossFallsAndEveryTensorChanges) {
   ASSERT_FALSE(r.epochs.empty());
   EXPECT_EQ(r.epochs.back().step, 30);
   EXPECT_GT(r.tokens_per_second, 0);
+  EXPECT_EQ(r.threads, o.threads > 0 ? o.threads : r.threads);
+  EXPECT_GT(r.threads, 0);
+  // Model-FLOP utilisation against a GEMM measured right after: both sides positive.
+  EXPECT_NEAR(r.model_flops_per_second, TrainingFlopsPerToken(r.model.config) * r.tokens_per_second, 1);
+  EXPECT_GT(r.gemm_flops_per_second, 0);
+  EXPECT_NEAR(r.mfu, r.model_flops_per_second / r.gemm_flops_per_second, 1e-9);
 
   // Every named tensor moved away from its initial value, the ones llama.cpp's
   // opt path leaves untouched (token_embd, attn_k, attn_v) included.
@@ -46,6 +52,34 @@ TEST(TrainTest, LossFallsAndEveryTensorChanges) {
     }
     EXPECT_GT(max_diff, 1e-4) << a.name << " did not train";
     EXPECT_GT(changed, a.data.size() / 2) << a.name << ": most values unchanged";
+  }
+}
+
+// The pre-change kernels (ggml's MUL_MAT / OUT_PROD) and the Eigen GEMMs the
+// trainer now uses compute the same training run: every product kind of the
+// graph (weights forward and backward, attention with permuted operands)
+// goes through both. Only summation order differs.
+TEST(TrainTest, EigenAndGgmlProductsTrainTheSameRun) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  TrainOptions o = testing::TinyOptions();
+  o.steps = 8;
+  o.threads = 2;  // the products split their columns across threads
+  ASSERT_OK_AND_ASSIGN(TrainResult eigen, Train(docs, o));
+  o.products = MatrixProducts::kGgml;
+  ASSERT_OK_AND_ASSIGN(TrainResult ggml, Train(docs, o));
+  ASSERT_EQ(eigen.losses.size(), ggml.losses.size());
+  for (size_t i = 0; i < eigen.losses.size(); ++i) EXPECT_NEAR(eigen.losses[i], ggml.losses[i], 2e-3) << "step " << i;
+  EXPECT_NEAR(eigen.final_val_loss, ggml.final_val_loss, 2e-3);
+  EXPECT_NE(eigen.losses, ggml.losses) << "identical to the last bit: was the rewrite applied at all?";
+  for (size_t t = 0; t < eigen.model.tensors.size(); ++t) {
+    const std::vector<float>& a = eigen.model.tensors[t].data;
+    const std::vector<float>& b = ggml.model.tensors[t].data;
+    double max_diff = 0, max_abs = 0;
+    for (size_t k = 0; k < a.size(); ++k) {
+      max_diff = std::max(max_diff, static_cast<double>(std::abs(a[k] - b[k])));
+      max_abs = std::max(max_abs, static_cast<double>(std::abs(b[k])));
+    }
+    EXPECT_LT(max_diff, 1e-3 * std::max(1.0, max_abs)) << eigen.model.tensors[t].name;
   }
 }
 
@@ -112,7 +146,7 @@ TEST(TrainTest, ImpossibleShapesAreRejected) {
   o.model.n_head = 4;
   auto r = Train(docs, o);
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().message.find("--heads 4 does not divide --width 30"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("`n_head` 4 does not divide `n_embd` 30"), std::string::npos) << r.error().message;
   o.model.n_embd = 24;
   o.model.n_head = 8;  // head size 3 is odd
   r = Train(docs, o);

@@ -5,12 +5,26 @@
 //   lmlab::Result<Model> m = Model::Open(path);
 //   if (!m) return std::unexpected(m.error());
 //   LMLAB_ASSIGN_OR_RETURN(auto plan, MakePlan(request));
+//
+// Messages say what is wrong, never which CLI flag fixes it: the same message
+// reaches the CLI, the HTTP server and C++ callers. Where an option of the
+// call would fix it, the message names that option as the field of the
+// options struct the call took, in backticks, with a value that fixes it after
+// '=' where there is one:
+//
+//   InvalidArgument("`max_tokens` must be at least 1 (got 0)")
+//   InvalidArgument("data.csv line 3: latitude is empty; fix the file or skip such rows with `missing=drop`")
+//
+// Each front end says it in its own terms with RenderOptionNames: the CLI as
+// its flags ("--max-tokens", "--missing drop"), the server as request fields.
 #pragma once
 
 #include <expected>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace lmlab {
 
@@ -33,11 +47,25 @@ struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
 
-  // "invalid argument: --devices must be positive"
+  // "invalid argument: `devices` must be positive"
   std::string ToString() const;
   // Returns a copy with "context: " prepended to the message.
   Error WithContext(std::string_view context) const;
 };
+
+// An option named in a message: `name` or `name=value`.
+struct OptionMention {
+  std::string_view name;   // "max_tokens"
+  std::string_view value;  // "drop" in `missing=drop`; empty when none
+};
+
+// `message` with each option mention (a backticked lower-case identifier,
+// optionally "=value") replaced by render(mention); other text, other
+// backticks included, is kept as it is.
+std::string RenderOptionNames(std::string_view message, const std::function<std::string(const OptionMention&)>& render);
+
+// The option mentions in `message`, in order.
+std::vector<OptionMention> OptionMentions(std::string_view message);
 
 template <class T>
 using Result = std::expected<T, Error>;

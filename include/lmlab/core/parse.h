@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "lmlab/core/error.h"
+#include "lmlab/core/text.h"
 
 namespace lmlab {
 
@@ -31,11 +32,9 @@ Result<uint64_t> ParseUint(std::string_view text, std::string_view what, int bas
 enum class NonFinite { kRefuse, kAllow };
 Result<double> ParseDouble(std::string_view text, std::string_view what, NonFinite non_finite = NonFinite::kRefuse);
 
-// Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF), or npos. What
-// nlohmann::json refuses to serialize is exactly what this finds.
-size_t FirstInvalidUtf8(std::string_view text);
-
+// FirstInvalidUtf8 (core/text.h, included here) finds where text stops
+// being UTF-8 (RFC 3629; exactly what nlohmann::json refuses to serialize);
+// DescribeOffset says where that is.
 // "line 12, byte 0xfc": where offset `at` of `text` is, for messages.
 std::string DescribeOffset(std::string_view text, size_t at);
 

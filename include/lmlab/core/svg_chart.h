@@ -39,6 +39,10 @@ struct Series {
   std::string dash;                 // SVG stroke-dasharray ("5,4"); empty: solid. Shown in the legend too
   std::vector<std::string> titles;  // [n] hover text per point, or empty
   double marker_radius = 0;         // 0: the style's default (3 for lines, 2.5 for points)
+  // Optional band [n] each (e.g. mean - std and mean + std over seeds): a
+  // translucent area in the series' colour under its line; points where either
+  // bound is not finite are left out of the band.
+  std::vector<double> y_low, y_high;
 };
 
 enum class ChartStyle { kLines, kPoints };  // lines with markers (markers up to 40 points), or a scatter

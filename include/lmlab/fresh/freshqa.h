@@ -1,11 +1,18 @@
 // FreshQA (Vu et al. 2023): 600 questions whose answers never change, change
 // slowly, change fast, or rest on a false premise. Run a model over them with
-// FreshPrompt, then grade the answers three ways:
+// FreshPrompt, then grade the answers:
 //   - alias:   offline, an accepted answer (answer_0..answer_9) appears in the
 //              response (false premises: the response also denies the premise);
-//   - relaxed: an LLM judge checks only the main answer;
-//   - strict:  an LLM judge also rejects any wrong or outdated detail.
-// Accuracy is reported overall and by fact_type, false_premise and num_hops.
+//   - relaxed, strict: FreshEval as the paper runs it (fresheval_*.ipynb): an
+//              LLM judge gets the mode's rules, 15 demonstrations, then the
+//              question, its correct answers and the response (nothing else:
+//              not the false-premise label, not the fact type), writes a
+//              comment and "evaluation: correct|incorrect". Verdicts it does not
+//              state are asked again (a bounded number of times) and reported
+//              apart, never counted as wrong.
+// The report is the paper's breakdown (Table 1): all; valid premise (all,
+// fast / slow / never-changing, effective year before 2022 / 2022 and after,
+// one-hop / multi-hop); false premise (all, before 2022).
 //
 //   LMLAB_ASSIGN_OR_RETURN(auto qs, LoadFreshQa("freshqa.csv"));
 //   LMLAB_RETURN_IF_ERROR(RunFreshQa(*model, *index, qs, run_options, "responses.json", progress));
@@ -66,33 +73,61 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
                               const std::filesystem::path& responses_path, const ProgressCallback& progress = {});
 
 enum class GradeMode { kRelaxed, kStrict };
-enum class Verdict { kCorrect, kIncorrect, kUnparsed };  // kUnparsed counts as incorrect
+enum class Verdict { kCorrect, kIncorrect, kUnparsed };  // kUnparsed: reported apart, not counted
+
+std::string_view GradeModeName(GradeMode mode);  // "relaxed", "strict"
 
 // Offline grader: accepted answers matched in the normalised response.
 Verdict AliasMatch(const FreshQaQuestion& q, std::string_view response);
-// The judge's prompt for one response (data/fresh/judge.json: rules + examples).
-Result<std::string> BuildJudgePrompt(const FreshQaQuestion& q, search::Day answered_on, std::string_view response,
-                                     GradeMode mode);
-// "... verdict: correct" -> kCorrect; no verdict -> kUnparsed.
+
+// What the judge is shown about one response: exactly these three things.
+struct JudgeCase {
+  std::string question;
+  std::vector<std::string> correct_answers;
+  std::string response;
+};
+
+// FreshEval's prompt: the mode's instruction, the 15 demonstrations
+// (data/fresh/fresheval.json), then the case, ending with "comment: ".
+// `today` fills the demonstrations' reasoning prefix.
+Result<std::string> BuildJudgePrompt(const JudgeCase& c, GradeMode mode, search::Day today);
+// The paper's chat framing for the judge: a system line with the knowledge
+// cutoff (`today`), the date exchange, then the prompt.
+std::vector<runtime::ChatMessage> JudgeChatMessages(std::string_view prompt, search::Day today);
+// The paper's parse: the last word of a line with "evaluation: " must be
+// correct or incorrect; else "Thus, the response is (not) credited."; else kUnparsed.
 Verdict ParseJudgeVerdict(std::string_view judge_output);
 
 struct GradeOptions {
-  int judge_max_tokens = 96;
+  int judge_max_tokens = 256;                       // the paper's
+  int max_attempts = 3;                             // asks per verdict; later asks sample (temperature 0.7)
+  PromptStyle judge_style = PromptStyle::kCompletion;  // kChat for chat-tuned judges
 };
 
+// One verdict from the judge, asked again while it is unparsable.
+struct Judgement {
+  Verdict verdict = Verdict::kUnparsed;
+  int attempts = 0;
+  std::string output;  // the judge's last output
+};
+Result<Judgement> Judge(runtime::LanguageModel& judge, const JudgeCase& c, GradeMode mode, search::Day today,
+                        const GradeOptions& options);
+
 struct Accuracy {
-  int n = 0;
+  int n = 0;          // graded (unparsed verdicts excluded)
   int correct = 0;
+  int unparsed = 0;   // verdicts the judge never stated
   double accuracy() const { return n ? static_cast<double>(correct) / n : 0; }
 };
 
 struct GradeRow {
-  std::string group;   // "all", "fact_type=fast-changing", "false_premise=true", "num_hops=multi-hop"
+  std::string group;   // "all", "valid premise", "valid premise: fast-changing", "false premise: before 2022", ...
+  int questions = 0;
   Accuracy alias, relaxed, strict;  // relaxed/strict n = 0 without a judge
 };
 
 struct GradeReport {
-  std::vector<GradeRow> rows;
+  std::vector<GradeRow> rows;  // the paper's breakdown, in its order
   int graded = 0;
   int unparsed_judgements = 0;
   bool judged = false;
@@ -107,5 +142,31 @@ Result<GradeReport> GradeFreshQa(std::span<const FreshQaQuestion> questions, con
 
 std::string RenderGradeReport(const GradeReport& report);
 nlohmann::json ToJson(const GradeReport& report);
+
+// ---- Agreement with hand labels ---------------------------------------------
+
+// A response labelled by a person under both modes.
+struct LabelledResponse {
+  JudgeCase c;
+  bool false_premise = false;  // for the record; never shown to the judge
+  Verdict relaxed = Verdict::kUnparsed;
+  Verdict strict = Verdict::kUnparsed;
+  std::string note;
+};
+// {"responses": [{question, correct_answers, response, false_premise, relaxed, strict, note}]}.
+Result<std::vector<LabelledResponse>> LoadLabelledResponses(const std::filesystem::path& path);
+
+struct Agreement {
+  GradeMode mode = GradeMode::kRelaxed;
+  int n = 0;
+  int agree = 0;
+  int unparsed = 0;
+  std::vector<int> disagreements;  // indices into the labelled set
+};
+// How often a grader's verdicts match the labels, per mode. `judge` = null
+// grades with the offline alias rule (a false premise needs a denial).
+Result<std::vector<Agreement>> MeasureAgreement(std::span<const LabelledResponse> labelled,
+                                                runtime::LanguageModel* judge, search::Day today,
+                                                const GradeOptions& options, const ProgressCallback& progress = {});
 
 }  // namespace lmlab::fresh

@@ -9,6 +9,7 @@
 //   LMLAB_ASSIGN_OR_RETURN(RecencyReport r, RunRecencyBenchmark(*index, qs, {}));
 #pragma once
 
+#include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ std::vector<RecencyQuestion> RecencyQuestions(std::span<const search::Document> 
 struct RecencyOptions {
   int k = 5;
   int num_results = 10;        // retrieved before ordering
+  int num_recent = 0;          // fresh results besides them (search::SearchOptions::max_recent)
   std::vector<EvidenceOrder> orders = {EvidenceOrder::kDate, EvidenceOrder::kRelevance, EvidenceOrder::kRandom};
   uint64_t seed = 0;
 };
@@ -60,5 +62,29 @@ Result<RecencyReport> RunRecencyBenchmark(search::SearchBackend& backend, std::s
 
 std::string RenderRecencyReport(const RecencyReport& report);
 nlohmann::json ToJson(const RecencyReport& report);
+
+// ---- The whole study, as `lmlab freshqa recency` and the demo run it -------
+
+struct RecencyStudyOptions {
+  std::filesystem::path doc_root = "/usr/share/doc";
+  int changelogs = 200;                // changelog files, spread evenly over the sorted paths
+  int max_questions = 0;               // 0 = every package with enough entries
+  std::filesystem::path index;         // where the changelog index is built (replaced); required
+  RecencyOptions benchmark;
+};
+
+struct RecencyStudy {
+  RecencyReport report;
+  std::vector<RecencyQuestion> questions;  // in the order asked
+  int changelogs = 0;                      // files read
+  int unreadable = 0;
+  int64_t documents = 0;                   // dated entries indexed
+  int64_t dated = 0;
+};
+
+// Reads the changelogs, builds the index at `options.index` afresh, and runs
+// the benchmark. The CLI and the demo both call this, so their numbers agree.
+Result<RecencyStudy> RunRecencyStudy(const RecencyStudyOptions& options, const ProgressCallback& progress = {});
+nlohmann::json ToJson(const RecencyStudy& study);
 
 }  // namespace lmlab::fresh

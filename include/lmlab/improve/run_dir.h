@@ -51,6 +51,7 @@ nlohmann::json RunConfigJson(const StopOptions& options);
 // The options a run's config.json records, each present only when the file
 // has it (directories written by older versions lack some).
 struct RecordedOptions {
+  std::optional<std::string> protocol, seed_improver, sandbox_warning;
   std::optional<std::vector<std::string>> tasks;
   std::optional<int> repeats, test_instances, samples_per_call, lm_calls, utility_calls, max_tokens;
   std::optional<double> time_limit_scale, improver_wall_seconds;

@@ -18,6 +18,7 @@
 // run resumes from the last one. Tables, JSON and the plot: render.h.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,20 @@ Result<std::vector<TransferRow>> Transfer(const StopOptions& options, const std:
                                           const std::vector<std::string>& tasks, runtime::LanguageModel& lm,
                                           sandbox::Sandbox& box);
 
-// The seed improver I0 (data/improve/seed_improver.py).
-std::string SeedImprover();
+// The seed improver I0: data/improve/seed_improver.py (the paper's
+// semantics) or seed_improver_keep_best.py.
+std::string SeedImprover(SeedImproverKind kind = SeedImproverKind::kPaper);
+
+// Runs one improver once on a task's seed solution with the task's
+// validation utility (options.protocol) and returns what it returned
+// (nullopt: no code). For checking an improver's semantics.
+Result<std::optional<std::string>> ImproveOnce(const StopOptions& options, const std::string& improver_code,
+                                               const std::string& task, runtime::LanguageModel& lm,
+                                               sandbox::Sandbox& box);
+
+// The meta-utility's description shown to an improver improving itself
+// (its utility.str): the tasks, budgets and, with SandboxWarning::kShown, the
+// warning of the paper's sandbox ablation. kNotFound for an unknown task.
+Result<std::string> MetaUtilityPrompt(const StopOptions& options);
 
 }  // namespace lmlab::improve

@@ -42,11 +42,18 @@ struct Task {
   std::vector<int> numpy_args;      // argument indices passed as numpy arrays
   double time_limit_seconds = 1;    // per instance; slower instances score 0
   int instances_per_call = 3;       // validation instances per utility call
+  int distinct_instances = 0;       // > 0: the task has only this many (circle packing: 1); caps every evaluation
   std::function<Instance(uint64_t seed)> make_instance;
   std::function<InstanceScore(const nlohmann::json& output, const nlohmann::json& answer)> score;
 };
 
-// The built-in tasks: lpn, parity, maxcut, 3sat, qap, grid_distance.
+// Circle packing: the sum of radii of a valid packing (what the published
+// results report) from its utility value.
+inline constexpr double kCirclePackingTolerance = 1e-9;
+double CirclePackingSumOfRadii(int n, double utility);
+
+// The built-in tasks: lpn, parity, maxcut, 3sat, qap, grid_distance,
+// circle_packing_26, circle_packing_32.
 std::vector<std::string> TaskNames();
 // kNotFound lists the names.
 Result<Task> FindTask(std::string_view name);

@@ -5,9 +5,14 @@
 // For next-token cross-entropy the OCS is the marginal distribution q of
 // next tokens in the training text (a unigram distribution).
 //
-// Per-token distance: d_t = D_KL(q || p_t), p_t the model's next-token
-// distribution at position t (nats; O(n_vocab)). Small d_t = the model is
-// falling back on "any typical token".
+// Per-token distance, in the paper's convention (ood/ocs.h Distance::kPaper):
+// d_t = D_KL(p_t || q~), p_t the model's next-token distribution at position
+// t (nats; O(n_vocab)). Small d_t = the model is falling back on "any typical
+// token". p_t is a softmax and never zero, so KL(p_t || q) is infinite
+// wherever the corpus never saw a token; a corpus OCS is therefore smoothed
+// by one pseudo-count spread over the vocabulary, q~ = (counts + 1/V) / (N + 1)
+// (an estimated OCS, an average of softmaxes, has no zeros and is used as
+// is). Distance::kLmlab keeps lmlab's earlier d_t = D_KL(q || p_t).
 // Per-token ignorance: u_t = fraction of in-distribution calibration
 // positions whose distance exceeds d_t, in [0, 1]; uniform on in-distribution
 // text, near 1 when the prediction is closer to the OCS than almost anything
@@ -39,6 +44,7 @@
 
 #include "lmlab/core/error.h"
 #include "lmlab/core/progress.h"
+#include "lmlab/ood/ocs.h"
 #include "lmlab/runtime/language_model.h"
 
 namespace lmlab::ood {
@@ -61,15 +67,20 @@ Result<LmOcs> OcsFromCorpus(runtime::LanguageModel& lm, std::span<const std::str
 Result<LmOcs> OcsFromAveragePrediction(runtime::LanguageModel& lm, std::span<const std::string> reference,
                                        int64_t max_positions = 256, const ProgressCallback& progress = {});
 
-// D_KL(OCS || p), p = exp(logprobs) over the whole vocabulary [n_vocab].
-double DistanceToOcs(const LmOcs& ocs, std::span<const float> logprobs);
+// log q~ per token, the OCS as the paper's convention reads it: [n_vocab].
+std::vector<double> SmoothedLogOcs(const LmOcs& ocs);
+
+// D_KL(p || q~) (kPaper) or D_KL(OCS || p) (kLmlab), p = exp(logprobs) over
+// the whole vocabulary [n_vocab].
+double DistanceToOcs(const LmOcs& ocs, std::span<const float> logprobs, Distance d = Distance::kPaper);
 
 // d_t for the tokens of `text` (at most `max_tokens`, starting at the second
 // token so that every position has context): [n_positions].
 Result<std::vector<double>> TextDistances(runtime::LanguageModel& lm, const LmOcs& ocs, std::string_view text,
-                                          int max_tokens = 64);
+                                          int max_tokens = 64, Distance d = Distance::kPaper);
 
 struct CalibrationOptions {
+  Distance distance = Distance::kPaper;  // saved with the monitor; files without it are kLmlab (written before)
   int max_tokens_per_text = 64;
   double token_level = 0.95;   // a token is flagged when its ignorance is at least this
   int window = 16;             // answer-length window for the answer threshold
@@ -103,6 +114,9 @@ class IgnoranceMonitor {
 
   TokenIgnorance ScoreDistance(double distance) const;
   TokenIgnorance ScoreLogprobs(std::span<const float> logprobs) const;
+  // d_t of `text`'s tokens in this monitor's convention (as TextDistances).
+  Result<std::vector<double>> Distances(runtime::LanguageModel& lm, std::string_view text, int max_tokens) const;
+  Distance distance() const { return options_.distance; }
   // Scores the tokens of `answer` as a continuation of `prompt`.
   Result<AnswerIgnorance> ScoreAnswer(runtime::LanguageModel& lm, std::string_view prompt, std::string_view answer,
                                       int max_tokens = 128) const;
@@ -122,6 +136,7 @@ class IgnoranceMonitor {
 
  private:
   LmOcs ocs_;
+  std::vector<double> log_ocs_;  // SmoothedLogOcs(ocs_), for kPaper
   std::vector<double> sorted_;  // calibration distances, ascending
   CalibrationOptions options_;
   double answer_threshold_ = 1;

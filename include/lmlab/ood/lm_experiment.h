@@ -43,7 +43,7 @@ struct LmExperimentOptions {
 
 struct LmPoint {
   double level = 0;
-  double mean_distance = 0;   // mean d_t = D_KL(OCS || p_t) over all positions, nats
+  double mean_distance = 0;   // mean d_t over all positions, nats (the monitor's convention)
   double ignorance = 0;       // mean u_t
   double flagged = 0;         // fraction of tokens flagged
   double answers_flagged = 0; // fraction of texts whose answer-level score is flagged
@@ -58,6 +58,7 @@ struct LmCurve {
 
 struct LmReport {
   std::string model;
+  Distance distance = Distance::kPaper;  // d_t = KL(p_t || OCS) (paper) or KL(OCS || p_t) (lmlab)
   std::string ocs_source;
   int64_t ocs_tokens = 0;
   double ocs_entropy = 0;
@@ -79,6 +80,7 @@ enum class OcsSource {
 
 struct LmStudyOptions {
   OcsSource ocs_source = OcsSource::kCorpus;
+  Distance distance = Distance::kPaper;  // the monitor's convention (ood/ignorance.h)
   int eval_texts = 8;           // held out and corrupted
   int calibration_texts = 16;   // held out to calibrate the ignorance monitor
   int64_t ocs_positions = 256;  // kAveragePrediction: positions averaged

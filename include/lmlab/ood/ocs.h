@@ -8,17 +8,33 @@
 // As inputs move out of distribution, predictions drift towards it.
 //
 //   std::vector<double> ocs = LabelMarginal(labels, 10);
-//   double d = KlDivergence(ocs, softmax_of_logits);   // D_KL(OCS || f(x))
-//   double rho = Spearman(severities, distances);      // < 0: reverting
+//   double d = KlDivergence(softmax_of_logits, ocs);   // the paper's D_KL(f(x) || OCS)
+//   double rho = Spearman(ood_scores, distances);      // core/stats.h; < 0: reverting
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "lmlab/core/error.h"
+#include "lmlab/core/stats.h"  // Spearman: how distances to the OCS follow severity
 
 namespace lmlab::ood {
+
+// Which way round a distance to the OCS is measured (squared error, for MSE,
+// is the same both ways).
+enum class Distance {
+  kPaper,  // Kang et al.: KL(f(x) || OCS) for a predicted distribution,
+           // KL(N_pred || N_OCS) for Gaussian NLL, and, for a language
+           // model, KL(p_t || OCS)
+  kLmlab,  // lmlab's earlier convention: KL(OCS || f(x)), KL(N_OCS || N_pred),
+           // KL(OCS || p_t)
+};
+std::string_view DistanceName(Distance d);  // "paper", "lmlab"
+Result<Distance> ParseDistance(std::string_view s);
+// How the distance reads in a table: "KL(f || OCS)" or "KL(OCS || f)".
+std::string_view DistanceFormula(Distance d);
 
 // Frequency of each class in `labels`: shape [n_classes], sums to 1.
 std::vector<double> LabelMarginal(std::span<const int32_t> labels, int n_classes);
@@ -28,9 +44,11 @@ std::vector<double> Softmax(std::span<const float> logits, double temperature = 
 
 // D_KL(p || q) = sum_i p_i log(p_i / q_i), natural log; terms with p_i = 0
 // are 0; q_i is floored at 1e-12 so a hard zero costs a finite amount.
-// The OCS goes first: D_KL(OCS || f(x)) is the extra cross-entropy a model
-// pays on the training labels' marginal for predicting f(x) instead.
 double KlDivergence(std::span<const double> p, std::span<const double> q);
+
+// The distance between a predicted distribution f and the OCS in convention
+// `d`: KL(f || ocs) (paper) or KL(ocs || f) (lmlab).
+double KlToOcs(std::span<const double> f, std::span<const double> ocs, Distance d);
 
 // sum_i (a_i - b_i)^2.
 double SquaredError(std::span<const double> a, std::span<const double> b);
@@ -38,12 +56,11 @@ double SquaredError(std::span<const double> a, std::span<const double> b);
 // D_KL(N(mu_p, var_p) || N(mu_q, var_q)) = 0.5 [log(var_q/var_p) + (var_p + (mu_p-mu_q)^2)/var_q - 1].
 double GaussianKl(double mu_p, double var_p, double mu_q, double var_q);
 
+// The Gaussian distance to the OCS N(ocs_mu, ocs_var) in convention `d`.
+double GaussianKlToOcs(double mu, double var, double ocs_mu, double ocs_var, Distance d);
+
 // Shannon entropy in nats.
 double Entropy(std::span<const double> p);
-
-// Spearman rank correlation (average ranks for ties). NaN when either side
-// is constant or there are fewer than 2 points.
-double Spearman(std::span<const double> x, std::span<const double> y);
 
 // Area under the ROC curve for telling positives from negatives by `score`
 // (higher = more positive); ties count half. The Mann-Whitney U statistic

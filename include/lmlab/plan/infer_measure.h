@@ -13,7 +13,7 @@
 
 #include "lmlab/core/error.h"
 #include "lmlab/core/progress.h"
-#include "lmlab/plan/cpu_measure.h"
+#include "lmlab/core/cpu_measure.h"
 #include "lmlab/runtime/speed.h"
 
 namespace lmlab::plan {

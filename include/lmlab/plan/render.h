@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmlab/plan/calibrate.h"
-#include "lmlab/plan/cpu_measure.h"
+#include "lmlab/core/cpu_measure.h"
 #include "lmlab/plan/device_catalog.h"
 #include "lmlab/plan/infer_measure.h"
 #include "lmlab/plan/inference.h"

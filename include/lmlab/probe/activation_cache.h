@@ -73,18 +73,30 @@ float HalfToFloat(uint16_t h);
 
 // ---- the cache ---------------------------------------------------------------
 
-// <root>/<model stem>-<hash of path, size, mtime>/<dataset>-<template>-<hash of prompts and position>
+// <root>/<model stem>-<hash of path, size, mtime>/<dataset>-<template>-<hash of
+// prompts, prefix tokens and position>. `prefix_tokens` is empty or [n_prompts][k]
+// (runtime::ActivationRequest::prefix_tokens).
 std::filesystem::path CacheEntryDir(const std::filesystem::path& root, const std::filesystem::path& model_path,
                                     const std::string& dataset, const std::string& prompt_template,
                                     const std::vector<std::string>& prompts,
-                                    runtime::TokenPosition position = runtime::TokenPosition::kLast);
+                                    runtime::TokenPosition position = runtime::TokenPosition::kLast,
+                                    const std::vector<std::vector<int32_t>>& prefix_tokens = {});
 
 struct CaptureOptions {
   std::filesystem::path dir;          // the cache entry
   StoreDtype dtype = StoreDtype::kFloat32;
-  int64_t chunk_prompts = 256;        // prompts per resumable chunk
-  int batch_tokens = 512;             // passed to the model
+  int64_t chunk_prompts = 256;        // prompts per resumable chunk (fewer under memory_cap_bytes)
+  int batch_tokens = 512;             // passed to the model (fewer under memory_cap_bytes)
   runtime::TokenPosition position = runtime::TokenPosition::kLast;
+  // Token ids inserted after BOS before each prompt's tokens, [n_prompts][k]
+  // or empty (the paper's random prompt); part of the cache key.
+  std::vector<std::vector<int32_t>> prefix_tokens;
+  // A bound on the activations lmlab holds while capturing, in bytes (0 =
+  // none): the chunk size and the model's per-batch capture buffer are cut so
+  // that one chunk (and its copy for the file) and one batch fit, and the
+  // layer files are assembled from the chunk files one chunk at a time. The
+  // model's weights and llama.cpp's compute buffers are not counted.
+  uint64_t memory_cap_bytes = 0;
   ProgressCallback progress;
   const std::atomic<bool>* cancel = nullptr;  // set to stop after the current chunk (kCancelled)
   // Recorded in the manifest.
@@ -100,6 +112,22 @@ struct CaptureStats {
   double capture_seconds = 0;  // time inside the model
 };
 
+// The shape of a complete cache entry.
+struct CacheEntryInfo {
+  std::filesystem::path dir;
+  int64_t n = 0;
+  int64_t n_layers = 0;
+  int64_t n_embd = 0;
+  StoreDtype dtype = StoreDtype::kFloat32;
+  uint64_t peak_bytes = 0;  // the most activation bytes held at once while capturing (0 when from the cache)
+};
+
+// Captures what is missing and completes the entry on disk, holding at most
+// one chunk of activations in memory (see CaptureOptions::memory_cap_bytes).
+// Errors as CaptureCached.
+Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std::vector<std::string>& prompts,
+                                      const CaptureOptions& options, CaptureStats* stats = nullptr);
+
 // Returns the entry's activations, capturing what is missing. kCancelled
 // when `cancel` was set (finished chunks are kept). Model errors (no l_out
 // tensors, a prompt longer than the context) come back with the prompt range
@@ -109,6 +137,56 @@ Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const st
 
 // Loads a complete entry (kNotFound when there is no manifest).
 Result<LayerActivations> LoadCacheEntry(const std::filesystem::path& dir);
+// Reads a complete entry's manifest (kNotFound when there is none).
+Result<CacheEntryInfo> ReadCacheEntryInfo(const std::filesystem::path& dir);
+
+// ---- reading one layer at a time -----------------------------------------------
+
+// Where experiments read activations from, a layer (or a block of rows of
+// one) at a time, so that all layers never have to be in memory together.
+class LayerSource {
+ public:
+  virtual ~LayerSource() = default;
+  virtual int64_t rows() const = 0;    // entities (prompts)
+  virtual int64_t layers() const = 0;
+  virtual int64_t width() const = 0;   // n_embd
+  // Rows [begin, end) of `layer` into out, [end - begin, width] row-major.
+  virtual Status ReadRows(int64_t layer, int64_t begin, int64_t end, float* out) const = 0;
+  // Rows `rows` of `layer` as doubles, [rows.size(), width].
+  Result<Eigen::MatrixXd> Matrix(int64_t layer, const std::vector<int64_t>& rows) const;
+  Result<Eigen::MatrixXd> Matrix(int64_t layer) const;  // every row
+};
+
+// Activations held in memory (borrowed; must outlive the source).
+class InMemoryLayers final : public LayerSource {
+ public:
+  explicit InMemoryLayers(const LayerActivations& acts) : acts_(acts) {}
+  int64_t rows() const override { return acts_.n; }
+  int64_t layers() const override { return acts_.n_layers; }
+  int64_t width() const override { return acts_.n_embd; }
+  Status ReadRows(int64_t layer, int64_t begin, int64_t end, float* out) const override;
+
+ private:
+  const LayerActivations& acts_;
+};
+
+// A complete cache entry read from its layer files on demand (rows by offset:
+// nothing is held between calls).
+class CachedLayers final : public LayerSource {
+ public:
+  // kNotFound without a manifest; kParse when a layer file is missing or
+  // does not match the manifest.
+  static Result<CachedLayers> Open(const std::filesystem::path& dir);
+  int64_t rows() const override { return info_.n; }
+  int64_t layers() const override { return info_.n_layers; }
+  int64_t width() const override { return info_.n_embd; }
+  Status ReadRows(int64_t layer, int64_t begin, int64_t end, float* out) const override;
+  const CacheEntryInfo& info() const { return info_; }
+
+ private:
+  CacheEntryInfo info_;
+  std::vector<uint64_t> data_offset_;  // [n_layers]: where each file's data starts
+};
 
 // ---- MLP hidden activations ------------------------------------------------------
 

@@ -19,6 +19,7 @@
 #include <Eigen/Dense>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -50,6 +51,14 @@ struct SweepOptions {
   ShuffleControl shuffle = ShuffleControl::kOn;  // the same probe on permuted targets
   std::vector<int64_t> layers;                   // empty = every layer
   uint64_t seed = 0;
+  // A bound on the activation bytes the sweep holds (0 = none). A layer whose
+  // rows fit (n x width floats and their double copy) is fitted in memory; a
+  // larger one with FitRidgeStreamed, its rows read in blocks (no MLP control
+  // then: kInvalidArgument says to raise the cap or drop --mlp).
+  uint64_t memory_cap_bytes = 0;
+  // Keep each layer's probe coefficients in SweepResult::directions (for
+  // comparing probes across models; not saved in JSON).
+  bool keep_directions = false;
   ProgressCallback progress;
 };
 
@@ -61,6 +70,8 @@ struct LayerResult {
   LayerMetrics mlp_test;            // MLP control (n == 0 when not run)
   double mlp_weight_decay = 0;
   double shuffled_test_r2 = 0;      // shuffled-target control (0 when not run)
+  int alpha_at_edge = 0;            // 1 when the chosen penalty is the grid's smallest or largest
+  int streamed = 0;                 // 1 when the layer was fitted from streamed rows (memory cap)
   std::vector<double> test_predictions;  // [n_test, k] linear probe, for plots
 };
 
@@ -78,28 +89,44 @@ struct SweepResult {
   double best_r2 = 0;
   int shuffle_ran = 0;                     // 1 when the shuffled control ran
   int mlp_ran = 0;
+  uint64_t peak_bytes = 0;                 // the most activation bytes held at once
+  std::vector<Eigen::MatrixXd> directions; // [layers]: coef [n_embd, k], with keep_directions (not in JSON)
 };
 
 Result<SweepResult> RunLayerSweep(const LayerActivations& acts, const EntityDataset& ds, const SweepOptions& options);
+// The same over activations read a layer at a time (e.g. CachedLayers).
+Result<SweepResult> RunLayerSweep(const LayerSource& acts, const EntityDataset& ds, const SweepOptions& options);
 
 // ---- block hold-out ----------------------------------------------------------
+
+// What a held-out block is compared with.
+enum class HoldoutBaseline {
+  kStandardSplit,  // the paper: the probe fitted on the dataset's train split, scored on the block's
+                   // entities that are in its test split (generalization_experiment.py)
+  kKFold,          // lmlab: every entity predicted by a K-fold cross-fitted probe that did not see it
+};
 
 struct HoldoutOptions {
   std::string group_column;    // "country", "state_id", "borough_name", "decade", ...
   int64_t layer = -1;          // -1 = the middle layer
-  int max_blocks = 12;         // the largest blocks
+  int max_blocks = 12;         // the largest blocks (the paper holds out 20)
   int64_t min_block_size = 5;
-  int folds = 5;               // the random-split baseline is K-fold cross-fitted
+  HoldoutBaseline baseline = HoldoutBaseline::kKFold;
+  int folds = 5;               // kKFold's K
+  // One penalty for every fit (the paper's MODEL_ALPHAS); none = each fit
+  // chooses its own by leave-one-out over ridge.alphas.
+  std::optional<double> fixed_alpha;
   RidgeOptions ridge;
-  uint64_t seed = 0;
+  uint64_t seed = 0;           // kKFold's folds; the standard split is the dataset's (TrainTestSplit)
   ProgressCallback progress;
 };
 
 struct BlockResult {
   std::string block;
   int64_t n = 0;
-  double block_proximity = 0;   // probe trained without the block
-  double random_proximity = 0;  // the same points, held out at random
+  double block_proximity = 0;   // probe trained without the block; errors against all entities
+  double random_proximity = 0;  // the baseline on the same block (standard split or K-fold)
+  int64_t baseline_n = 0;       // the block's entities the baseline scores (its test-split ones, or all)
   double block_r2 = 0;
   double random_r2 = 0;
   double block_mean_km = -1;    // places only
@@ -109,12 +136,15 @@ struct BlockResult {
 struct HoldoutResult {
   std::string group_column;
   int64_t layer = 0;
+  std::string baseline;         // "standard split" or "5-fold"
+  double alpha = 0;             // the fixed penalty (0 = chosen per fit)
   std::vector<BlockResult> blocks;
   double mean_block_proximity = 0;
-  double mean_random_proximity = 0;
+  double mean_random_proximity = 0;  // over blocks with a baseline (baseline_n > 0)
 };
 
 Result<HoldoutResult> RunBlockHoldout(const LayerActivations& acts, const EntityDataset& ds, const HoldoutOptions& options);
+Result<HoldoutResult> RunBlockHoldout(const LayerSource& acts, const EntityDataset& ds, const HoldoutOptions& options);
 
 // ---- prompt transfer -----------------------------------------------------------
 
@@ -179,27 +209,63 @@ std::vector<NeuronHit> AlignWeights(const Eigen::MatrixXd& weights, const Eigen:
 
 // ---- one run, as the CLI saves it ----------------------------------------------
 
+// A control: the same probe where there is nothing learned to find.
 struct ControlRun {
-  std::string name;                // "random-init model", "shuffled targets"
-  std::vector<double> test_r2;     // [n_layers]
+  std::string name;                    // "shuffled targets", "random-init model", "static embedding"
+  std::vector<int64_t> layers;         // the layers it was probed at ({-1}: the token embeddings, no layer)
+  std::vector<double> test_r2;         // [layers]
+  std::vector<double> test_proximity;  // [layers] (empty for the shuffled targets)
+  double best_r2 = 0;                  // the highest test R^2 over its layers
+  int64_t best_layer = 0;
+  std::string detail;                  // what it is, e.g. the random model's file
+};
+
+// What the run claims: the best layer against the strongest control.
+struct Headline {
+  int64_t layer = 0;
+  double r2 = 0;                  // the probe's best test R^2
+  std::string strongest_control;  // the control with the highest best_r2 ("" when no control ran)
+  double control_r2 = 0;
+  double gap = 0;                 // r2 - control_r2
 };
 
 struct ProbeReport {
   std::string model;
   std::string dataset;
   std::string prompt_template;
+  std::string protocol = "lmlab";      // "paper" or "lmlab"
+  std::string entity_kind;             // "place", "person", "work", "event"
+  std::string target_note;             // what the target is, when it needs saying
+  std::string prompt_example;          // the first prompt, as the model reads it
   int64_t n_entities = 0;
   int64_t n_layers = 0;
   int64_t n_embd = 0;
+  std::vector<double> alphas;          // the penalty grid
+  std::string grid_edge;               // "keep" (RidgeCV) or "extend"
   double capture_seconds = 0;
   int64_t captured_prompts = 0;
+  int64_t resumed_prompts = 0;
+  int capture_from_cache = 0;
   std::string cache_dir;
+  uint64_t memory_cap_bytes = 0;       // 0 = none
+  uint64_t peak_activation_bytes = 0;  // the most activation bytes held at once (capture and probes)
   SweepResult sweep;
   std::vector<ControlRun> controls;
+  Headline headline;
   std::vector<HoldoutResult> holdouts;
   std::vector<CrossPromptResult> cross_prompt;
   std::vector<NeuronSearchResult> neurons;
+  std::string mlp_capture;             // how the neuron search's MLP activations were obtained
+  std::vector<std::string> notes;      // what a reader must know (penalties at the grid's edge, ...)
 };
+
+// The headline of a report from its sweep and controls.
+Headline MakeHeadline(const SweepResult& sweep, const std::vector<ControlRun>& controls);
+
+void to_json(nlohmann::json& j, const ControlRun& c);
+void from_json(const nlohmann::json& j, ControlRun& c);
+void to_json(nlohmann::json& j, const Headline& h);
+void from_json(const nlohmann::json& j, Headline& h);
 
 // What makes a report's headline number meaningless, one sentence each with
 // its cause: no layer predicts held-out entities (test R^2 <= 0), or the best

@@ -42,11 +42,15 @@ struct LayerMetrics {
 // R^2 = 1 - SS_res / SS_tot; scikit-learn's convention when the truth is
 // constant: 1 for an exact prediction, else 0.
 double RSquared(const Eigen::VectorXd& truth, const Eigen::VectorXd& pred);
+// core/stats.h's Pearson and Spearman (ties get their average rank) on Eigen
+// vectors, with the probe tables' convention: 0 where the correlation is
+// undefined (a constant prediction or truth, fewer than 2 entities).
 double Pearson(const Eigen::VectorXd& a, const Eigen::VectorXd& b);
-// Pearson of the ranks, ties get their average rank.
 double Spearman(const Eigen::VectorXd& a, const Eigen::VectorXd& b);
 
-// Per entity i: |{j != i : dist(pred_j, truth_i) < dist(pred_i, truth_i)}| / (n - 1).
+// Per entity i: |{j : dist(pred_j, truth_i) < dist(pred_i, truth_i)}| / n, the
+// paper's definition (probes/evaluation.py: the mean of a row of the n x n
+// "closer" matrix, whose diagonal is never true; chance is (n - 1) / 2n).
 // dist is haversine for places and |difference| for times. [n]
 std::vector<double> ProximityErrors(const Eigen::MatrixXd& truth, const Eigen::MatrixXd& pred, TargetKind kind);
 // The same, but only for the entities in `subset`, while the competitors j

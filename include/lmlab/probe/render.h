@@ -22,6 +22,10 @@ std::string RenderSweepTable(const SweepResult& sweep);
 std::string RenderHoldoutTable(const HoldoutResult& holdout);
 std::string RenderCrossPromptTable(const CrossPromptResult& cross);
 std::string RenderNeuronTable(const NeuronSearchResult& neurons);
+// Per layer: the probe's test R^2, each control's, and the gap to the strongest.
+std::string RenderControlTable(const ProbeReport& report);
+// One sentence: the best layer against the strongest control, and what that says.
+std::string HeadlineText(const ProbeReport& report);
 // Everything above plus a summary against the controls.
 std::string RenderReportText(const ProbeReport& report);
 
@@ -33,6 +37,9 @@ std::string ScatterSvg(const SweepResult& sweep, size_t layer_index, int target)
 // the true points (light grey); times: predicted against true year. Coloured by
 // sweep.colour_by (the nine largest groups; the rest grey as "other").
 std::string MapSvg(const SweepResult& sweep, size_t layer_index);
+// The maps of every layer in one SVG that cycles through them (SMIL, no
+// script): for pages that cannot run the HTML page's slider.
+std::string AnimatedMapSvg(const SweepResult& sweep, double seconds_per_layer = 0.8);
 // A self-contained page: summary, R^2 chart, tables, and the map animated across layers.
 std::string ReportHtml(const ProbeReport& report);
 

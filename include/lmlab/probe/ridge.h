@@ -14,6 +14,8 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <string>
+#include <functional>
 #include <vector>
 
 #include "lmlab/core/error.h"
@@ -39,6 +41,9 @@ struct RidgeOptions {
   // the original units.
   StandardizeTargets standardize = StandardizeTargets::kYes;
   GridEdge edge = GridEdge::kKeep;
+  // Threads for the products and the eigendecomposition (Eigen's OpenMP and
+  // OpenBLAS's pool): N, or 0 for the idle cores (core/threads.h).
+  int threads = 0;
 };
 
 struct RidgeProbe {
@@ -56,5 +61,33 @@ struct RidgeProbe {
 // kInvalidArgument for empty, mismatched or non-finite inputs, n < 3, or a
 // non-positive penalty.
 Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, const RidgeOptions& options);
+
+// Which eigensolver FitRidge uses on this machine: the system's LAPACK
+// (liblapack.so.3) when OpenBLAS stands behind it, e.g. "LAPACK dsyevd
+// (OpenBLAS 0.3.21 ..., SkylakeX)", otherwise "Eigen (SelfAdjointEigenSolver)".
+// Loads the LAPACK on first use (so OPENBLAS_CORETYPE must be set before).
+std::string RidgeEigenSolver();
+
+}  // namespace lmlab::probe
+
+namespace lmlab::probe {
+
+// ---- the same probe from streamed rows (activations larger than memory) ----------
+
+// Reads rows [begin, end) of the training matrix as doubles into *x
+// ([end - begin, d]); called in increasing, contiguous blocks.
+using RowBlockReader = std::function<Status(int64_t begin, int64_t end, Eigen::MatrixXd* x)>;
+
+// FitRidge for n training rows that arrive in blocks of at most `block_rows`
+// (y [n, k] is in memory): a first pass accumulates the column sums, X^T X and
+// X^T Y, one eigendecomposition of the centred d x d covariance follows, and a
+// second pass computes every leave-one-out residual for every penalty (the
+// grid and, with GridEdge::kExtend, the 12 steps beyond each end), so the
+// chosen penalty, coefficients and LOO predictions equal FitRidge's up to
+// rounding. Memory: three d x d matrices and one block of rows. Needs n > d
+// (kInvalidArgument otherwise: then X has no more entries than X^T X, and
+// FitRidge on the rows in memory costs no more).
+Result<RidgeProbe> FitRidgeStreamed(int64_t n, int64_t d, const RowBlockReader& x, const Eigen::MatrixXd& y,
+                                    const RidgeOptions& options, int64_t block_rows = 4096);
 
 }  // namespace lmlab::probe

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lmlab/core/error.h"
@@ -46,6 +47,11 @@ struct ActivationRequest {
   // llama: 11008 x 4 bytes = 43 KB per prompt and block), so ask only for
   // the blocks you need. Ignored with kResidual.
   std::vector<int64_t> mlp_layers;
+  // Optional: token ids inserted after BOS and before each prompt's own
+  // tokens, [n_prompts][k] (Gurnee & Tegmark's "random" prompt puts ten
+  // random token ids there). Empty = none; otherwise one list per prompt, each
+  // id in [0, n_vocab) (kInvalidArgument otherwise).
+  std::vector<std::vector<int32_t>> prefix_tokens;
 };
 
 struct Activations {
@@ -80,6 +86,10 @@ class ActivationModel {
   // model is a mixture of experts); kOutOfRange when a prompt is longer than
   // the context; kInvalidArgument for bad mlp_layers.
   virtual Result<Activations> CaptureActivations(const ActivationRequest& request) = 0;
+  // The model's own tokenizer (no special-token parsing), e.g. to look up the
+  // token-embedding rows of an entity's tokens.
+  virtual Result<std::vector<int32_t>> Tokenize(std::string_view text, AddBos add_bos) = 0;
+  virtual int64_t n_vocab() const = 0;
 };
 
 // Opens a GGUF model for activation capture (llama.cpp backend only).

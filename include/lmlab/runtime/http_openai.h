@@ -18,8 +18,8 @@
 
 #include <memory>
 
-#include "lmlab/runtime/http_client.h"
-#include "lmlab/runtime/http_retry.h"
+#include "lmlab/core/http.h"
+#include "lmlab/core/http_retry.h"
 #include "lmlab/runtime/language_model.h"
 
 namespace lmlab::runtime {

@@ -144,7 +144,7 @@ struct ModelSpec {
   std::string endpoint;      // "http://127.0.0.1:8080" (with or without /v1)
   std::string api_model;     // model name sent to the endpoint
   std::string api_key_env = "OPENAI_API_KEY";  // read at open time, never logged
-  int threads = 0;           // 0 = all cores
+  int threads = 0;           // 0 = the idle cores (core/threads.h ResolveThreads)
   int n_ctx = 0;             // 0 = the model's training context (capped at 4096)
   int n_gpu_layers = 0;      // layers offloaded when built with CUDA
   double timeout_seconds = 120;

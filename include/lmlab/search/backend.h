@@ -19,7 +19,12 @@
 namespace lmlab::search {
 
 struct SearchOptions {
-  int max_results = 10;
+  int max_results = 10;         // organic results
+  // Fresh results besides the organic ones (ResultType::kRecent): the newest
+  // documents whose title holds a query word, as a web engine's "top
+  // stories" box shows the latest about a subject. Backends without such a
+  // box ignore it.
+  int max_recent = 0;
   double timeout_seconds = 10;  // network backends give up after this (kTimeout / kUnavailable)
   DateContext dates;            // for relative dates in results ("2 days ago")
 };

@@ -32,7 +32,7 @@ struct DateContext {
 Result<Timestamp> ParseDate(std::string_view text, const DateContext& context = {});
 // Like ParseDate, but an empty or unparseable text is "undated".
 std::optional<Timestamp> ParseDateOrUndated(std::string_view text, const DateContext& context = {});
-// Exactly "YYYY-MM-DD" (the --today flag); kInvalidArgument otherwise.
+// Exactly "YYYY-MM-DD" (a `today` option); kInvalidArgument otherwise.
 Result<Day> ParseDay(std::string_view text);
 
 // "Mar 05, 2024": the normalised form evidences carry in prompts.

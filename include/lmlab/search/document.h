@@ -21,6 +21,14 @@ struct Document {
   std::string text;
 };
 
+// Which part of a results page an evidence came from. FreshPrompt (Vu et al.
+// 2023) merges them all into one list before sorting by date: the web page's
+// organic results, related questions, questions and answers, the knowledge
+// graph and the answer box. kRecent is the local index's fresh-results box:
+// the newest of the best-matching documents, as a web engine shows its "top
+// stories" for a question about the latest state of something.
+enum class ResultType { kOrganic, kRelatedQuestion, kQuestionAnswer, kKnowledgeGraph, kAnswerBox, kRecent };
+
 struct Evidence {
   std::string source;               // domain
   std::string url;
@@ -30,6 +38,7 @@ struct Evidence {
   std::string highlight;            // the matched words, as a search page bolds them
   double score = 0;                 // backend relevance; higher is better
   int relevance_rank = 0;           // 0 = the backend's best result
+  ResultType type = ResultType::kOrganic;
 };
 
 // A direct answer some engines show above the results (SearXNG answers and
@@ -48,15 +57,8 @@ struct SearchResults {
   double seconds = 0;
 };
 
-// Whether `text` is well-formed UTF-8.
-bool IsValidUtf8(std::string_view text);
-// `text` with each byte that is not part of well-formed UTF-8 read as
-// Latin-1 (old Debian changelogs are Latin-1), so every stored string is UTF-8.
-std::string ToValidUtf8(std::string_view text);
-
-// Runs of whitespace (newlines included) become one space; leading and
-// trailing whitespace goes: "  a\n\n b " -> "a b".
-std::string CollapseWhitespace(std::string_view s);
+// "organic", "related question", "question and answer", "knowledge graph", "answer box", "recent".
+std::string_view ResultTypeName(ResultType type);
 
 // "https://www.example.org/a/b" -> "example.org"; "" when there is no host.
 std::string SourceFromUrl(std::string_view url);

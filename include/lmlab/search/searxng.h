@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "lmlab/core/http.h"
+#include "lmlab/core/http_retry.h"
 #include "lmlab/search/backend.h"
 
 namespace lmlab::search {
@@ -19,6 +21,10 @@ struct SearxngOptions {
   std::string language = "en";   // "" = the instance default
   std::string categories;        // "" = general; "news" for fresher results
   std::string time_range;        // "", "day", "month", "year"
+  // A refused connection or a 429/5xx is tried again once, within the
+  // search's timeout (SearchOptions::timeout_seconds bounds the whole call).
+  RetryPolicy retry = {.max_retries = 1, .initial_backoff_seconds = 0.25};
+  std::shared_ptr<HttpClient> http;  // null = libcurl
 };
 
 std::unique_ptr<SearchBackend> OpenSearxng(const SearxngOptions& options);

@@ -7,7 +7,7 @@
 //
 //   std::vector<FreshSlot> slots;
 //   slots.push_back({std::move(model), std::move(index)});
-//   std::unique_ptr<ChatEngine> engine = MakeFreshEngine(std::move(slots), {.k = 5});
+//   std::unique_ptr<ChatEngine> engine = MakeFreshEngine(std::move(slots), {.answer = {.k = 5}});
 //   LMLAB_ASSIGN_OR_RETURN(ChatReply r, engine->Chat({.messages = {{"user", "Latest zlib?"}}}, on_token));
 //
 // Thread-safety: Chat may be called from many threads at once. A LanguageModel
@@ -83,11 +83,10 @@ struct FreshSlot {
 };
 
 struct FreshEngineOptions {
-  int k = 5;                                       // evidences in the window
-  fresh::EvidenceOrder order = fresh::EvidenceOrder::kDate;
-  fresh::PremiseCheck check_premise = fresh::PremiseCheck::kOff;
-  fresh::PromptStyle style = fresh::PromptStyle::kCompletion;  // kChat for chat-tuned endpoints
-  double search_timeout_seconds = 10;
+  // The FreshPrompt options every request gets (protocol, k, order, style,
+  // ...); the question, today's date, max_tokens and temperature come per
+  // request.
+  fresh::AnswerOptions answer;
   std::function<search::Day()> today;              // null = search::TodayUtc
   // Scores each answer's distance to the model's optimal constant solution
   // (Kang et al. 2023) and flags answers above its calibrated threshold.

@@ -25,6 +25,7 @@
 
 #include "lmlab/core/error.h"
 #include "lmlab/core/progress.h"
+#include "lmlab/train/model_cache.h"
 #include "lmlab/train/trainer.h"
 
 namespace lmlab::train {
@@ -52,8 +53,6 @@ std::string RecipeHash(const DefaultRecipe& recipe);
 // documents each section contributed.
 Result<std::vector<std::string>> BuildDefaultCorpus(const DefaultRecipe& recipe,
                                                     std::vector<CorpusSection>* sections = nullptr);
-
-enum class Rebuild { kIfMissing, kAlways };
 
 struct DefaultModelBuild {
   std::filesystem::path path;

@@ -35,7 +35,7 @@ struct ModelConfig {
   float rope_freq_base = 10000.0f;
 };
 
-// kInvalidArgument with the reason (e.g. "--heads 3 does not divide --width 256").
+// kInvalidArgument with the reason (e.g. "`n_head` 3 does not divide `n_embd` 256").
 Status ValidateConfig(const ModelConfig& config);
 // n_ff after applying the default.
 int64_t FeedForwardSize(const ModelConfig& config);
@@ -55,6 +55,16 @@ struct Model {
   const NamedTensor* Find(std::string_view name) const;
   int64_t NumParams() const;
 };
+
+// Model FLOPs of training on one token (forward and backward, the
+// Chinchilla/PaLM count): 6 x the parameters that take part in matrix
+// products (every matrix but token_embd, a row lookup; norm gains left out)
+// plus 12 x layers x n_ctx x width for the attention scores and their
+// weighted sum (forward 2 products of n_ctx x width per token and layer,
+// backward twice that; the full n_ctx x n_ctx scores, as computed before
+// the causal mask). What model-FLOP utilisation counts: recomputation and
+// other overhead are not model FLOPs.
+double TrainingFlopsPerToken(const ModelConfig& config);
 
 // Fresh weights: matrices ~ N(0, 0.02), the two residual output projections
 // (attn_output, ffn_down) scaled down by 1/sqrt(2 n_layer) (GPT-2), norms 1.

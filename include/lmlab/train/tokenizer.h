@@ -31,6 +31,10 @@ struct TokenizerOptions {
   int vocab_size = 2048;       // total tokens, specials and byte tokens included (>= 300)
   int64_t min_char_count = 2;  // rarer characters are left to byte fallback
   int max_piece_bytes = 24;    // merged pieces stay at most this long
+  // No merged piece holds a digit, so every number is read digit by digit
+  // (as Llama's SentencePiece model splits digits); models that copy numbers
+  // out of their context learn that far more easily.
+  bool split_digits = false;
 };
 
 class Tokenizer {

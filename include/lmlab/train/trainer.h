@@ -38,6 +38,13 @@ enum class Resume {
   kIfPresent,  // continue from `checkpoint` when it exists, else start fresh
 };
 
+// How the training graph computes its matrix products.
+enum class MatrixProducts {
+  kEigen,  // Eigen's packed GEMM for every product, forward and backward (the default)
+  kGgml,   // ggml's own MUL_MAT / OUT_PROD kernels: the trainer before 2026-12, kept so that
+           // benchmarks measure the gain in the same run (bench/train_bench.cc --compare-ggml)
+};
+
 struct TrainOptions {
   ModelConfig model;            // n_vocab is set from the tokenizer
   TokenizerOptions tokenizer;
@@ -52,6 +59,7 @@ struct TrainOptions {
   float beta2 = 0.95f;
   uint64_t seed = 1;            // weights, document shuffle and batch order
   int threads = 0;              // 0 = the idle cores (cores minus the load average, at least 1)
+  MatrixProducts products = MatrixProducts::kEigen;
   double val_fraction = 0.05;   // share of windows held out for validation
   int64_t max_val_windows = 64; // cap on windows scored per validation
   std::filesystem::path checkpoint;  // "" = none
@@ -81,6 +89,13 @@ struct TrainResult {
   std::vector<EpochStats> epochs;
   double seconds = 0;             // wall time of this process's optimizer steps (validation excluded)
   double tokens_per_second = 0;   // training tokens (B * n_ctx per step) per second, this process
+  int threads = 0;                // compute threads the run used (TrainOptions::threads resolved)
+  // Model-FLOP utilisation: TrainingFlopsPerToken x tokens_per_second, over
+  // an fp32 GEMM measured on this machine with the same threads right after
+  // training (core/cpu_measure.h, what `lmlab plan --measure` measures).
+  double model_flops_per_second = 0;
+  double gemm_flops_per_second = 0;  // 0 when the measurement failed
+  double mfu = 0;                    // model_flops_per_second / gemm_flops_per_second
 };
 
 // kInvalidArgument for bad shapes or a corpus too small for the context (it

@@ -1,0 +1,37 @@
+// The reader recipe: a small llama-architecture model that lmlab trains to
+// answer questions from dated evidence in FreshPrompt's paper format (Vu et
+// al. 2023). Its corpus (fresh/reader.h) is built from dated sources on the
+// machine: Debian changelogs (latest version, last upload date, who made it,
+// and questions whose premise the evidence contradicts) and distro-info
+// releases. Versions are randomised in every training episode, so only
+// reading the evidence pays; evidence order and k vary; a set of packages is
+// held out for the experiment (`lmlab freshqa reader`).
+//
+// This header is the recipe only (shapes, tokenizer, schedule, corpus size);
+// fresh::EnsureReaderModel builds the corpus and the model on first use.
+#pragma once
+
+#include <string>
+
+#include "lmlab/train/trainer.h"
+
+namespace lmlab::train {
+
+struct ReaderRecipe {
+  std::string corpus_version;     // bumped whenever the corpus builder changes
+  int episodes_per_question = 0;  // training episodes drawn per training question
+  int held_out_percent = 0;       // packages held out by name hash (plus a fixed list)
+  int max_k = 0;                  // evidences per episode: 0..max_k
+  int max_snippet_chars = 0;      // snippets clipped at a word boundary (prompt and training alike)
+  TrainOptions train;             // tokenizer (digits split), shapes, schedule, seed
+};
+
+// The recipe this build of lmlab uses.
+ReaderRecipe ReaderModelRecipe();
+// A much smaller, shorter run for `lmlab demo --quick` (CI): it checks the
+// pipeline end to end; its answers are not expected to be right.
+ReaderRecipe QuickReaderRecipe();
+// 16 hex digits over everything in the recipe.
+std::string ReaderRecipeHash(const ReaderRecipe& recipe);
+
+}  // namespace lmlab::train

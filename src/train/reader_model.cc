@@ -1,0 +1,67 @@
+#include "lmlab/train/reader_model.h"
+
+#include <fmt/format.h>
+
+#include "lmlab/train/model_cache.h"
+
+namespace lmlab::train {
+
+ReaderRecipe ReaderModelRecipe() {
+  ReaderRecipe r;
+  r.corpus_version = "reader-v1";
+  r.episodes_per_question = 10;
+  r.held_out_percent = 20;
+  r.max_k = 8;
+  r.max_snippet_chars = 64;
+  TrainOptions& t = r.train;
+  // Sized for the budget: the reader must build in a few minutes on 2 cores
+  // (docs/freshqa.md "Cost"). Attention over the window dominates the cost
+  // (per token, a 768-token window cost 2x a 256-token one here), so the
+  // window is 512 tokens: up to 8 evidences with 64-byte snippets; a k = 10
+  // prompt is fitted by dropping its oldest evidences.
+  t.tokenizer.vocab_size = 1024;
+  t.tokenizer.split_digits = true;
+  t.model.n_ctx = 512;
+  t.model.n_embd = 128;
+  t.model.n_layer = 2;
+  t.model.n_head = 4;
+  t.batch = 8;
+  t.steps = 600;
+  t.lr = 2e-3f;
+  t.warmup = 40;
+  t.weight_decay = 0.1f;
+  t.seed = 20231005;  // the date FreshLLMs (arXiv:2310.03214) appeared
+  t.val_fraction = 0.02;
+  t.checkpoint_every = 100;
+  return r;
+}
+
+ReaderRecipe QuickReaderRecipe() {
+  ReaderRecipe r = ReaderModelRecipe();
+  r.corpus_version += "-quick";
+  r.episodes_per_question = 1;
+  r.train.tokenizer.vocab_size = 512;
+  r.train.model.n_embd = 64;
+  r.train.model.n_layer = 1;
+  r.train.model.n_head = 2;
+  r.train.model.n_ctx = 512;
+  r.train.batch = 4;
+  r.train.steps = 40;
+  r.train.warmup = 5;
+  r.train.checkpoint_every = 0;
+  return r;
+}
+
+std::string ReaderRecipeHash(const ReaderRecipe& r) {
+  const TrainOptions& t = r.train;
+  const ModelConfig& m = t.model;
+  return HashRecipeKey(fmt::format(
+      "{}|{} {} {} {}|vocab {} {} {} {}|ctx {} embd {} layer {} head {} ff {} eps {} base {}|steps {} epochs {} "
+      "batch {} lr {} min {} warmup {} wd {} b1 {} b2 {} seed {} val {} {}",
+      r.corpus_version, r.episodes_per_question, r.held_out_percent, r.max_k, r.max_snippet_chars,
+      t.tokenizer.vocab_size, t.tokenizer.min_char_count, t.tokenizer.max_piece_bytes, t.tokenizer.split_digits,
+      m.n_ctx, m.n_embd, m.n_layer, m.n_head, m.n_ff, m.rms_norm_eps, m.rope_freq_base, t.steps, t.epochs, t.batch,
+      t.lr, t.min_lr_ratio, t.warmup, t.weight_decay, t.beta1, t.beta2, t.seed, t.val_fraction, t.max_val_windows));
+}
+
+}  // namespace lmlab::train
