@@ -14,8 +14,9 @@ add_library(lmlab_ggml INTERFACE)  # ggml alone (graphs, gguf), for train and oo
 
 # Chat templates are Jinja, rendered by llama.cpp's own engine (common/chat.h,
 # what llama-server runs): src/runtime/jinja/ is a library of its own because
-# llama.cpp's common library brings its own nlohmann/json and cpp-httplib
-# headers, which no other lmlab file may see (lmlab uses Debian's).
+# llama.cpp's common library brings its own nlohmann/json headers, which no
+# other lmlab file may see (lmlab uses Debian's; their inline namespaces differ
+# by version, so the two never meet in one symbol).
 add_library(lmlab_chat_jinja STATIC)
 target_include_directories(lmlab_chat_jinja PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(lmlab_llama INTERFACE lmlab_chat_jinja)
@@ -56,7 +57,25 @@ add_subdirectory(${LMLAB_LLAMA_SOURCE} ${CMAKE_BINARY_DIR}/_deps/llama-build EXC
 target_link_libraries(lmlab_llama INTERFACE llama ggml)
 target_link_libraries(lmlab_ggml INTERFACE ggml)
 target_sources(lmlab_chat_jinja PRIVATE ${CMAKE_SOURCE_DIR}/src/runtime/jinja/chat_jinja.cc)
-target_link_libraries(lmlab_chat_jinja PRIVATE llama-common llama)
+# llama-common, without llama.cpp's cpp-httplib. llama-common links that
+# (0.54, a static archive, for model downloads) in its link interface; lmlab
+# links Debian's (0.11, a shared library). Both define httplib::Client,
+# httplib::Server ... as ordinary symbols of namespace httplib, so the linker
+# binds every caller to whichever copy it meets first: a binary whose link line
+# put the archive first ran 0.54's code on objects laid out by 0.11's header,
+# and the heap broke (glibc "corrupted size vs. prev_size", std::bad_alloc, a
+# SIGSEGV in httplib::ClientImpl; seen in tests/server). The chat-template code
+# lmlab uses (chat.cpp and what it calls) never downloads, so its link
+# interface is taken with the archive left out: no lmlab binary holds a second
+# httplib (tests/server's ServeCli.OneHttplibInEveryBinary checks).
+add_library(lmlab_llama_common INTERFACE)
+get_target_property(lmlab_common_links llama-common INTERFACE_LINK_LIBRARIES)
+list(FILTER lmlab_common_links EXCLUDE REGEX "httplib")
+target_link_libraries(lmlab_llama_common INTERFACE $<TARGET_FILE:llama-common> ${lmlab_common_links})
+target_include_directories(lmlab_llama_common SYSTEM INTERFACE $<TARGET_PROPERTY:llama-common,INTERFACE_INCLUDE_DIRECTORIES>)
+target_compile_definitions(lmlab_llama_common INTERFACE $<TARGET_PROPERTY:llama-common,INTERFACE_COMPILE_DEFINITIONS>)
+add_dependencies(lmlab_chat_jinja llama-common)
+target_link_libraries(lmlab_chat_jinja PRIVATE lmlab_llama_common llama)
 
 # The tools the test suite runs (`llama_tools`) and the ones the benchmarks
 # compare against (`llama_bench_tools`).

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "tests/server/server_support.h"
 #include "tests/support/child_process.h"
@@ -93,6 +94,23 @@ TEST(ServeCli, BadFlagsGetOneLineAndExitCode2) {
       60);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("could not reach"), std::string::npos) << r.err;
+}
+
+// llama.cpp's common library (the chat-template engine) comes with its own
+// cpp-httplib (0.54); lmlab uses Debian's (0.11). Both are namespace httplib,
+// so a binary holding both runs one version's code on the other's objects
+// (heap corruption: cmake/llama.cmake keeps llama.cpp's out of the link). Its
+// Headers container, detail::insertion_ordered_multimap, is the mark: Debian's
+// version has none. Checked on the lmlab binary and on this test binary,
+// whose link line once put llama.cpp's copy first.
+TEST(ServeCli, OneHttplibInEveryBinary) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  for (const std::string& binary : {lmlab::testing::LmlabBinary(), self}) {
+    auto r = lmlab::testing::RunCommand("nm -C " + binary + " | grep -c 'httplib::.*insertion_ordered_multimap'", 120);
+    EXPECT_EQ(r.out, "0\n") << binary << " links llama.cpp's cpp-httplib next to Debian's";
+    auto ours = lmlab::testing::RunCommand("nm -C " + binary + " | grep -c 'httplib::'", 120);
+    EXPECT_NE(ours.out, "0\n") << binary << ": no httplib symbols at all (stripped? the check would see nothing)";
+  }
 }
 
 }  // namespace
