@@ -76,7 +76,7 @@ constexpr Cell kCells[] = {
      "<|eot_id|>", 8192, false, 500000.0f},
     {"qwen2", "Qwen 2.5", "qwen2", "qwen2", "Qwen-Qwen2.5-7B-Instruct.jinja", "<|im_end|>", 8192, true, 1000000.0f},
     {"qwen3", "Qwen 3", "qwen3", "qwen2", "Qwen-Qwen3-0.6B.jinja", "<|im_end|>", 8192, true, 1000000.0f},
-    {"gemma", "Gemma 3 graph, Gemma 4 vocabulary and template", "gemma3", "gemma-4", "vocab", "<turn|>", 8192, true,
+    {"gemma", "Gemma 2 graph, Gemma 4 vocabulary and template", "gemma2", "gemma-4", "vocab", "<turn|>", 8192, true,
      1000000.0f},
     {"phi3", "Phi-3.5 mini", "phi3", "phi-3", "microsoft-Phi-3.5-mini-instruct.jinja", "<|end|>", 4096, false,
      10000.0f},
@@ -164,8 +164,10 @@ void SetHparams(gguf_context* ctx, const Cell& c, uint32_t n_vocab) {
     f32("rope.freq_base", c.rope_freq_base);
     u32("rope.dimension_count", kEmbd / kHeads);
   }
-  if (a == "gemma3") {
-    // Sliding-window attention on every other block, as Gemma 3 interleaves it.
+  if (a == "gemma2") {
+    // Sliding-window attention on every other block, as Gemma 2 interleaves it.
+    // (llama.cpp's model saver cannot write Gemma 3, whose graph differs from
+    // Gemma 2's by per-head q/k norms and a second rope base.)
     u32("attention.sliding_window", 128);
     u32("attention.sliding_window_pattern", 2);
     u32("attention.key_length", kEmbd / kHeads);
