@@ -130,7 +130,7 @@ class LlamaModel final : public LanguageModel {
 
   Result<Embedding> Embed(std::string_view text) override {
     LMLAB_ASSIGN_OR_RETURN(auto tokens, internal::TokenizeText(vocab_, text, BosForVocab(), internal::ParseSpecial::kNo));
-    const size_t first = tokens.size() > 1 && tokens.front() == llama_vocab_bos(vocab_) ? 1 : 0;
+    const size_t first = !tokens.empty() && tokens.front() == llama_vocab_bos(vocab_) ? 1 : 0;  // BOS is not the text
     if (tokens.size() <= first) return InvalidArgument("the text to embed is empty");
     LMLAB_RETURN_IF_ERROR(CheckFits(static_cast<int64_t>(tokens.size()), "the text to embed"));
     // The context reports embeddings (the final norm's output, per token:

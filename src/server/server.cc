@@ -131,8 +131,8 @@ int64_t UnixNow() {
 // rather than dropped.
 Status CheckGroundedRequest(const ParsedGeneration& g) {
   constexpr std::string_view kWhy =
-      "on grounded answers (FreshPrompt writes the answer's first sentence and samples itself); start lmlab serve "
-      "with --no-search for plain chat, or use /v1/completions";
+      "on grounded answers (FreshPrompt writes the answer's first sentence and samples itself); a server run "
+      "without a search backend answers plain chat, and /v1/completions takes a raw prompt";
   if (g.logprobs >= 0) return InvalidArgument(fmt::format("\"logprobs\" is not supported {}", kWhy));
   if (g.n > 1) return InvalidArgument(fmt::format("\"n\" above 1 is not supported {}", kWhy));
   if (!g.params.stop.empty()) return InvalidArgument(fmt::format("\"stop\" is not supported {}", kWhy));

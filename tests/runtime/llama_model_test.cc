@@ -228,7 +228,7 @@ TEST(LlamaModel, InfoNamesTheWeightTypeAndTheChatFormat) {
 }
 
 TEST(LlamaModel, FormatChatIsThePromptChatSends) {
-  auto lm = Open(testing::TinyChatModelPath());
+  auto lm = Open(testing::TinyChatModelPath(), 512);
   ASSERT_TRUE(lm);
   std::vector<ChatMessage> chat{{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}};
   auto prompt = lm->FormatChat(chat);
@@ -238,11 +238,14 @@ TEST(LlamaModel, FormatChatIsThePromptChatSends) {
             "<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n");
   SamplingParams p{.temperature = 0, .max_tokens = 3};
   auto c = lm->Chat(chat, p);
-  ASSERT_TRUE(c);
+  ASSERT_TRUE(c) << c.error().ToString();
   // Chat sends exactly that text (its special tokens parsed as such, BOS first).
   auto ids = lm->Tokenize(*prompt, AddBos::kYes);
   ASSERT_TRUE(ids);
-  EXPECT_LT(c->prompt_tokens, static_cast<int64_t>(ids->size()));  // "<|im_start|>" is one token, not many
+  // Special tokens are parsed (one token each where the vocabulary has them;
+  // the tiny vocabulary spells them as text), never more tokens than the text.
+  EXPECT_LE(c->prompt_tokens, static_cast<int64_t>(ids->size()));
+  EXPECT_GT(c->prompt_tokens, static_cast<int64_t>(ids->size()) / 2);
   EXPECT_FALSE(lm->FormatChat(std::vector<ChatMessage>{{"robot", "x"}}));
 }
 

@@ -430,8 +430,14 @@ TEST(LocalModelServer, GroundedAnswersThroughLlamaCpp) {
   ASSERT_TRUE(streamed);
   bool done = false;
   std::string text;
-  for (const json& e : ParseEvents(streamed->body, &done))
+  for (const json& e : ParseEvents(streamed->body, &done)) {
+    ASSERT_TRUE(e.contains("choices")) << e.dump();
+    if (e["choices"].empty()) {  // the usage chunk closes the stream
+      EXPECT_TRUE(e.contains("usage")) << e.dump();
+      continue;
+    }
     if (e["choices"][0]["delta"].contains("content")) text += e["choices"][0]["delta"]["content"].get<std::string>();
+  }
   EXPECT_TRUE(done);
   std::string expected = w["choices"][0]["message"]["content"];
   EXPECT_EQ(text.substr(0, expected.size()), expected);
