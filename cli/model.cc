@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "lmlab/core/text.h"
 #include "cli/model_flags.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
@@ -158,11 +159,16 @@ int RunTokenize(const TokenizeOptions& o) {
   std::unique_ptr<LanguageModel> lm = OpenModelOrExit(o.model);
   std::vector<int32_t> ids = OrExit(lm->Tokenize(o.text, o.no_bos ? runtime::AddBos::kNo : runtime::AddBos::kYes));
   // Each token's text as it appears in context: the growth of the detokenized
-  // prefix (detokenizing one token alone would drop SentencePiece's leading space).
+  // prefix (detokenizing one token alone would drop SentencePiece's leading
+  // space). A byte-level BPE token (GPT-2, Llama 3, Qwen) can end inside a
+  // UTF-8 character: the character's bytes go to the token that completes it,
+  // so every piece is valid UTF-8 and the pieces spell the text back.
   std::vector<std::string> pieces;
   std::string before;
   for (size_t i = 0; i < ids.size(); ++i) {
     std::string upto = OrExit(lm->Detokenize(std::span(ids.data(), i + 1)));
+    const size_t unfinished = FirstInvalidUtf8(upto);  // a character the next tokens complete waits for them
+    if (i + 1 < ids.size() && unfinished != std::string_view::npos) upto.resize(unfinished);
     pieces.push_back(upto.starts_with(before) ? upto.substr(before.size())
                                               : OrExit(lm->Detokenize(std::span(ids.data() + i, 1))));
     before = std::move(upto);

@@ -1,5 +1,5 @@
 // The fixture matrix: small random models of the architectures people run
-// (Llama 3, Qwen 2.5, Qwen 3, Gemma, Phi-3.5, Mistral, GPT-2), each with its
+// (Llama 3, Qwen 2.5, Qwen 3, Phi-3.5, Mistral, GPT-2, Falcon), each with its
 // real tokenizer and chat template, in F16, Q8_0 and Q4_K_M. Written by the
 // test tool tests/tools/make_arch_model.cc into <build>/test-fixtures/arch-v1/
 // the first time a test asks, then reused (a manifest lists every cell).
@@ -25,7 +25,7 @@ namespace lmlab::testing {
 // The cells, in the tool's order (the tests are instantiated before the
 // manifest exists, so the names are listed here too; a test checks they agree).
 inline const std::vector<std::string>& ArchNames() {
-  static const std::vector<std::string> names = {"llama3", "qwen2", "qwen3", "gemma", "phi3", "mistral", "gpt2"};
+  static const std::vector<std::string> names = {"llama3", "qwen2", "qwen3", "phi3", "mistral", "gpt2", "falcon"};
   return names;
 }
 inline const std::vector<std::string>& WeightTypes() {

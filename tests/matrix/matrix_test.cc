@@ -201,14 +201,35 @@ TEST_P(Cell, ChatAppliesTheTemplateAndStopsAtTheEndOfTurn) {
 }
 
 // ----------------------------------------------------------------- ask --
-TEST_P(Cell, AskAnswersThroughTheChatTemplate) {
-  CommandResult r = Lmlab("ask --no-search --chat --today 2026-11-27 --max-tokens 32 --json " + Model() + " " +
-                          ShellQuote("Who won the most recent Tour de France?"));
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  json j = ParseOrFail(r);
-  EXPECT_TRUE(j["answer"].get<std::string>().starts_with("As of today November 27, 2026,")) << j.dump();
-  EXPECT_EQ(j["finish_reason"], "stop") << j.dump();
-  EXPECT_EQ(j["answer"].get<std::string>().find(cell_->end_of_turn), std::string::npos);
+// `ask --chat` sends FreshPrompt as a user message through the model's chat
+// template, and the model writes the answer (date sentence included) itself;
+// plain `ask` gives a local GGUF the paper's raw-text prompt with the date
+// sentence prefilled. The fixture's model ends its turn at once: ask stops at
+// the end-of-generation token, and says when nothing was generated rather
+// than pass the prefill off as an answer.
+TEST_P(Cell, AskStopsAtTheEndOfTurnWithAndWithoutTheTemplate) {
+  const std::string question = ShellQuote("Who won the most recent Tour de France?");
+  CommandResult chat = Lmlab("ask --no-search --chat --today 2026-11-27 --max-tokens 32 --json " + Model() + " " + question);
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  json c = ParseOrFail(chat);
+  EXPECT_EQ(c["finish_reason"], "stop") << c.dump();
+  EXPECT_EQ(c["completion_tokens"], 0) << c.dump();
+  EXPECT_EQ(c["answer"], "") << c.dump();
+  ASSERT_FALSE(c["warnings"].empty()) << c.dump();
+  EXPECT_NE(c["warnings"][0].get<std::string>().find("generated nothing"), std::string::npos) << c.dump();
+
+  CommandResult raw = Lmlab("ask --no-search --today 2026-11-27 --max-tokens 32 --json " + Model() + " " + question);
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  json r = ParseOrFail(raw);
+  EXPECT_EQ(r["finish_reason"], "stop") << r.dump();
+  EXPECT_EQ(r["completion_tokens"], 0) << r.dump();
+  EXPECT_EQ(r["answer"],
+            "As of today November 27, 2026, the most up-to-date and relevant information regarding this query is as "
+            "follows.")
+      << r.dump();
+  // The template's turns cost tokens the raw prompt does not have.
+  EXPECT_NE(c["prompt_tokens"], r["prompt_tokens"]) << c.dump() << r.dump();
+  EXPECT_GT(r["prompt_tokens"].get<int>(), 100) << r.dump();  // the paper's demonstrations, through this vocabulary
 }
 
 // --------------------------------------------------------------- serve --

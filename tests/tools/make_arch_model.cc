@@ -76,13 +76,13 @@ constexpr Cell kCells[] = {
      "<|eot_id|>", 8192, false, 500000.0f},
     {"qwen2", "Qwen 2.5", "qwen2", "qwen2", "Qwen-Qwen2.5-7B-Instruct.jinja", "<|im_end|>", 8192, true, 1000000.0f},
     {"qwen3", "Qwen 3", "qwen3", "qwen2", "Qwen-Qwen3-0.6B.jinja", "<|im_end|>", 8192, true, 1000000.0f},
-    {"gemma", "Gemma 2 graph, Gemma 4 vocabulary and template", "gemma2", "gemma-4", "vocab", "<turn|>", 8192, true,
-     1000000.0f},
     {"phi3", "Phi-3.5 mini", "phi3", "phi-3", "microsoft-Phi-3.5-mini-instruct.jinja", "<|end|>", 4096, false,
      10000.0f},
     {"mistral", "Mistral 7B (Llama 2 SentencePiece vocabulary)", "llama", "llama-spm",
      "mistralai-Mistral-Nemo-Instruct-2407.jinja", "</s>", 8192, false, 1000000.0f},
     {"gpt2", "GPT-2", "gpt2", "gpt-2", "", "<|endoftext|>", 1024, true, 10000.0f},
+    {"falcon", "Falcon (BPE, parallel attention and MLP)", "falcon", "falcon", "", "<|endoftext|>", 2048, false,
+     10000.0f},
 };
 
 struct WeightType {
@@ -156,23 +156,14 @@ void SetHparams(gguf_context* ctx, const Cell& c, uint32_t n_vocab) {
   u32("block_count", kLayers);
   u32("feed_forward_length", kFf);
   u32("attention.head_count", kHeads);
-  const bool mha = a == "gpt2";  // GPT-2 has no grouped-query attention
-  u32("attention.head_count_kv", mha ? kHeads : kHeadsKv);
+  const bool mha = a == "gpt2";                    // GPT-2 has no grouped-query attention
+  const bool no_rope = mha || a == "starcoder";  // learned positions instead
+  u32("attention.head_count_kv", mha ? kHeads : a == "starcoder" ? 1 : kHeadsKv);  // StarCoder: one K/V head
   f32("attention.layer_norm_rms_epsilon", 1e-6f);
   f32("attention.layer_norm_epsilon", 1e-5f);
-  if (!mha) {
+  if (!no_rope) {
     f32("rope.freq_base", c.rope_freq_base);
     u32("rope.dimension_count", kEmbd / kHeads);
-  }
-  if (a == "gemma2") {
-    // Sliding-window attention on every other block, as Gemma 2 interleaves it.
-    // (llama.cpp's model saver cannot write Gemma 3, whose graph differs from
-    // Gemma 2's by per-head q/k norms and a second rope base.)
-    u32("attention.sliding_window", 128);
-    u32("attention.sliding_window_pattern", 2);
-    u32("attention.key_length", kEmbd / kHeads);
-    u32("attention.value_length", kEmbd / kHeads);
-    f32("rope.freq_base_swa", 10000.0f);
   }
   if (a == "phi3") u32("rope.scaling.original_context_length", static_cast<uint32_t>(c.n_ctx_train));
 }
@@ -216,7 +207,7 @@ void FillTensor(ggml_tensor* t, const Cell& c, int32_t end_of_turn, uint32_t n_v
     w[static_cast<int64_t>(end_of_turn) * ne0] = lift / ExpectedH0();
     return;
   }
-  if (name == "position_embd.weight") {  // GPT-2's learned positions: leave dimension 0 alone
+  if (name == "position_embd.weight") {  // GPT-2's and StarCoder's learned positions: leave dimension 0 alone
     for (int64_t r = 0; r < rows; ++r) {
       w[r * ne0] = 0.0f;
       for (int64_t i = 1; i < ne0; ++i) w[r * ne0 + i] = kEmbdNoise * unit(rng);
