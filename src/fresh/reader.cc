@@ -415,18 +415,23 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
       for (Evidence& e : merged) e = ClipSnippet(std::move(e), recipe.max_snippet_chars);
       for (int ep = 0; ep < recipe.episodes_per_question; ++ep) {
         std::mt19937_64 rng(Fnv1a(fmt::format("{}|{}|{}", q.question, ep, seed)));
-        // k: a few episodes without evidence, then small, middle and large
-        // windows in about equal shares (the trainer shuffles documents, so a
-        // curriculum over k cannot be ordered; the mix stands in for it).
+        // k: a few episodes without evidence, most around the paper's k = 5
+        // (1..5), the rest up to max_k. The trainer shuffles documents, so a
+        // curriculum over k cannot be ordered; the mix stands in for it.
         const int roll = static_cast<int>(rng() % 100);
-        const int third = std::max(1, recipe.max_k / 3);
-        const int k = roll < 4    ? 0
-                      : roll < 36 ? 1 + static_cast<int>(rng() % static_cast<uint64_t>(third))
-                      : roll < 68 ? third + 1 + static_cast<int>(rng() % static_cast<uint64_t>(third))
-                                  : std::min(recipe.max_k, 2 * third + 1 + static_cast<int>(rng() % static_cast<uint64_t>(
-                                                                                 recipe.max_k - 2 * third)));
-        const int o = static_cast<int>(rng() % 10);
-        const EvidenceOrder order = o < 6 ? EvidenceOrder::kDate : o < 8 ? EvidenceOrder::kRelevance : EvidenceOrder::kRandom;
+        const int small = std::min(5, recipe.max_k);
+        const int k = roll < 4 ? 0
+                      : roll < 84 || recipe.max_k <= small
+                          ? 1 + static_cast<int>(rng() % static_cast<uint64_t>(small))
+                          : small + 1 + static_cast<int>(rng() % static_cast<uint64_t>(recipe.max_k - small));
+        // Order: mostly the paper's date order (the newest next to the
+        // question), some relevance and random order so that the newest
+        // evidence must also be found by its date.
+        const int o = static_cast<int>(rng() % 100);
+        const EvidenceOrder order = o < recipe.date_order_percent ? EvidenceOrder::kDate
+                                    : o < recipe.date_order_percent + (100 - recipe.date_order_percent) / 2
+                                        ? EvidenceOrder::kRelevance
+                                        : EvidenceOrder::kRandom;
         std::vector<Evidence> window = k == 0 ? std::vector<Evidence>{} : OrderEvidence(merged, order, k, rng());
         // Fresh versions for every package in the episode, the asked one's
         // whole history included (its premise may not be in the window).
@@ -462,7 +467,7 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
         std::optional<search::Timestamp> last;
         for (const Evidence& e : b.evidences)
           if (e.date && (!last || *e.date > *last)) last = e.date;
-        if (last) today = std::chrono::floor<std::chrono::days>(*last) + std::chrono::days(1 + static_cast<int>(rng() % 400));
+        if (last) today = std::chrono::floor<std::chrono::days>(*last) + std::chrono::days(1 + static_cast<int>(rng() % 1500));
         std::string episode = RenderPaperBlock(b, today, PaperFormat(), false);
         st.bytes += static_cast<int64_t>(episode.size());
         corpus.push_back(std::move(episode));
@@ -501,7 +506,7 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
       std::vector<Evidence> window = OrderEvidence(all, EvidenceOrder::kDate, k);
       b.answer = std::string("The latest release of ") + distro + " is " + window.back().title + ".";
       search::Day today = std::chrono::floor<std::chrono::days>(*window.back().date) +
-                          std::chrono::days(1 + static_cast<int>(rng() % 300));
+                          std::chrono::days(1 + static_cast<int>(rng() % 1500));
       b.evidences = OrderEvidence(window, order, k, rng());
       std::string episode = RenderPaperBlock(b, today, PaperFormat(), false);
       st.bytes += static_cast<int64_t>(episode.size());
@@ -594,6 +599,7 @@ Result<ReaderReport> RunReaderExperiment(runtime::LanguageModel& model, search::
   std::vector<std::map<std::string, std::pair<int, int>>> kinds(options.conditions.size());
   for (const auto& c : options.conditions) report.rows.push_back({.condition = c});
   IgnoranceGroup without{"no relevant evidence"}, with{"relevant evidence"};
+  std::vector<ReaderExample> wrong_examples;
   double sum_without = 0, sum_with = 0;
   const size_t total = n * options.conditions.size();
   size_t step = 0;
@@ -633,14 +639,20 @@ Result<ReaderReport> RunReaderExperiment(runtime::LanguageModel& model, search::
           (relevant ? sum_with : sum_without) += s->ignorance;
         }
       }
+      // Examples (date order, k = 5, latest-version questions): right answers
+      // first, so that a report shows what the reader gets right with its
+      // sources; wrong ones fill up when there are too few right ones.
+      std::vector<ReaderExample>& pool = grade.relaxed ? report.examples : wrong_examples;
       if (c.search == SearchMode::kSearch && c.order == EvidenceOrder::kDate && c.k == 5 &&
-          static_cast<int>(report.examples.size()) < options.examples && q.kind == ReaderQuestionKind::kVersion) {
+          static_cast<int>(pool.size()) < options.examples && q.kind == ReaderQuestionKind::kVersion) {
         std::vector<Evidence> ev;
         for (const auto& pe : g.evidences) ev.push_back(pe.evidence);
-        report.examples.push_back({q.question, q.answers.front(), g.answer, grade.relaxed, std::move(ev)});
+        pool.push_back({q.question, q.answers.front(), g.answer, grade.relaxed, std::move(ev)});
       }
     }
   }
+  for (auto& e : wrong_examples)
+    if (static_cast<int>(report.examples.size()) < options.examples) report.examples.push_back(std::move(e));
   for (size_t ci = 0; ci < report.rows.size(); ++ci)
     for (const auto& [kind, counts] : kinds[ci]) report.rows[ci].by_kind.push_back({kind, counts});
   if (options.ignorance) {
