@@ -136,6 +136,45 @@ std::string RandomVersion(std::string_view v, std::mt19937_64& rng) {
   return out;
 }
 
+// Letters replaced by random lowercase letters, everything else kept: a
+// made-up name of the same shape ("zlib" -> "qhtw").
+std::string RandomLetters(std::string_view v, std::mt19937_64& rng) {
+  std::string out(v);
+  for (char& c : out)
+    if (std::isalpha(static_cast<unsigned char>(c))) c = static_cast<char>('a' + rng() % 26);
+  return out;
+}
+
+// "adwaita-icon-theme" -> {"adwaita", "icon", "theme"}: the pieces the
+// highlight field lists one by one.
+std::vector<std::string_view> SplitNameParts(std::string_view name) {
+  std::vector<std::string_view> out;
+  for (size_t start = 0; start <= name.size();) {
+    size_t end = name.find('-', start);
+    if (end == std::string_view::npos) end = name.size();
+    if (end > start) out.push_back(name.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// `from` replaced where it stands as a whole word (no letter or digit on
+// either side), so that "icon" is renamed in "adwaita-icon-theme" but not in
+// "iconv".
+void ReplaceWord(std::string& s, std::string_view from, std::string_view to) {
+  if (from.empty() || from == to) return;
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (size_t at = s.find(from); at != std::string::npos;) {
+    const size_t end = at + from.size();
+    if ((at == 0 || !alnum(s[at - 1])) && (end >= s.size() || !alnum(s[end]))) {
+      s.replace(at, from.size(), to);
+      at = s.find(from, at + to.size());
+    } else {
+      at = s.find(from, at + 1);
+    }
+  }
+}
+
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
   if (from.empty() || from == to) return;
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
@@ -456,11 +495,40 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
           // The evidence must contradict the premise: a newer version is shown.
           if (newest < 0 || TitleVersion(window[newest].title) == premise) continue;
         }
+        // Names and days are fresh in every episode too: a reader that could
+        // recall a training package's name or last upload day from the
+        // question would never learn to copy them, and held-out packages
+        // have names it never saw (the 600- and 3,000-step readers of
+        // reader-v1/v2 answered "the latest version of z3" about zlib).
+        ReaderQuestion asked = q;
+        if (recipe.randomise_names) {
+          std::map<std::string, std::string> names;  // name part -> random part of the same shape
+          auto add = [&](std::string_view package) {
+            for (std::string_view part : SplitNameParts(package)) names.emplace(part, RandomVersion(RandomLetters(part, rng), rng));
+          };
+          add(q.package);
+          for (const Evidence& e : window)
+            if (e.source != "distro-info") add(TitlePackage(e.title));
+          auto rename = [&](std::string& text) {
+            for (const auto& [from, to] : names) ReplaceWord(text, from, to);
+          };
+          for (Evidence& e : window) {
+            if (e.source == "distro-info") continue;
+            rename(e.title);
+            rename(e.snippet);
+            rename(e.highlight);
+          }
+          rename(asked.package);
+          rename(asked.question);
+          const auto shift = std::chrono::days(static_cast<int>(rng() % 3001) - 1500);
+          for (Evidence& e : window)
+            if (e.date && e.source != "distro-info") *e.date += shift;
+        }
         Block b;
-        b.question = q.kind == ReaderQuestionKind::kFalsePremise
-                         ? "Why is " + premise + " still the latest version of " + q.package + "?"
-                         : q.question;
-        b.answer = ReaderAnswerText(q, newest >= 0 ? &window[newest] : nullptr, premise);
+        b.question = asked.kind == ReaderQuestionKind::kFalsePremise
+                         ? "Why is " + premise + " still the latest version of " + asked.package + "?"
+                         : asked.question;
+        b.answer = ReaderAnswerText(asked, newest >= 0 ? &window[newest] : nullptr, premise);
         b.evidences = std::move(window);
         // Today: some days after the newest evidence shown, so the prefix's date varies.
         search::Day today = latest;

@@ -127,6 +127,17 @@ TEST_F(ReaderFixture, CorpusIsPaperFormatRandomisedAndHoldsOutPackages) {
     // Versions are randomised: the real 2.0-1 is never the answer's version.
     EXPECT_EQ(answer.find(" 2.0-1."), std::string::npos) << answer;
     EXPECT_EQ(e.find("[1]"), std::string::npos);
+    // So are names (no training package's real name is shown) and the
+    // answer names the package the question asks about, made up as it is.
+    for (const char* real : {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"})
+      EXPECT_EQ(e.find(real), std::string::npos) << e;
+    const std::string question = e.substr(7, e.find('\n') - 7);
+    const std::string prefix = "What is the latest version of ";
+    if (question.starts_with(prefix) && answer.find("say nothing") == std::string::npos) {
+      const std::string name = question.substr(prefix.size(), question.size() - prefix.size() - 1);
+      EXPECT_NE(answer.find("The latest version of " + name + " is "), std::string::npos) << e;
+      EXPECT_NE(e.find("\ntitle: " + name + " "), std::string::npos) << e;
+    }
   }
 }
 
