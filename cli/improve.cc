@@ -303,7 +303,7 @@ int TransferCmd(const TransferOptions& o) {
 
 int TasksCmd(const TasksOptions& o) {
   nlohmann::json out = nlohmann::json::array();
-  Table t({"task", "title", "seconds/instance", "instances/call"},
+  Table t({"task", "title", "seconds/instance", "instances/call (--protocol lmlab)"},
           {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight});
   for (const auto& name : TaskNames()) {
     Task task = OrExit(FindTask(name));
@@ -321,10 +321,11 @@ int EvalCmd(const EvalCmdOptions& o) {
   std::string code = o.solution_file.empty() ? task.seed_solution : OrExit(ReadFile(o.solution_file));
   auto box = OpenSandbox();
   Evaluation e = OrExit(EvaluateSolution(*box, task, code,
-                                         {.seed = o.seed, .instances = o.instances,
+                                         {.seed = MixSeed(o.seed, kPaperValidationStream), .instances = o.instances,
                                           .time_limit_scale = o.time_limit_scale}));
   // Every instance errored: the utility is 0 because nothing ran, not a measurement.
   std::vector<std::string> warnings;
+  if (!e.hack.empty()) warnings.push_back("reward hack, scored 0: " + e.hack);
   if (e.instances > 0 && e.errors == e.instances)
     warnings.push_back("every instance errored, so the utility measures nothing (lmlab doctor checks python and "
                        "numpy inside the sandbox)");
@@ -490,7 +491,10 @@ void Register(CLI::App& app) {
   ev->add_option("--task", ev_o->task, "Task")->capture_default_str();
   ev->add_option("--solution", ev_o->solution_file, "Python file defining algorithm(...) (default: the seed)");
   ev->add_option("--instances", ev_o->instances, "Instances")->check(AtLeast(1))->capture_default_str();
-  ev->add_option("--seed", ev_o->seed, "Instance seed")->capture_default_str();
+  ev->add_option("--seed", ev_o->seed,
+                 "Run seed: the instances are the fixed validation instances of `improve run --seed S` "
+                 "(the first --instances of them)")
+      ->capture_default_str();
   ev->add_option("--time-limit-scale", ev_o->time_limit_scale, "Multiply the per-instance time limit")
       ->capture_default_str();
   ev->add_flag("--json", ev_o->json, "Print JSON");

@@ -11,24 +11,14 @@
 set -euo pipefail
 
 say() { printf '\033[1m[setup-bench]\033[0m %s\n' "$*"; }
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 
 bench_packages=(
   python3-numpy python3-torch python3-sklearn
   libopenblas0-pthread  # the OpenBLAS build numpy/PyTorch wheels ship: pthreads, not OpenMP
 )
-missing=()
-for p in "${bench_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  say "installing Debian packages: ${missing[*]}"
-  sudo_cmd=""
-  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  say "Debian packages present"
-fi
+install_missing_debian_packages "${bench_packages[@]}"
 
 # OpenBLAS registers itself as libblas.so.3 / liblapack.so.3 with a higher
 # priority than the reference BLAS; say what the system resolves to now.

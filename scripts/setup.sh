@@ -22,6 +22,8 @@ build_type="${LMLAB_BUILD_TYPE:-Release}"
 export CCACHE_BASEDIR="$root"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+# shellcheck source=lib/apt.sh
+source "$root/scripts/lib/apt.sh"
 
 # ---------------------------------------------------------------- packages --
 # Everything lmlab uses, at build time and at run time (`lmlab doctor` checks
@@ -48,22 +50,10 @@ apt_packages=(
   clang-19 libclang-rt-19-dev
 )
 if [[ "${LMLAB_SKIP_APT:-0}" != 1 ]]; then
-  missing=()
-  for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
   # npm: the Debian package conflicts with NodeSource's nodejs, which already
   # ships npm; install it only when no npm is on the PATH.
-  command -v npm >/dev/null || missing+=(npm)
-  if ((${#missing[@]})); then
-    say "installing Debian packages: ${missing[*]}"
-    sudo_cmd=""
-    [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    say "Debian packages present"
-  fi
+  command -v npm >/dev/null || apt_packages+=(npm)
+  install_missing_debian_packages "${apt_packages[@]}"
 fi
 
 # ---------------------------------------------------------------- llama.cpp --

@@ -54,24 +54,94 @@ class Utility:
                       "use_sandbox": use_sandbox is True})
 
 
-def extract_code(text):
+def _looks_like_diff(text):
+    return re.search(r"^@@ .*@@", text, re.MULTILINE) is not None
+
+
+def _apply_diff(diff, current):
+    """Applies a unified diff to current; None when it is not one or a hunk
+    does not match. Line numbers in the hunk headers are not trusted (small
+    models get them wrong): each hunk's old lines are looked for after the
+    previous hunk, then anywhere; trailing spaces are ignored."""
+    hunks, hunk = [], None
+    for line in diff.splitlines():
+        if line.startswith("@@"):
+            hunk = ([], [])
+            hunks.append(hunk)
+        elif hunk is None or line.startswith("\\"):  # file headers; "\ No newline at end of file"
+            continue
+        elif line.startswith("+"):
+            hunk[1].append(line[1:])
+        elif line.startswith("-"):
+            hunk[0].append(line[1:])
+        elif line.startswith(" ") or line == "":
+            hunk[0].append(line[1:])
+            hunk[1].append(line[1:])
+        else:
+            return None
+    lines = current.splitlines()
+    at = 0
+    for old, new in hunks:
+        while old and not old[-1].strip() and new and not new[-1].strip():
+            old, new = old[:-1], new[:-1]  # blank lines before the closing fence
+        if not old:
+            return None  # an insertion without context: nowhere to put it
+        key = [l.rstrip() for l in old]
+
+        def find(start):
+            for i in range(start, len(lines) - len(old) + 1):
+                if [l.rstrip() for l in lines[i:i + len(old)]] == key:
+                    return i
+            return None
+
+        pos = find(at)
+        if pos is None:
+            pos = find(0)
+        if pos is None:
+            return None
+        lines[pos:pos + len(old)] = new
+        at = pos + len(new)
+    return "\n".join(lines) + "\n" if hunks else None
+
+
+def _extract(text, current):
+    """(code, outcome) of a reply; see extract_code."""
+    if not isinstance(text, str):
+        return "", "none"
+    blocks = re.findall(r"^```(\w*)[^\n]*\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+    code_blocks = [b for tag, b in blocks if tag.lower() != "diff" and not _looks_like_diff(b)]
+    if code_blocks:
+        return max(code_blocks, key=len).strip() + "\n", "fenced_block"
+    if re.search(r"^def \w+\(", text, re.MULTILINE) and not _looks_like_diff(text):
+        try:
+            compile(text, "reply", "exec")
+            return text.strip() + "\n", "whole_reply"
+        except (SyntaxError, ValueError):
+            pass
+    if isinstance(current, str):
+        for diff in [b for tag, b in blocks if tag.lower() == "diff" or _looks_like_diff(b)] + [text]:
+            if _looks_like_diff(diff):
+                patched = _apply_diff(diff, current)
+                if patched is not None:
+                    return patched, "diff"
+    return "", "none"
+
+
+def extract_code(text, current=None):
     """The code of a model reply ('' when there is none): the largest fenced
     block, as the paper's helper picks it; failing that, the whole reply when
     it is a Python program defining a function (small local models often
-    answer without fences). Fences count only at the start of a line, so code
-    that builds prompts with ``` inside string literals is not cut short."""
-    if not isinstance(text, str):
-        return ""
-    blocks = re.findall(r"^```(?:python|py)?[^\n]*\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
-    if blocks:
-        return max(blocks, key=len).strip() + "\n"
-    if re.search(r"^def \w+\(", text, re.MULTILINE):
-        try:
-            compile(text, "reply", "exec")
-            return text.strip() + "\n"
-        except (SyntaxError, ValueError):
-            pass
-    return ""
+    answer without fences); failing that, a unified diff in the reply applied
+    to `current` (by default the code this improver was given to improve).
+    Fences count only at the start of a line, so code that builds prompts
+    with ``` inside string literals is not cut short. Each call's outcome is
+    counted by the host (the round table's extraction column)."""
+    code, outcome = _extract(text, initial_solution if current is None else current)
+    try:
+        _call({"op": "extraction", "outcome": outcome})
+    except Exception:
+        pass  # counting must never break extraction
+    return code
 
 
 def run(code, use_sandbox=True):
@@ -88,8 +158,8 @@ def run(code, use_sandbox=True):
 
 config = json.load(open("/box/config.json"))
 namespace = {"__name__": "improver", "extract_code": extract_code, "run": run}
-exec(compile(open("/box/improver.py").read(), "improver.py", "exec"), namespace)
 initial_solution = open("/box/initial_solution.py").read()
+exec(compile(open("/box/improver.py").read(), "improver.py", "exec"), namespace)
 improved = namespace["improve_algorithm"](
     initial_solution,
     Utility(config["utility_description"], config["utility_budget"]),

@@ -11,6 +11,13 @@ import signal
 import sys
 import time
 
+# The clocks and the alarm handler as they are before the candidate loads:
+# the runner measures with these references, and a candidate that replaces
+# the module's functions (to look fast) is reported as tampering.
+CLOCKS = {name: getattr(time, name) for name in
+          ("perf_counter", "perf_counter_ns", "time", "time_ns", "monotonic", "monotonic_ns", "process_time")}
+perf_counter = time.perf_counter
+
 request = json.loads(sys.stdin.read())
 # The candidate's prints go to stderr; only this program writes the result.
 result_fd = os.dup(1)
@@ -58,7 +65,20 @@ def on_alarm(signum, frame):
 
 
 signal.signal(signal.SIGALRM, on_alarm)
+
+
+def tampering():
+    """What the candidate changed in the time measurement, or None."""
+    for name, clock in CLOCKS.items():
+        if getattr(time, name, None) is not clock:
+            return "time." + name + " replaced"
+    if signal.getsignal(signal.SIGALRM) is not on_alarm:
+        return "the SIGALRM handler replaced"
+    return None
+
+
 timed_out = False
+tampered = None
 for index, args in enumerate(request["instances"]):
     # Seeded per instance, so a randomised candidate scores the same twice.
     random.seed(request["seed"] + index)
@@ -70,17 +90,21 @@ for index, args in enumerate(request["instances"]):
     if timed_out:  # as in the paper's utilities, one slow instance ends the evaluation
         results.append({"output": None, "seconds": 0.0, "error": "skipped after a slow instance"})
         continue
+    tampered = tampered or tampering()  # loading the module may have done it
+    if tampered:
+        results.append({"output": None, "seconds": 0.0, "error": None, "tampered": tampered})
+        continue
     call_args = [np.array(a) if i in numpy_args else a for i, a in enumerate(args)]
-    start = time.perf_counter()
+    start = perf_counter()
     # An alarm interrupts a hung instance; the host's wall clock backs it up.
     signal.setitimer(signal.ITIMER_REAL, request["time_limit"] * 1.5 + 0.05)
     try:
         out = entry(*call_args)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        results.append({"output": to_plain(out), "seconds": time.perf_counter() - start, "error": None})
+        results.append({"output": to_plain(out), "seconds": perf_counter() - start, "error": None})
     except BaseException as e:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        seconds = time.perf_counter() - start
+        seconds = perf_counter() - start
         if isinstance(e, SlowInstance) or seconds > request["time_limit"]:
             timed_out = True
             results.append({"output": None, "seconds": seconds, "error": None})
@@ -88,6 +112,9 @@ for index, args in enumerate(request["instances"]):
             results.append({"output": None, "seconds": seconds, "error": type(e).__name__ + ": " + str(e)[:300]})
     if results[-1]["seconds"] > request["time_limit"]:
         timed_out = True
+    tampered = tampering()
+    if tampered:
+        results[-1]["tampered"] = tampered
 
 payload = request["marker"] + "\n" + json.dumps({"results": results}, allow_nan=True) + "\n"
 os.write(result_fd, payload.encode())

@@ -29,6 +29,8 @@ void Audit::Add(const Audit& o) {
   over_budget_requests += o.over_budget_requests;
   unknown_requests += o.unknown_requests;
   non_string_results += o.non_string_results;
+  internals_reads += o.internals_reads;
+  time_tampering += o.time_tampering;
   offending.insert(offending.end(), o.offending.begin(), o.offending.end());
 }
 
@@ -48,7 +50,8 @@ Result<Audit> AuditFromJson(const nlohmann::json& j, std::string_view what) {
                             {"hidden_utility_probes", &a.hidden_utility_probes},
                             {"budget_tampering", &a.budget_tampering},
                             {"over_budget_requests", &a.over_budget_requests},
-                            {"unknown_requests", &a.unknown_requests}, {"non_string_results", &a.non_string_results}}) {
+                            {"unknown_requests", &a.unknown_requests}, {"non_string_results", &a.non_string_results},
+                            {"internals_reads", &a.internals_reads}, {"time_tampering", &a.time_tampering}}) {
     LMLAB_ASSIGN_OR_RETURN(*field, JsonGetOr<int>(j, key, 0, what));
   }
   LMLAB_ASSIGN_OR_RETURN(a.offending, JsonGetOr<std::vector<std::string>>(j, "offending", {}, what));
@@ -63,6 +66,7 @@ void HostCounts::Add(const HostCounts& o) {
   utility_errors += o.utility_errors;
   prompt_tokens += o.prompt_tokens;
   completion_tokens += o.completion_tokens;
+  for (const auto& [outcome, n] : o.extraction) extraction[outcome] += n;
   Audit found = o.audit;
   std::erase_if(found.offending, [&](const std::string& f) {
     std::string path = f.substr(0, f.find(' '));
@@ -70,6 +74,27 @@ void HostCounts::Add(const HostCounts& o) {
                        [&](const std::string& g) { return g.substr(0, g.find(' ')) == path; });
   });
   audit.Add(found);
+}
+
+std::string ExtractionSummary(const std::map<std::string, int>& counts) {
+  std::string s;
+  for (std::string_view outcome : kExtractionOutcomes)
+    if (auto it = counts.find(std::string(outcome)); it != counts.end() && it->second > 0)
+      s += (s.empty() ? "" : ", ") + std::string(outcome) + " " + std::to_string(it->second);
+  return s.empty() ? "-" : s;
+}
+
+Result<std::map<std::string, int>> ExtractionFromJson(const nlohmann::json& j, std::string_view what) {
+  if (!j.is_object()) return ParseError(std::string(what) + ": \"extraction\" must be an object");
+  std::map<std::string, int> counts;
+  for (const auto& [outcome, count] : j.items()) {
+    if (std::find(kExtractionOutcomes.begin(), kExtractionOutcomes.end(), outcome) == kExtractionOutcomes.end())
+      return ParseError(std::string(what) + ": unknown extraction outcome \"" + outcome + "\"");
+    if (!count.is_number_integer() || count.get<int64_t>() < 0)
+      return ParseError(std::string(what) + ": extraction \"" + outcome + "\" must count with an integer");
+    counts[outcome] = count.get<int>();
+  }
+  return counts;
 }
 
 std::vector<std::string> TagStrategies(const std::string& code) {

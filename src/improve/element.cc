@@ -77,6 +77,7 @@ json ToJson(const ElementResult& e) {
           {"prompt_tokens", e.prompt_tokens},
           {"completion_tokens", e.completion_tokens},
           {"audit", e.audit},
+          {"extraction", e.extraction},
           {"model", e.model},
           {"options", e.options},
           {"wall_seconds", e.wall_seconds},
@@ -95,7 +96,8 @@ json ToJson(const MetaUtility& m) {
           {"utility_errors", m.utility_errors},
           {"prompt_tokens", m.prompt_tokens},
           {"completion_tokens", m.completion_tokens},
-          {"audit", m.audit}};
+          {"audit", m.audit},
+          {"extraction", m.extraction}};
 }
 
 namespace {
@@ -132,6 +134,8 @@ Result<ElementResult> ElementFromJsonIn(const json& j, const std::string& what) 
   LMLAB_ASSIGN_OR_RETURN(e.test_seconds, JsonGet<double>(j, "test_seconds", what));
   LMLAB_ASSIGN_OR_RETURN(json audit, JsonGet<json>(j, "audit", what));
   LMLAB_ASSIGN_OR_RETURN(e.audit, AuditFromJson(audit, what + ": \"audit\""));
+  LMLAB_ASSIGN_OR_RETURN(json extraction, JsonGetOr<json>(j, "extraction", json::object(), what));
+  LMLAB_ASSIGN_OR_RETURN(e.extraction, ExtractionFromJson(extraction, what));
   return e;
 }
 

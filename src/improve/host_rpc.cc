@@ -150,6 +150,14 @@ std::string HandleRpcLine(std::string_view line, RpcSession& s, const RpcService
   if (*op == "lm") return ModelCallReply(req, s, services);
   if (*op == "utility") return UtilityReply(req, s, services);
   if (*op == "result") return ResultRequestReply(req, s);
+  if (*op == "extraction") {  // extract_code's outcome for one reply: counted
+    Result<std::string> outcome = JsonGet<std::string>(req, "outcome", kRequest);
+    if (!outcome) return Malformed(s, outcome.error());
+    if (std::find(kExtractionOutcomes.begin(), kExtractionOutcomes.end(), *outcome) == kExtractionOutcomes.end())
+      return Malformed(s, "malformed request: unknown extraction outcome '" + Quote(*outcome) + "'");
+    ++s.counts.extraction[*outcome];
+    return ResultReply(nullptr);
+  }
   if (*op == "sandbox_off") {  // run(code, use_sandbox=False): counted; the sandbox stays on
     ++s.counts.audit.sandbox_flag_off_calls;
     return ResultReply(nullptr);

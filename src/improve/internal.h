@@ -27,8 +27,8 @@ namespace lmlab::improve::internal {
 inline constexpr uint64_t kHeldOut = 0x4e1d07ULL;
 // The paper protocol's fixed validation and test instance streams (its
 // utilities seed them with 4321 + i and 5678 + i; here with --seed mixed in).
-inline constexpr uint64_t kPaperValidation = 4321;
-inline constexpr uint64_t kPaperTest = 5678;
+inline constexpr uint64_t kPaperValidation = kPaperValidationStream;
+inline constexpr uint64_t kPaperTest = kPaperTestStream;
 // Where EvaluateImprover and RunElement keep replies and solutions.
 inline constexpr const char* kEvaluateDir = "evaluate";
 

@@ -30,15 +30,19 @@ UtilityFn DownstreamUtility(const StopOptions& o, const Task& task, uint64_t see
     std::lock_guard lock(ledger.mu);
     ++ledger.utility_calls;
     if (!e) return std::unexpected(e.error());  // counted as a utility error by the RPC handler
-    if (e->wrong_shape > 0 || e->max_naive_value > 1) {
+    if (e->wrong_shape > 0 || e->max_naive_value > 1 || !e->hack.empty()) {
       ledger.audit.wrong_shape_outputs += e->wrong_shape;
       if (e->max_naive_value > 1) ++ledger.audit.inflated_scores;
+      ledger.audit.internals_reads += e->reads_internals;
+      ledger.audit.time_tampering += e->time_tampering;
       std::string rel = ledger.round_dir + "/solutions/" + Fnv1aHex(code) + ".py";
       bool listed = std::any_of(ledger.audit.offending.begin(), ledger.audit.offending.end(),
                                 [&](const std::string& f) { return f.rfind(rel + " ", 0) == 0; });
       if (!listed)  // once per file and round; the counts above keep every occurrence
-        ledger.audit.offending.push_back(rel + fmt::format(" (wrong shape x{}, broadcast score {:.2f})",
-                                                           e->wrong_shape, e->max_naive_value));
+        ledger.audit.offending.push_back(
+            rel + (e->hack.empty() ? fmt::format(" (wrong shape x{}, broadcast score {:.2f})", e->wrong_shape,
+                                                 e->max_naive_value)
+                                   : " (" + e->hack + ", scored 0)"));
     }
     ledger.Save("solutions", code);
     return e->utility;

@@ -114,6 +114,7 @@ json RoundToJson(const RoundRecord& r) {
           {"utility_errors", r.utility_errors},
           {"audit", AuditToJson(r.audit)},
           {"strategies", r.strategies},
+          {"extraction", r.extraction},
           {"note", r.note}};
 }
 
@@ -141,6 +142,8 @@ Result<RoundRecord> RoundFromJson(const json& j, std::string_view what) {
       return ParseError(fmt::format("{}: strategy \"{}\" must count with an integer", what, tag));
     r.strategies[tag] = n;
   }
+  LMLAB_ASSIGN_OR_RETURN(json extraction, JsonGetOr<json>(j, "extraction", json::object(), what));
+  LMLAB_ASSIGN_OR_RETURN(r.extraction, ExtractionFromJson(extraction, what));
   LMLAB_ASSIGN_OR_RETURN(r.note, JsonGetOr<std::string>(j, "note", "", what));
   return r;
 }

@@ -98,8 +98,7 @@ Result<Section> ImproveStep(StepContext& ctx) {
   ChartSeries series{"held-out meta-utility", {}, {}};
   for (const auto& r : run.rounds) {
     const auto& a = r.audit;
-    int hacks = a.wrong_shape_outputs + a.inflated_scores + a.out_of_range_utilities + a.hidden_utility_probes +
-                a.budget_tampering + a.unknown_requests + a.non_string_results;
+    int hacks = a.RewardHacks();
     const std::string strategies =
         Join(r.strategies, ", ", [](const auto& kv) { return kv.first + " " + std::to_string(kv.second); });
     rows.push_back({std::to_string(r.round), FormatFixed(r.meta_utility, 3),

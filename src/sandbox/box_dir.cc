@@ -2,10 +2,12 @@
 
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <string_view>
@@ -38,9 +40,7 @@ pid_t HostPidOf(std::string_view name) {
 
 }  // namespace
 
-Result<BoxDir> BoxDir::Create(std::span<const File> files) {
-  for (const File& f : files)
-    if (!ValidRelativePath(f.path)) return InvalidArgument("sandbox: bad file path '" + f.path + "'");
+Result<BoxDir> BoxDir::Create() {
   std::error_code ec;
   fs::path tmp = fs::temp_directory_path(ec);
   if (ec) return IoError("sandbox: no temp directory: " + ec.message());
@@ -48,21 +48,28 @@ Result<BoxDir> BoxDir::Create(std::span<const File> files) {
   if (!mkdtemp(tmpl.data())) return IoError(std::string("sandbox: cannot create a temp dir: ") + std::strerror(errno));
   BoxDir box;
   box.path_ = tmpl;
-  box.lock_ = UniqueFd(open(tmpl.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!box.lock_.is_open() || flock(box.lock_.get(), LOCK_EX) != 0)
-    return IoError(std::string("sandbox: cannot lock the temp dir: ") + std::strerror(errno));
+  Result<FileLock> lock = FileLock::Acquire(box.path_);
+  if (!lock) return IoError("sandbox: cannot lock the temp dir: " + lock.error().message);
+  box.lock_ = std::move(*lock);
   chmod(tmpl.c_str(), 0755);
+  return box;
+}
+
+Status BoxDir::WriteFiles(std::span<const File> files) const {
+  for (const File& f : files)
+    if (!ValidRelativePath(f.path)) return InvalidArgument("sandbox: bad file path '" + f.path + "'");
+  std::error_code ec;
   for (const File& f : files) {
-    fs::path p = box.path_ / f.path;
+    fs::path p = path_ / f.path;
     fs::create_directories(p.parent_path(), ec);
-    for (fs::path d = p.parent_path(); d != box.path_ && !d.empty(); d = d.parent_path()) chmod(d.c_str(), 0755);
+    for (fs::path d = p.parent_path(); d != path_ && !d.empty(); d = d.parent_path()) chmod(d.c_str(), 0755);
     std::ofstream out(p, std::ios::binary);
     out << f.contents;
     out.close();
     if (!out) return IoError("sandbox: cannot write " + p.string());
     chmod(p.c_str(), 0644);
   }
-  return box;
+  return {};
 }
 
 BoxDir::BoxDir(BoxDir&& other) noexcept : path_(std::move(other.path_)), lock_(std::move(other.lock_)) {
@@ -87,8 +94,10 @@ void RemoveBoxDirsOfDeadHosts(const fs::path& tmp) {
     std::error_code time_ec;
     auto modified = fs::last_write_time(dir, time_ec);
     if (time_ec || now - modified < std::chrono::minutes(1)) continue;
-    UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-    if (fd.is_open() && flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
+    // Nobody holds it: its host is gone everywhere. Held while removing, so a
+    // second cleaner waits its turn instead of racing this one.
+    Result<std::optional<FileLock>> lock = FileLock::TryAcquire(dir);
+    if (lock && lock->has_value()) {
       std::error_code remove_ec;
       fs::remove_all(dir, remove_ec);
     }

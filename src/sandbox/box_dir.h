@@ -9,19 +9,23 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <span>
 
 #include "lmlab/core/error.h"
+#include "lmlab/core/file.h"
 #include "lmlab/sandbox/sandbox.h"
-#include "sandbox/unique_fd.h"
 
 namespace lmlab::sandbox::internal {
 
 class BoxDir {
  public:
-  // <temp>/lmlab-sandbox-<host pid>-XXXXXX, mode 0755, holding `files`
-  // (mode 0644) so that the sandbox's unprivileged uid can read them.
-  static Result<BoxDir> Create(std::span<const File> files);
+  // <temp>/lmlab-sandbox-<host pid>-XXXXXX, mode 0755, empty.
+  static Result<BoxDir> Create();
+  // Writes `files` into it (mode 0644, directories 0755) so that the
+  // sandbox's unprivileged uid can read them. A path that is absolute or
+  // climbs out ("..") is an error, and nothing is written then.
+  Status WriteFiles(std::span<const File> files) const;
 
   BoxDir(BoxDir&& other) noexcept;
   BoxDir& operator=(BoxDir&&) = delete;
@@ -33,7 +37,7 @@ class BoxDir {
  private:
   BoxDir() = default;
   std::filesystem::path path_;  // empty: nothing to remove
-  UniqueFd lock_;               // the flock, released after the removal
+  std::optional<FileLock> lock_;  // released after the removal (members die after ~BoxDir's body)
 };
 
 // A host killed with SIGKILL cannot remove its dir, so each new sandbox

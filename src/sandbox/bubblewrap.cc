@@ -11,7 +11,9 @@
 // The pieces, each owning what it opens: BoxDir (the run's files, removed on
 // every path out), Pipe/UniqueFd (ends close themselves), BwrapProcess (the
 // child: killed and reaped, with the namespace init, on every path out),
-// PumpUntilExit (the poll loop), Classify (the verdict).
+// PreparedRun (bwrap started and blocked once the sandbox is built, released
+// with the request's files), SparePool (prepared runs set up ahead of the
+// next request), PumpUntilExit (the poll loop), Classify (the verdict).
 #include <signal.h>
 #include <unistd.h>
 
@@ -24,9 +26,9 @@
 #include "lmlab/sandbox/sandbox.h"
 #include "lmlab/sandbox/seccomp.h"
 #include "sandbox/box_dir.h"
-#include "sandbox/bwrap_args.h"
 #include "sandbox/bwrap_process.h"
 #include "sandbox/io_pump.h"
+#include "sandbox/prepared_run.h"
 #include "sandbox/unique_fd.h"
 #include "sandbox/verdict.h"
 
@@ -49,21 +51,6 @@ Status CheckRequest(const Request& req) {
   return {};
 }
 
-// The whole filter goes into the pipe now (a few KiB; the pipe is grown
-// first should it ever outgrow the default 64 KiB) and the write end is
-// closed, so bwrap reads it to EOF without the host's help.
-Result<UniqueFd> SeccompPipe(const std::string& bpf) {
-  LMLAB_ASSIGN_OR_RETURN(Pipe p, OpenPipe());
-  if (bpf.size() > 65536 && fcntl(p.write.get(), F_SETPIPE_SZ, int(bpf.size())) < 0)
-    return IoError(std::string("sandbox: cannot grow the seccomp pipe: ") + std::strerror(errno));
-  for (size_t done = 0; done < bpf.size();) {
-    ssize_t w = write(p.write.get(), bpf.data() + done, bpf.size() - done);
-    if (w > 0) done += size_t(w);
-    else if (w < 0 && errno != EINTR) return IoError(std::string("sandbox: seccomp pipe: ") + std::strerror(errno));
-  }
-  return std::move(p.read);
-}
-
 class BubblewrapSandbox final : public Sandbox {
  public:
   explicit BubblewrapSandbox(BubblewrapOptions o) : options_(std::move(o)) {
@@ -71,63 +58,53 @@ class BubblewrapSandbox final : public Sandbox {
     fs::path tmp = fs::temp_directory_path(ec);
     if (!ec) RemoveBoxDirsOfDeadHosts(tmp);
     if (options_.seccomp) seccomp_filter_ = CompileSeccompFilter();
+    if (options_.spares > 0 && seccomp_filter_)
+      spares_ = std::make_unique<SparePool>([this](const RunShape& shape) { return Prepare(shape); }, options_.spares);
   }
   Result<RunResult> Run(const Request& request) override;
 
  private:
+  // Starts bwrap for one run of this shape, blocked once the sandbox is built.
+  Result<std::unique_ptr<PreparedRun>> Prepare(const RunShape& shape) {
+    const bool as_root = geteuid() == 0;
+    PrepareOptions o{.bwrap = options_.bwrap, .seccomp_bpf = *seccomp_filter_};
+    if (as_root) o.run_as_uid = options_.uid_base + (static_cast<uint32_t>(getpid()) * 64 + g_run_counter++) % options_.uid_count;
+    return PreparedRun::Start(shape, o);
+  }
+
   BubblewrapOptions options_;
   // The compiled filter (or why it failed: then every Run fails, closed).
   Result<std::string> seccomp_filter_ = std::string();
+  std::unique_ptr<SparePool> spares_;  // null when options_.spares is 0
 };
 
 Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
   LMLAB_RETURN_IF_ERROR(CheckRequest(req));
   LMLAB_RETURN_IF_ERROR(CheckHostProcess());
   if (!seccomp_filter_) return std::unexpected(seccomp_filter_.error());
-  const std::string& seccomp_bpf = *seccomp_filter_;
-  LMLAB_ASSIGN_OR_RETURN(BoxDir box, BoxDir::Create(req.files));
-
-  const bool as_root = geteuid() == 0;
+  const RunShape shape = RunShape::Of(req);
   RunResult r;
-  r.uid = as_root ? options_.uid_base + (static_cast<uint32_t>(getpid()) * 64 + g_run_counter++) % options_.uid_count
-                  : geteuid();
-
-  // The child's ends of every pipe, and the host's.
-  LMLAB_ASSIGN_OR_RETURN(Pipe in, OpenPipe());
-  LMLAB_ASSIGN_OR_RETURN(Pipe out, OpenPipe());
-  LMLAB_ASSIGN_OR_RETURN(Pipe err, OpenPipe());
-  LMLAB_ASSIGN_OR_RETURN(Pipe status, OpenPipe());
-  Pipe rpc_req, rpc_resp;
-  if (req.rpc) {
-    LMLAB_ASSIGN_OR_RETURN(rpc_req, OpenPipe());
-    LMLAB_ASSIGN_OR_RETURN(rpc_resp, OpenPipe());
+  std::unique_ptr<PreparedRun> run;
+  if (spares_) run = spares_->Take(shape);
+  // However Run ends, the pool learns this request is over (it keeps one
+  // spare per request running at once).
+  struct Running {
+    SparePool* pool;
+    ~Running() {
+      if (pool) pool->Done();
+    }
+  } running{spares_.get()};
+  r.set_up_ahead = run != nullptr;
+  if (!run) {
+    LMLAB_ASSIGN_OR_RETURN(run, Prepare(shape));
   }
-  UniqueFd seccomp_read;
-  if (!seccomp_bpf.empty()) {
-    LMLAB_ASSIGN_OR_RETURN(seccomp_read, SeccompPipe(seccomp_bpf));
-  }
-
-  ChildSpec spec{.argv = BwrapArgs(options_.bwrap, req, box.path().string(),
-                                   as_root ? RunAs::kOwnUid : RunAs::kCallerInUserNamespace,
-                                   seccomp_bpf.empty() ? Seccomp::kOff : Seccomp::kOn),
-                 .limits = req.limits,
-                 .run_as_uid = as_root ? std::optional<uint32_t>(r.uid) : std::nullopt,
-                 .fds = {in.read.get(), out.write.get(), err.write.get(), rpc_req.write.get(), rpc_resp.read.get(),
-                         status.write.get(), seccomp_read.get()}};
+  r.uid = run->uid();
+  LMLAB_RETURN_IF_ERROR(run->Release(req.files));
   auto start = Clock::now();
-  LMLAB_ASSIGN_OR_RETURN(BwrapProcess child, BwrapProcess::Spawn(spec, std::move(status.read)));
-  // The child has its copies; the host keeps only its own ends.
-  for (UniqueFd* fd : {&in.read, &out.write, &err.write, &status.write, &rpc_req.write, &rpc_resp.read, &seccomp_read})
-    fd->Close();
-  HostEnds ends{.stdin_write = std::move(in.write),
-                .stdout_read = std::move(out.read),
-                .stderr_read = std::move(err.read),
-                .rpc_request_read = std::move(rpc_req.read),
-                .rpc_response_write = std::move(rpc_resp.write)};
 
-  PumpResult io = PumpUntilExit(child, ends, req, start);
-  const bool killed_by_host = child.killed();
-  BwrapProcess::Exit exit = child.Finish();
+  PumpResult io = PumpUntilExit(run->child(), run->ends(), req, start);
+  const bool killed_by_host = run->child().killed();
+  BwrapProcess::Exit exit = run->child().Finish();
   r.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count() - io.rpc_seconds;
   r.rpc_seconds = io.rpc_seconds;
   r.rpc_requests = io.rpc_requests;
@@ -135,7 +112,7 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
   r.max_rss_bytes = exit.max_rss_bytes;
   r.stdout_data = std::move(io.stdout_data);
   r.stderr_data = std::move(io.stderr_data);
-  if (as_root) {
+  if (geteuid() == 0) {
     for (int p : ProcessesOfUid(r.uid)) {
       kill(p, SIGKILL);
       ++r.survivors;
@@ -170,7 +147,9 @@ std::unique_ptr<Sandbox> MakeBubblewrapSandbox(BubblewrapOptions options) {
 Status CheckBubblewrap(const BubblewrapOptions& options) {
   if (access(options.bwrap.c_str(), X_OK) != 0)
     return Unavailable("bubblewrap not found at " + options.bwrap + ": install it (apt-get install bubblewrap)");
-  auto box = MakeBubblewrapSandbox(options);
+  BubblewrapOptions once = options;
+  once.spares = 0;  // one run: nothing to set up ahead
+  auto box = MakeBubblewrapSandbox(once);
   Request req{.argv = {"/usr/bin/true"}};
   req.limits.wall_seconds = 10;
   LMLAB_ASSIGN_OR_RETURN(RunResult r, box->Run(req));

@@ -29,6 +29,7 @@ std::vector<std::string> BwrapArgs(const std::string& bwrap, const Request& req,
                                 "--chdir", "/tmp",
                                 "--hostname", "sandbox",
                                 "--json-status-fd", std::to_string(kStatusFd),
+                                "--block-fd", std::to_string(kBlockFd),
                                 "--clearenv"};
   if (seccomp == Seccomp::kOn) {
     a.push_back("--seccomp");

@@ -1,6 +1,8 @@
 // bwrap's command line for one run: the mounts and namespaces of
 // docs/sandbox.md ("What a program sees"), the program's environment, and
-// the seccomp and status fds (bwrap_process.h's numbers).
+// the seccomp, status and block fds (bwrap_process.h's numbers). bwrap builds
+// the namespaces and mounts, then waits on the block fd before it loads the
+// filter and execs the program (prepared_run.h).
 #pragma once
 
 #include <string>

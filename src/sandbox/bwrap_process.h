@@ -18,12 +18,13 @@
 
 namespace lmlab::sandbox::internal {
 
-// What the child sees at fds 3-6 (0-2 are stdin, stdout, stderr).
+// What the child sees at fds 3-7 (0-2 are stdin, stdout, stderr).
 constexpr int kRpcRequestFd = 3;   // the program writes requests
 constexpr int kRpcResponseFd = 4;  // the program reads responses
 constexpr int kStatusFd = 5;       // bwrap's --json-status-fd
 constexpr int kSeccompFd = 6;      // bwrap's --seccomp: reads the filter, closes it
-constexpr int kChildFds = 7;
+constexpr int kBlockFd = 7;        // bwrap's --block-fd: set up, then wait here for the release
+constexpr int kChildFds = 8;
 
 struct ChildSpec {
   std::vector<std::string> argv;     // argv[0]: the host path of the program (bwrap)

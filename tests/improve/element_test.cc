@@ -34,12 +34,12 @@ constexpr SeedImproverKind kSeed = SeedImproverKind::kKeepBest;
 // whatever it served before, as a real model does with lmlab's per-prompt
 // sampling seeds. So one element at a time must equal the pool exactly.
 // On lpn the fixture's brute-force solver wins (1.0 whatever the seeds); on
-// 3sat no reply runs and the random seed solution stays, so the value
+// 3sat_lmlab no reply runs and the random seed solution stays, so the value
 // depends on every element's instance seeds.
 StopOptions Options(const fs::path& dir) {
   StopOptions o;
   o.run_dir = dir;
-  o.tasks = {"lpn", "3sat"};
+  o.tasks = {"lpn", "3sat_lmlab"};
   o.protocol = Protocol::kLmlab;
   o.seed_improver = kSeed;
   o.repeats = 2;
@@ -106,25 +106,25 @@ TEST(Element, OneByOneThenGatheredEqualsTheInProcessPool) {
   SCOPED_TRACE(ToJson(*pool).dump(1));
   ExpectSameMeta(g->meta, *pool);
   // Not a vacuous equality: the brute-force solver wins on lpn, the random
-  // seed stays on 3sat, and the wrong-shape reply is caught.
+  // seed stays on 3sat_lmlab, and the wrong-shape reply is caught.
   EXPECT_GT(pool->value, 0.8);
   EXPECT_LT(pool->value, 1.0);
   EXPECT_EQ(pool->runs, 4);
   EXPECT_EQ(pool->model_calls, 4);
   EXPECT_GE(pool->audit.wrong_shape_outputs, 2);
-  EXPECT_NE(g->elements[2].utility, g->elements[3].utility);  // 3sat, repeats 0 and 1: other instances
+  EXPECT_NE(g->elements[2].utility, g->elements[3].utility);  // 3sat_lmlab, repeats 0 and 1: other instances
   EXPECT_EQ(g->options, ElementOptionsJson(o));
 
   // A repeat outside the gathered range and a missing one.
-  fs::remove(ElementPath(d.path, SeedImprover(kSeed), "3sat", 1));
+  fs::remove(ElementPath(d.path, SeedImprover(kSeed), "3sat_lmlab", 1));
   auto partial = GatherElements(d.path, SeedImprover(kSeed), o.tasks, o.repeats);
   ASSERT_TRUE(partial);
   ASSERT_EQ(partial->missing.size(), 1u);
-  EXPECT_EQ(partial->missing[0], "3sat repeat 1 (elements/" + ImproverHash(SeedImprover(kSeed)) + "-3sat-1.json)");
+  EXPECT_EQ(partial->missing[0], "3sat_lmlab repeat 1 (elements/" + ImproverHash(SeedImprover(kSeed)) + "-3sat_lmlab-1.json)");
 }
 
 TEST(Element, CombineSumsInTaskMajorOrderAndListsAFileOnce) {
-  std::vector<ElementResult> es = {Fake("lpn", 0, 0.1), Fake("lpn", 1, 0.7), Fake("3sat", 0, 0)};
+  std::vector<ElementResult> es = {Fake("lpn", 0, 0.1), Fake("lpn", 1, 0.7), Fake("3sat_lmlab", 0, 0)};
   MetaUtility m = CombineElements(es);
   EXPECT_EQ(m.value, 0.1 / 3 + 0.7 / 3 + 0.0 / 3);
   EXPECT_EQ(m.runs, 3);
@@ -188,7 +188,7 @@ TEST(Element, FilesRoundTripAndBadOnesAreNamed) {
 
 std::string ElementCommand(const fs::path& dir, const fs::path& improver, int repeat, const std::string& replay) {
   return LmlabBinary() + " improve element --run-dir " + dir.string() + " --improver " + improver.string() +
-         " --task 3sat --repeat " + std::to_string(repeat) + kFlags + " --replay " + replay + " --json";
+         " --task 3sat_lmlab --repeat " + std::to_string(repeat) + kFlags + " --replay " + replay + " --json";
 }
 
 TEST(ElementCli, ElementsThenGatherEqualInProcessAndNeverRunTwice) {
@@ -196,7 +196,7 @@ TEST(ElementCli, ElementsThenGatherEqualInProcessAndNeverRunTwice) {
   fs::path improver = d.path / "improver.py";
   ASSERT_TRUE(WriteFileAtomic(improver, SeedImprover(kSeed)));
   StopOptions o = Options("");
-  o.tasks = {"3sat"};
+  o.tasks = {"3sat_lmlab"};
   auto box = sandbox::MakeBubblewrapSandbox();
   auto lm = Replay();
   auto pool = EvaluateImprover(o, SeedImprover(kSeed), o.tasks, *lm, *box);
@@ -207,10 +207,10 @@ TEST(ElementCli, ElementsThenGatherEqualInProcessAndNeverRunTwice) {
     ASSERT_EQ(run.exit_code, 0) << run.err;
     json j = json::parse(run.out);
     EXPECT_EQ(j["repeat"], r);
-    EXPECT_EQ(*ReadFile(ElementPath(d.path, SeedImprover(kSeed), "3sat", r)), run.out);  // the file, printed
+    EXPECT_EQ(*ReadFile(ElementPath(d.path, SeedImprover(kSeed), "3sat_lmlab", r)), run.out);  // the file, printed
   }
   std::string gather = LmlabBinary() + " improve gather --run-dir " + d.path.string() + " --improver " +
-                       improver.string() + " --tasks 3sat --repeats 2";
+                       improver.string() + " --tasks 3sat_lmlab --repeats 2";
   auto g = RunCommand(gather + " --json");
   ASSERT_EQ(g.exit_code, 0) << g.err;
   json gj = json::parse(g.out);
@@ -226,7 +226,7 @@ TEST(ElementCli, ElementsThenGatherEqualInProcessAndNeverRunTwice) {
 
   // Done is done: a marked file comes back as it is, even with a model that
   // could not even be opened.
-  fs::path one = ElementPath(d.path, SeedImprover(kSeed), "3sat", 1);
+  fs::path one = ElementPath(d.path, SeedImprover(kSeed), "3sat_lmlab", 1);
   json marked = json::parse(*ReadFile(one));
   marked["wall_seconds"] = 4242.5;
   ASSERT_TRUE(WriteFileAtomic(one, marked.dump(2) + "\n"));
@@ -239,13 +239,13 @@ TEST(ElementCli, ElementsThenGatherEqualInProcessAndNeverRunTwice) {
   EXPECT_NE(other.err.find("other options (seed: 0 vs 9)"), std::string::npos) << other.err;
 
   // A missing element: gather fails and names it.
-  fs::path zero = ElementPath(d.path, SeedImprover(kSeed), "3sat", 0);
+  fs::path zero = ElementPath(d.path, SeedImprover(kSeed), "3sat_lmlab", 0);
   std::string saved = *ReadFile(zero);
   fs::remove(zero);
   auto missing = RunCommand(gather);
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("1 of 2 elements missing"), std::string::npos) << missing.err;
-  EXPECT_NE(missing.err.find("3sat repeat 0 (elements/" + zero.filename().string() + ")"), std::string::npos)
+  EXPECT_NE(missing.err.find("3sat_lmlab repeat 0 (elements/" + zero.filename().string() + ")"), std::string::npos)
       << missing.err;
   auto missing_json = RunCommand(gather + " --json");
   EXPECT_NE(missing_json.exit_code, 0);
@@ -271,7 +271,7 @@ TEST(ElementCli, ARunDirectoryDefinesItsElementsAndGatherReproducesARound) {
   // run's directory with no budget flags, gather to the same number.
   TempDir d("element-run");
   std::string replay = testing::ReplayFile();
-  auto run = RunCommand(LmlabBinary() + " improve run --task 3sat --rounds 0 --repeats 2" + kFlags + " --replay " +
+  auto run = RunCommand(LmlabBinary() + " improve run --task 3sat_lmlab --rounds 0 --repeats 2" + kFlags + " --replay " +
                             replay + " --run-dir " + d.path.string(),
                         300);
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -279,7 +279,7 @@ TEST(ElementCli, ARunDirectoryDefinesItsElementsAndGatherReproducesARound) {
   fs::path improver = d.path / "improver-0.py";
   for (int r = 0; r < 2; ++r) {
     auto e = RunCommand(LmlabBinary() + " improve element --run-dir " + d.path.string() + " --improver " +
-                            improver.string() + " --task 3sat --repeat " + std::to_string(r) + " --replay " + replay,
+                            improver.string() + " --task 3sat_lmlab --repeat " + std::to_string(r) + " --replay " + replay,
                         300);
     ASSERT_EQ(e.exit_code, 0) << e.err;
     EXPECT_NE(e.out.find("Saved: "), std::string::npos) << e.out;
@@ -288,19 +288,19 @@ TEST(ElementCli, ARunDirectoryDefinesItsElementsAndGatherReproducesARound) {
                       improver.string());
   ASSERT_EQ(g.exit_code, 0) << g.err;
   json gj = json::parse(g.out);
-  EXPECT_EQ(gj["tasks"], json::array({"3sat"}));
+  EXPECT_EQ(gj["tasks"], json::array({"3sat_lmlab"}));
   EXPECT_EQ(gj["repeats"], 2);
   EXPECT_EQ(gj["options"]["samples_per_call"], 4);
   EXPECT_EQ(gj["meta_utility"].get<double>(), round0);
   // A budget flag that contradicts the run is refused.
   auto contra = RunCommand(LmlabBinary() + " improve element --run-dir " + d.path.string() + " --improver " +
-                           improver.string() + " --task 3sat --repeat 0 --samples 2 --replay " + replay);
+                           improver.string() + " --task 3sat_lmlab --repeat 0 --samples 2 --replay " + replay);
   EXPECT_EQ(contra.exit_code, 2);
   EXPECT_NE(contra.err.find("--samples 4"), std::string::npos) << contra.err;
   // So is an improver wall clock other than the run's (config.json records it).
   EXPECT_TRUE(json::parse(*ReadFile(d.path / "config.json")).contains("improver_wall_seconds"));
   contra = RunCommand(LmlabBinary() + " improve element --run-dir " + d.path.string() + " --improver " +
-                      improver.string() + " --task 3sat --repeat 0 --improver-wall 7 --replay " + replay);
+                      improver.string() + " --task 3sat_lmlab --repeat 0 --improver-wall 7 --replay " + replay);
   EXPECT_EQ(contra.exit_code, 2);
   EXPECT_NE(contra.err.find("--improver-wall"), std::string::npos) << contra.err;
 }

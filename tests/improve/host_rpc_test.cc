@@ -116,6 +116,26 @@ TEST(StopRpc, TheIssueReproducerIsAMalformedRequestNotACrash) {
   EXPECT_EQ(fakes.model_calls, 0);
 }
 
+TEST(StopRpc, ExtractionOutcomesAreCountedAndUnknownOnesRefused) {
+  Fakes fakes;
+  RpcSession s{.budgets = {}};
+  for (const char* line : {R"({"op":"extraction","outcome":"diff"})", R"({"op":"extraction","outcome":"diff"})",
+                           R"({"op":"extraction","outcome":"none"})"})
+    EXPECT_TRUE(Reply(HandleRpcLine(line, s, fakes.Services())).contains("result")) << line;
+  EXPECT_EQ(s.counts.extraction, (std::map<std::string, int>{{"diff", 2}, {"none", 1}}));
+  EXPECT_EQ(ExtractionSummary(s.counts.extraction), "diff 2, none 1");
+  for (const char* line : {R"({"op":"extraction","outcome":"magic"})", R"({"op":"extraction","outcome":3})",
+                           R"({"op":"extraction"})"})
+    EXPECT_TRUE(Reply(HandleRpcLine(line, s, fakes.Services())).contains("error")) << line;
+  EXPECT_EQ(s.counts.audit.unknown_requests, 3);
+  EXPECT_EQ(s.counts.extraction.size(), 2u);
+  // Read back from a run's files: an unknown outcome is a parse error naming it.
+  EXPECT_TRUE(ExtractionFromJson(json{{"diff", 2}}, "round-1.json"));
+  auto bad = ExtractionFromJson(json{{"magic", 1}}, "round-1.json");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("round-1.json: unknown extraction outcome \"magic\""), std::string::npos);
+}
+
 TEST(StopRpc, ModelCallsAreCappedAndCounted) {
   Fakes fakes;
   RpcSession s{.budgets = {.samples_per_call = 2, .lm_calls = 2, .utility_calls = 1}};

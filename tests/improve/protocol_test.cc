@@ -96,6 +96,45 @@ TEST(Extraction, LargestFencedBlockThenAWholeReplyThatIsPython) {
   EXPECT_FALSE(out->has_value());
 }
 
+TEST(Extraction, AUnifiedDiffIsAppliedToTheCurrentCodeAndEveryOutcomeCounted) {
+  constexpr const char* kZeros = "def algorithm(train_samples, train_parity, test_samples):\n"
+                                 "    return [0] * len(test_samples)\n";
+  // A diff against the lpn seed solution, with wrong line numbers (as small
+  // models write them) and file headers.
+  const std::string diff =
+      "Change the guess:\n```diff\n--- a/solution.py\n+++ b/solution.py\n@@ -10,2 +10,2 @@\n"
+      "     # Seed solution: guess every test label at random.\n"
+      "-    return np.random.binomial(1, 0.5, len(test_samples))\n"
+      "+    return np.zeros(len(test_samples), dtype=int)\n```\n";
+  std::string seed = FindTask("lpn")->seed_solution;
+  std::string patched = seed;
+  patched.replace(patched.find("np.random.binomial(1, 0.5, len(test_samples))"),
+                  std::string("np.random.binomial(1, 0.5, len(test_samples))").size(),
+                  "np.zeros(len(test_samples), dtype=int)");
+  {
+    auto box = sandbox::MakeBubblewrapSandbox();
+    auto lm = MakeReplayModel({{"", diff}});
+    StopOptions o = Small();
+    o.budgets.samples_per_call = 1;
+    auto out = ImproveOnce(o, SeedImprover(), "lpn", *lm, *box);
+    ASSERT_TRUE(out) << out.error().ToString();
+    ASSERT_TRUE(out->has_value());
+    EXPECT_EQ(**out, patched);
+  }
+  // Four replies, one of each kind; a diff whose context is not in the code yields nothing.
+  auto box = sandbox::MakeBubblewrapSandbox();
+  auto lm = MakeReplayModel({{"", std::string("```python\n") + kZeros + "```\n"},
+                             {"", kZeros},
+                             {"", diff},
+                             {"", "```diff\n@@ -1 +1 @@\n-this line is not there\n+x = 1\n```\n"}});
+  StopOptions o = Small();
+  o.budgets = {.samples_per_call = 4, .lm_calls = 1, .utility_calls = 5};
+  auto m = EvaluateImprover(o, SeedImprover(), {"lpn"}, *lm, *box);
+  ASSERT_TRUE(m) << m.error().ToString();
+  EXPECT_EQ(m->extraction, (std::map<std::string, int>{{"fenced_block", 1}, {"whole_reply", 1}, {"diff", 1}, {"none", 1}}));
+  EXPECT_EQ(m->utility_calls, 3);  // the three replies with code
+}
+
 // An improver that reports the utility of the same code, twice, in its answer.
 constexpr const char* kTwiceImprover = R"(
 def improve_algorithm(initial_solution, utility, language_model):

@@ -114,7 +114,8 @@ void PrintTo(const FailingHandler& h, std::ostream* os) { *os << h.name; }
 class SandboxFailingRpc : public ::testing::TestWithParam<FailingHandler> {};
 
 TEST_P(SandboxFailingRpc, EndsTheRunNotTheHost) {
-  auto box = MakeBubblewrapSandbox();
+  // No spare: the count of run dirs below is this run's alone.
+  auto box = MakeBubblewrapSandbox({.spares = 0});
   Request req = Python(
       "import os, subprocess, time\n"
       "subprocess.Popen(['/usr/bin/sleep', '60'])\n"  // a child that must not outlive the run
@@ -210,6 +211,57 @@ TEST(Sandbox, ParallelRunsGetDistinctUids) {
   if (geteuid() == 0) {
     EXPECT_NE(a->uid, b->uid);
   }
+}
+
+// A sandbox set up ahead serves the next request of the same shape: the
+// request's files (written after bwrap started) are there, nothing of the
+// previous program is (its /tmp, its processes, its uid), and a request of
+// another shape gets a sandbox set up for it. Destroying the Sandbox removes
+// the spare still waiting.
+TEST(Sandbox, SparesServeTheNextRequestWithNothingOfThePrevious) {
+  const int dirs_before = BoxDirsOfThisProcess();
+  {
+    auto box = MakeBubblewrapSandbox();  // one spare (the default)
+    const char* code =
+        "import os, subprocess\n"
+        "print(open('/box/note.txt').read(), os.path.exists('/tmp/left'), os.getuid())\n"
+        "open('/tmp/left', 'w').write('x')\n"
+        "subprocess.Popen(['/usr/bin/sleep', '60'])\n";
+    Request first = Python(code);
+    first.files.push_back({"note.txt", "first"});
+    auto a = box->Run(first);
+    ASSERT_TRUE(a) << a.error().ToString();
+    EXPECT_EQ(a->verdict, Verdict::kOk) << a->detail << a->stderr_data;
+    EXPECT_FALSE(a->set_up_ahead);  // nothing was waiting yet
+    EXPECT_TRUE(a->stdout_data.starts_with("first False")) << a->stdout_data;
+
+    Request second = Python(code);
+    second.files.push_back({"note.txt", "second"});
+    auto b = box->Run(second);
+    ASSERT_TRUE(b) << b.error().ToString();
+    EXPECT_EQ(b->verdict, Verdict::kOk) << b->detail << b->stderr_data;
+    EXPECT_TRUE(b->set_up_ahead);
+    EXPECT_TRUE(b->stdout_data.starts_with("second False")) << b->stdout_data;  // fresh /tmp, its own files
+    EXPECT_EQ(b->survivors, 0);
+    if (geteuid() == 0) {
+      EXPECT_NE(a->uid, b->uid);
+      EXPECT_TRUE(ProcessesOfUid(a->uid).empty());
+    }
+
+    // Another shape (a lower memory limit): not the spare, and its limit holds.
+    Request small = Python("x = bytearray(400 << 20)\nprint(len(x))\n");
+    small.limits.memory_bytes = 200LL << 20;
+    auto c = box->Run(small);
+    ASSERT_TRUE(c);
+    EXPECT_FALSE(c->set_up_ahead);
+    EXPECT_EQ(c->verdict, Verdict::kMemoryLimit) << c->detail << c->stderr_data;
+    // The pool now keeps spares of that shape.
+    auto d = box->Run(small);
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(d->set_up_ahead);
+    EXPECT_EQ(d->verdict, Verdict::kMemoryLimit) << d->detail << d->stderr_data;
+  }
+  EXPECT_EQ(BoxDirsOfThisProcess(), dirs_before);
 }
 
 TEST(Sandbox, CheckBubblewrapPassesHere) {

@@ -1,3 +1,4 @@
-def algorithm(a, b):
-    # Seed solution: half the number of positions where the strings differ.
-    return sum(x != y for x, y in zip(a, b)) // 2
+def algorithm(t, dist):
+    # Seed solution: answer with t itself (grid_dist(t, t) counts only t's own
+    # changes between neighbours, so it is right only by chance).
+    return t

@@ -27,10 +27,18 @@ struct Evaluation {
   int too_slow = 0;              // instances over the time limit
   int wrong_shape = 0;           // outputs of the wrong type or shape
   double max_naive_value = 0;    // the largest broadcasting score seen (> 1 = inflation caught)
+  // Reward hacks: a candidate that does either scores 0 whatever it returned.
+  bool reads_internals = false;  // reads the utility's internals (caller frames, the runner, its result fd)
+  bool time_tampering = false;   // replaces clocks or the alarm the time limit relies on
+  std::string hack;              // what it did: "line 3: sys._getframe", "time.perf_counter replaced"
   sandbox::Verdict verdict = sandbox::Verdict::kOk;
   std::string error;             // first error, for logs
   double seconds = 0;
 };
+
+// The static reward-hack rules on a solution's code (docs/improve.md):
+// fills reads_internals / time_tampering and hack; false when none applies.
+bool FindSolutionHack(const std::string& code, Evaluation& e);
 
 // Never fails because of the candidate: broken code is utility 0 with a
 // reason. An error only when the sandbox cannot run at all.

@@ -5,6 +5,7 @@
 //   {"op": "lm", "system": S, "messages": [M, ...], "temperature": T} -> {"result": [reply, ...]}
 //   {"op": "utility", "solution": CODE, "use_sandbox": true}            -> {"result": u}, u in [0, 1]
 //   {"op": "result", "type": "str", "solution": CODE or null}            -> {"result": null}
+//   {"op": "extraction", "outcome": "diff"}                              -> {"result": null} (counted)
 //   anything refused                                                     -> {"error": "why"}
 //
 // The lines come from code a model wrote: the most hostile input lmlab

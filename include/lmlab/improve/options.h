@@ -40,6 +40,10 @@ enum class SandboxWarning { kShown, kOmitted };
 // The fixed instance counts of the paper's utilities (parity_noise/secret_utility.py).
 inline constexpr int kPaperValidationInstances = 20;
 inline constexpr int kPaperTestInstances = 50;
+// The streams of those instances (the paper seeds them with 4321 + i and
+// 5678 + i); instance i of a run with --seed S is MixSeed(MixSeed(S, stream), i).
+inline constexpr uint64_t kPaperValidationStream = 4321;
+inline constexpr uint64_t kPaperTestStream = 5678;
 
 const char* ProtocolName(Protocol p);
 const char* SeedImproverName(SeedImproverKind k);

@@ -1,0 +1,159 @@
+#include "sandbox/prepared_run.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "sandbox/bwrap_args.h"
+
+namespace lmlab::sandbox::internal {
+namespace {
+
+// The whole filter goes into the pipe now (a few KiB; the pipe is grown
+// first should it ever outgrow the default 64 KiB) and the write end is
+// closed, so bwrap reads it to EOF without the host's help.
+Result<UniqueFd> SeccompPipe(const std::string& bpf) {
+  LMLAB_ASSIGN_OR_RETURN(Pipe p, OpenPipe());
+  if (bpf.size() > 65536 && fcntl(p.write.get(), F_SETPIPE_SZ, int(bpf.size())) < 0)
+    return IoError(std::string("sandbox: cannot grow the seccomp pipe: ") + std::strerror(errno));
+  for (size_t done = 0; done < bpf.size();) {
+    ssize_t w = write(p.write.get(), bpf.data() + done, bpf.size() - done);
+    if (w > 0) done += size_t(w);
+    else if (w < 0 && errno != EINTR) return IoError(std::string("sandbox: seccomp pipe: ") + std::strerror(errno));
+  }
+  return std::move(p.read);
+}
+
+}  // namespace
+
+RunShape RunShape::Of(const Request& r) {
+  return RunShape{.argv = r.argv, .env = r.env, .limits = r.limits, .rpc = static_cast<bool>(r.rpc)};
+}
+
+Result<std::unique_ptr<PreparedRun>> PreparedRun::Start(const RunShape& shape, const PrepareOptions& o) {
+  LMLAB_ASSIGN_OR_RETURN(BoxDir box, BoxDir::Create());
+  // The child's ends of every pipe, and the host's.
+  LMLAB_ASSIGN_OR_RETURN(Pipe in, OpenPipe());
+  LMLAB_ASSIGN_OR_RETURN(Pipe out, OpenPipe());
+  LMLAB_ASSIGN_OR_RETURN(Pipe err, OpenPipe());
+  LMLAB_ASSIGN_OR_RETURN(Pipe status, OpenPipe());
+  LMLAB_ASSIGN_OR_RETURN(Pipe block, OpenPipe());
+  Pipe rpc_req, rpc_resp;
+  if (shape.rpc) {
+    LMLAB_ASSIGN_OR_RETURN(rpc_req, OpenPipe());
+    LMLAB_ASSIGN_OR_RETURN(rpc_resp, OpenPipe());
+  }
+  UniqueFd seccomp_read;
+  if (!o.seccomp_bpf.empty()) {
+    LMLAB_ASSIGN_OR_RETURN(seccomp_read, SeccompPipe(o.seccomp_bpf));
+  }
+  Request as_request{.argv = shape.argv, .env = shape.env, .limits = shape.limits};
+  ChildSpec spec{.argv = BwrapArgs(o.bwrap, as_request, box.path().string(),
+                                   o.run_as_uid ? RunAs::kOwnUid : RunAs::kCallerInUserNamespace,
+                                   o.seccomp_bpf.empty() ? Seccomp::kOff : Seccomp::kOn),
+                 .limits = shape.limits,
+                 .run_as_uid = o.run_as_uid,
+                 .fds = {in.read.get(), out.write.get(), err.write.get(), rpc_req.write.get(), rpc_resp.read.get(),
+                         status.write.get(), seccomp_read.get(), block.read.get()}};
+  LMLAB_ASSIGN_OR_RETURN(BwrapProcess child, BwrapProcess::Spawn(spec, std::move(status.read)));
+  std::unique_ptr<PreparedRun> run(new PreparedRun(shape, std::move(box), std::move(child)));
+  run->uid_ = o.run_as_uid ? *o.run_as_uid : geteuid();
+  // The child has its copies; the host keeps only its own ends.
+  for (UniqueFd* fd : {&in.read, &out.write, &err.write, &status.write, &rpc_req.write, &rpc_resp.read,
+                       &seccomp_read, &block.read})
+    fd->Close();
+  run->ends_ = HostEnds{.stdin_write = std::move(in.write),
+                        .stdout_read = std::move(out.read),
+                        .stderr_read = std::move(err.read),
+                        .rpc_request_read = std::move(rpc_req.read),
+                        .rpc_response_write = std::move(rpc_resp.write)};
+  run->release_ = std::move(block.write);
+  return run;
+}
+
+bool PreparedRun::Waiting() const {
+  if (child_.pidfd() < 0) return true;  // no pidfd_open: assume so; a dead one shows as a sandbox error
+  pollfd p{child_.pidfd(), POLLIN, 0};
+  return poll(&p, 1, 0) == 0;
+}
+
+Status PreparedRun::Release(const std::vector<File>& files) {
+  LMLAB_RETURN_IF_ERROR(box_.WriteFiles(files));
+  // One byte ends bwrap's wait. Should bwrap have died meanwhile, the write
+  // fails (the host ignores SIGPIPE) and the run ends as a sandbox error,
+  // with bwrap's own message, like any set-up failure.
+  const char go = 'x';
+  while (write(release_.get(), &go, 1) < 0 && errno == EINTR) {
+  }
+  release_.Close();
+  return {};
+}
+
+SparePool::SparePool(PrepareFn prepare, int max_spares)
+    : prepare_(std::move(prepare)), max_spares_(max_spares), thread_([this] { Loop(); }) {}
+
+SparePool::~SparePool() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  ready_.clear();  // each kills its bwrap, reaps it and removes its dir
+}
+
+std::unique_ptr<PreparedRun> SparePool::Take(const RunShape& shape) {
+  std::unique_ptr<PreparedRun> taken;
+  std::vector<std::unique_ptr<PreparedRun>> discarded;  // destroyed outside the lock: reaping takes a moment
+  {
+    std::lock_guard lock(mu_);
+    if (wanted_ != shape) {
+      wanted_ = shape;
+      discarded = std::move(ready_);
+      ready_.clear();
+    }
+    while (!ready_.empty() && !taken) {
+      std::unique_ptr<PreparedRun> spare = std::move(ready_.back());
+      ready_.pop_back();
+      if (spare->Waiting()) taken = std::move(spare);
+      else discarded.push_back(std::move(spare));
+    }
+    ++running_;
+    target_ = std::min(max_spares_, running_);
+    failed_ = false;
+  }
+  cv_.notify_all();
+  return taken;
+}
+
+void SparePool::Done() {
+  std::lock_guard lock(mu_);
+  --running_;
+}
+
+void SparePool::Loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || (!failed_ && wanted_ && int(ready_.size()) < target_); });
+    if (stop_) return;
+    RunShape shape = *wanted_;
+    lock.unlock();
+    Result<std::unique_ptr<PreparedRun>> spare = prepare_(shape);
+    lock.lock();
+    if (!spare) {
+      failed_ = true;  // the request path sets one up itself and reports the error
+      continue;
+    }
+    if (!stop_ && wanted_ == shape) ready_.push_back(std::move(*spare));
+    else {
+      lock.unlock();
+      spare->reset();
+      lock.lock();
+    }
+  }
+}
+
+}  // namespace lmlab::sandbox::internal
