@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   ApplyThreadWaitPolicy(argv);  // the thread policy lmlab runs with (core/threads.h)
   CLI::App app{"Generation tokens/s: lmlab's llama.cpp backend vs llama-bench, same model, same run"};
   std::string model;
-  int threads = 2, tokens = 64, reps = 5, rounds = 3;
+  int threads = 2, tokens = 64, reps = 5, rounds = 3, gpu_layers = 0;
   bench::RandomModelShape shape;
   bool json = false;
   app.add_option("--model", model, "GGUF to measure (default: a random 4 x 256 llama written here)");
@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   app.add_option("--tokens", tokens, "Tokens generated per repetition")->capture_default_str();
   app.add_option("--reps", reps, "Repetitions per round (the best of each side counts)")->capture_default_str();
   app.add_option("--rounds", rounds, "Rounds, alternating lmlab and llama-bench")->capture_default_str();
+  app.add_option("--gpu-layers", gpu_layers, "Layers offloaded by both (CUDA builds; -1 = all)")->capture_default_str();
   bench::AddRandomModelOptions(app, shape);
   app.add_flag("--json", json, "Print JSON");
   CLI11_PARSE(app, argc, argv);
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
     std::cerr << "llama-bench not found; build it: scripts/dev-build.sh llama-bench\n";
     return 1;
   }
-  auto lm = runtime::OpenModel({.gguf_path = model, .threads = threads, .n_ctx = tokens + 8});
+  auto lm = runtime::OpenModel({.gguf_path = model, .threads = threads, .n_ctx = tokens + 8, .n_gpu_layers = gpu_layers});
   if (!lm) return bench::Fail(lm.error());
   int generated = 0;
   // lmlab: greedy generation from BOS alone, as llama-bench's tg test does;
@@ -75,8 +76,8 @@ int main(int argc, char** argv) {
   // `env` is the environment prefix: as users run it, or with lmlab's wait policy.
   auto llama_bench_round = [&](const std::string& env) -> Result<double> {
     const bench::CommandOutput run =
-        bench::RunCommand(env + fmt::format("{} -m {} -p 0 -n {} -t {} -r {} -o json 2>/dev/null", tool, model,
-                                            tokens, threads, reps));
+        bench::RunCommand(env + fmt::format("{} -m {} -p 0 -n {} -t {} -r {} -ngl {} -o json 2>/dev/null", tool, model,
+                                            tokens, threads, reps, gpu_layers < 0 ? 999 : gpu_layers));
     if (run.exit_code != 0) return Internal(fmt::format("llama-bench failed ({}): {}", run.exit_code, run.out));
     double best = 0;
     try {

@@ -1,11 +1,14 @@
 // `lmlab freshqa run|grade|recency|reader`: evaluate FreshPrompt on FreshQA (Vu et
 // al. 2023) and measure evidence recency on Debian changelogs. See docs/freshqa.md.
+#include <fmt/format.h>
+
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/fresh_flags.h"
 #include "cli/model_flags.h"
+#include "cli/slurm_flags.h"
 #include "lmlab/core/file.h"
 #include "lmlab/fresh/freshqa.h"
 #include "lmlab/fresh/reader.h"
@@ -46,7 +49,44 @@ struct Options {
   bool judge_chat = false;
   int judge_attempts = 3;
   bool json = false;
+  SlurmFlags slurm;
+  int questions_per_element = 50;
+  int shard = -1;  // >= 0: one element of a --slurm run
+  int shards = 0;
 };
+
+// Where element `shard` of `freshqa run --slurm` keeps its answers.
+fs::path ShardFile(const std::string& out, int shard) {
+  return fs::path(out + ".shards") / fmt::format("{}.json", shard);
+}
+
+// --slurm: the selected questions in slices of --questions-per-element, one
+// Slurm array element each (this very command with --shard), merged into
+// --out afterwards. Returns false when there is nothing more to do (a dry run).
+bool AnswerOnSlurm(const Options& o, std::span<const FreshQaQuestion> questions, const RunOptions& r, ProgressBar& bar) {
+  if (o.questions_per_element < 1)
+    throw UsageError(fmt::format("--questions-per-element: must be >= 1 (got {})", o.questions_per_element));
+  const size_t n = OrExit(SelectQuestions(questions, r)).size();
+  const int shards = std::max<int>(1, int((n + o.questions_per_element - 1) / o.questions_per_element));
+  sched::ArrayJob job;
+  job.name = "lmlab-freshqa";
+  job.command = ElementCommandFromSelf({"--shard", "{element}", "--shards", std::to_string(shards)});
+  job.size = shards;
+  job.state_dir = fs::absolute(fs::path(o.out + ".shards") / "slurm");
+  job.work_dir = fs::current_path();
+  sched::FollowOptions follow;  // an element is done when it exited 0 (its file grows answer by answer)
+  if (o.slurm.dry_run) {
+    PrintDryRun(o.slurm, job, follow);
+    return false;
+  }
+  follow.progress = bar.Callback();
+  RunElementsOrExit(o.slurm, job, follow);
+  std::vector<fs::path> parts;
+  for (int i = 0; i < shards; ++i)
+    if (fs::exists(ShardFile(o.out, i))) parts.push_back(ShardFile(o.out, i));  // a slice without questions leaves none
+  if (!parts.empty()) OrExit(MergeResponses(parts, o.out));
+  return true;
+}
 
 int RunRun(const Options& o) {
   if (o.today.empty())
@@ -61,11 +101,18 @@ int RunRun(const Options& o) {
   r.answer.search = o.search.no_search ? SearchMode::kNoSearch : SearchMode::kSearch;
   r.split = o.split;
   r.limit = o.limit;
+  std::string out = o.out;
+  if (o.shard >= 0) {
+    r.shard = o.shard;
+    r.shards = o.shards;
+    out = ShardFile(o.out, o.shard).string();
+  }
   CheckModelFlags(model);
   r.model_name = model.spec.gguf_path.empty() ? model.spec.api_model : fs::path(model.spec.gguf_path).filename().string();
+  if (o.slurm.Enabled() && o.shard < 0 && !AnswerOnSlurm(o, questions, r, bar)) return 0;
   fresh::OpenedBackend opened = OpenSearchOrExit(o.search, fresh::WhenUnset::kRequired, bar);
   auto lm = OpenModelOrExit(model);
-  RunSummary s = OrExit(RunFreshQa(*lm, *opened.backend, questions, r, o.out, bar.Callback()));
+  RunSummary s = OrExit(RunFreshQa(*lm, *opened.backend, questions, r, out, bar.Callback()));
   bar.Finish();
   std::vector<std::string> warnings;
   if (s.total > 0 && s.failed == s.total)
@@ -268,6 +315,14 @@ void Register(CLI::App& app) {
   AddSearchFlags(run, o->search, "Local index from 'lmlab index add'");
   AddAnswerFlags(run, o->answer);
   AddModelFlags(run, o->model);
+  AddSlurmFlags(run, o->slurm);
+  run->add_option("--questions-per-element", o->questions_per_element,
+                  "With --slurm: questions answered by one array element (their answers merged into --out)")
+      ->capture_default_str()
+      ->group("Slurm");
+  run->add_option("--shard", o->shard, "Answer only this slice of the questions (an element of a --slurm run)")
+      ->group("");
+  run->add_option("--shards", o->shards, "Slices in all (with --shard)")->group("");
   SetRun(run, [o] { return RunRun(*o); });
 
   CLI::App* grade = AddCommand(*fq, "grade", "Grade responses: offline alias match, and relaxed/strict with an LLM judge",

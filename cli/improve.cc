@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/model_flags.h"
+#include "cli/slurm_flags.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/parse.h"
@@ -53,6 +54,7 @@ struct LoopFlags {
 
 struct RunOptions {
   ModelChoice model;
+  SlurmFlags slurm;
   std::string task = "lpn";
   std::vector<std::string> tasks;
   std::string run_dir;
@@ -68,6 +70,7 @@ struct ReportOptions {
 
 struct TransferOptions {
   ModelChoice model;
+  SlurmFlags slurm;
   std::string run_dir, improver_file;
   std::vector<std::string> tasks;
   LoopFlags loop{.repeats = 3, .jobs = 1, .element = {}};
@@ -90,6 +93,14 @@ struct ElementOptions {
   ModelChoice model;
   std::string run_dir, improver_file, task;
   int repeat = -1;
+  // An array element: index into tasks x repeats (task-major), and where in
+  // the run it belongs (ElementPlace).
+  int index = -1;
+  std::vector<std::string> tasks;
+  int repeats = 0;
+  std::string files_dir = "evaluate";
+  int round = 0;
+  int64_t call = -1;
   ElementFlags element;
   bool json = false;
 };
@@ -236,6 +247,116 @@ std::unique_ptr<sandbox::Sandbox> OpenSandbox() {
   return sandbox::MakeBubblewrapSandbox();
 }
 
+// The model flags again, for element commands run elsewhere (paths absolute).
+std::vector<std::string> ModelArgv(const ModelChoice& o) {
+  if (!o.replay.empty()) return {"--replay", fs::absolute(o.replay).string()};
+  const runtime::ModelSpec& s = o.m.spec;
+  std::vector<std::string> argv;
+  if (!s.gguf_path.empty()) argv = {"--model", fs::absolute(s.gguf_path).string()};
+  else argv = {"--endpoint", s.endpoint, "--api-model", s.api_model, "--api-key-env", s.api_key_env};
+  for (auto [flag, value] : {std::pair{"--threads", s.threads}, {"--ctx", s.n_ctx}, {"--gpu-layers", s.n_gpu_layers}})
+    if (value != 0) argv.insert(argv.end(), {flag, std::to_string(value)});
+  return argv;
+}
+
+// The flags that decide an element's result (ElementOptionsJson), as
+// `improve element` reads them back.
+std::vector<std::string> ElementArgv(const StopOptions& o) {
+  return {"--protocol", ProtocolName(o.protocol), "--seed-improver", SeedImproverName(o.seed_improver),
+          "--sandbox-warning", SandboxWarningName(o.sandbox_warning), "--test-instances",
+          std::to_string(o.test_instances), "--samples", std::to_string(o.budgets.samples_per_call), "--lm-calls",
+          std::to_string(o.budgets.lm_calls), "--utility-calls", std::to_string(o.budgets.utility_calls),
+          "--max-tokens", std::to_string(o.max_tokens), "--time-limit-scale", fmt::format("{}", o.time_limit_scale),
+          "--improver-wall", fmt::format("{}", o.improver_wall_seconds), "--seed", std::to_string(o.seed)};
+}
+
+// `improve run --slurm` and `transfer --slurm`: each meta-utility's
+// elements as one Slurm array of `lmlab improve element --index {element}`
+// under <elements_dir>/slurm/, read back from the element files.
+class SlurmElements final : public ElementRunner {
+ public:
+  SlurmElements(sched::SlurmSettings settings, std::vector<std::string> model_argv, fs::path elements_dir,
+                ProgressCallback progress)
+      : settings_(std::move(settings)),
+        model_argv_(std::move(model_argv)),
+        dir_(fs::absolute(elements_dir)),
+        progress_(std::move(progress)) {}
+
+  // The array job of one meta-utility (its improver file is written by Run).
+  sched::ArrayJob Job(const StopOptions& o, const std::string& code, const std::vector<std::string>& tasks,
+                      const ElementPlace& place) const {
+    std::string tag = place.files_dir == "." ? "transfer" : place.files_dir;
+    if (!place.HeldOut()) tag += fmt::format("-call{}", place.call);
+    std::string task_list;
+    for (const auto& t : tasks) task_list += (task_list.empty() ? "" : ",") + t;
+    sched::ArrayJob job;
+    job.name = "lmlab-improve-" + tag;
+    job.command = {SelfExecutable(), "improve", "element", "--run-dir", dir_.string(), "--improver",
+                   ImproverFile(code).string(), "--tasks", task_list, "--repeats", std::to_string(o.repeats),
+                   "--index", "{element}", "--files-dir", place.files_dir};
+    if (!place.HeldOut())
+      job.command.insert(job.command.end(), {"--round", std::to_string(place.round), "--call", std::to_string(place.call)});
+    job.command.insert(job.command.end(), model_argv_.begin(), model_argv_.end());
+    std::vector<std::string> element = ElementArgv(o);
+    job.command.insert(job.command.end(), element.begin(), element.end());
+    job.size = int(tasks.size()) * o.repeats;
+    job.state_dir = dir_ / "slurm" / fmt::format("{}-{}", tag, ImproverHash(code));
+    return job;
+  }
+
+  sched::FollowOptions Follow(const std::string& code, const std::vector<std::string>& tasks, int repeats,
+                              const ElementPlace& place) const {
+    sched::FollowOptions f;
+    f.progress = progress_;
+    f.result_exists = [=, dir = dir_](int i) {
+      return fs::exists(ElementPath(dir, code, tasks[size_t(i / repeats)], i % repeats, place));
+    };
+    return f;
+  }
+
+  Result<std::vector<ElementResult>> Run(const StopOptions& o, const std::string& code,
+                                         const std::vector<std::string>& tasks, const ElementPlace& given) override {
+    ElementPlace place = given;
+    if (files_dir_) place.files_dir = *files_dir_;
+    fs::path file = ImproverFile(code);
+    if (!fs::exists(file)) LMLAB_RETURN_IF_ERROR(WriteFileAtomic(file, code));
+    LMLAB_RETURN_IF_ERROR(RunOnSlurm(settings_, Job(o, code, tasks, place), Follow(code, tasks, o.repeats, place)));
+    std::vector<ElementResult> results;
+    for (const auto& task : tasks)
+      for (int r = 0; r < o.repeats; ++r) {
+        LMLAB_ASSIGN_OR_RETURN(std::optional<ElementResult> e, FindElement(dir_, code, task, r, &o, place));
+        if (!e)
+          return Internal(fmt::format("{} repeat {} finished but left no {}", task, r,
+                                      ElementPath(dir_, code, task, r, place).string()));
+        results.push_back(std::move(*e));
+      }
+    return results;
+  }
+
+  // Transfer keeps its elements' files directly in the elements directory.
+  void KeepFilesIn(std::string files_dir) { files_dir_ = std::move(files_dir); }
+
+ private:
+  fs::path ImproverFile(const std::string& code) const {
+    return dir_ / "slurm" / "improvers" / (ImproverHash(code) + ".py");
+  }
+
+  sched::SlurmSettings settings_;
+  std::vector<std::string> model_argv_;
+  fs::path dir_;
+  ProgressCallback progress_;
+  std::optional<std::string> files_dir_;
+};
+
+// --dry-run: the first array the command would submit.
+int PrintFirstArray(const SlurmFlags& flags, SlurmElements& slurm, const StopOptions& s, const std::string& improver,
+                    const std::vector<std::string>& tasks, const ElementPlace& place) {
+  PrintDryRun(flags, slurm.Job(s, improver, tasks, place), slurm.Follow(improver, tasks, s.repeats, place));
+  std::cout << "# the first of the command's arrays (one per meta-utility; later ones differ in the improver file, "
+               "--files-dir, --round and --call)\n";
+  return 0;
+}
+
 int RunCmd(const RunOptions& o) {
   if (o.run_dir.empty()) throw UsageError("--run-dir is needed (where rounds are checkpointed)");
   StopOptions s = ToStopOptions(o.loop.element, o.loop.repeats, o.loop.jobs);
@@ -247,10 +368,17 @@ int RunCmd(const RunOptions& o) {
     throw UsageError(fmt::format("{} holds a run with other options (its config.json vs these flags: {}); resume "
                                  "with the same flags or choose another --run-dir",
                                  o.run_dir, *differs));
-  auto lm = OpenModelFromFlags(o.model);
-  auto box = OpenSandbox();
   ProgressBar bar;
   s.progress = bar.Callback();
+  std::optional<SlurmElements> slurm;
+  if (o.slurm.Enabled()) {
+    slurm.emplace(ResolveSlurmSettings(o.slurm), ModelArgv(o.model), o.run_dir, s.progress);
+    if (o.slurm.dry_run)
+      return PrintFirstArray(o.slurm, *slurm, s, SeedImprover(s.seed_improver), s.tasks, {.files_dir = "round-0"});
+    s.element_runner = &*slurm;
+  }
+  auto lm = OpenModelFromFlags(o.model);
+  auto box = OpenSandbox();
   RunSummary summary = OrExit(RunSelfImprovement(s, *lm, *box));
   bar.Finish();
   OrExit(WriteFileAtomic(fs::path(o.run_dir) / "report.svg", RenderPlotSvg(summary)));
@@ -288,12 +416,23 @@ int TransferCmd(const TransferOptions& o) {
   std::vector<std::string> tasks = o.tasks;
   if (tasks.empty()) tasks = {"parity", "maxcut", "3sat", "qap", "grid_distance"};
   CheckTasks(tasks);
-  auto lm = OpenModelFromFlags(o.model);
-  auto box = OpenSandbox();
   StopOptions s = ToStopOptions(o.loop.element, o.loop.repeats, o.loop.jobs);
   s.run_dir = o.run_dir;
   ProgressBar bar;
   s.progress = bar.Callback();
+  std::optional<SlurmElements> slurm;
+  if (o.slurm.Enabled()) {
+    if (o.run_dir.empty())
+      throw UsageError("--slurm needs --run-dir: the elements write their results under <run-dir>/transfer");
+    // Under <run-dir>/transfer, away from the run's config.json: transfer's
+    // budgets are its own flags, not the run's.
+    slurm.emplace(ResolveSlurmSettings(o.slurm), ModelArgv(o.model), fs::path(o.run_dir) / "transfer", s.progress);
+    slurm->KeepFilesIn(".");
+    if (o.slurm.dry_run) return PrintFirstArray(o.slurm, *slurm, s, SeedImprover(s.seed_improver), {tasks[0]}, {.files_dir = "."});
+    s.element_runner = &*slurm;
+  }
+  auto lm = OpenModelFromFlags(o.model);
+  auto box = OpenSandbox();
   auto rows = OrExit(Transfer(s, improved, tasks, *lm, *box));
   bar.Finish();
   if (o.json) PrintJson(ToJson(rows));
@@ -353,15 +492,26 @@ int EvalCmd(const EvalCmdOptions& o) {
 
 int ElementCmd(CLI::App* sub, ElementOptions& o) {
   TakeRunConfig(sub, o.run_dir, o.element);
+  if (o.index >= 0) {
+    if (o.tasks.empty() || o.repeats < 1) throw UsageError("--index needs --tasks and --repeats");
+    if (o.index >= int(o.tasks.size()) * o.repeats)
+      throw UsageError(fmt::format("--index: must be < {} tasks x {} repeats (got {})", o.tasks.size(), o.repeats,
+                                   o.index));
+    o.task = o.tasks[size_t(o.index / o.repeats)];
+    o.repeat = o.index % o.repeats;
+  }
+  if (o.task.empty()) throw UsageError("give --task and --repeat, or --index with --tasks and --repeats");
   if (o.repeat < 0) throw UsageError("--repeat must be >= 0");
+  if (o.call < -1) throw UsageError("--call must be >= 0");
   CheckTasks({o.task});
   std::string improver = OrExit(ReadFile(o.improver_file));
   StopOptions s = ToStopOptions(o.element);
   s.run_dir = o.run_dir;
-  fs::path path = ElementPath(o.run_dir, improver, o.task, o.repeat);
+  const ElementPlace place{.files_dir = o.files_dir, .round = o.round, .call = o.call};
+  fs::path path = ElementPath(o.run_dir, improver, o.task, o.repeat, place);
   // Idempotent: a complete result for these options is printed, not redone.
   std::optional<ElementResult> e;
-  Result<std::optional<ElementResult>> done = FindElement(o.run_dir, improver, o.task, o.repeat, &s);
+  Result<std::optional<ElementResult>> done = FindElement(o.run_dir, improver, o.task, o.repeat, &s, place);
   if (done)
     e = std::move(*done);
   else if (done.error().code == ErrorCode::kParse)
@@ -372,7 +522,7 @@ int ElementCmd(CLI::App* sub, ElementOptions& o) {
   if (!e) {
     auto lm = OpenModelFromFlags(o.model);
     auto box = OpenSandbox();
-    e = OrExit(RunElement(s, improver, o.task, o.repeat, *lm, *box));
+    e = OrExit(RunElement(s, improver, o.task, o.repeat, *lm, *box, place));
     OrExit(SaveElement(path, *e));
   }
   if (o.json) {
@@ -458,6 +608,7 @@ void Register(CLI::App& app) {
   run->add_flag("--json", run_o->json, "Print JSON");
   AddLoopFlags(run, run_o->loop);
   AddModelChoice(run, run_o->model);
+  AddSlurmFlags(run, run_o->slurm);
   SetRun(run, [run_o] { return RunCmd(*run_o); });
 
   auto rep_o = std::make_shared<ReportOptions>();
@@ -477,6 +628,7 @@ void Register(CLI::App& app) {
   tr->add_flag("--json", tr_o->json, "Print JSON");
   AddLoopFlags(tr, tr_o->loop);
   AddModelChoice(tr, tr_o->model);
+  AddSlurmFlags(tr, tr_o->slurm);
   SetRun(tr, [tr_o] { return TransferCmd(*tr_o); });
 
   auto tasks_o = std::make_shared<TasksOptions>();
@@ -515,13 +667,29 @@ void Register(CLI::App& app) {
                  "Improver: Python defining improve_algorithm(...); the result goes to "
                  "<run-dir>/elements/<its hash>-<task>-<repeat>.json")
       ->required();
-  el->add_option("--task", el_o->task, "Task (see 'lmlab improve tasks')")->required();
-  el->add_option("--repeat", el_o->repeat, "Repeat index, from 0 to repeats - 1 (picks its instance seeds)")
-      ->required();
+  el->add_option("--task", el_o->task, "Task (see 'lmlab improve tasks')");
+  el->add_option("--repeat", el_o->repeat, "Repeat index, from 0 to repeats - 1 (picks its instance seeds)");
+  el->add_option("--index", el_o->index,
+                 "Array index instead of --task/--repeat: element N of --tasks x --repeats, task-major "
+                 "($SLURM_ARRAY_TASK_ID)")
+      ->group("Array");
+  el->add_option("--tasks", el_o->tasks, "With --index: the tasks (lpn,3sat)")->delimiter(',')->group("Array");
+  el->add_option("--repeats", el_o->repeats, "With --index: repeats per task")->group("Array");
+  el->add_option("--files-dir", el_o->files_dir,
+                 "Where under --run-dir its code, replies and solutions are kept (round-<t>, evaluate, ...)")
+      ->capture_default_str()
+      ->group("Array");
+  el->add_option("--round", el_o->round, "With --call: the round whose improver called the meta-utility")
+      ->group("Array");
+  el->add_option("--call", el_o->call,
+                 "The improver's meta-utility call this element belongs to (its validation instances); "
+                 "default: held-out instances")
+      ->group("Array");
   el->add_flag("--json", el_o->json, "Print JSON (the element file)");
   AddElementFlags(el, el_o->element);
   AddModelChoice(el, el_o->model);
   SetRun(el, [el, el_o] { return ElementCmd(el, *el_o); });
+
 
   auto ga_o = std::make_shared<GatherOptions>();
   CLI::App* ga = AddCommand(

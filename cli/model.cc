@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "lmlab/core/text.h"
 #include "cli/model_flags.h"
 #include "lmlab/core/format.h"
 #include "lmlab/core/table.h"
@@ -36,7 +37,7 @@ nlohmann::json ToJson(const ModelInfo& i) {
   return {{"backend", i.backend},         {"name", i.name},       {"architecture", i.architecture},
           {"n_layers", i.n_layers},       {"n_embd", i.n_embd},   {"n_ctx_train", i.n_ctx_train},
           {"n_ctx", i.n_ctx},             {"n_vocab", i.n_vocab}, {"n_params", i.n_params},
-          {"chat_template", i.chat_template}};
+          {"quantization", i.quantization}, {"chat_template", i.chat_template}, {"chat_format", i.chat_format}};
 }
 
 nlohmann::json ToJson(const Completion& c) {
@@ -76,6 +77,7 @@ int RunInfo(const InfoOptions& o) {
   t.AddRow({"name", i.name});
   t.AddRow({"architecture", i.architecture.empty() ? "?" : i.architecture});
   t.AddRow({"parameters", i.n_params > 0 ? FormatThousands(double(i.n_params)) + " (" + FormatSi(double(i.n_params), "", 2) + ")" : "?"});
+  t.AddRow({"weights", i.quantization.empty() ? "?" : i.quantization});
   t.AddRow({"layers", known(i.n_layers)});
   t.AddRow({"width (n_embd)", known(i.n_embd)});
   t.AddRow({"vocabulary", known(i.n_vocab)});
@@ -86,6 +88,7 @@ int RunInfo(const InfoOptions& o) {
   for (char& c : tmpl)
     if (c == '\n') c = ' ';
   t.AddRow({"chat template", tmpl});
+  if (!i.chat_format.empty()) t.AddRow({"chat format", i.chat_format});
   std::cout << t.Render();
   return 0;
 }
@@ -96,6 +99,7 @@ struct GenerateOptions {
   std::string prompt;
   bool chat = false;
   std::string system;
+  bool show_prompt = false;
   SamplingParams sampling;
   bool json = false;
 };
@@ -116,17 +120,23 @@ int RunGenerate(const GenerateOptions& o) {
     };
   }
   Completion c;
+  std::string prompt;  // --show-prompt: what the chat template made of the messages
   if (o.chat) {
     std::vector<ChatMessage> messages;
     if (!o.system.empty()) messages.push_back({"system", o.system});
     messages.push_back({"user", o.prompt});
+    if (o.show_prompt) prompt = OrExit(lm->FormatChat(messages));
+    if (o.show_prompt && !o.json) std::cout << "--- prompt ---\n" << prompt << "\n--- end of prompt ---\n" << std::flush;
     c = OrExit(lm->Chat(messages, o.sampling, stream));
   } else {
     if (!o.system.empty()) throw UsageError("--system needs --chat");
+    if (o.show_prompt) throw UsageError("--show-prompt needs --chat (without it the prompt is sent as given)");
     c = OrExit(lm->Complete(o.prompt, o.sampling, stream));
   }
   if (o.json) {
-    PrintJsonText(ToJson(c));
+    nlohmann::json j = ToJson(c);
+    if (o.show_prompt) j["prompt"] = prompt;
+    PrintJsonText(j);
     return 0;
   }
   std::cout << "\n";
@@ -149,11 +159,16 @@ int RunTokenize(const TokenizeOptions& o) {
   std::unique_ptr<LanguageModel> lm = OpenModelOrExit(o.model);
   std::vector<int32_t> ids = OrExit(lm->Tokenize(o.text, o.no_bos ? runtime::AddBos::kNo : runtime::AddBos::kYes));
   // Each token's text as it appears in context: the growth of the detokenized
-  // prefix (detokenizing one token alone would drop SentencePiece's leading space).
+  // prefix (detokenizing one token alone would drop SentencePiece's leading
+  // space). A byte-level BPE token (GPT-2, Llama 3, Qwen) can end inside a
+  // UTF-8 character: the character's bytes go to the token that completes it,
+  // so every piece is valid UTF-8 and the pieces spell the text back.
   std::vector<std::string> pieces;
   std::string before;
   for (size_t i = 0; i < ids.size(); ++i) {
     std::string upto = OrExit(lm->Detokenize(std::span(ids.data(), i + 1)));
+    const size_t unfinished = FirstInvalidUtf8(upto);  // a character the next tokens complete waits for them
+    if (i + 1 < ids.size() && unfinished != std::string_view::npos) upto.resize(unfinished);
     pieces.push_back(upto.starts_with(before) ? upto.substr(before.size())
                                               : OrExit(lm->Detokenize(std::span(ids.data() + i, 1))));
     before = std::move(upto);
@@ -252,6 +267,8 @@ void Register(CLI::App& app) {
     sub->option_defaults()->group("Chat");
     sub->add_flag("--chat", o->chat, "Format the prompt as a user message with the model's chat template");
     sub->add_option("--system", o->system, "System message (with --chat)");
+    sub->add_flag("--show-prompt", o->show_prompt,
+                  "With --chat: print the prompt the chat template made (in --json: a \"prompt\" field)");
     sub->option_defaults()->group("Output");
     sub->add_flag("--json", o->json, "Print the completion as JSON at the end instead of streaming");
     SetRun(sub, [o] { return RunGenerate(*o); });

@@ -30,7 +30,7 @@ void AddModelFlags(CLI::App* app, ModelFlags& flags) {
       ->capture_default_str()
       ->group("Model");
   app->add_option("--gpu-layers", s.n_gpu_layers,
-                  "Layers to offload to the GPU in a CUDA build (-1 = all; ignored without a GPU)")
+                  "Layers to offload to the GPU in a CUDA build (-1 = all; 0 = $LMLAB_GPU_LAYERS if set; ignored without a GPU)")
       ->capture_default_str()
       ->group("Model");
 }

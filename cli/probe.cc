@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/model_flags.h"
+#include "cli/slurm_flags.h"
 #include "lmlab/core/file.h"
 #include "lmlab/core/text.h"
 #include "lmlab/probe/activation_cache.h"
@@ -64,6 +65,8 @@ struct RunOptions {
   std::string out = "probe-out";
   uint64_t seed = 0;
   bool json = false;
+  SlurmFlags slurm;
+  int64_t capture_chunk = -1;  // >= 0: be one element of a --slurm capture
 };
 
 struct ReportOptions {
@@ -139,6 +142,45 @@ StudyOptions ToStudy(const RunOptions& o) {
   return s;
 }
 
+// One element of `probe run --slurm`: chunk `chunk` of the main capture.
+int CaptureElement(const StudyOptions& study, int64_t chunk) {
+  CaptureStats st = OrExit(CaptureStudyChunk(study, chunk));
+  std::cout << fmt::format("chunk {}: {}\n", chunk,
+                           st.captured ? fmt::format("{} prompts captured in {:.1f} s", st.captured, st.capture_seconds)
+                                       : std::string("already captured"));
+  return 0;
+}
+
+enum class Next { kStudy, kStop };
+
+// --slurm: the main capture's chunks as a Slurm array, each element this
+// very command with --capture-chunk; RunStudy then assembles them.
+Next CaptureOnSlurm(const RunOptions& o, const StudyOptions& study, ProgressBar& bar) {
+  if (study.memory_cap_bytes > 0)
+    throw UsageError("--memory-cap: a --slurm capture is sharded by --chunk; leave --memory-cap out");
+  StudyCapturePlan plan = OrExit(PlanStudyCapture(study));
+  if (plan.chunks == 0) {
+    if (!o.slurm.dry_run) return Next::kStudy;
+    std::cout << "# " << plan.entry.string() << " is complete: nothing to submit\n";
+    return Next::kStop;
+  }
+  sched::ArrayJob job;
+  job.name = "lmlab-probe-capture";
+  job.command = ElementCommandFromSelf({"--capture-chunk", "{element}"});
+  job.size = int(plan.chunks);
+  job.state_dir = fs::absolute(plan.entry / "partial" / "slurm");  // removed with the chunks once assembled
+  job.work_dir = fs::current_path();                 // the command's relative paths
+  sched::FollowOptions follow;
+  follow.result_exists = [entry = plan.entry](int c) { return fs::exists(ChunkFile(entry, c)); };
+  if (o.slurm.dry_run) {
+    PrintDryRun(o.slurm, job, follow);
+    return Next::kStop;
+  }
+  follow.progress = bar.Callback();
+  RunElementsOrExit(o.slurm, job, follow);
+  return Next::kStudy;
+}
+
 int RunProbe(const RunOptions& o) {
   StudyOptions study = ToStudy(o);
   if (!o.model.spec.endpoint.empty())
@@ -151,6 +193,8 @@ int RunProbe(const RunOptions& o) {
   study.progress = bar.Callback();
   study.cancel = &g_cancel;
   std::signal(SIGINT, OnSigint);
+  if (o.capture_chunk >= 0) return CaptureElement(study, o.capture_chunk);
+  if (o.slurm.Enabled() && CaptureOnSlurm(o, study, bar) == Next::kStop) return 0;
   auto report = RunStudy(study);
   bar.Finish();
   if (!report && report.error().code == ErrorCode::kInvalidArgument) {
@@ -304,6 +348,10 @@ void Register(CLI::App& app) {
         "Controls (shuffled targets, random-init twin, static embedding) run by default. Ctrl-C during\n"
         "capture keeps what was captured; run the same command again to resume.\n");
     AddModelFlags(sub, o->model);
+    AddSlurmFlags(sub, o->slurm);
+    sub->add_option("--capture-chunk", o->capture_chunk,
+                    "Capture only this chunk of the activations and stop (an element of a --slurm run)")
+        ->group("");
     sub->option_defaults()->group("Data");
     sub->add_option("--dataset,-d", o->dataset, "Built-in dataset or CSV file")->capture_default_str();
     sub->add_option("--limit", o->limit, "Entities to use (the most prominent first; 0 = all)")->capture_default_str();

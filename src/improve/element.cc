@@ -53,8 +53,10 @@ MetaUtility CombineElements(std::span<const ElementResult> elements) {
   return m;
 }
 
-fs::path ElementPath(const fs::path& run_dir, const std::string& improver_code, const std::string& task, int repeat) {
-  return run_dir / "elements" / fmt::format("{}-{}-{}.json", ImproverHash(improver_code), task, repeat);
+fs::path ElementPath(const fs::path& run_dir, const std::string& improver_code, const std::string& task, int repeat,
+                     const ElementPlace& place) {
+  std::string where = place.HeldOut() ? "" : fmt::format("-round{}-call{}", place.round, place.call);
+  return run_dir / "elements" / fmt::format("{}-{}-{}{}.json", ImproverHash(improver_code), task, repeat, where);
 }
 
 json ToJson(const ElementResult& e) {
@@ -156,8 +158,9 @@ Result<ElementResult> LoadElement(const fs::path& path) {
 }
 
 Result<std::optional<ElementResult>> FindElement(const fs::path& run_dir, const std::string& improver_code,
-                                                 const std::string& task, int repeat, const StopOptions* options) {
-  fs::path path = ElementPath(run_dir, improver_code, task, repeat);
+                                                 const std::string& task, int repeat, const StopOptions* options,
+                                                 const ElementPlace& place) {
+  fs::path path = ElementPath(run_dir, improver_code, task, repeat, place);
   Result<ElementResult> e = LoadElement(path);
   if (!e && e.error().code == ErrorCode::kNotFound) return std::nullopt;
   if (!e) return std::unexpected(e.error());
@@ -177,7 +180,7 @@ Result<std::optional<ElementResult>> FindElement(const fs::path& run_dir, const 
 }
 
 Result<Gathered> GatherElements(const fs::path& run_dir, const std::string& improver_code,
-                                const std::vector<std::string>& tasks, int repeats) {
+                                const std::vector<std::string>& tasks, int repeats, const ElementPlace& place) {
   if (tasks.empty()) return InvalidArgument("give at least one task");
   if (repeats < 1) return InvalidArgument(fmt::format("repeats must be >= 1 (got {})", repeats));
   for (const auto& t : tasks) LMLAB_RETURN_IF_ERROR(FindTask(t));
@@ -185,8 +188,8 @@ Result<Gathered> GatherElements(const fs::path& run_dir, const std::string& impr
   fs::path options_from;  // the first element present: all must match it
   for (const auto& task : tasks)
     for (int r = 0; r < repeats; ++r) {
-      fs::path path = ElementPath(run_dir, improver_code, task, r);
-      LMLAB_ASSIGN_OR_RETURN(std::optional<ElementResult> e, FindElement(run_dir, improver_code, task, r));
+      fs::path path = ElementPath(run_dir, improver_code, task, r, place);
+      LMLAB_ASSIGN_OR_RETURN(std::optional<ElementResult> e, FindElement(run_dir, improver_code, task, r, nullptr, place));
       if (!e) {
         g.missing.push_back(fmt::format("{} repeat {} (elements/{})", task, r, path.filename().string()));
         continue;

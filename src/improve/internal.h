@@ -89,12 +89,17 @@ uint64_t ElementSeed(uint64_t stream, const std::string& task, int repeat);
 Result<ElementResult> OneElement(const StopOptions& o, const std::string& improver, const Task& task, int repeat,
                                  uint64_t stream, SharedModel& model, sandbox::Sandbox& box, Ledger& ledger);
 
+// The instance stream of elements at `place`: held-out, or the validation
+// stream of one meta-utility call inside a round.
+uint64_t StreamOf(const StopOptions& o, const ElementPlace& place);
+
 // Mean utility of an improver's outputs over tasks x repeats, o.jobs
-// elements at a time. `stream` separates validation (used inside rounds)
-// from held-out instances. Every element's counts go to `ledger`, even when
-// another element fails.
+// elements at a time, or handed to o.element_runner. `place` separates
+// validation (used inside rounds) from held-out instances; its files_dir is
+// the ledger's. Every element's counts go to `ledger`, even when another
+// element fails.
 Result<MetaUtility> Meta(const StopOptions& o, const std::string& improver, const std::vector<Task>& tasks,
-                         uint64_t stream, SharedModel& model, sandbox::Sandbox& box, Ledger& ledger);
+                         const ElementPlace& place, SharedModel& model, sandbox::Sandbox& box, Ledger& ledger);
 
 Result<std::vector<Task>> LoadTasks(const std::vector<std::string>& names);
 // kInvalidArgument naming the StopOptions field out of range.

@@ -111,8 +111,26 @@ Result<ElementResult> OneElement(const StopOptions& o, const std::string& improv
   return r;
 }
 
+uint64_t StreamOf(const StopOptions& o, const ElementPlace& place) {
+  return place.HeldOut() ? MixSeed(o.seed, kHeldOut) : MixSeed(o.seed, uint64_t(place.round), uint64_t(place.call));
+}
+
 Result<MetaUtility> Meta(const StopOptions& o, const std::string& improver, const std::vector<Task>& tasks,
-                         uint64_t stream, SharedModel& model, sandbox::Sandbox& box, Ledger& ledger) {
+                         const ElementPlace& place, SharedModel& model, sandbox::Sandbox& box, Ledger& ledger) {
+  if (o.element_runner) {
+    std::vector<std::string> names;
+    for (const Task& t : tasks) names.push_back(t.name);
+    ElementPlace at = place;
+    at.files_dir = ledger.round_dir;
+    LMLAB_ASSIGN_OR_RETURN(std::vector<ElementResult> elements, o.element_runner->Run(o, improver, names, at));
+    if (elements.size() != names.size() * size_t(o.repeats))
+      return Internal(fmt::format("the element runner returned {} elements for {} tasks x {} repeats", elements.size(),
+                                  names.size(), o.repeats));
+    std::lock_guard lock(ledger.mu);
+    for (const ElementResult& e : elements) ledger.Add(e);
+    return CombineElements(elements);
+  }
+  const uint64_t stream = StreamOf(o, place);
   int n = int(tasks.size()) * o.repeats;
   std::vector<std::unique_ptr<Ledger>> ledgers(n);
   std::vector<Result<ElementResult>> results(n);
@@ -164,13 +182,16 @@ Status CheckOptions(const StopOptions& o) {
 using namespace internal;
 
 Result<ElementResult> RunElement(const StopOptions& o, const std::string& improver_code, const std::string& task_name,
-                                 int repeat, runtime::LanguageModel& lm, sandbox::Sandbox& box) {
+                                 int repeat, runtime::LanguageModel& lm, sandbox::Sandbox& box,
+                                 const ElementPlace& place) {
   LMLAB_RETURN_IF_ERROR(CheckOptions(o));
   if (repeat < 0) return InvalidArgument("the repeat must be >= 0");
+  if (place.files_dir.empty() || place.files_dir.find("..") != std::string::npos)
+    return InvalidArgument("an element's files directory must be a name inside the run directory");
   LMLAB_ASSIGN_OR_RETURN(Task task, FindTask(task_name));
   SharedModel model{lm, {}};
-  Ledger ledger(o.run_dir, kEvaluateDir);
-  return OneElement(o, improver_code, task, repeat, MixSeed(o.seed, kHeldOut), model, box, ledger);
+  Ledger ledger(o.run_dir, place.files_dir);
+  return OneElement(o, improver_code, task, repeat, StreamOf(o, place), model, box, ledger);
 }
 
 std::string SeedImprover(SeedImproverKind kind) {
@@ -204,7 +225,7 @@ Result<MetaUtility> EvaluateImprover(const StopOptions& o, const std::string& im
   LMLAB_ASSIGN_OR_RETURN(std::vector<Task> tasks, LoadTasks(task_names));
   SharedModel model{lm, {}};
   Ledger ledger(o.run_dir, kEvaluateDir);
-  return Meta(o, improver_code, tasks, MixSeed(o.seed, kHeldOut), model, box, ledger);
+  return Meta(o, improver_code, tasks, ElementPlace{.files_dir = kEvaluateDir}, model, box, ledger);
 }
 
 Result<std::vector<TransferRow>> Transfer(const StopOptions& o, const std::string& improved,
@@ -228,8 +249,9 @@ Result<std::vector<TransferRow>> Transfer(const StopOptions& o, const std::strin
       seed_total += e.utility / o.repeats;
     }
     row.seed_solution = seed_total;
-    LMLAB_ASSIGN_OR_RETURN(MetaUtility a, Meta(o, SeedImprover(o.seed_improver), one, held_out, model, box, ledger));
-    LMLAB_ASSIGN_OR_RETURN(MetaUtility b, Meta(o, improved, one, held_out, model, box, ledger));
+    const ElementPlace place{.files_dir = ledger.round_dir};
+    LMLAB_ASSIGN_OR_RETURN(MetaUtility a, Meta(o, SeedImprover(o.seed_improver), one, place, model, box, ledger));
+    LMLAB_ASSIGN_OR_RETURN(MetaUtility b, Meta(o, improved, one, place, model, box, ledger));
     row.seed_improver = a.value;
     row.improved_improver = b.value;
     rows.push_back(row);

@@ -69,7 +69,7 @@ class RoundLoop {
   }
 
  private:
-  uint64_t HeldOut() const { return MixSeed(o_.seed, kHeldOut); }
+  static ElementPlace HeldOut(const Ledger& ledger) { return {.files_dir = ledger.round_dir}; }
 
   // Round 0: the seed improver, scored on held-out instances.
   Status SeedRound() {
@@ -78,7 +78,7 @@ class RoundLoop {
     Ledger ledger(o_.run_dir, "round-0");
     std::string seed = SeedImprover(o_.seed_improver);
     LMLAB_RETURN_IF_ERROR(WriteFileAtomic(o_.run_dir / "improver-0.py", seed));
-    LMLAB_ASSIGN_OR_RETURN(MetaUtility m, Meta(o_, seed, tasks_, HeldOut(), model_, box_, ledger));
+    LMLAB_ASSIGN_OR_RETURN(MetaUtility m, Meta(o_, seed, tasks_, HeldOut(ledger), model_, box_, ledger));
     RoundRecord r;
     r.round = 0;
     r.meta_utility = m.value;
@@ -112,8 +112,8 @@ class RoundLoop {
         for (const auto& tag : TagStrategies(candidate)) ++strategies[tag];
       }
       // An error here is counted (utility_errors) and the improver sees the call fail.
-      LMLAB_ASSIGN_OR_RETURN(MetaUtility m, Meta(o_, candidate, tasks_, MixSeed(o_.seed, uint64_t(t), k), model_,
-                                                 box_, ledger));
+      const ElementPlace call{.files_dir = ledger.round_dir, .round = t, .call = int64_t(k)};
+      LMLAB_ASSIGN_OR_RETURN(MetaUtility m, Meta(o_, candidate, tasks_, call, model_, box_, ledger));
       return m.value;
     };
     LMLAB_ASSIGN_OR_RETURN(ImproverRun run, RunImprover(o_, current, current, MetaUtilityDescription(tasks_, o_),
@@ -130,7 +130,7 @@ class RoundLoop {
     } else if (next == current) {
       r.note = "no candidate beat the current improver";
     } else {
-      LMLAB_ASSIGN_OR_RETURN(MetaUtility m, Meta(o_, next, tasks_, HeldOut(), model_, box_, ledger));
+      LMLAB_ASSIGN_OR_RETURN(MetaUtility m, Meta(o_, next, tasks_, HeldOut(ledger), model_, box_, ledger));
       if (m.value <= 0) {
         r.note = "the new improver scored 0 on held-out instances; kept the previous improver";
       } else {

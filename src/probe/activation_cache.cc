@@ -477,6 +477,91 @@ Status AssembleLayers(const CaptureOptions& o, int64_t n, int64_t n_layers, int6
   return {};
 }
 
+// The entry's info when it is complete for these prompts and dtype: a
+// manifest that does not parse or describes other prompts is rebuilt.
+std::optional<CacheEntryInfo> CompleteEntry(const CaptureOptions& o, const std::string& hash, int64_t n) {
+  const std::string dtype_name = o.dtype == StoreDtype::kFloat16 ? "float16" : "float32";
+  if (std::filesystem::exists(o.dir / "manifest.json")) {
+    auto text = ReadFile(o.dir / "manifest.json");
+    auto m = text ? ParseJson(*text, "manifest.json") : Result<nlohmann::json>(nlohmann::json());
+    auto got_hash = m ? JsonGet<std::string>(*m, "prompts_hash", "manifest.json") : Result<std::string>("");
+    auto got_dtype = m ? JsonGet<std::string>(*m, "dtype", "manifest.json") : Result<std::string>("");
+    auto got_n = m ? JsonGet<int64_t>(*m, "n_prompts", "manifest.json") : Result<int64_t>(-1);
+    if (got_hash && *got_hash == hash && got_dtype && *got_dtype == dtype_name && got_n && *got_n == n) {
+      // Complete only if every layer file is whole.
+      if (auto layers = CachedLayers::Open(o.dir)) return layers->info();
+    }
+  }
+  return std::nullopt;
+}
+
+// The chunk plan of an uncapped capture (a capped one also records the shape).
+nlohmann::json ChunkPlan(const std::string& hash, int64_t chunk, int64_t n) {
+  return {{"prompts_hash", hash}, {"chunk_prompts", chunk}, {"n_prompts", n}};
+}
+
+}  // namespace
+
+std::filesystem::path ChunkFile(const std::filesystem::path& entry, int64_t chunk) { return ChunkPath(entry, chunk); }
+
+Result<int64_t> PlanChunks(const std::vector<std::string>& prompts, const CaptureOptions& o) {
+  if (prompts.empty()) return InvalidArgument("no prompts to capture");
+  if (o.dir.empty()) return InvalidArgument("CaptureOptions::dir is empty");
+  if (o.memory_cap_bytes > 0)
+    return InvalidArgument("a sharded capture takes no memory cap: set the chunk size instead");
+  const int64_t n = static_cast<int64_t>(prompts.size());
+  const std::string hash = PromptsHash(prompts, o.position, o.prefix_tokens);
+  if (CompleteEntry(o, hash, n)) return int64_t{0};
+  const int64_t chunk = std::max<int64_t>(1, o.chunk_prompts);
+  const nlohmann::json plan = ChunkPlan(hash, chunk, n);
+  const std::filesystem::path plan_path = o.dir / "partial" / "plan.json";
+  nlohmann::json old;
+  if (auto text = ReadFile(plan_path))
+    if (auto parsed = ParseJson(*text, plan_path.string())) old = std::move(*parsed);
+  if (old != plan) {
+    std::error_code ec;
+    std::filesystem::remove_all(o.dir / "partial", ec);
+    LMLAB_RETURN_IF_ERROR(WriteFileAtomic(plan_path, DumpJson(plan, 2)));
+  }
+  return (n + chunk - 1) / chunk;
+}
+
+Status CaptureOneChunk(runtime::ActivationModel& model, const std::vector<std::string>& prompts,
+                       const CaptureOptions& o, int64_t c, CaptureStats* stats) {
+  CaptureStats local;
+  CaptureStats& st = stats ? *stats : local;
+  st = {};
+  if (o.memory_cap_bytes > 0)
+    return InvalidArgument("a sharded capture takes no memory cap: set the chunk size instead");
+  const int64_t n = static_cast<int64_t>(prompts.size());
+  const int64_t chunk = std::max<int64_t>(1, o.chunk_prompts);
+  const int64_t n_chunks = (n + chunk - 1) / chunk;
+  if (c < 0 || c >= n_chunks)
+    return InvalidArgument(fmt::format("chunk {} of a capture with {} chunks (0..{})", c, n_chunks, n_chunks - 1));
+  const std::filesystem::path plan_path = o.dir / "partial" / "plan.json";
+  auto text = ReadFile(plan_path);
+  auto plan = text ? ParseJson(*text, plan_path.string()) : Result<nlohmann::json>(nlohmann::json());
+  if (!plan || *plan != ChunkPlan(PromptsHash(prompts, o.position, o.prefix_tokens), chunk, n))
+    return NotFound(fmt::format("{} holds no plan for these prompts in chunks of {} (PlanChunks writes it)",
+                                o.dir.string(), chunk));
+  const int64_t begin = c * chunk, end = std::min(n, begin + chunk);
+  if (auto arr = ReadNpy(ChunkPath(o.dir, c)); arr && arr->shape.size() == 3 && arr->shape[0] == end - begin) {
+    st.resumed = end - begin;
+    return {};
+  }
+  LMLAB_ASSIGN_OR_RETURN(runtime::Activations acts,
+                         CaptureChunk(model, prompts, o.prefix_tokens, begin, end, BaseRequest(o), "", st));
+  if (acts.n_prompts != end - begin || acts.n_layers <= 0 || acts.n_embd <= 0 ||
+      static_cast<int64_t>(acts.data.size()) != acts.n_prompts * acts.n_layers * acts.n_embd)
+    return Internal("the model returned activations of the wrong shape");
+  // Atomically: another attempt of this element, or the assembler, may look at it.
+  LMLAB_RETURN_IF_ERROR(WriteFileAtomic(
+      ChunkPath(o.dir, c), NpyBytes(acts.data.data(), {end - begin, acts.n_layers, acts.n_embd}, StoreDtype::kFloat32)));
+  st.captured = end - begin;
+  return {};
+}
+
+namespace {
 }  // namespace
 
 Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std::vector<std::string>& prompts,
@@ -492,20 +577,9 @@ Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std
   const std::string hash = PromptsHash(prompts, o.position, o.prefix_tokens);
   const std::string dtype_name = o.dtype == StoreDtype::kFloat16 ? "float16" : "float32";
 
-  if (std::filesystem::exists(o.dir / "manifest.json")) {
-    // A manifest that does not parse or describes other prompts is rebuilt below.
-    auto text = ReadFile(o.dir / "manifest.json");
-    auto m = text ? ParseJson(*text, "manifest.json") : Result<nlohmann::json>(nlohmann::json());
-    auto got_hash = m ? JsonGet<std::string>(*m, "prompts_hash", "manifest.json") : Result<std::string>("");
-    auto got_dtype = m ? JsonGet<std::string>(*m, "dtype", "manifest.json") : Result<std::string>("");
-    auto got_n = m ? JsonGet<int64_t>(*m, "n_prompts", "manifest.json") : Result<int64_t>(-1);
-    if (got_hash && *got_hash == hash && got_dtype && *got_dtype == dtype_name && got_n && *got_n == n) {
-      // Complete only if every layer file is whole.
-      if (auto layers = CachedLayers::Open(o.dir)) {
-        st.from_cache = true;
-        return layers->info();
-      }
-    }
+  if (std::optional<CacheEntryInfo> done = CompleteEntry(o, hash, n)) {
+    st.from_cache = true;
+    return *done;
   }
 
   // The chunk size depends on the activation width under a cap: learn the
@@ -532,7 +606,7 @@ Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std
   }
   const int64_t n_chunks = (n + chunk - 1) / chunk;
   // A partial run is reused only if it captured the same prompts in the same chunks.
-  nlohmann::json plan = {{"prompts_hash", hash}, {"chunk_prompts", chunk}, {"n_prompts", n}};
+  nlohmann::json plan = ChunkPlan(hash, chunk, n);
   if (o.memory_cap_bytes > 0) plan.update({{"n_layers", n_layers}, {"n_embd", n_embd}});
   const bool resume = !old_plan.is_discarded() && old_plan == plan;
   if (!resume && std::filesystem::exists(o.dir / "partial")) {

@@ -44,15 +44,21 @@ CaptureOptions StudyCapture(const fs::path& dir, const fs::path& model_path, con
   return c;
 }
 
-Result<Capture> CaptureStudy(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,
-                             PromptTemplate t, const StudyPrompts& prompts, const StudyOptions& o,
-                             const fs::path& cache_root) {
+// The cache entry of the study's main capture and its options.
+CaptureOptions MainCapture(const fs::path& model_path, const EntityDataset& ds, PromptTemplate t,
+                           const StudyPrompts& prompts, const StudyOptions& o, const fs::path& cache_root) {
   const std::string tmpl(PromptTemplateName(t));
   // Paper and lmlab prompts differ; the entry name says which.
   const std::string name = o.protocol == Protocol::kPaper ? tmpl + "-paper" : tmpl;
-  const CaptureOptions c = StudyCapture(CacheEntryDir(cache_root, model_path, ds.name, name, prompts.text,
-                                                      runtime::TokenPosition::kLast, prompts.prefix_tokens),
-                                        model_path, ds, name, prompts, o);
+  return StudyCapture(CacheEntryDir(cache_root, model_path, ds.name, name, prompts.text, runtime::TokenPosition::kLast,
+                                    prompts.prefix_tokens),
+                      model_path, ds, name, prompts, o);
+}
+
+Result<Capture> CaptureStudy(runtime::ActivationModel& model, const fs::path& model_path, const EntityDataset& ds,
+                             PromptTemplate t, const StudyPrompts& prompts, const StudyOptions& o,
+                             const fs::path& cache_root) {
+  const CaptureOptions c = MainCapture(model_path, ds, t, prompts, o, cache_root);
   Capture out;
   auto info = CaptureToCache(model, prompts.text, c, &out.stats);
   if (!info && info.error().code == ErrorCode::kCancelled)
@@ -211,24 +217,58 @@ fs::path RandomTwinPath(const fs::path& cache_root, const fs::path& model, uint6
   return CacheEntryDir(cache_root, model, "random-init", fmt::format("seed{}", seed), {}) / "model.gguf";
 }
 
-Result<ProbeReport> RunStudy(const StudyOptions& o) {
+// What every entry of a study starts from: the options checked, the dataset,
+// the cache root, the model and the prompts.
+struct StudyStart {
+  EntityDataset ds;
+  fs::path cache_root;
+  std::unique_ptr<runtime::ActivationModel> model;
+  StudyPrompts prompts;
+};
+
+Result<StudyStart> StartStudy(const StudyOptions& o) {
   if (o.chunk_prompts <= 0) return InvalidArgument("the capture chunk must be positive");
   if (o.neurons < 0) return InvalidArgument("the neuron count must be 0 (off) or positive");
   if (!o.neuron_layers.empty() && o.neurons == 0) return InvalidArgument("neuron layers need a neuron count");
   if (o.model.gguf_path.empty()) return InvalidArgument("a probe study needs a local GGUF model");
-  const fs::path model_path = o.model.gguf_path;
-  LMLAB_ASSIGN_OR_RETURN(EntityDataset ds, LoadDataset(o.dataset));
+  StudyStart s;
+  LMLAB_ASSIGN_OR_RETURN(s.ds, LoadDataset(o.dataset));
   for (const auto& h : o.holdout)
-    if (ds.group_index(h) < 0)
+    if (s.ds.group_index(h) < 0)
       return InvalidArgument(fmt::format("hold-out column '{}': the dataset has no such group column (it has: {})", h,
-                                         GroupList(ds)));
-  fs::path cache_root = o.cache_root;
-  if (cache_root.empty()) {
+                                         GroupList(s.ds)));
+  s.cache_root = o.cache_root;
+  if (s.cache_root.empty()) {
     LMLAB_ASSIGN_OR_RETURN(fs::path cache, CacheDir());
-    cache_root = cache / "probe";
+    s.cache_root = cache / "probe";
   }
-  LMLAB_ASSIGN_OR_RETURN(std::unique_ptr<runtime::ActivationModel> model, runtime::OpenActivationModel(o.model));
-  const StudyPrompts prompts = MakeStudyPrompts(ds, o.prompt, o.protocol, model->n_vocab(), o.seed);
+  LMLAB_ASSIGN_OR_RETURN(s.model, runtime::OpenActivationModel(o.model));
+  s.prompts = MakeStudyPrompts(s.ds, o.prompt, o.protocol, s.model->n_vocab(), o.seed);
+  return s;
+}
+
+Result<StudyCapturePlan> PlanStudyCapture(const StudyOptions& o) {
+  LMLAB_ASSIGN_OR_RETURN(StudyStart s, StartStudy(o));
+  const CaptureOptions c = MainCapture(o.model.gguf_path, s.ds, o.prompt, s.prompts, o, s.cache_root);
+  LMLAB_ASSIGN_OR_RETURN(int64_t chunks, PlanChunks(s.prompts.text, c));
+  return StudyCapturePlan{c.dir, chunks};
+}
+
+Result<CaptureStats> CaptureStudyChunk(const StudyOptions& o, int64_t chunk) {
+  LMLAB_ASSIGN_OR_RETURN(StudyStart s, StartStudy(o));
+  const CaptureOptions c = MainCapture(o.model.gguf_path, s.ds, o.prompt, s.prompts, o, s.cache_root);
+  CaptureStats st;
+  LMLAB_RETURN_IF_ERROR(CaptureOneChunk(*s.model, s.prompts.text, c, chunk, &st));
+  return st;
+}
+
+Result<ProbeReport> RunStudy(const StudyOptions& o) {
+  LMLAB_ASSIGN_OR_RETURN(StudyStart start, StartStudy(o));
+  const fs::path model_path = o.model.gguf_path;
+  EntityDataset& ds = start.ds;
+  const fs::path& cache_root = start.cache_root;
+  std::unique_ptr<runtime::ActivationModel>& model = start.model;
+  const StudyPrompts& prompts = start.prompts;
   LMLAB_ASSIGN_OR_RETURN(Capture cap, CaptureStudy(*model, model_path, ds, o.prompt, prompts, o, cache_root));
   LMLAB_ASSIGN_OR_RETURN(CachedLayers acts, CachedLayers::Open(cap.info.dir));
   for (int64_t l : o.neuron_layers)

@@ -1,5 +1,7 @@
 #include "runtime/llama_common.h"
 
+#include "lmlab/core/parse.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -97,7 +99,15 @@ Result<ModelPtr> LoadLlamaModel(const ModelSpec& spec) {
   if (spec.n_gpu_layers < -1) return InvalidArgument("`n_gpu_layers` must be -1 (all), 0 or positive");
 
   llama_model_params params = llama_model_default_params();
-  params.n_gpu_layers = spec.n_gpu_layers;  // ignored by a CPU-only build
+  // 0 (the flag's default) defers to $LMLAB_GPU_LAYERS, so a GPU machine sets
+  // its default once (scripts/gpu-check.sh runs the test suite offloaded).
+  int gpu_layers = spec.n_gpu_layers;
+  if (const char* env = std::getenv("LMLAB_GPU_LAYERS"); gpu_layers == 0 && env && *env) {
+    auto parsed = ParseInt(env, "LMLAB_GPU_LAYERS");
+    if (!parsed || *parsed < -1 || *parsed > 100000) return InvalidArgument("LMLAB_GPU_LAYERS must be -1 (all), 0 or positive");
+    gpu_layers = static_cast<int>(*parsed);
+  }
+  params.n_gpu_layers = gpu_layers;  // ignored by a CPU-only build
   TakeLlamaError();
   llama_model* model = llama_model_load_from_file(spec.gguf_path.c_str(), params);
   if (!model) {
@@ -133,6 +143,9 @@ ModelInfo DescribeModel(const llama_model* model, const ModelSpec& spec, int64_t
   info.n_ctx = n_ctx;
   info.n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
   info.n_params = static_cast<int64_t>(llama_model_n_params(model));
+  // general.file_type, or llama.cpp's guess from the tensor types when a
+  // file does not say (lmlab's own writer, llama.cpp's model saver).
+  if (const char* q = llama_ftype_name(llama_model_ftype(model))) info.quantization = q;
   if (const char* t = llama_model_chat_template(model, nullptr)) info.chat_template = t;
   return info;
 }

@@ -52,7 +52,7 @@ Result<ModelPtr> LoadLlamaModel(const ModelSpec& spec);
 // 4096), threads (0 = the idle cores, core/threads.h).
 llama_context_params ContextParams(const ModelSpec& spec, const llama_model* model);
 
-// Metadata for ModelInfo.
+// Metadata for ModelInfo (chat_format is the chat formatter's to say).
 ModelInfo DescribeModel(const llama_model* model, const ModelSpec& spec, int64_t n_ctx);
 
 // Tokenizes `text`; BOS is prepended when add_bos is kYes and the vocabulary

@@ -40,10 +40,15 @@ class LlamaModel final : public LanguageModel {
   // n_ctx: the context asked for; llama.cpp may round its cache up (to a
   // multiple of 256), but lmlab keeps to what the user asked.
   LlamaModel(ModelSpec spec, ModelPtr model, ContextPtr ctx, ThreadpoolPtr threadpool, int64_t n_ctx)
-      : spec_(std::move(spec)), model_(std::move(model)), threadpool_(std::move(threadpool)), ctx_(std::move(ctx)) {
+      : spec_(std::move(spec)),
+        model_(std::move(model)),
+        threadpool_(std::move(threadpool)),
+        ctx_(std::move(ctx)),
+        chat_(model_.get()) {
     vocab_ = llama_model_get_vocab(model_.get());
     n_vocab_ = llama_vocab_n_tokens(vocab_);
     info_ = internal::DescribeModel(model_.get(), spec_, std::min<int64_t>(n_ctx, llama_n_ctx(ctx_.get())));
+    info_.chat_format = chat_.description();
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -56,7 +61,7 @@ class LlamaModel final : public LanguageModel {
 
   Result<Completion> Chat(std::span<const ChatMessage> messages, const SamplingParams& params,
                           const TokenCallback& on_token) override {
-    LMLAB_ASSIGN_OR_RETURN(internal::ChatPrompt chat, internal::FormatChat(messages, info_.chat_template));
+    LMLAB_ASSIGN_OR_RETURN(internal::ChatPrompt chat, chat_.Format(messages));
     // Templates spell out their own special tokens; parse them as such.
     LMLAB_ASSIGN_OR_RETURN(auto tokens,
                            internal::TokenizeText(vocab_, chat.text, BosForVocab(), internal::ParseSpecial::kYes));
@@ -116,6 +121,42 @@ class LlamaModel final : public LanguageModel {
       }
       return {};
     });
+  }
+
+  Result<std::string> FormatChat(std::span<const ChatMessage> messages) override {
+    LMLAB_ASSIGN_OR_RETURN(internal::ChatPrompt chat, chat_.Format(messages));
+    return std::move(chat.text);
+  }
+
+  Result<Embedding> Embed(std::string_view text) override {
+    LMLAB_ASSIGN_OR_RETURN(auto tokens, internal::TokenizeText(vocab_, text, BosForVocab(), internal::ParseSpecial::kNo));
+    const size_t first = !tokens.empty() && tokens.front() == llama_vocab_bos(vocab_) ? 1 : 0;  // BOS is not the text
+    if (tokens.size() <= first) return InvalidArgument("the text to embed is empty");
+    LMLAB_RETURN_IF_ERROR(CheckFits(static_cast<int64_t>(tokens.size()), "the text to embed"));
+    // The context reports embeddings (the final norm's output, per token:
+    // pooling is off) only while this is on; generation needs it off.
+    llama_set_embeddings(ctx_.get(), true);
+    struct Off {
+      llama_context* ctx;
+      ~Off() { llama_set_embeddings(ctx, false); }
+    } off{ctx_.get()};
+    const size_t n_embd = static_cast<size_t>(info_.n_embd);
+    std::vector<double> sum(n_embd, 0.0);  // [n_embd]
+    Status s = DecodePrompt(tokens, Outputs::kAll, [&](int32_t start, int32_t count) -> Status {
+      for (int32_t j = 0; j < count; ++j) {
+        if (static_cast<size_t>(start + j) < first) continue;
+        const float* e = llama_get_embeddings_ith(ctx_.get(), j);
+        if (!e) return Internal("llama.cpp returned no embedding for position " + std::to_string(start + j));
+        for (size_t k = 0; k < n_embd; ++k) sum[k] += e[k];
+      }
+      return {};
+    });
+    if (!s) return std::unexpected(s.error());
+    Embedding out;
+    out.tokens = static_cast<int64_t>(tokens.size() - first);
+    out.vector.resize(n_embd);
+    for (size_t k = 0; k < n_embd; ++k) out.vector[k] = static_cast<float>(sum[k] / static_cast<double>(out.tokens));
+    return out;
   }
 
   Result<std::vector<int32_t>> Tokenize(std::string_view text, AddBos add_bos) override {
@@ -298,6 +339,7 @@ class LlamaModel final : public LanguageModel {
   ModelPtr model_;
   ThreadpoolPtr threadpool_;  // outlives ctx_ (declared before it), which computes on it
   ContextPtr ctx_;
+  internal::ChatFormatter chat_;  // the GGUF's chat template, parsed once
   const llama_vocab* vocab_ = nullptr;
   int32_t n_vocab_ = 0;
   ModelInfo info_;

@@ -88,6 +88,12 @@ class FreshEngine : public ChatEngine {
     return reply;
   }
 
+  Status UseModel(const ModelWork& work) override {
+    auto lease = pool_.Acquire(options_.pool.queue_timeout);
+    if (!lease) return Unavailable("every model slot stayed busy; try again later");
+    return work(*(*lease)->model);
+  }
+
  private:
   // Scores what the model wrote after the exact prompt it saw.
   void ScoreIgnorance(runtime::LanguageModel& model, const fresh::GroundedAnswer& g, ChatReply& reply) const {

@@ -37,6 +37,12 @@ class PlainEngine : public ChatEngine {
     return reply;
   }
 
+  Status UseModel(const ModelWork& work) override {
+    auto lease = pool_.Acquire(options_.queue_timeout);
+    if (!lease) return Unavailable("every model slot stayed busy; try again later");
+    return work(***lease);
+  }
+
  private:
   SlotPool<std::unique_ptr<runtime::LanguageModel>> pool_;
   PoolOptions options_;

@@ -8,8 +8,10 @@
 #include <sys/socket.h>
 
 #include <chrono>
-#include <thread>
 #include <cmath>
+#include <functional>
+#include <memory>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "lmlab/core/embedded.h"
@@ -17,12 +19,19 @@
 #include "lmlab/fresh/fresh_prompt.h"
 #include "lmlab/search/date.h"
 #include "server/chat_request.h"
+#include "server/openai_reply.h"
 
 namespace lmlab::server {
 namespace {
 
+using internal::EmbeddingEncoding;
 using internal::ParseChatRequest;
+using internal::ParseCompletionRequest;
 using internal::ParsedChat;
+using internal::ParsedCompletion;
+using internal::ParsedEmbedding;
+using internal::ParsedGeneration;
+using internal::ParseEmbeddingRequest;
 using nlohmann::json;
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -58,6 +67,7 @@ int StatusFor(const Error& e) {
   switch (e.code) {
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kOutOfRange:
+    case ErrorCode::kUnsupported:  // e.g. embeddings from an endpoint model
     case ErrorCode::kParse: return 400;
     case ErrorCode::kUnavailable:
     case ErrorCode::kTimeout: return 503;
@@ -112,10 +122,68 @@ void AddSources(json& out, const ChatReply& r, bool engine_grounds) {
   }
 }
 
-json Usage(const runtime::Completion& c) {
-  return {{"prompt_tokens", c.prompt_tokens},
-          {"completion_tokens", c.completion_tokens},
-          {"total_tokens", c.prompt_tokens + c.completion_tokens}};
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// FreshPrompt builds the prompt, prefills the answer's first sentence and
+// samples on its own terms: what a grounded answer cannot honour is refused
+// rather than dropped.
+Status CheckGroundedRequest(const ParsedGeneration& g) {
+  constexpr std::string_view kWhy =
+      "on grounded answers (FreshPrompt writes the answer's first sentence and samples itself); a server run "
+      "without a search backend answers plain chat, and /v1/completions takes a raw prompt";
+  if (g.logprobs >= 0) return InvalidArgument(fmt::format("\"logprobs\" is not supported {}", kWhy));
+  if (g.n > 1) return InvalidArgument(fmt::format("\"n\" above 1 is not supported {}", kWhy));
+  if (!g.params.stop.empty()) return InvalidArgument(fmt::format("\"stop\" is not supported {}", kWhy));
+  if (g.params.top_p < 1) return InvalidArgument(fmt::format("\"top_p\" below 1 is not supported {}", kWhy));
+  if (g.seed_given && g.params.temperature > 0)
+    return InvalidArgument(fmt::format("\"seed\" with a temperature above 0 is not supported {}", kWhy));
+  return {};
+}
+
+// Server-sent events over httplib's chunked sink: "data: <json>\n\n" each,
+// then "data: [DONE]". Send returns false once the client has gone.
+class EventSink {
+ public:
+  explicit EventSink(httplib::DataSink& sink) : sink_(sink) {}
+  bool Send(const json& j) {
+    if (!open_) return false;
+    std::string event = SseFormat(Dump(j));
+    open_ = sink_.write(event.data(), event.size());
+    return open_;
+  }
+  // An error after the stream began: an error event, then [DONE].
+  void SendError(const Error& e) {
+    int status = StatusFor(e);
+    Send({{"error", {{"message", InServerTerms(e.message)}, {"type", ErrorTypeFor(status)}, {"code", status}}}});
+    Done();
+  }
+  void Done() {
+    if (done_) return;
+    done_ = true;
+    const std::string done = SseFormat("[DONE]");
+    if (open_) open_ = sink_.write(done.data(), done.size());
+    sink_.done();
+  }
+  bool open() const { return open_; }
+  bool done() const { return done_; }
+
+ private:
+  httplib::DataSink& sink_;
+  bool open_ = true;
+  bool done_ = false;
+};
+
+void StartEventStream(httplib::Response& res, std::function<void(EventSink&)> body) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider("text/event-stream", [body = std::move(body)](size_t, httplib::DataSink& sink) {
+    EventSink events(sink);
+    body(events);
+    if (events.open() && !events.done()) events.Done();
+    return events.open();
+  });
 }
 
 }  // namespace
@@ -237,6 +305,14 @@ void Server::Routes() {
                                      {"owned_by", "lmlab"}}})}};
     res.set_content(Dump(j), "application/json");
   });
+  h.Get("/v1/models/(.+)", [this](const httplib::Request& req, httplib::Response& res) {
+    if (req.matches[1].str() != engine_->model_name())
+      return SendError(res, 404, ErrorTypeFor(404),
+                       fmt::format("no model \"{}\" here; this server has \"{}\"", req.matches[1].str(),
+                                   engine_->model_name()));
+    json j = {{"id", engine_->model_name()}, {"object", "model"}, {"created", created_}, {"owned_by", "lmlab"}};
+    res.set_content(Dump(j), "application/json");
+  });
   // The web page and its files, from web/ embedded at build time.
   h.Get(R"(/([A-Za-z0-9_\-.]*))", [](const httplib::Request& req, httplib::Response& res) {
     std::string name = req.matches[1].str();
@@ -250,71 +326,207 @@ void Server::Routes() {
 
   h.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     Result<ParsedChat> parsed = ParseChatRequest(req.body, options_);
+    if (parsed && engine_->grounds()) {
+      Status ok = CheckGroundedRequest(parsed->gen);
+      if (!ok) parsed = std::unexpected(ok.error());
+    }
     if (!parsed) return SendError(res, 400, ErrorTypeFor(400), parsed.error().message);
-    const std::string id = fmt::format("chatcmpl-lmlab-{}", next_id_++);
-    const int64_t created =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    const std::string model = engine_->model_name();
+    HandleChat(std::make_shared<ParsedChat>(std::move(*parsed)), res);
+  });
+  h.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    Result<ParsedCompletion> parsed = ParseCompletionRequest(req.body, options_);
+    if (!parsed) return SendError(res, 400, ErrorTypeFor(400), parsed.error().message);
+    HandleCompletion(std::make_shared<ParsedCompletion>(std::move(*parsed)), res);
+  });
+  h.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+    Result<ParsedEmbedding> parsed = ParseEmbeddingRequest(req.body, options_);
+    if (!parsed) return SendError(res, 400, ErrorTypeFor(400), parsed.error().message);
+    json data = json::array();
+    int64_t tokens = 0;
+    Status s = engine_->UseModel([&](runtime::LanguageModel& model) -> Status {
+      for (size_t i = 0; i < parsed->inputs.size(); ++i) {
+        LMLAB_ASSIGN_OR_RETURN(runtime::Embedding e, model.Embed(parsed->inputs[i]));
+        tokens += e.tokens;
+        json vector = parsed->encoding == EmbeddingEncoding::kBase64 ? json(internal::Base64Floats(e.vector))
+                                                                      : json(e.vector);
+        data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(vector)}});
+      }
+      return {};
+    });
+    if (!s) {
+      int status = StatusFor(s.error());
+      return SendError(res, status, ErrorTypeFor(status), s.error().message);
+    }
+    json out = {{"object", "list"},
+                {"data", std::move(data)},
+                {"model", engine_->model_name()},
+                {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}};
+    res.set_content(Dump(out), "application/json");
+  });
+}
 
-    if (!parsed->stream) {
-      Result<ChatReply> r = engine_->Chat(parsed->chat, [this](std::string_view) { return !stopping_.load(); });
+// Chat: n choices (choice i samples with seed + i), each the engine's answer
+// with its sources; whole, or streamed as chat.completion.chunk events.
+void Server::HandleChat(std::shared_ptr<ParsedChat> request, httplib::Response& res) {
+  const std::string id = fmt::format("chatcmpl-lmlab-{}", next_id_++);
+  const int64_t created = UnixNow();
+  const std::string model = engine_->model_name();
+  auto choice_request = [request](int i) {
+    ChatRequest r = request->chat;
+    r.params.seed = request->gen.params.seed + static_cast<uint64_t>(i);
+    return r;
+  };
+  auto finish = [request, this](json& choice, json& holder, const ChatReply& r) {
+    if (request->gen.logprobs >= 0) choice["logprobs"] = internal::ChatLogprobs(r.completion, request->gen.logprobs);
+    AddSources(holder, r, engine_->grounds());
+  };
+
+  if (!request->gen.stream) {
+    json choices = json::array(), out;
+    int64_t prompt_tokens = 0, completion_tokens = 0;
+    for (int i = 0; i < request->gen.n; ++i) {
+      Result<ChatReply> r = engine_->Chat(choice_request(i), [this](std::string_view) { return !stopping_.load(); });
       if (!r) {
         int status = StatusFor(r.error());
         return SendError(res, status, ErrorTypeFor(status), r.error().message);
       }
-      json out = {{"id", id},
-                  {"object", "chat.completion"},
+      json choice = {{"index", i},
+                     {"message", {{"role", "assistant"}, {"content", r->completion.text}}},
+                     {"logprobs", nullptr},
+                     {"finish_reason", r->completion.finish_reason}};
+      finish(choice, out, *r);
+      choices.push_back(std::move(choice));
+      prompt_tokens = r->completion.prompt_tokens;
+      completion_tokens += r->completion.completion_tokens;
+    }
+    out["id"] = id;
+    out["object"] = "chat.completion";
+    out["created"] = created;
+    out["model"] = model;
+    out["choices"] = std::move(choices);
+    out["usage"] = internal::Usage(prompt_tokens, completion_tokens);
+    res.set_content(Dump(out), "application/json");
+    return;
+  }
+
+  // Streaming: per choice, a first chunk with the role, one chunk per piece,
+  // a last chunk with finish_reason, the log-probabilities and the sources;
+  // then usage (when asked for) in a chunk without choices, then [DONE].
+  StartEventStream(res, [this, request, id, created, model, choice_request, finish](EventSink& sink) {
+    auto chunk = [&](int index, json delta, json finish_reason) {
+      return json{{"id", id},
+                  {"object", "chat.completion.chunk"},
                   {"created", created},
                   {"model", model},
-                  {"choices", json::array({{{"index", 0},
-                                            {"message", {{"role", "assistant"}, {"content", r->completion.text}}},
-                                            {"finish_reason", r->completion.finish_reason}}})},
-                  {"usage", Usage(r->completion)}};
-      AddSources(out, *r, engine_->grounds());
-      res.set_content(Dump(out), "application/json");
-      return;
+                  {"choices", json::array({{{"index", index},
+                                            {"delta", std::move(delta)},
+                                            {"logprobs", nullptr},
+                                            {"finish_reason", std::move(finish_reason)}}})}};
+    };
+    int64_t prompt_tokens = 0, completion_tokens = 0;
+    for (int i = 0; i < request->gen.n; ++i) {
+      if (!sink.Send(chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr))) return;
+      Result<ChatReply> r = engine_->Chat(choice_request(i), [&](std::string_view piece) {
+        return !stopping_ && sink.Send(chunk(i, {{"content", std::string(piece)}}, nullptr));
+      });
+      if (!sink.open()) return;  // the client went away
+      if (!r) return sink.SendError(r.error());
+      json last = chunk(i, json::object(), r->completion.finish_reason);
+      finish(last["choices"][0], last, *r);
+      if (!sink.Send(last)) return;
+      prompt_tokens = r->completion.prompt_tokens;
+      completion_tokens += r->completion.completion_tokens;
     }
+    if (request->gen.include_usage)
+      sink.Send({{"id", id},
+                 {"object", "chat.completion.chunk"},
+                 {"created", created},
+                 {"model", model},
+                 {"choices", json::array()},
+                 {"usage", internal::Usage(prompt_tokens, completion_tokens)}});
+    sink.Done();
+  });
+}
 
-    // Streaming: one chat.completion.chunk per piece, then a last chunk with
-    // finish_reason and the sources, then [DONE].
-    auto request = std::make_shared<ParsedChat>(std::move(*parsed));
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider(
-        "text/event-stream", [this, request, id, created, model](size_t, httplib::DataSink& sink) {
-          auto chunk = [&](json delta, json finish) {
-            return json{{"id", id},
-                        {"object", "chat.completion.chunk"},
-                        {"created", created},
-                        {"model", model},
-                        {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)},
-                                                  {"finish_reason", std::move(finish)}}})}};
+// Completions: raw text in, text out, never grounded. Choice p * n + i is
+// prompt p's i-th sample (seed + i).
+void Server::HandleCompletion(std::shared_ptr<ParsedCompletion> request, httplib::Response& res) {
+  const std::string id = fmt::format("cmpl-lmlab-{}", next_id_++);
+  const int64_t created = UnixNow();
+  const std::string model = engine_->model_name();
+  // Runs every choice on one model, calling `on_choice` after each.
+  auto run = [this, request](const std::function<runtime::TokenCallback(int index)>& callback_for,
+                             const std::function<Status(int index, const runtime::Completion&)>& on_choice) {
+    return engine_->UseModel([&](runtime::LanguageModel& lm) -> Status {
+      for (size_t p = 0; p < request->prompts.size(); ++p) {
+        for (int i = 0; i < request->gen.n; ++i) {
+          const int index = static_cast<int>(p) * request->gen.n + i;
+          runtime::SamplingParams params = request->gen.params;
+          params.seed += static_cast<uint64_t>(i);
+          LMLAB_ASSIGN_OR_RETURN(runtime::Completion c, lm.Complete(request->prompts[p], params, callback_for(index)));
+          LMLAB_RETURN_IF_ERROR(on_choice(index, c));
+        }
+      }
+      return {};
+    });
+  };
+  // A choice, or a streamed piece of one (finish_reason null): the
+  // log-probabilities come with the choice's end.
+  auto choice_json = [request](int index, std::string text, const runtime::Completion& c, json finish_reason) {
+    const bool last = !finish_reason.is_null();
+    json choice = {{"index", index}, {"text", std::move(text)}, {"logprobs", nullptr},
+                   {"finish_reason", std::move(finish_reason)}};
+    if (request->gen.logprobs >= 0 && last) choice["logprobs"] = internal::CompletionLogprobs(c, request->gen.logprobs);
+    return choice;
+  };
+
+  if (!request->gen.stream) {
+    json choices = json::array();
+    int64_t prompt_tokens = 0, completion_tokens = 0;
+    Status s = run([this](int) -> runtime::TokenCallback { return [this](std::string_view) { return !stopping_.load(); }; },
+                   [&](int index, const runtime::Completion& c) -> Status {
+                     choices.push_back(choice_json(index, c.text, c, c.finish_reason));
+                     if (index % request->gen.n == 0) prompt_tokens += c.prompt_tokens;
+                     completion_tokens += c.completion_tokens;
+                     return {};
+                   });
+    if (!s) {
+      int status = StatusFor(s.error());
+      return SendError(res, status, ErrorTypeFor(status), s.error().message);
+    }
+    json out = {{"id", id},           {"object", "text_completion"}, {"created", created},
+                {"model", model},     {"choices", std::move(choices)},
+                {"usage", internal::Usage(prompt_tokens, completion_tokens)}};
+    res.set_content(Dump(out), "application/json");
+    return;
+  }
+
+  StartEventStream(res, [this, request, id, created, model, run, choice_json](EventSink& sink) {
+    auto chunk = [&](json choice) {
+      return json{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model},
+                  {"choices", json::array({std::move(choice)})}};
+    };
+    int64_t prompt_tokens = 0, completion_tokens = 0;
+    const runtime::Completion none;
+    Status s = run(
+        [&](int index) -> runtime::TokenCallback {
+          return [&, index](std::string_view piece) {
+            return !stopping_ && sink.Send(chunk(choice_json(index, std::string(piece), none, nullptr)));
           };
-          auto send = [&](const json& j) {
-            std::string event = SseFormat(Dump(j));
-            return sink.write(event.data(), event.size());
-          };
-          bool open = send(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
-          Result<ChatReply> r = engine_->Chat(request->chat, [&](std::string_view piece) {
-            if (!open || stopping_) return false;
-            open = send(chunk({{"content", std::string(piece)}}, nullptr));
-            return open;
-          });
-          if (!open) return false;  // the client went away
-          if (!r) {
-            int status = StatusFor(r.error());
-            send({{"error", {{"message", InServerTerms(r.error().message)}, {"type", ErrorTypeFor(status)}, {"code", status}}}});
-          } else {
-            json last = chunk(json::object(), r->completion.finish_reason);
-            AddSources(last, *r, engine_->grounds());
-            if (request->include_usage) last["usage"] = Usage(r->completion);
-            send(last);
-          }
-          const std::string done = SseFormat("[DONE]");
-          sink.write(done.data(), done.size());
-          sink.done();
-          return true;
+        },
+        [&](int index, const runtime::Completion& c) -> Status {
+          if (!sink.Send(chunk(choice_json(index, "", c, c.finish_reason))))
+            return MakeError(ErrorCode::kCancelled, "the client went away");
+          if (index % request->gen.n == 0) prompt_tokens += c.prompt_tokens;
+          completion_tokens += c.completion_tokens;
+          return {};
         });
+    if (!sink.open()) return;
+    if (!s) return sink.SendError(s.error());
+    if (request->gen.include_usage)
+      sink.Send({{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model},
+                 {"choices", json::array()}, {"usage", internal::Usage(prompt_tokens, completion_tokens)}});
+    sink.Done();
   });
 }
 

@@ -9,7 +9,9 @@
 #include <fstream>
 
 #include "lmlab/core/file.h"
+#include "lmlab/runtime/activations.h"
 #include "lmlab/runtime/backends.h"
+#include "lmlab/runtime/gguf_reader.h"
 #include "lmlab/runtime/language_model.h"
 #include "tests/support/tiny_model.h"
 
@@ -213,6 +215,89 @@ TEST(LlamaModel, ChatFallsBackToChatmlWithoutATemplate) {
 
   EXPECT_FALSE(lm->Chat(std::vector<ChatMessage>{}, p));
   EXPECT_FALSE(lm->Chat(std::vector<ChatMessage>{{"robot", "x"}}, p));
+}
+
+TEST(LlamaModel, InfoNamesTheWeightTypeAndTheChatFormat) {
+  auto lm = Open();
+  ASSERT_TRUE(lm);
+  EXPECT_NE(lm->info().quantization.find("F32"), std::string::npos) << lm->info().quantization;
+  EXPECT_TRUE(lm->info().chat_format.starts_with("chatml (fallback")) << lm->info().chat_format;
+  auto chat = Open(testing::TinyChatModelPath());
+  ASSERT_TRUE(chat);
+  EXPECT_EQ(chat->info().chat_format, "gguf template (Jinja)");
+}
+
+TEST(LlamaModel, FormatChatIsThePromptChatSends) {
+  auto lm = Open(testing::TinyChatModelPath(), 512);
+  ASSERT_TRUE(lm);
+  std::vector<ChatMessage> chat{{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}};
+  auto prompt = lm->FormatChat(chat);
+  ASSERT_TRUE(prompt) << prompt.error().ToString();
+  EXPECT_EQ(*prompt,
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello."
+            "<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n");
+  SamplingParams p{.temperature = 0, .max_tokens = 3};
+  auto c = lm->Chat(chat, p);
+  ASSERT_TRUE(c) << c.error().ToString();
+  // Chat sends exactly that text (its special tokens parsed as such, BOS first).
+  auto ids = lm->Tokenize(*prompt, AddBos::kYes);
+  ASSERT_TRUE(ids);
+  // Special tokens are parsed (one token each where the vocabulary has them;
+  // the tiny vocabulary spells them as text), never more tokens than the text.
+  EXPECT_LE(c->prompt_tokens, static_cast<int64_t>(ids->size()));
+  EXPECT_GT(c->prompt_tokens, static_cast<int64_t>(ids->size()) / 2);
+  EXPECT_FALSE(lm->FormatChat(std::vector<ChatMessage>{{"robot", "x"}}));
+}
+
+// The embedding is the model's final hidden state (the last norm's output)
+// averaged over the text's tokens, BOS excluded: recomputed here from the
+// residual stream after the last block and the GGUF's output_norm.weight.
+TEST(LlamaModel, EmbeddingIsTheMeanFinalNormOutput) {
+  auto lm = Open();
+  ASSERT_TRUE(lm);
+  auto act = OpenActivationModel({.gguf_path = testing::TinyModelPath(), .threads = 1, .n_ctx = 128});
+  ASSERT_TRUE(act) << act.error().ToString();
+  auto gain = ReadGgufMatrix(testing::TinyModelPath(), "output_norm.weight");
+  ASSERT_TRUE(gain) << gain.error().ToString();
+  const int64_t n_embd = lm->info().n_embd, last = lm->info().n_layers - 1;
+  // The final norm of the residual after the last block, at a prompt's last token.
+  auto normed_last = [&](const std::string& prompt) {
+    auto a = (*act)->CaptureActivations({.prompts = {prompt}, .position = TokenPosition::kLast});
+    EXPECT_TRUE(a) << a.error().ToString();
+    std::vector<double> x(a->at(0, last), a->at(0, last) + n_embd);
+    double ms = 0;
+    for (double v : x) ms += v * v / static_cast<double>(n_embd);
+    for (int64_t k = 0; k < n_embd; ++k) x[k] = x[k] / std::sqrt(ms + 1e-5) * gain->data[k];
+    return x;
+  };
+  // "Paris France": BOS, then tokens whose prefixes tokenize the same way alone.
+  const std::string text = "Paris France";
+  auto ids = lm->Tokenize(text, AddBos::kNo);
+  ASSERT_TRUE(ids);
+  ASSERT_GE(ids->size(), 2u);
+  std::vector<double> mean(n_embd, 0.0);
+  for (size_t t = 1; t <= ids->size(); ++t) {
+    auto prefix = lm->Detokenize(std::span(ids->data(), t));
+    ASSERT_TRUE(prefix);
+    auto again = lm->Tokenize(*prefix, AddBos::kNo);
+    ASSERT_TRUE(again && *again == std::vector<int32_t>(ids->begin(), ids->begin() + t)) << *prefix;
+    std::vector<double> h = normed_last(*prefix);
+    for (int64_t k = 0; k < n_embd; ++k) mean[k] += h[k] / static_cast<double>(ids->size());
+  }
+  auto e = lm->Embed(text);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->tokens, static_cast<int64_t>(ids->size()));
+  ASSERT_EQ(static_cast<int64_t>(e->vector.size()), n_embd);
+  for (int64_t k = 0; k < n_embd; ++k) EXPECT_NEAR(e->vector[k], mean[k], 2e-3 * (1 + std::abs(mean[k]))) << k;
+  // Deterministic, and generation is unaffected afterwards.
+  auto again = lm->Embed(text);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->vector, e->vector);
+  auto before = Open()->Complete("Hello", {.max_tokens = 4});
+  auto after = lm->Complete("Hello", {.max_tokens = 4});
+  ASSERT_TRUE(before && after);
+  EXPECT_EQ(after->text, before->text);
+  EXPECT_FALSE(lm->Embed(""));
 }
 
 TEST(LlamaModel, PromptLongerThanContextIsOutOfRange) {

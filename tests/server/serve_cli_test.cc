@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "tests/server/server_support.h"
+#include "tests/support/child_process.h"
 #include "tests/support/run_command.h"
 
 namespace lmlab::server {
@@ -21,66 +23,16 @@ using nlohmann::json;
 const ::testing::Environment* const kEnv =
     ::testing::AddGlobalTestEnvironment(new testing::SharedLlamaServerEnvironment);
 
-// `lmlab serve ...` as a child process; reads its first stdout line.
-class ServeProcess {
+// `lmlab serve ...` as a child process.
+class ServeProcess : public lmlab::testing::ChildProcess {
  public:
-  explicit ServeProcess(std::vector<std::string> args) {
-    int out[2];
-    EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], 1);
-      int null_fd = open("/dev/null", O_RDWR);
-      dup2(null_fd, 0);
-      args.insert(args.begin(), lmlab::testing::LmlabBinary());
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    out_ = out[0];
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(out_);
-  }
-  // The first line of stdout, or "" after `seconds`.
-  std::string FirstLine(double seconds) {
-    std::string line;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char c;
-      if (read(out_, &c, 1) != 1) break;
-      if (c == '\n') return line;
-      line += c;
-    }
-    return line;
-  }
-  // Sends `sig` and returns the exit status (-1 if it did not exit in time).
-  int SignalAndWait(int sig, double seconds) {
-    kill(pid_, sig);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
-  }
+  explicit ServeProcess(std::vector<std::string> args) : ChildProcess(WithBinary(std::move(args))) {}
 
  private:
-  pid_t pid_ = -1;
-  int out_ = -1;
+  static std::vector<std::string> WithBinary(std::vector<std::string> args) {
+    args.insert(args.begin(), lmlab::testing::LmlabBinary());
+    return args;
+  }
 };
 
 std::vector<std::string> ServeArgs() {
@@ -142,6 +94,23 @@ TEST(ServeCli, BadFlagsGetOneLineAndExitCode2) {
       60);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("could not reach"), std::string::npos) << r.err;
+}
+
+// llama.cpp's common library (the chat-template engine) comes with its own
+// cpp-httplib (0.54); lmlab uses Debian's (0.11). Both are namespace httplib,
+// so a binary holding both runs one version's code on the other's objects
+// (heap corruption: cmake/llama.cmake keeps llama.cpp's out of the link). Its
+// Headers container, detail::insertion_ordered_multimap, is the mark: Debian's
+// version has none. Checked on the lmlab binary and on this test binary,
+// whose link line once put llama.cpp's copy first.
+TEST(ServeCli, OneHttplibInEveryBinary) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  for (const std::string& binary : {lmlab::testing::LmlabBinary(), self}) {
+    auto r = lmlab::testing::RunCommand("nm -C " + binary + " | grep -c 'httplib::.*insertion_ordered_multimap'", 120);
+    EXPECT_EQ(r.out, "0\n") << binary << " links llama.cpp's cpp-httplib next to Debian's";
+    auto ours = lmlab::testing::RunCommand("nm -C " + binary + " | grep -c 'httplib::'", 120);
+    EXPECT_NE(ours.out, "0\n") << binary << ": no httplib symbols at all (stripped? the check would see nothing)";
+  }
 }
 
 }  // namespace

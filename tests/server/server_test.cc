@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <future>
 #include <vector>
 
@@ -139,16 +140,21 @@ TEST_F(GroundedServer, StreamMatchesTheWholeAnswer) {
   std::string streamed;
   for (const json& e : events) {
     EXPECT_EQ(e["object"], "chat.completion.chunk");
+    if (e["choices"].empty()) continue;
     const json& delta = e["choices"][0]["delta"];
     if (delta.contains("content") && delta["content"].is_string()) streamed += delta["content"].get<std::string>();
   }
   // Greedy decoding: the stream shows exactly the non-streamed answer.
   std::string expected = w["choices"][0]["message"]["content"];
   EXPECT_EQ(streamed.substr(0, expected.size()), expected);
-  const json& last = events.back();
+  // The choice's last chunk: finish_reason and the sources; then, as OpenAI
+  // sends it, usage in a chunk without choices.
+  const json& last = events[events.size() - 2];
   EXPECT_FALSE(last["choices"][0]["finish_reason"].is_null());
   EXPECT_EQ(last["lmlab_sources"], w["lmlab_sources"]);
-  EXPECT_EQ(last["usage"]["completion_tokens"], w["usage"]["completion_tokens"]);
+  const json& usage = events.back();
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], w["usage"]["completion_tokens"]);
 }
 
 TEST_F(GroundedServer, ConcurrentRequestsAllAnswerTheSame) {
@@ -167,7 +173,8 @@ TEST_F(GroundedServer, ConcurrentRequestsAllAnswerTheSame) {
         bool done = false;
         std::string text;
         for (const json& e : ParseEvents(res->body, &done))
-          if (e["choices"][0]["delta"].contains("content")) text += e["choices"][0]["delta"]["content"].get<std::string>();
+          if (!e["choices"].empty() && e["choices"][0]["delta"].contains("content"))
+            text += e["choices"][0]["delta"]["content"].get<std::string>();
         return std::pair<int, std::string>(res->status, text.substr(0, expected.size()));
       }
       return std::pair<int, std::string>(res->status, json::parse(res->body)["choices"][0]["message"]["content"]);
@@ -203,6 +210,19 @@ TEST_F(GroundedServer, MalformedRequestsGet400WithAMessage) {
       {"temperature text", R"({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})", "temperature"},
       {"stream not bool", R"({"messages": [{"role": "user", "content": "hi"}], "stream": "yes"})", "stream"},
       {"non-UTF-8", "{\"messages\": [{\"role\": \"user\", \"content\": \"caf\xE9\"}]}", "JSON"},
+      // Never a silent drop: what lmlab does not implement is named.
+      {"unknown field", R"({"messages": [{"role": "user", "content": "hi"}], "tools": []})", "unsupported field \"tools\""},
+      {"penalty", R"({"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 1})", "\"presence_penalty\""},
+      {"unknown message field",
+       R"({"messages": [{"role": "user", "content": "hi", "tool_calls": []}]})", "messages[0].tool_calls"},
+      {"top_logprobs alone", R"({"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2})", "logprobs"},
+      {"n too large", R"({"messages": [{"role": "user", "content": "hi"}], "n": 99})", "\"n\""},
+      {"stream_options without stream",
+       R"({"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": true}})", "stream"},
+      // What a grounded answer cannot honour.
+      {"grounded logprobs", R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": true})", "grounded"},
+      {"grounded stop", R"({"messages": [{"role": "user", "content": "hi"}], "stop": "x"})", "grounded"},
+      {"grounded n", R"({"messages": [{"role": "user", "content": "hi"}], "n": 2})", "grounded"},
   };
   auto c = server_->Client();
   for (const BadRequest& b : cases) {
@@ -410,11 +430,147 @@ TEST(LocalModelServer, GroundedAnswersThroughLlamaCpp) {
   ASSERT_TRUE(streamed);
   bool done = false;
   std::string text;
-  for (const json& e : ParseEvents(streamed->body, &done))
+  for (const json& e : ParseEvents(streamed->body, &done)) {
+    ASSERT_TRUE(e.contains("choices")) << e.dump();
+    if (e["choices"].empty()) {  // the usage chunk closes the stream
+      EXPECT_TRUE(e.contains("usage")) << e.dump();
+      continue;
+    }
     if (e["choices"][0]["delta"].contains("content")) text += e["choices"][0]["delta"]["content"].get<std::string>();
+  }
   EXPECT_TRUE(done);
   std::string expected = w["choices"][0]["message"]["content"];
   EXPECT_EQ(text.substr(0, expected.size()), expected);
+}
+
+}  // namespace
+}  // namespace lmlab::server
+
+namespace lmlab::server {
+namespace {
+
+std::vector<float> DecodeBase64Floats(const std::string& b64) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+  };
+  std::string bytes;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : b64) {
+    int v = value(c);
+    if (v < 0) continue;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  std::vector<float> out(bytes.size() / 4);
+  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+// The OpenAI surface beyond chat, on a model run in-process: completions
+// (several prompts, n samples each, streamed or whole, legacy logprobs),
+// embeddings (float and base64, the same numbers), chat logprobs from the
+// generating pass, and refusals that name the field.
+TEST(LocalModelServer, CompletionsEmbeddingsAndLogprobs) {
+  std::vector<std::unique_ptr<runtime::LanguageModel>> models;
+  auto lm = runtime::OpenModel({.gguf_path = lmlab::testing::TextOnlyTinyModelPath(), .threads = 1, .n_ctx = 1024});
+  ASSERT_TRUE(lm) << lm.error().ToString();
+  models.push_back(std::move(*lm));
+  auto s = RunningServer::Start(MakePlainEngine(std::move(models)));
+  ASSERT_TRUE(s);
+  auto c = s->Client();
+  auto post = [&](const char* route, const json& body) {
+    auto res = c.Post(route, body.dump(), "application/json");
+    EXPECT_TRUE(res);
+    return res ? std::make_pair(res->status, json::parse(res->body, nullptr, false)) : std::make_pair(0, json());
+  };
+
+  auto [cs, completion] = post("/v1/completions", {{"prompt", json::array({"The river", "A city"})}, {"n", 2},
+                                                   {"max_tokens", 5}, {"temperature", 1}, {"seed", 9}, {"logprobs", 2}});
+  ASSERT_EQ(cs, 200) << completion.dump();
+  ASSERT_EQ(completion["choices"].size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    const json& ch = completion["choices"][i];
+    EXPECT_EQ(ch["index"], i);
+    EXPECT_EQ(ch["finish_reason"], "length");
+    std::string joined;
+    for (const json& t : ch["logprobs"]["tokens"]) joined += t.get<std::string>();
+    EXPECT_EQ(joined, ch["text"]);
+    EXPECT_EQ(ch["logprobs"]["top_logprobs"][0].size(), 2u);
+  }
+  EXPECT_EQ(completion["usage"]["completion_tokens"], 20);
+  // Choices 0 and 2 are the two prompts' first samples (seed 9), 0 and 1 differ in seed.
+  EXPECT_NE(completion["choices"][0]["text"], completion["choices"][1]["text"]);
+
+  auto streamed = c.Post("/v1/completions",
+                         json({{"prompt", "The river"}, {"max_tokens", 5}, {"temperature", 1}, {"seed", 9},
+                               {"stream", true}, {"stream_options", {{"include_usage", true}}}})
+                             .dump(),
+                         "application/json");
+  ASSERT_TRUE(streamed);
+  bool done = false;
+  std::string text;
+  std::vector<json> events = ParseEvents(streamed->body, &done);
+  for (const json& e : events)
+    if (!e["choices"].empty()) text += e["choices"][0]["text"].get<std::string>();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(text, completion["choices"][0]["text"]);
+  EXPECT_EQ(events.back()["usage"]["completion_tokens"], 5);
+
+  auto [es, floats] = post("/v1/embeddings", {{"input", json::array({"Paris", "Tokyo", "Paris"})}});
+  ASSERT_EQ(es, 200) << floats.dump();
+  ASSERT_EQ(floats["data"].size(), 3u);
+  std::vector<float> paris = floats["data"][0]["embedding"];
+  EXPECT_EQ(paris.size(), 64u);
+  EXPECT_EQ(floats["data"][2]["embedding"], floats["data"][0]["embedding"]);  // deterministic
+  EXPECT_NE(floats["data"][1]["embedding"], floats["data"][0]["embedding"]);
+  auto [bs, packed] = post("/v1/embeddings", {{"input", "Paris"}, {"encoding_format", "base64"}});
+  ASSERT_EQ(bs, 200);
+  EXPECT_EQ(DecodeBase64Floats(packed["data"][0]["embedding"].get<std::string>()), paris);
+
+  auto [ls, chat] = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                                                  {"max_tokens", 4}, {"logprobs", true}});
+  ASSERT_EQ(ls, 200) << chat.dump();
+  const json& content = chat["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 4u);
+  EXPECT_TRUE(content[0]["top_logprobs"].empty());  // logprobs without top_logprobs: none listed
+
+  for (const auto& [route, body, part] : std::vector<std::tuple<const char*, json, std::string>>{
+           {"/v1/completions", json{{"prompt", "x"}, {"echo", true}}, "\"echo\""},
+           {"/v1/completions", json{{"prompt", "x"}, {"suffix", "y"}}, "\"suffix\""},
+           {"/v1/completions", json{{"prompt", json::array({1, 2})}}, "token ids"},
+           {"/v1/completions", json{{"prompt", "x"}, {"logprobs", 9}}, "\"logprobs\""},
+           {"/v1/completions", json{{"prompt", "x"}, {"best_of", 3}}, "\"best_of\""},
+           {"/v1/completions", json{{"messages", json::array()}}, "\"messages\""},
+           {"/v1/embeddings", json{{"input", ""}}, "empty"},
+           {"/v1/embeddings", json{{"input", "x"}, {"dimensions", 8}}, "\"dimensions\""},
+           {"/v1/embeddings", json{{"input", "x"}, {"encoding_format", "int8"}}, "encoding_format"},
+       }) {
+    auto [status, err] = post(route, body);
+    EXPECT_EQ(status, 400) << route << " " << body.dump();
+    EXPECT_NE(err["error"]["message"].get<std::string>().find(part), std::string::npos) << err.dump();
+  }
+}
+
+// Embeddings need hidden states: an endpoint model says so (400), it does
+// not pretend.
+TEST(ServerPlain, EmbeddingsFromAnEndpointModelAreRefusedClearly) {
+  std::vector<std::unique_ptr<runtime::LanguageModel>> models;
+  models.push_back(testing::EndpointModel());
+  ASSERT_TRUE(models[0]);
+  auto s = RunningServer::Start(MakePlainEngine(std::move(models)));
+  ASSERT_TRUE(s);
+  auto res = s->Client().Post("/v1/embeddings", R"({"input": "Paris"})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("local GGUF"), std::string::npos) << res->body;
 }
 
 }  // namespace

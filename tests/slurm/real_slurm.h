@@ -24,6 +24,17 @@ class RealSlurm : public ::testing::Test {
     ASSERT_NE(cluster_, nullptr) << why;
   }
 
+  // Elements of jobs named `name` that Slurm says COMPLETED (squeue
+  // remembers finished jobs for MinJobAge); -1 when squeue fails.
+  int CompletedElements(const std::string& name) {
+    auto q = cluster_->Run({"squeue", "--array", "--noheader", "--states=all", "--name=" + name, "--format=%K %T"});
+    if (!q || q->exit_code != 0) return -1;
+    int completed = 0;
+    for (size_t at = q->out.find("COMPLETED"); at != std::string::npos; at = q->out.find("COMPLETED", at + 1))
+      ++completed;
+    return completed;
+  }
+
   testing::SlurmCluster* cluster_ = nullptr;
   std::unique_ptr<ProcessRunner> runner_ = MakeSystemProcessRunner();
   std::unique_ptr<Scheduler> slurm_ = MakeSlurmScheduler(*runner_);

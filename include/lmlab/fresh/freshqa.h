@@ -54,6 +54,12 @@ struct RunOptions {
   std::string split = "TEST";   // "TEST", "DEV" or "all"
   int limit = 0;                // 0 = all questions of the split
   std::string model_name;       // recorded in the responses file
+  // One element of a sharded run (`freshqa run --slurm`): only shard `shard`
+  // of `shards` contiguous slices of the selected questions. Not part of the
+  // responses file's settings: the shards' files merge into one
+  // (MergeResponses).
+  int shard = 0;
+  int shards = 1;
 };
 
 struct RunSummary {
@@ -71,6 +77,19 @@ struct RunSummary {
 Result<RunSummary> RunFreshQa(runtime::LanguageModel& model, search::SearchBackend& backend,
                               std::span<const FreshQaQuestion> questions, const RunOptions& options,
                               const std::filesystem::path& responses_path, const ProgressCallback& progress = {});
+
+// The questions a run answers: those of options.split, the first
+// options.limit of them, then options.shard's slice. kInvalidArgument for a
+// split or shard out of range.
+Result<std::vector<const FreshQaQuestion*>> SelectQuestions(std::span<const FreshQaQuestion> questions,
+                                                            const RunOptions& options);
+
+// Adds the answers of the shards' responses files (in the order given) to
+// `responses_path`, skipping questions it already has, and writes it
+// atomically; returns how many were added. Every file must have been written
+// with the same settings (kInvalidArgument naming the first that differs).
+Result<int> MergeResponses(std::span<const std::filesystem::path> shard_files,
+                           const std::filesystem::path& responses_path);
 
 enum class GradeMode { kRelaxed, kStrict };
 enum class Verdict { kCorrect, kIncorrect, kUnparsed };  // kUnparsed: reported apart, not counted

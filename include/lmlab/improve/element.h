@@ -35,6 +35,18 @@
 
 namespace lmlab::improve {
 
+// Where an element belongs in a run. Reported meta-utilities (round 0, a
+// round's new improver, evaluate, transfer) use the held-out instances; the
+// meta-utility an improver calls while improving itself in round t uses
+// that call's own validation instances (call k of round t). Its code,
+// replies and solutions are kept under <run_dir>/<files_dir>/.
+struct ElementPlace {
+  std::string files_dir = "evaluate";  // "round-<t>", "evaluate", "transfer"
+  int round = 0;
+  int64_t call = -1;  // >= 0: call `call` of round `round`'s improver; -1: held-out
+  bool HeldOut() const { return call < 0; }
+};
+
 // The counts (HostCounts) are this element's.
 struct ElementResult : HostCounts {
   std::string task;
@@ -63,9 +75,10 @@ nlohmann::json ElementOptionsJson(const StopOptions& options);
 // The content hash naming an improver's element files (16 hex digits).
 std::string ImproverHash(const std::string& improver_code);
 
-// <run_dir>/elements/<ImproverHash>-<task>-<repeat>.json
+// <run_dir>/elements/<ImproverHash>-<task>-<repeat>.json; inside a round,
+// <ImproverHash>-<task>-<repeat>-round<t>-call<k>.json.
 std::filesystem::path ElementPath(const std::filesystem::path& run_dir, const std::string& improver_code,
-                                  const std::string& task, int repeat);
+                                  const std::string& task, int repeat, const ElementPlace& place = {});
 
 // Runs one element on held-out instances, exactly as EvaluateImprover runs
 // it: code, replies and solutions are kept under options.run_dir/evaluate/
@@ -74,7 +87,8 @@ std::filesystem::path ElementPath(const std::filesystem::path& run_dir, const st
 // or when the sandbox cannot run at all; a broken improver is a result with
 // failed = true.
 Result<ElementResult> RunElement(const StopOptions& options, const std::string& improver_code, const std::string& task,
-                                 int repeat, runtime::LanguageModel& lm, sandbox::Sandbox& box);
+                                 int repeat, runtime::LanguageModel& lm, sandbox::Sandbox& box,
+                                 const ElementPlace& place = {});
 
 // The meta-utility of elements in tasks x repeats order (task-major), summed
 // in that order as the in-process path sums them; an offending file is listed
@@ -98,7 +112,7 @@ Result<ElementResult> LoadElement(const std::filesystem::path& path);
 // first option that differs when it was run with other options.
 Result<std::optional<ElementResult>> FindElement(const std::filesystem::path& run_dir, const std::string& improver_code,
                                                  const std::string& task, int repeat,
-                                                 const StopOptions* options = nullptr);
+                                                 const StopOptions* options = nullptr, const ElementPlace& place = {});
 
 struct Gathered {
   MetaUtility meta;                     // meaningful only when nothing is missing
@@ -112,6 +126,20 @@ struct Gathered {
 // not a complete element result is kParse naming it; elements run with
 // different options are kInvalidArgument naming two of them.
 Result<Gathered> GatherElements(const std::filesystem::path& run_dir, const std::string& improver_code,
-                                const std::vector<std::string>& tasks, int repeats);
+                                const std::vector<std::string>& tasks, int repeats, const ElementPlace& place = {});
+
+// Runs the elements of meta-utilities somewhere else than this process
+// (StopOptions::element_runner): `improve run --slurm` submits each
+// meta-utility's tasks x repeats elements as an array of `lmlab improve
+// element` and reads back the files they save (ElementPath).
+class ElementRunner {
+ public:
+  virtual ~ElementRunner() = default;
+  // The results of improver_code's elements over tasks x repeats at
+  // `place`, with `options`' budgets, protocol and seed, in tasks x repeats
+  // order (task-major), each with its own counts.
+  virtual Result<std::vector<ElementResult>> Run(const StopOptions& options, const std::string& improver_code,
+                                                 const std::vector<std::string>& tasks, const ElementPlace& place) = 0;
+};
 
 }  // namespace lmlab::improve

@@ -11,6 +11,8 @@
 
 namespace lmlab::improve {
 
+class ElementRunner;  // element.h
+
 // Per improver run, enforced by the host (the improver's copies are advisory).
 struct ImproverBudgets {
   int samples_per_call = 6;  // replies per language_model.batch_prompt call
@@ -64,6 +66,10 @@ struct StopOptions {
   int max_tokens = 1024;            // per reply
   double time_limit_scale = 1.0;    // multiplies the tasks' per-instance limits
   uint64_t seed = 0;                // instance streams and model sampling
+  // Where meta-utility elements run: null, in this process (`jobs` at a
+  // time); set, handed to it (`improve run --slurm`: a Slurm array per
+  // meta-utility). Borrowed; must outlive the run.
+  ElementRunner* element_runner = nullptr;
   ProgressCallback progress;
 };
 

@@ -135,6 +135,31 @@ Result<CacheEntryInfo> CaptureToCache(runtime::ActivationModel& model, const std
 Result<LayerActivations> CaptureCached(runtime::ActivationModel& model, const std::vector<std::string>& prompts,
                                        const CaptureOptions& options, CaptureStats* stats = nullptr);
 
+// ---- a capture sharded over processes (probe run --slurm) -------------------
+//
+// One process plans the chunks, array elements (any process, any machine
+// seeing the entry's file system) capture one chunk each into
+// <entry>/partial/, and CaptureToCache then finds every chunk there and
+// assembles the entry exactly as if it had captured them itself: the same
+// chunks through the same model give the same bytes.
+//
+//   LMLAB_ASSIGN_OR_RETURN(int64_t chunks, PlanChunks(prompts, o));     // submitter
+//   LMLAB_RETURN_IF_ERROR(CaptureOneChunk(model, prompts, o, c));      // element c < chunks
+//   LMLAB_ASSIGN_OR_RETURN(CacheEntryInfo info, CaptureToCache(model, prompts, o));  // assembles
+
+// Writes the entry's chunk plan (partial/plan.json; chunks of another plan
+// are removed) and returns the number of chunks, 0 when the entry is already
+// complete. kInvalidArgument with a memory cap (its chunk size depends on the
+// model) or without prompts.
+Result<int64_t> PlanChunks(const std::vector<std::string>& prompts, const CaptureOptions& options);
+// Captures chunk `chunk` of the plan PlanChunks wrote, written atomically to
+// ChunkFile; a chunk already there is kept (stats->resumed). kNotFound when
+// the entry holds no plan for these prompts and chunk size.
+Status CaptureOneChunk(runtime::ActivationModel& model, const std::vector<std::string>& prompts,
+                       const CaptureOptions& options, int64_t chunk, CaptureStats* stats = nullptr);
+// <entry>/partial/chunk_CCCCCC.npy: [chunk prompts, n_layers, n_embd] float32.
+std::filesystem::path ChunkFile(const std::filesystem::path& entry, int64_t chunk);
+
 // Loads a complete entry (kNotFound when there is no manifest).
 Result<LayerActivations> LoadCacheEntry(const std::filesystem::path& dir);
 // Reads a complete entry's manifest (kNotFound when there is none).

@@ -75,6 +75,19 @@ struct StudyOptions {
 // model's and fits' own errors otherwise.
 Result<ProbeReport> RunStudy(const StudyOptions& options);
 
+// The study's main capture sharded over processes (`probe run --slurm`):
+// PlanStudyCapture names the cache entry RunStudy fills and writes its chunk
+// plan; CaptureStudyChunk, in each array element, captures one chunk of it;
+// RunStudy then assembles the entry from the chunks (activation_cache.h,
+// PlanChunks). The controls' captures (random-init twin, cross prompt) stay
+// with RunStudy. Errors as RunStudy's; a memory cap is kInvalidArgument.
+struct StudyCapturePlan {
+  std::filesystem::path entry;  // the cache entry RunStudy reads
+  int64_t chunks = 0;           // 0: the entry is complete
+};
+Result<StudyCapturePlan> PlanStudyCapture(const StudyOptions& options);
+Result<CaptureStats> CaptureStudyChunk(const StudyOptions& options, int64_t chunk);
+
 // The ridge settings a study uses for a model of width n_embd.
 RidgeOptions StudyRidge(Protocol protocol, int64_t n_embd, std::optional<GridEdge> edge = std::nullopt);
 

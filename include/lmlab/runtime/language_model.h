@@ -36,7 +36,12 @@ struct ModelInfo {
   int64_t n_ctx = 0;          // context window of this session
   int64_t n_vocab = 0;
   int64_t n_params = 0;
+  std::string quantization;   // weight type as llama.cpp names it: "F16", "Q8_0", "Q4_K - Medium" ("" = unknown)
   std::string chat_template;  // from the GGUF; "" when none
+  // How Chat() formats a conversation: the llama.cpp built-in format the
+  // GGUF's template was recognised as ("llama3", "chatml", "gemma", ...), or
+  // "chatml (fallback: ...)" when there is none or it is not recognised.
+  std::string chat_format;
 };
 
 struct SamplingParams {
@@ -59,6 +64,13 @@ struct TokenLogprob {
   int32_t id = -1;       // -1 when the backend gives no ids (endpoints)
   float logprob = 0.0f;  // natural log
   std::vector<std::pair<std::string, float>> top;  // alternatives, best first
+};
+
+// A text's embedding: the final hidden state (after the model's last norm,
+// the vector its output head reads) averaged over the text's tokens.
+struct Embedding {
+  std::vector<float> vector;  // [n_embd]
+  int64_t tokens = 0;         // tokens averaged (BOS excluded)
 };
 
 struct Completion {
@@ -105,6 +117,21 @@ class LanguageModel {
                                               const DistributionVisitor& visit) {
     (void)tokens, (void)first, (void)visit;
     return Unsupported(info().backend + " models do not return full distributions for every position");
+  }
+
+  // The exact prompt Chat() sends for `messages`: the chat template applied
+  // (info().chat_format says which), ending where the assistant speaks.
+  // kUnsupported where the server applies the template (endpoints).
+  virtual Result<std::string> FormatChat(std::span<const ChatMessage> messages) {
+    (void)messages;
+    return Unsupported(info().backend + " models apply the chat template on the server");
+  }
+
+  // Mean-pooled final hidden state of `text` (see Embedding). kUnsupported
+  // where the backend has no hidden states to give (endpoints).
+  virtual Result<Embedding> Embed(std::string_view text) {
+    (void)text;
+    return Unsupported(info().backend + " models do not return embeddings here; use a local GGUF (--model)");
   }
 
   virtual Result<std::vector<int32_t>> Tokenize(std::string_view text, AddBos add_bos) = 0;

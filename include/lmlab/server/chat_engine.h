@@ -61,6 +61,11 @@ class ChatEngine {
   // (no user turn, empty question), kUnavailable when no slot frees up in
   // time, else the model's error.
   virtual Result<ChatReply> Chat(const ChatRequest& request, const runtime::TokenCallback& on_token) = 0;
+  // Runs `work` on a free model of the pool, as it is: raw completions and
+  // embeddings are never grounded. kUnavailable when no slot frees up in
+  // time, else what `work` returns.
+  using ModelWork = std::function<Status(runtime::LanguageModel& model)>;
+  virtual Status UseModel(const ModelWork& work) = 0;
 };
 
 struct PoolOptions {

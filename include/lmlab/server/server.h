@@ -4,10 +4,16 @@
 //   GET  /                      the web page: ask box, streamed answer, dated sources
 //   GET  /health                {"status":"ok","model":...,"today":"2026-11-27","grounded":true}
 //   GET  /v1/models             the one model, OpenAI list format
+//   GET  /v1/models/{id}        that model
 //   POST /v1/chat/completions   OpenAI chat completions, "stream": true for server-sent
 //                               events; extra fields "lmlab_sources" (the evidence list
 //                               with dates, links and whether the answer cites each) and
 //                               "lmlab_grounding" ({grounded, reason, today, backend})
+//   POST /v1/completions        raw text completion (never grounded), streamed or whole
+//   POST /v1/embeddings         mean-pooled final hidden states (local models)
+//
+// Fields a client sends that lmlab does not implement get a 400 naming them
+// (src/server/chat_request.h); logprobs come from the generating pass itself.
 //
 // Errors are OpenAI-shaped: {"error": {"message", "type", "code"}} with 400
 // for malformed JSON or bad fields, 401 without the bearer token, 404, 413 for
@@ -28,7 +34,13 @@
 
 namespace httplib {
 class Server;
-}
+struct Response;
+}  // namespace httplib
+
+namespace lmlab::server::internal {
+struct ParsedChat;
+struct ParsedCompletion;
+}  // namespace lmlab::server::internal
 
 namespace lmlab::server {
 
@@ -39,6 +51,9 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;   // larger request bodies get 413
   size_t max_question_bytes = 4096;  // a longer last user turn gets 400
   int max_tokens_limit = 4096;       // a larger max_tokens gets 400
+  int max_choices = 8;               // a larger "n" gets 400
+  int max_inputs = 64;               // prompts (completions) or texts (embeddings) per request
+  size_t max_prompt_bytes = 256 << 10;  // one completion prompt or embedding input
   int http_threads = 32;             // connections served at once (keep-alive holds one each)
 };
 
@@ -62,6 +77,8 @@ class Server {
  private:
   Server(std::unique_ptr<ChatEngine> engine, ServerOptions options);
   void Routes();
+  void HandleChat(std::shared_ptr<internal::ParsedChat> request, httplib::Response& res);
+  void HandleCompletion(std::shared_ptr<internal::ParsedCompletion> request, httplib::Response& res);
   std::unique_ptr<ChatEngine> engine_;
   ServerOptions options_;
   std::unique_ptr<httplib::Server> http_;
