@@ -136,6 +136,45 @@ std::string RandomVersion(std::string_view v, std::mt19937_64& rng) {
   return out;
 }
 
+// Letters replaced by random lowercase letters, everything else kept: a
+// made-up name of the same shape ("zlib" -> "qhtw").
+std::string RandomLetters(std::string_view v, std::mt19937_64& rng) {
+  std::string out(v);
+  for (char& c : out)
+    if (std::isalpha(static_cast<unsigned char>(c))) c = static_cast<char>('a' + rng() % 26);
+  return out;
+}
+
+// "adwaita-icon-theme" -> {"adwaita", "icon", "theme"}: the pieces the
+// highlight field lists one by one.
+std::vector<std::string_view> SplitNameParts(std::string_view name) {
+  std::vector<std::string_view> out;
+  for (size_t start = 0; start <= name.size();) {
+    size_t end = name.find('-', start);
+    if (end == std::string_view::npos) end = name.size();
+    if (end > start) out.push_back(name.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// `from` replaced where it stands as a whole word (no letter or digit on
+// either side), so that "icon" is renamed in "adwaita-icon-theme" but not in
+// "iconv".
+void ReplaceWord(std::string& s, std::string_view from, std::string_view to) {
+  if (from.empty() || from == to) return;
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (size_t at = s.find(from); at != std::string::npos;) {
+    const size_t end = at + from.size();
+    if ((at == 0 || !alnum(s[at - 1])) && (end >= s.size() || !alnum(s[end]))) {
+      s.replace(at, from.size(), to);
+      at = s.find(from, at + to.size());
+    } else {
+      at = s.find(from, at + 1);
+    }
+  }
+}
+
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
   if (from.empty() || from == to) return;
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
@@ -415,18 +454,23 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
       for (Evidence& e : merged) e = ClipSnippet(std::move(e), recipe.max_snippet_chars);
       for (int ep = 0; ep < recipe.episodes_per_question; ++ep) {
         std::mt19937_64 rng(Fnv1a(fmt::format("{}|{}|{}", q.question, ep, seed)));
-        // k: a few episodes without evidence, then small, middle and large
-        // windows in about equal shares (the trainer shuffles documents, so a
-        // curriculum over k cannot be ordered; the mix stands in for it).
+        // k: a few episodes without evidence, most around the paper's k = 5
+        // (1..5), the rest up to max_k. The trainer shuffles documents, so a
+        // curriculum over k cannot be ordered; the mix stands in for it.
         const int roll = static_cast<int>(rng() % 100);
-        const int third = std::max(1, recipe.max_k / 3);
-        const int k = roll < 4    ? 0
-                      : roll < 36 ? 1 + static_cast<int>(rng() % static_cast<uint64_t>(third))
-                      : roll < 68 ? third + 1 + static_cast<int>(rng() % static_cast<uint64_t>(third))
-                                  : std::min(recipe.max_k, 2 * third + 1 + static_cast<int>(rng() % static_cast<uint64_t>(
-                                                                                 recipe.max_k - 2 * third)));
-        const int o = static_cast<int>(rng() % 10);
-        const EvidenceOrder order = o < 6 ? EvidenceOrder::kDate : o < 8 ? EvidenceOrder::kRelevance : EvidenceOrder::kRandom;
+        const int small = std::min(5, recipe.max_k);
+        const int k = roll < 4 ? 0
+                      : roll < 84 || recipe.max_k <= small
+                          ? 1 + static_cast<int>(rng() % static_cast<uint64_t>(small))
+                          : small + 1 + static_cast<int>(rng() % static_cast<uint64_t>(recipe.max_k - small));
+        // Order: mostly the paper's date order (the newest next to the
+        // question), some relevance and random order so that the newest
+        // evidence must also be found by its date.
+        const int o = static_cast<int>(rng() % 100);
+        const EvidenceOrder order = o < recipe.date_order_percent ? EvidenceOrder::kDate
+                                    : o < recipe.date_order_percent + (100 - recipe.date_order_percent) / 2
+                                        ? EvidenceOrder::kRelevance
+                                        : EvidenceOrder::kRandom;
         std::vector<Evidence> window = k == 0 ? std::vector<Evidence>{} : OrderEvidence(merged, order, k, rng());
         // Fresh versions for every package in the episode, the asked one's
         // whole history included (its premise may not be in the window).
@@ -451,18 +495,47 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
           // The evidence must contradict the premise: a newer version is shown.
           if (newest < 0 || TitleVersion(window[newest].title) == premise) continue;
         }
+        // Names and days are fresh in every episode too: a reader that could
+        // recall a training package's name or last upload day from the
+        // question would never learn to copy them, and held-out packages
+        // have names it never saw (the 600- and 3,000-step readers of
+        // reader-v1/v2 answered "the latest version of z3" about zlib).
+        ReaderQuestion asked = q;
+        if (recipe.randomise_names) {
+          std::map<std::string, std::string> names;  // name part -> random part of the same shape
+          auto add = [&](std::string_view package) {
+            for (std::string_view part : SplitNameParts(package)) names.emplace(part, RandomVersion(RandomLetters(part, rng), rng));
+          };
+          add(q.package);
+          for (const Evidence& e : window)
+            if (e.source != "distro-info") add(TitlePackage(e.title));
+          auto rename = [&](std::string& text) {
+            for (const auto& [from, to] : names) ReplaceWord(text, from, to);
+          };
+          for (Evidence& e : window) {
+            if (e.source == "distro-info") continue;
+            rename(e.title);
+            rename(e.snippet);
+            rename(e.highlight);
+          }
+          rename(asked.package);
+          rename(asked.question);
+          const auto shift = std::chrono::days(static_cast<int>(rng() % 3001) - 1500);
+          for (Evidence& e : window)
+            if (e.date && e.source != "distro-info") *e.date += shift;
+        }
         Block b;
-        b.question = q.kind == ReaderQuestionKind::kFalsePremise
-                         ? "Why is " + premise + " still the latest version of " + q.package + "?"
-                         : q.question;
-        b.answer = ReaderAnswerText(q, newest >= 0 ? &window[newest] : nullptr, premise);
+        b.question = asked.kind == ReaderQuestionKind::kFalsePremise
+                         ? "Why is " + premise + " still the latest version of " + asked.package + "?"
+                         : asked.question;
+        b.answer = ReaderAnswerText(asked, newest >= 0 ? &window[newest] : nullptr, premise);
         b.evidences = std::move(window);
         // Today: some days after the newest evidence shown, so the prefix's date varies.
         search::Day today = latest;
         std::optional<search::Timestamp> last;
         for (const Evidence& e : b.evidences)
           if (e.date && (!last || *e.date > *last)) last = e.date;
-        if (last) today = std::chrono::floor<std::chrono::days>(*last) + std::chrono::days(1 + static_cast<int>(rng() % 400));
+        if (last) today = std::chrono::floor<std::chrono::days>(*last) + std::chrono::days(1 + static_cast<int>(rng() % 1500));
         std::string episode = RenderPaperBlock(b, today, PaperFormat(), false);
         st.bytes += static_cast<int64_t>(episode.size());
         corpus.push_back(std::move(episode));
@@ -501,7 +574,7 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
       std::vector<Evidence> window = OrderEvidence(all, EvidenceOrder::kDate, k);
       b.answer = std::string("The latest release of ") + distro + " is " + window.back().title + ".";
       search::Day today = std::chrono::floor<std::chrono::days>(*window.back().date) +
-                          std::chrono::days(1 + static_cast<int>(rng() % 300));
+                          std::chrono::days(1 + static_cast<int>(rng() % 1500));
       b.evidences = OrderEvidence(window, order, k, rng());
       std::string episode = RenderPaperBlock(b, today, PaperFormat(), false);
       st.bytes += static_cast<int64_t>(episode.size());
@@ -594,6 +667,7 @@ Result<ReaderReport> RunReaderExperiment(runtime::LanguageModel& model, search::
   std::vector<std::map<std::string, std::pair<int, int>>> kinds(options.conditions.size());
   for (const auto& c : options.conditions) report.rows.push_back({.condition = c});
   IgnoranceGroup without{"no relevant evidence"}, with{"relevant evidence"};
+  std::vector<ReaderExample> wrong_examples;
   double sum_without = 0, sum_with = 0;
   const size_t total = n * options.conditions.size();
   size_t step = 0;
@@ -633,14 +707,20 @@ Result<ReaderReport> RunReaderExperiment(runtime::LanguageModel& model, search::
           (relevant ? sum_with : sum_without) += s->ignorance;
         }
       }
+      // Examples (date order, k = 5, latest-version questions): right answers
+      // first, so that a report shows what the reader gets right with its
+      // sources; wrong ones fill up when there are too few right ones.
+      std::vector<ReaderExample>& pool = grade.relaxed ? report.examples : wrong_examples;
       if (c.search == SearchMode::kSearch && c.order == EvidenceOrder::kDate && c.k == 5 &&
-          static_cast<int>(report.examples.size()) < options.examples && q.kind == ReaderQuestionKind::kVersion) {
+          static_cast<int>(pool.size()) < options.examples && q.kind == ReaderQuestionKind::kVersion) {
         std::vector<Evidence> ev;
         for (const auto& pe : g.evidences) ev.push_back(pe.evidence);
-        report.examples.push_back({q.question, q.answers.front(), g.answer, grade.relaxed, std::move(ev)});
+        pool.push_back({q.question, q.answers.front(), g.answer, grade.relaxed, std::move(ev)});
       }
     }
   }
+  for (auto& e : wrong_examples)
+    if (static_cast<int>(report.examples.size()) < options.examples) report.examples.push_back(std::move(e));
   for (size_t ci = 0; ci < report.rows.size(); ++ci)
     for (const auto& [kind, counts] : kinds[ci]) report.rows[ci].by_kind.push_back({kind, counts});
   if (options.ignorance) {

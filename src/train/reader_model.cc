@@ -8,10 +8,12 @@ namespace lmlab::train {
 
 ReaderRecipe ReaderModelRecipe() {
   ReaderRecipe r;
-  r.corpus_version = "reader-v1";
+  r.corpus_version = "reader-v3";
   r.episodes_per_question = 10;
   r.held_out_percent = 20;
   r.max_k = 8;
+  r.date_order_percent = 70;
+  r.randomise_names = true;
   r.max_snippet_chars = 64;
   TrainOptions& t = r.train;
   // Sized for the budget: the reader must build in a few minutes on 2 cores
@@ -25,14 +27,14 @@ ReaderRecipe ReaderModelRecipe() {
   t.model.n_embd = 128;
   t.model.n_layer = 2;
   t.model.n_head = 4;
-  t.batch = 8;
-  t.steps = 600;
-  t.lr = 2e-3f;
-  t.warmup = 40;
+  t.batch = 4;
+  t.steps = 3000;
+  t.lr = 3e-3f;
+  t.warmup = 100;
   t.weight_decay = 0.1f;
   t.seed = 20231005;  // the date FreshLLMs (arXiv:2310.03214) appeared
   t.val_fraction = 0.02;
-  t.checkpoint_every = 100;
+  t.checkpoint_every = 250;
   return r;
 }
 
@@ -56,9 +58,9 @@ std::string ReaderRecipeHash(const ReaderRecipe& r) {
   const TrainOptions& t = r.train;
   const ModelConfig& m = t.model;
   return HashRecipeKey(fmt::format(
-      "{}|{} {} {} {}|vocab {} {} {} {}|ctx {} embd {} layer {} head {} ff {} eps {} base {}|steps {} epochs {} "
+      "{}|{} {} {} {} {} {}|vocab {} {} {} {}|ctx {} embd {} layer {} head {} ff {} eps {} base {}|steps {} epochs {} "
       "batch {} lr {} min {} warmup {} wd {} b1 {} b2 {} seed {} val {} {}",
-      r.corpus_version, r.episodes_per_question, r.held_out_percent, r.max_k, r.max_snippet_chars,
+      r.corpus_version, r.episodes_per_question, r.held_out_percent, r.max_k, r.max_snippet_chars, r.date_order_percent, r.randomise_names,
       t.tokenizer.vocab_size, t.tokenizer.min_char_count, t.tokenizer.max_piece_bytes, t.tokenizer.split_digits,
       m.n_ctx, m.n_embd, m.n_layer, m.n_head, m.n_ff, m.rms_norm_eps, m.rope_freq_base, t.steps, t.epochs, t.batch,
       t.lr, t.min_lr_ratio, t.warmup, t.weight_decay, t.beta1, t.beta2, t.seed, t.val_fraction, t.max_val_windows));

@@ -3,6 +3,7 @@
 // and the tiny llama.cpp model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -126,7 +127,53 @@ TEST_F(ReaderFixture, CorpusIsPaperFormatRandomisedAndHoldsOutPackages) {
     // Versions are randomised: the real 2.0-1 is never the answer's version.
     EXPECT_EQ(answer.find(" 2.0-1."), std::string::npos) << answer;
     EXPECT_EQ(e.find("[1]"), std::string::npos);
+    // So are names (no training package's real name is shown) and the
+    // answer names the package the question asks about, made up as it is.
+    for (const char* real : {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"})
+      EXPECT_EQ(e.find(real), std::string::npos) << e;
+    const std::string question = e.substr(7, e.find('\n') - 7);
+    const std::string prefix = "What is the latest version of ";
+    if (question.starts_with(prefix) && answer.find("say nothing") == std::string::npos) {
+      const std::string name = question.substr(prefix.size(), question.size() - prefix.size() - 1);
+      EXPECT_NE(answer.find("The latest version of " + name + " is "), std::string::npos) << e;
+      EXPECT_NE(e.find("\ntitle: " + name + " "), std::string::npos) << e;
+    }
   }
+}
+
+// The dates of an episode's evidences, in prompt order ("date: Nov 05, 2022").
+std::vector<search::Timestamp> EpisodeDates(const std::string& episode) {
+  std::vector<search::Timestamp> out;
+  for (size_t at = episode.find("\ndate: "); at != std::string::npos; at = episode.find("\ndate: ", at + 1)) {
+    auto day = search::ParseDate(episode.substr(at + 7, episode.find('\n', at + 7) - at - 7));
+    EXPECT_TRUE(day) << episode;
+    if (day) out.push_back(*day);
+  }
+  return out;
+}
+
+// The recipe's order mix reaches the corpus: all date order puts every
+// episode's evidences oldest first; no date order leaves some out of order.
+TEST_F(ReaderFixture, CorpusOrderFollowsTheRecipe) {
+  train::ReaderRecipe recipe = train::ReaderModelRecipe();
+  recipe.episodes_per_question = 6;
+  recipe.held_out_percent = 0;
+  auto count_unsorted = [&](int date_percent) {
+    recipe.date_order_percent = date_percent;
+    auto corpus = BuildReaderCorpus(recipe, src_);
+    EXPECT_TRUE(corpus) << corpus.error().ToString();
+    int unsorted = 0, max_k = 0;
+    for (const std::string& e : corpus ? *corpus : std::vector<std::string>{}) {
+      std::vector<search::Timestamp> d = EpisodeDates(e);
+      max_k = std::max(max_k, static_cast<int>(d.size()));
+      unsorted += !std::is_sorted(d.begin(), d.end());
+    }
+    EXPECT_LE(max_k, recipe.max_k);
+    EXPECT_GE(max_k, 3);
+    return unsorted;
+  };
+  EXPECT_EQ(count_unsorted(100), 0);
+  EXPECT_GT(count_unsorted(0), 0);
 }
 
 TEST_F(ReaderFixture, ExperimentRunsEveryCondition) {

@@ -179,7 +179,7 @@ struct ReaderExperimentOptions {
   AnswerOptions answer;             // the rest of the prompt (ReaderAnswerOptions for the reader)
   int max_questions = 0;            // 0 = all
   IgnoranceScorer ignorance;        // empty = no ignorance scores
-  int examples = 4;                 // answers kept for the report (date order, k = 5)
+  int examples = 4;                 // answers kept for the report (date order, k = 5; right ones first)
 };
 
 struct ReaderRow {

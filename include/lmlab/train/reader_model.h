@@ -21,7 +21,9 @@ struct ReaderRecipe {
   std::string corpus_version;     // bumped whenever the corpus builder changes
   int episodes_per_question = 0;  // training episodes drawn per training question
   int held_out_percent = 0;       // packages held out by name hash (plus a fixed list)
-  int max_k = 0;                  // evidences per episode: 0..max_k
+  int max_k = 0;                  // evidences per episode: 0..max_k (most 1..5, the paper's k)
+  int date_order_percent = 0;     // episodes in date order; the rest relevance and random, half each
+  bool randomise_names = false;   // package names and days made up per episode (versions always are)
   int max_snippet_chars = 0;      // snippets clipped at a word boundary (prompt and training alike)
   TrainOptions train;             // tokenizer (digits split), shapes, schedule, seed
 };
