@@ -12,12 +12,23 @@
 #include <string>
 #include <thread>
 
+#include "lmlab/ood/ignorance.h"
 #include "lmlab/search/local_index.h"
 #include "lmlab/search/searxng.h"
 #include "lmlab/server/server.h"
 #include "tests/support/llama_server.h"
 
 namespace lmlab::server::testing {
+
+// An ignorance monitor for a model with n_vocab tokens: a uniform OCS and
+// calibration distances spread over [0, 10). Enough to test the plumbing;
+// tests/ood checks the score itself.
+inline Result<ood::IgnoranceMonitor> UniformMonitor(size_t n_vocab) {
+  ood::LmOcs ocs{.source = "test", .probs = std::vector<double>(n_vocab, 1.0 / n_vocab), .tokens = 1};
+  std::vector<double> calibration;
+  for (int i = 0; i < 100; ++i) calibration.push_back(i * 0.1);
+  return ood::IgnoranceMonitor::FromDistances(ocs, calibration);
+}
 
 // The day the tests answer as of.
 inline search::Day TestToday() { return *search::ParseDay("2026-11-27"); }

@@ -125,10 +125,7 @@ TEST(WebPage, HoldsAThreeTurnConversation) {
   auto lm = runtime::OpenModel({.gguf_path = lmlab::testing::TextOnlyTinyModelPath(), .threads = 1, .n_ctx = 8192});
   ASSERT_TRUE(lm) << lm.error().ToString();
   const size_t n_vocab = static_cast<size_t>((*lm)->info().n_vocab);
-  ood::LmOcs ocs{.source = "test", .probs = std::vector<double>(n_vocab, 1.0 / n_vocab), .tokens = 1};
-  std::vector<double> calibration;
-  for (int i = 0; i < 100; ++i) calibration.push_back(i * 0.1);
-  auto monitor = ood::IgnoranceMonitor::FromDistances(ocs, calibration);
+  auto monitor = testing::UniformMonitor(n_vocab);
   ASSERT_TRUE(monitor) << monitor.error().ToString();
   std::vector<FreshSlot> slots(1);
   slots[0].model = std::move(*lm);
