@@ -81,6 +81,9 @@ TEST_F(RealSlurm, RunsAnArrayJobToTheEndWithSbatchAndSqueue) {
   ASSERT_EQ(o->job_ids.size(), 1u);
   for (int e = 0; e < 6; ++e) {
     EXPECT_EQ(*ReadFile(d.path / ("out-" + std::to_string(e))), std::to_string(e) + "\n");
+    // RunArray returns once every result exists; an element's script writes
+    // its exit status after its result, so the last one may still be ending.
+    EXPECT_TRUE(WaitFor(ExitStatusPath(job, e), 30)) << e;
     EXPECT_EQ(ReadExitStatus(job, e), 0) << e;
     // Slurm wrote each element's log where the script's --output asked.
     EXPECT_TRUE(fs::exists(LogDir(job) / (o->job_ids[0] + "_" + std::to_string(e) + ".log"))) << e;
@@ -90,15 +93,28 @@ TEST_F(RealSlurm, RunsAnArrayJobToTheEndWithSbatchAndSqueue) {
   EXPECT_EQ(progress.back(), 6);
   EXPECT_LT(progress.front(), 6);
   // Slurm itself says every element completed.
-  auto q = cluster_->Run({"squeue", "--array", "--noheader", "--states=all", "--jobs=" + o->job_ids[0], "--format=%K %T"});
-  ASSERT_TRUE(q);
+  // (An element whose files are written may still be COMPLETING for a moment.)
   std::set<std::string> lines;
-  for (size_t at = 0; at < q->out.size();) {
-    size_t nl = q->out.find('\n', at);
-    lines.insert(q->out.substr(at, nl - at));
-    at = nl == std::string::npos ? q->out.size() : nl + 1;
+  std::string squeue_out;
+  auto all_completed = [&] {
+    for (int e = 0; e < 6; ++e)
+      if (!lines.contains(std::to_string(e) + " COMPLETED")) return false;
+    return true;
+  };
+  for (auto until = Clock::now() + std::chrono::seconds(30); Clock::now() < until;) {
+    auto q = cluster_->Run({"squeue", "--array", "--noheader", "--states=all", "--jobs=" + o->job_ids[0], "--format=%K %T"});
+    ASSERT_TRUE(q);
+    squeue_out = q->out;
+    lines.clear();
+    for (size_t at = 0; at < q->out.size();) {
+      size_t nl = q->out.find('\n', at);
+      lines.insert(q->out.substr(at, nl - at));
+      at = nl == std::string::npos ? q->out.size() : nl + 1;
+    }
+    if (all_completed()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  for (int e = 0; e < 6; ++e) EXPECT_TRUE(lines.contains(std::to_string(e) + " COMPLETED")) << q->out;
+  EXPECT_TRUE(all_completed()) << squeue_out;
 
   // Everything is done: running the job again submits nothing.
   Result<ArrayOutcome> again = RunArray(*slurm_, job, f);
