@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/run_command.h"
+
 namespace lmlab {
 namespace {
 
@@ -78,13 +80,9 @@ TEST(ThreadsChild, ApplyPolicyThenMeasure) {
 TEST(Threads, WaitPolicyReexecutesSoAWaitingWorkerSleeps) {
   const std::string cmd = "env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY LMLAB_THREADS_TEST_CHILD=1 /proc/" +
                           std::to_string(getpid()) + "/exe --gtest_filter=ThreadsChild.ApplyPolicyThenMeasure 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << out;
+  const testing::CommandResult r = testing::RunCommand(cmd);
+  const std::string& out = r.out;
+  ASSERT_EQ(r.exit_code, 0) << out << r.err;
   ASSERT_NE(out.find(std::string("GOMP_SPINCOUNT=") + kOpenMpSpinCount + " "), std::string::npos) << out;
   EXPECT_NE(out.find(" comm=core_test "), std::string::npos) << "the re-executed process keeps its name\n" << out;
   const size_t at = out.find("spun_us=");
@@ -98,13 +96,9 @@ TEST(Threads, WaitPolicyReexecutesSoAWaitingWorkerSleeps) {
 TEST(Threads, AUserPolicyIsKept) {
   const std::string cmd = "env GOMP_SPINCOUNT=12345 LMLAB_THREADS_TEST_CHILD=1 /proc/" + std::to_string(getpid()) +
                           "/exe --gtest_filter=ThreadsChild.ApplyPolicyThenMeasure 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << out;
+  const testing::CommandResult r = testing::RunCommand(cmd);
+  const std::string& out = r.out;
+  ASSERT_EQ(r.exit_code, 0) << out << r.err;
   EXPECT_NE(out.find("GOMP_SPINCOUNT=12345 "), std::string::npos) << out;
 }
 
