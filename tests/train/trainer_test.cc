@@ -157,6 +157,119 @@ TEST(TrainTest, ImpossibleShapesAreRejected) {
   EXPECT_FALSE(Train(docs, o).has_value());
 }
 
+// Documents whose answer (after "answer:") is always the same short
+// sentence while the text before it is a shuffle of words no model can
+// predict: only the answer can be learned.
+std::vector<std::string> AnswerCorpus() {
+  std::vector<std::string> words = {"red", "green", "blue", "small", "large", "north", "south", "river", "stone", "cloud"};
+  std::vector<std::string> docs;
+  uint64_t x = 12345;
+  for (int d = 0; d < 160; ++d) {
+    std::string doc = "query:";
+    for (int w = 0; w < 8; ++w) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      doc += " " + words[(x >> 33) % words.size()];
+    }
+    doc += "\nanswer: the river is blue.";
+    docs.push_back(doc);
+  }
+  return docs;
+}
+
+TEST(TrainTest, AnswerLossCountsOnlyTheAnswersTokens) {
+  std::vector<std::string> docs = AnswerCorpus();
+  TrainOptions o = testing::TinyOptions();
+  o.steps = 80;
+  o.loss_on = LossOn::kAnswers;
+  o.answer_marker = "answer:";
+  ASSERT_OK_AND_ASSIGN(TrainResult a, Train(docs, o));
+  // The loss is taken on " the river is blue." and </s> of every document.
+  ASSERT_OK_AND_ASSIGN(Tokenizer tok, Tokenizer::FromVocab(a.model.vocab));
+  int64_t expected = 0;
+  for (const std::string& d : docs)
+    expected += static_cast<int64_t>(tok.Encode(d, runtime::AddBos::kYes).size()) + 1 -
+                static_cast<int64_t>(tok.Encode(d.substr(0, d.find("answer:") + 7), runtime::AddBos::kYes).size());
+  EXPECT_EQ(a.loss_tokens, expected);
+  EXPECT_EQ(a.unmarked_documents, 0);
+  // The answer is fixed, so its loss falls near zero; the every-token loss of
+  // the same run stays high, held up by the unpredictable words.
+  EXPECT_GT(a.initial_val_loss, 4.0);
+  EXPECT_LT(a.final_val_loss, 0.5) << a.initial_val_loss;
+  o.loss_on = LossOn::kEveryToken;
+  ASSERT_OK_AND_ASSIGN(TrainResult every, Train(docs, o));
+  EXPECT_GT(every.final_val_loss, 1.0);
+  EXPECT_EQ(every.loss_tokens, every.corpus_tokens - 1);
+  // A small weight on the other tokens trains a different model.
+  o.loss_on = LossOn::kAnswers;
+  o.other_token_weight = 0.1f;
+  ASSERT_OK_AND_ASSIGN(TrainResult weighted, Train(docs, o));
+  EXPECT_NE(weighted.losses, a.losses);
+  EXPECT_LT(weighted.final_val_loss, 0.5);
+}
+
+// The default (every token, one stream) does not look at the loss options:
+// the default recipes train byte for byte as before.
+TEST(TrainTest, DefaultLossIgnoresTheAnswerOptions) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  TrainOptions o = testing::TinyOptions();
+  o.steps = 4;
+  ASSERT_OK_AND_ASSIGN(TrainResult a, Train(docs, o));
+  o.answer_marker = "is";
+  o.other_token_weight = 0.5f;
+  ASSERT_OK_AND_ASSIGN(TrainResult b, Train(docs, o));
+  EXPECT_EQ(a.losses, b.losses);
+  EXPECT_EQ(a.final_val_loss, b.final_val_loss);
+  ASSERT_EQ(a.model.tensors.size(), b.model.tensors.size());
+  for (size_t i = 0; i < a.model.tensors.size(); ++i) EXPECT_EQ(a.model.tensors[i].data, b.model.tensors[i].data);
+}
+
+TEST(TrainTest, WholeDocumentsStayInOneWindow) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  // Two documents too long for a window of 32 tokens: cut from the front.
+  docs.push_back("This sentence is far too long to fit into one window of thirty-two tokens, because it goes on "
+                 "and on about the capitals of France, Germany, Spain, Italy and Austria.");
+  docs.push_back(docs.back() + " Twice.");
+  TrainOptions o = testing::TinyOptions();
+  o.steps = 20;
+  o.packing = Packing::kWholeDocuments;
+  ASSERT_OK_AND_ASSIGN(TrainResult r, Train(docs, o));
+  ASSERT_OK_AND_ASSIGN(Tokenizer tok, Tokenizer::FromVocab(r.model.vocab));
+  const int64_t window = o.model.n_ctx + 1;
+  int64_t truncated = 0, loss_tokens = 0, kept = 0;
+  for (const std::string& d : docs) {
+    const int64_t n = std::min(window, static_cast<int64_t>(tok.Encode(d, runtime::AddBos::kYes).size()) + 1);
+    truncated += n == window && static_cast<int64_t>(tok.Encode(d, runtime::AddBos::kYes).size()) + 1 > window;
+    loss_tokens += n - 1;  // every token but <s>
+    kept += n;
+  }
+  EXPECT_EQ(truncated, 2);
+  EXPECT_EQ(r.truncated_documents, truncated);
+  EXPECT_EQ(r.loss_tokens, loss_tokens);
+  // Whole windows, padded: at least the documents' tokens, and first fit
+  // keeps the padding under a fifth.
+  EXPECT_EQ(r.corpus_tokens % window, 0);
+  EXPECT_GE(r.corpus_tokens, kept);
+  EXPECT_LT(r.corpus_tokens, kept * 5 / 4);
+  EXPECT_LT(r.final_val_loss, r.initial_val_loss - 1.0);
+}
+
+TEST(TrainTest, AnswerLossNeedsAMarker) {
+  std::vector<std::string> docs = testing::SmallCorpus();
+  TrainOptions o = testing::TinyOptions();
+  o.steps = 2;
+  o.loss_on = LossOn::kAnswers;
+  auto r = Train(docs, o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("answer_marker"), std::string::npos) << r.error().message;
+  o.answer_marker = "no document says this";
+  r = Train(docs, o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("no document holds the answer marker"), std::string::npos) << r.error().message;
+  o.answer_marker = "capital of";
+  o.other_token_weight = 2;
+  EXPECT_FALSE(Train(docs, o).has_value());
+}
+
 TEST(TrainTest, LearningRateWarmsUpThenDecays) {
   TrainOptions o;
   o.lr = 1e-3f;

@@ -18,6 +18,10 @@
 // The token stream is "<s> doc </s> <s> doc </s> ..." over the documents in a
 // seeded shuffle; it is cut into windows of n_ctx + 1 tokens (inputs and
 // next-token labels); the last val_fraction of the windows are held out.
+// Packing::kWholeDocuments instead keeps every document whole inside one
+// window, and LossOn::kAnswers takes the loss on each document's answer only
+// (the text after its last `answer_marker`), as a reader that answers from
+// evidence in its prompt is trained.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +49,21 @@ enum class MatrixProducts {
            // benchmarks measure the gain in the same run (bench/train_bench.cc --compare-ggml)
 };
 
+// Which next-token predictions the loss is taken on.
+enum class LossOn {
+  kEveryToken,  // all of them (the default)
+  kAnswers,     // the tokens after the last `answer_marker` of each document, and its </s>;
+                // the rest weigh `other_token_weight` (0 = left out of the loss and its gradient)
+};
+
+// How documents become training windows of n_ctx + 1 tokens.
+enum class Packing {
+  kStream,          // one stream cut every n_ctx tokens, documents split across windows (the default)
+  kWholeDocuments,  // documents whole, packed into windows (first fit, in the shuffled order), the rest
+                    // padded (padding carries no loss); a document longer than a window keeps its <s>
+                    // and its last n_ctx tokens (where an answer is)
+};
+
 struct TrainOptions {
   ModelConfig model;            // n_vocab is set from the tokenizer
   TokenizerOptions tokenizer;
@@ -66,6 +85,10 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;      // steps between checkpoints (atomic writes); 0 = none
   Resume resume = Resume::kNo;
   ProgressCallback progress;    // stage "training": done/total in steps, detail "loss 2.31, 4,400 tok/s"
+  LossOn loss_on = LossOn::kEveryToken;
+  std::string answer_marker;    // kAnswers: a document's answer follows the last occurrence of this text
+  float other_token_weight = 0; // kAnswers: weight of the other tokens' mean loss beside the answers' (0..1)
+  Packing packing = Packing::kStream;
 };
 
 struct EpochStats {
@@ -78,11 +101,17 @@ struct EpochStats {
 struct TrainResult {
   Model model;
   int64_t corpus_tokens = 0;      // tokens in the stream, BOS/EOS included
+  int64_t loss_tokens = 0;        // of those, predictions the loss is taken on (all but the first with kEveryToken
+                                  // and kStream; the answers' with kAnswers)
+  int64_t truncated_documents = 0; // kWholeDocuments: documents longer than a window, cut from the front
+  int64_t unmarked_documents = 0; // kAnswers: documents without `answer_marker` (no answer, no loss)
   int64_t train_windows = 0;
   int64_t val_windows = 0;
   int64_t steps = 0;              // total steps of the schedule
   int64_t steps_per_epoch = 0;
   int64_t resumed_from_step = 0;  // 0 = fresh run
+  // Validation losses are the mean over the predictions the loss is taken on
+  // (with kAnswers: the answers' tokens only, whatever other_token_weight is).
   double initial_val_loss = 0;    // before the first step
   double final_val_loss = 0;
   std::vector<double> losses;     // [steps]: training loss of every step (restored on resume)
