@@ -110,6 +110,27 @@ TEST_F(ReaderFixture, GradingByTheAliasRules) {
   EXPECT_FALSE(grade(3, "The latest version of zlib is 1:1.2.13.dfsg-1.").relaxed);
 }
 
+// The reader's loss is taken on what follows the answer marker: it must be
+// the end of the reasoning prefix every episode and every prompt carries.
+TEST_F(ReaderFixture, AnswerMarkerEndsTheReasoningPrefix) {
+  const train::ReaderRecipe recipe = train::ReaderModelRecipe();
+  EXPECT_EQ(recipe.train.loss_on, train::LossOn::kAnswers);
+  EXPECT_EQ(recipe.train.answer_marker, train::kReaderAnswerMarker);
+  EXPECT_TRUE(ReasoningPrefix(search::Day{std::chrono::year{2022} / 11 / 5}).ends_with(recipe.train.answer_marker));
+  auto corpus = BuildReaderCorpus(recipe, src_);
+  ASSERT_TRUE(corpus) << corpus.error().ToString();
+  ASSERT_FALSE(corpus->empty());
+  for (const std::string& e : *corpus) {
+    const size_t at = e.rfind(recipe.train.answer_marker);
+    ASSERT_NE(at, std::string::npos) << e;
+    // What follows is the answer alone: one line, after one space.
+    const std::string answer = e.substr(at + recipe.train.answer_marker.size());
+    EXPECT_GT(answer.size(), 10u) << e;
+    EXPECT_EQ(answer[0], ' ') << e;
+    EXPECT_EQ(answer.find('\n'), std::string::npos) << e;
+  }
+}
+
 TEST_F(ReaderFixture, CorpusIsPaperFormatRandomisedAndHoldsOutPackages) {
   train::ReaderRecipe recipe = train::ReaderModelRecipe();
   recipe.episodes_per_question = 3;

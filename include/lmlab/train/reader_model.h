@@ -17,6 +17,12 @@
 
 namespace lmlab::train {
 
+// The end of FreshPrompt's reasoning prefix ("As of today <day>, the most
+// up-to-date and relevant information regarding this query is as follows."):
+// the reader's loss is taken on what follows it, the answer. The train
+// module cannot see fresh's prompt code; a fresh test checks they agree.
+inline constexpr const char* kReaderAnswerMarker = "regarding this query is as follows.";
+
 struct ReaderRecipe {
   std::string corpus_version;     // bumped whenever the corpus builder changes
   int episodes_per_question = 0;  // training episodes drawn per training question
