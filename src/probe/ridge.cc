@@ -190,6 +190,22 @@ Eigen::MatrixXd Gram(const Lapack& blas, const Eigen::MatrixXd& xc, GramOf of) {
   return gram;
 }
 
+// Which side to reduce, by cost in GEMM flops. Primal: the d x d Gram matrix
+// (n d^2), its reduction, Q, and the basis Xc Q (2 n d^2); dual: the n x n
+// Gram matrix (n^2 d) and its reduction and Q. LAPACK's tridiagonal reduction
+// runs at about a seventh of the GEMM rate (half of it is matrix-vector
+// products: 1024 x 1024 in 63 ms against 15 ms for a 1024^3 GEMM here,
+// docs/performance.md), so near n = d the dual side wins although it is the
+// larger one.
+bool PrimalIsCheaper(Eigen::Index n, Eigen::Index d) {
+  constexpr double kReductionWeight = 7.0;
+  const double reduce = kReductionWeight * 4.0 / 3.0 + 4.0 / 3.0;  // dsytrd + dorgtr, per m^3
+  const double nn = static_cast<double>(n), dd = static_cast<double>(d);
+  const double primal = 3.0 * nn * dd * dd + reduce * dd * dd * dd;
+  const double dual = nn * nn * dd + reduce * nn * nn * nn;
+  return primal < dual;
+}
+
 // Xc^T w = X^T w - x_mean^T (1^T w) for w [n, k], without forming Xc.
 Eigen::MatrixXd DualCoef(const Eigen::MatrixXd& x, const Eigen::RowVectorXd& x_mean, const Eigen::MatrixXd& w) {
   Eigen::MatrixXd out = x.transpose() * w;
@@ -247,7 +263,7 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
   const double inv_n = 1.0 / static_cast<double>(n);
   const Eigen::RowVectorXd x_mean = x.colwise().mean();
   const Eigen::RowVectorXd y_mean = y.colwise().mean();
-  const bool primal = n > d;
+  const bool primal = PrimalIsCheaper(n, d);
   // The dual path never forms Xc: it centres the n x n Gram matrix instead
   // (a copy of a wide X is a tenth of a dual fit).
   Eigen::MatrixXd xc;

@@ -96,6 +96,8 @@ void CheckAgainstDirect(int n, int d, int k, RidgeLinearAlgebra linear_algebra =
 TEST(Ridge, PrimalMatchesDirectSolveAndRefits) { CheckAgainstDirect(60, 8, 2); }
 TEST(Ridge, DualMatchesDirectSolveAndRefits) { CheckAgainstDirect(20, 35, 2); }
 TEST(Ridge, SingleTargetDual) { CheckAgainstDirect(15, 15, 1); }
+// n just above d: the cheaper n x n side (PrimalIsCheaper), still exact.
+TEST(Ridge, DualSideJustAboveSquareMatchesDirectSolveAndRefits) { CheckAgainstDirect(42, 40, 2); }
 // The same with Eigen's tridiagonalization, whichever LAPACK this machine has.
 TEST(Ridge, EigenPathMatchesDirectSolveAndRefits) {
   CheckAgainstDirect(60, 8, 2, RidgeLinearAlgebra::kEigen);

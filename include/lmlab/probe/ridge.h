@@ -2,7 +2,8 @@
 // leave-one-out cross-validation over a log grid, all in closed form.
 //
 // One reduction to tridiagonal form per fit — of the d x d covariance
-// Xc^T Xc when n > d, of the n x n Gram matrix Xc Xc^T otherwise — gives, for
+// Xc^T Xc or of the n x n Gram matrix Xc Xc^T, whichever costs less (the
+// primal side from n of about 1.1 d up) — gives, for
 // every penalty a on the grid, the coefficients and every leave-one-out
 // residual e_i / (1 - H_ii) with no refitting (an O(m) factorisation of
 // T + aI and one sweep over the basis per penalty). The intercept is not penalised (X and Y
