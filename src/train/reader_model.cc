@@ -24,7 +24,7 @@ ReaderRecipe ReaderModelRecipe() {
   // Sized for the budget: the reader must build in a few minutes on 2 cores
   // (docs/freshqa.md "Cost"). Attention over the window dominates the cost
   // (per token, a 768-token window cost 2x a 256-token one here), so the
-  // window is 512 tokens: up to 8 evidences with 64-byte snippets; a k = 10
+  // window is 512 tokens: up to 5 evidences with 40-byte snippets; a k = 10
   // prompt is fitted by dropping its oldest evidences.
   t.tokenizer.vocab_size = 1024;
   t.tokenizer.split_digits = true;
@@ -33,10 +33,11 @@ ReaderRecipe ReaderModelRecipe() {
   t.model.n_layer = 2;
   t.model.n_head = 4;
   // 1,200 steps of 4 windows: 2.46M tokens, the token budget of the first
-  // recipe. 3,000 steps (6.1M tokens) answered no more held-out questions
-  // (docs/freshqa.md "What mattered") and would take the demo past its
-  // 15 minutes, so the recipe keeps the smaller cost until a change that
-  // works (an answer-only loss, shorter episodes) earns more.
+  // recipe and the demo's (~5 minutes of its 15). Neither 3,000 steps under
+  // the every-token loss (v2, v3) nor twice the steps of half the windows or
+  // lr 1e-2 under the answer loss (v4) answered a held-out question
+  // (docs/freshqa.md "What mattered"), so the recipe keeps the smaller cost.
+  //
   // The loss is taken on the answer (what follows the paper's reasoning
   // prefix), the evidence text at a tenth of the weight: most of an episode
   // is made-up names, versions and dates no model can predict, and under a
