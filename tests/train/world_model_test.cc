@@ -15,7 +15,8 @@ namespace lmlab::train {
 namespace {
 
 TEST(WorldModel, CorpusHasNoCoordinatesAndNoDates) {
-  const WorldRecipe recipe = WorldModelRecipe();
+ for (const WorldRecipe& recipe : {WorldModelRecipe(), WorldModelRecipeV2()}) {
+  SCOPED_TRACE(recipe.corpus_version);
   auto e = LoadWorldEntities(recipe);
   ASSERT_TRUE(e) << e.error().ToString();
   EXPECT_EQ(static_cast<int64_t>(e->places.size()), recipe.max_cities);
@@ -53,6 +54,7 @@ TEST(WorldModel, CorpusHasNoCoordinatesAndNoDates) {
   for (const std::string& d : docs) all += d + "\n";
   for (const auto& p : e->places) ASSERT_NE(all.find(p.name + " "), std::string::npos) << p.name;
   for (const auto& p : e->people) ASSERT_NE(all.find(p.name + " "), std::string::npos) << p.name;
+ }
 }
 
 double HaversineKm(const WorldPlace& a, const WorldPlace& b) {
@@ -67,7 +69,7 @@ double HaversineKm(const WorldPlace& a, const WorldPlace& b) {
 // never states: "A is north of B" orders latitudes, "A is east of B"
 // longitudes, and "X is near A (d km), ..." lists X's nearest cities first.
 TEST(WorldModel, RelationsAgreeWithTheMap) {
-  const WorldRecipe recipe = WorldModelRecipe();
+  const WorldRecipe recipe = WorldModelRecipeV2();  // v1's relations are a subset
   auto e = LoadWorldEntities(recipe);
   ASSERT_TRUE(e) << e.error().ToString();
   std::map<std::string, const WorldPlace*> city;
