@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "Print JSON");
   CLI11_PARSE(app, argc, argv);
 
-  const fs::path source = fs::path(__FILE__).parent_path();  // bench/ in the source tree
+  const fs::path source = LMLAB_BENCH_DIR;  // bench/ in the source tree
   // Both sides on the same OpenBLAS kernels: where the system's OpenBLAS does
   // not know this CPU, the reference picks OPENBLAS_CORETYPE
   // (blas_info.choose_openblas_coretype); the same choice is made here before

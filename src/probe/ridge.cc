@@ -15,23 +15,35 @@
 namespace lmlab::probe {
 namespace {
 
-// LAPACK's divide-and-conquer symmetric eigensolver (Fortran ABI; gfortran
-// passes the lengths of the character arguments last).
-using Dsyevd = void (*)(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
-                        double* work, const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len,
-                        size_t uplo_len);
+// The system's LAPACK and BLAS (liblapack.so.3, the one Debian's numpy and
+// scipy call; Fortran ABI, gfortran passes the lengths of the character
+// arguments last), used only when OpenBLAS stands behind it: its blocked
+// reduction beats Eigen's unblocked one, while the reference LAPACK over the
+// reference BLAS is slower than Eigen. Loaded on first use, so that a machine
+// without it loses nothing and OPENBLAS_CORETYPE set by the caller before the
+// first fit still counts. The Gram matrix and the products run on OpenBLAS's
+// threads too: with Eigen's OpenMP team and OpenBLAS's pool both holding 2
+// threads on 2 cores, each spun while the other worked (a 480 x 2048 fit took
+// 80 ms on 2 threads, 37 ms on one).
+using Dsyrk = void (*)(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha,
+                       const double* a, const int* lda, const double* beta, double* c, const int* ldc, size_t uplo_len,
+                       size_t trans_len);
+using Dgemm = void (*)(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+                       const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
+                       const double* beta, double* c, const int* ldc, size_t transa_len, size_t transb_len);
+// Householder reduction to tridiagonal form, and the orthogonal matrix of it.
+using Dsytrd = void (*)(const char* uplo, const int* n, double* a, const int* lda, double* d, double* e, double* tau,
+                        double* work, const int* lwork, int* info, size_t uplo_len);
+using Dorgtr = void (*)(const char* uplo, const int* n, double* a, const int* lda, const double* tau, double* work,
+                        const int* lwork, int* info, size_t uplo_len);
 
-// The system's LAPACK (liblapack.so.3, the one Debian's numpy and scipy call),
-// used only when an optimised BLAS stands behind it: OpenBLAS's dsyevd is
-// blocked and runs its products in BLAS 3 (1024 x 1024: 0.21 s against
-// Eigen's 0.90 s on one core, docs/performance.md), while the reference
-// LAPACK over the reference BLAS is slower than Eigen. Loaded on first use, so
-// that a machine without it loses nothing and OPENBLAS_CORETYPE set by the
-// caller before the first fit still counts.
 struct Lapack {
-  Dsyevd dsyevd = nullptr;
+  Dsytrd dsytrd = nullptr;
+  Dorgtr dorgtr = nullptr;
+  Dsyrk dsyrk = nullptr;
+  Dgemm dgemm = nullptr;
   void (*set_threads)(int) = nullptr;  // openblas_set_num_threads
-  std::string name = "Eigen (SelfAdjointEigenSolver)";
+  std::string name = "Eigen (Tridiagonalization)";
 };
 
 const Lapack& SystemLapack() {
@@ -43,47 +55,172 @@ const Lapack& SystemLapack() {
     using CharFn = char* (*)();
     auto config = reinterpret_cast<CharFn>(dlsym(lib, "openblas_get_config"));
     auto core = reinterpret_cast<CharFn>(dlsym(lib, "openblas_get_corename"));
-    auto dsyevd = reinterpret_cast<Dsyevd>(dlsym(lib, "dsyevd_"));
-    if (!config || !core || !dsyevd) {  // the reference LAPACK: Eigen is faster
+    auto dsytrd = reinterpret_cast<Dsytrd>(dlsym(lib, "dsytrd_"));
+    auto dorgtr = reinterpret_cast<Dorgtr>(dlsym(lib, "dorgtr_"));
+    auto dsyrk = reinterpret_cast<Dsyrk>(dlsym(lib, "dsyrk_"));
+    auto dgemm = reinterpret_cast<Dgemm>(dlsym(lib, "dgemm_"));
+    if (!config || !core || !dsytrd || !dorgtr || !dsyrk || !dgemm) {  // the reference LAPACK: Eigen is faster
       dlclose(lib);
       return;
     }
-    lapack.dsyevd = dsyevd;
-    lapack.set_threads = reinterpret_cast<void (*)(int)>(dlsym(lib, "openblas_set_num_threads"));
-    lapack.name = fmt::format("LAPACK dsyevd ({}, {})", config(), core());
+    lapack = {dsytrd, dorgtr, dsyrk, dgemm,
+              reinterpret_cast<void (*)(int)>(dlsym(lib, "openblas_set_num_threads")),
+              fmt::format("LAPACK dsytrd + dorgtr ({}, {})", config(), core())};
   });
   return lapack;
 }
 
-// gram [m, m], lower triangle filled -> ascending eigenvalues and the
-// eigenvectors as columns. False when the solver did not converge.
-bool SymmetricEigen(Eigen::MatrixXd gram, Eigen::VectorXd* values, Eigen::MatrixXd* vectors) {
-  const Lapack& lapack = SystemLapack();
+// gram = Q T Q^T with T symmetric tridiagonal: Q [m, m], diag [m], sub [m-1].
+struct Tridiagonal {
+  Eigen::MatrixXd q;
+  Eigen::VectorXd diag, sub;
+};
+
+// gram [m, m] with its lower triangle filled. False when LAPACK reports an error.
+bool Tridiagonalize(const Lapack& lapack, Eigen::MatrixXd gram, Tridiagonal* out) {
   const int m = static_cast<int>(gram.rows());
-  if (lapack.dsyevd && m > 1) {
-    values->resize(m);
-    int lwork = -1, liwork = -1, info = 0, iwork_size = 0;
-    double work_size = 0;
-    lapack.dsyevd("V", "L", &m, gram.data(), &m, values->data(), &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1);
-    if (info == 0) {
-      lwork = static_cast<int>(work_size);
-      liwork = iwork_size;
-      std::vector<double> work(static_cast<size_t>(std::max(lwork, 1)));
-      std::vector<int> iwork(static_cast<size_t>(std::max(liwork, 1)));
-      lapack.dsyevd("V", "L", &m, gram.data(), &m, values->data(), work.data(), &lwork, iwork.data(), &liwork, &info,
-                    1, 1);
-      if (info == 0) {
-        *vectors = std::move(gram);
-        return true;
-      }
-    }
-    return false;
+  if (lapack.dsytrd && m > 1) {
+    out->diag.resize(m);
+    out->sub.resize(m - 1);
+    std::vector<double> tau(static_cast<size_t>(m - 1));
+    int lwork = -1, info = 0;
+    double size_trd = 0, size_org = 0;
+    lapack.dsytrd("L", &m, gram.data(), &m, out->diag.data(), out->sub.data(), tau.data(), &size_trd, &lwork, &info, 1);
+    if (info != 0) return false;
+    lapack.dorgtr("L", &m, gram.data(), &m, tau.data(), &size_org, &lwork, &info, 1);
+    if (info != 0) return false;
+    lwork = static_cast<int>(std::max(size_trd, size_org));
+    std::vector<double> work(static_cast<size_t>(std::max(lwork, 1)));
+    lapack.dsytrd("L", &m, gram.data(), &m, out->diag.data(), out->sub.data(), tau.data(), work.data(), &lwork, &info,
+                  1);
+    if (info != 0) return false;
+    lapack.dorgtr("L", &m, gram.data(), &m, tau.data(), work.data(), &lwork, &info, 1);
+    if (info != 0) return false;
+    out->q = std::move(gram);
+    return true;
   }
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(gram);
-  if (eig.info() != Eigen::Success) return false;
-  *values = eig.eigenvalues();
-  *vectors = eig.eigenvectors();
+  gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
+  Eigen::Tridiagonalization<Eigen::MatrixXd> tri(gram);
+  out->q = tri.matrixQ();
+  out->diag = tri.diagonal();
+  out->sub = tri.subDiagonal();
   return true;
+}
+
+// T + a I = L D L^T for a tridiagonal T that is positive semi-definite in
+// exact arithmetic: l [m] (l[0] unused), inv_d [m] = 1 / D. Every pivot of a
+// positive definite matrix is at least its smallest eigenvalue (a pivot is
+// 1 / (M_1..j^-1)_jj, and eigenvalues interlace), so pivots are clamped to a:
+// exact in exact arithmetic, and safe against rounding that makes T slightly
+// indefinite.
+struct Ldl {
+  Eigen::VectorXd l, inv_d;
+};
+Ldl Factor(const Tridiagonal& t, double a) {
+  const Eigen::Index m = t.diag.size();
+  Ldl f{Eigen::VectorXd::Zero(m), Eigen::VectorXd(m)};
+  double pivot = std::max(t.diag(0) + a, a);
+  f.inv_d(0) = 1.0 / pivot;
+  for (Eigen::Index j = 1; j < m; ++j) {
+    f.l(j) = t.sub(j - 1) / pivot;
+    pivot = std::max(t.diag(j) + a - f.l(j) * t.sub(j - 1), a);
+    f.inv_d(j) = 1.0 / pivot;
+  }
+  return f;
+}
+
+// (T + aI) x = b, column by column: b [m, k] -> x [m, k].
+Eigen::MatrixXd Solve(const Ldl& f, const Eigen::MatrixXd& b) {
+  const Eigen::Index m = b.rows();
+  Eigen::MatrixXd x = b;
+  for (Eigen::Index j = 1; j < m; ++j) x.row(j) -= f.l(j) * x.row(j - 1);
+  x.row(m - 1) *= f.inv_d(m - 1);
+  for (Eigen::Index j = m - 2; j >= 0; --j) x.row(j) = x.row(j) * f.inv_d(j) - f.l(j + 1) * x.row(j + 1);
+  return x;
+}
+
+// out(i, g) = b_i^T (T + a_g I)^-1 b_i for every row b_i of `basis` [n, m] and
+// every factor: with u = L^-1 b_i, the form is sum_j u_j^2 / D_j, one forward
+// sweep over the columns per factor. Rows go in blocks that stay in cache
+// while every factor sweeps them; within a block the sweep is a vector
+// operation over its rows (column-major: a column's rows are contiguous).
+Eigen::MatrixXd QuadraticForms(const Eigen::MatrixXd& basis, const std::vector<Ldl>& factors) {
+  const Eigen::Index n = basis.rows(), m = basis.cols();
+  Eigen::MatrixXd out(n, static_cast<Eigen::Index>(factors.size()));
+  constexpr Eigen::Index kBlock = 64;
+  for (Eigen::Index r0 = 0; r0 < n; r0 += kBlock) {
+    const Eigen::Index rows = std::min(kBlock, n - r0);
+    for (size_t g = 0; g < factors.size(); ++g) {
+      const Ldl& f = factors[g];
+      double u[kBlock], acc[kBlock];
+      const double* col = basis.data() + r0;
+      for (Eigen::Index i = 0; i < rows; ++i) {
+        u[i] = col[i];
+        acc[i] = u[i] * u[i] * f.inv_d(0);
+      }
+      for (Eigen::Index j = 1; j < m; ++j) {
+        col = basis.data() + j * n + r0;
+        const double l = f.l(j), inv_d = f.inv_d(j);
+        for (Eigen::Index i = 0; i < rows; ++i) {
+          u[i] = col[i] - l * u[i];
+          acc[i] += u[i] * u[i] * inv_d;
+        }
+      }
+      for (Eigen::Index i = 0; i < rows; ++i) out(r0 + i, static_cast<Eigen::Index>(g)) = acc[i];
+    }
+  }
+  return out;
+}
+
+// Lower triangle of xc^T xc [d, d] (GramOf::kColumns) or xc xc^T [n, n] (kRows).
+enum class GramOf { kColumns, kRows };
+Eigen::MatrixXd Gram(const Lapack& blas, const Eigen::MatrixXd& xc, GramOf of) {
+  const int rows = static_cast<int>(xc.rows()), cols = static_cast<int>(xc.cols());
+  const int m = of == GramOf::kColumns ? cols : rows;
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(m, m);
+  if (blas.dsyrk) {
+    const int k = of == GramOf::kColumns ? rows : cols;
+    const double one = 1.0, zero = 0.0;
+    blas.dsyrk("L", of == GramOf::kColumns ? "T" : "N", &m, &k, &one, xc.data(), &rows, &zero, gram.data(), &m, 1, 1);
+  } else if (of == GramOf::kColumns) {
+    gram.selfadjointView<Eigen::Lower>().rankUpdate(xc.transpose());
+  } else {
+    gram.selfadjointView<Eigen::Lower>().rankUpdate(xc);
+  }
+  return gram;
+}
+
+// Which side to reduce, by cost in GEMM flops. Primal: the d x d Gram matrix
+// (n d^2), its reduction, Q, and the basis Xc Q (2 n d^2); dual: the n x n
+// Gram matrix (n^2 d) and its reduction and Q. LAPACK's tridiagonal reduction
+// runs at about a seventh of the GEMM rate (half of it is matrix-vector
+// products: 1024 x 1024 in 63 ms against 15 ms for a 1024^3 GEMM here,
+// docs/performance.md), so near n = d the dual side wins although it is the
+// larger one.
+bool PrimalIsCheaper(Eigen::Index n, Eigen::Index d) {
+  constexpr double kReductionWeight = 7.0;
+  const double reduce = kReductionWeight * 4.0 / 3.0 + 4.0 / 3.0;  // dsytrd + dorgtr, per m^3
+  const double nn = static_cast<double>(n), dd = static_cast<double>(d);
+  const double primal = 3.0 * nn * dd * dd + reduce * dd * dd * dd;
+  const double dual = nn * nn * dd + reduce * nn * nn * nn;
+  return primal < dual;
+}
+
+// Xc^T w = X^T w - x_mean^T (1^T w) for w [n, k], without forming Xc.
+Eigen::MatrixXd DualCoef(const Eigen::MatrixXd& x, const Eigen::RowVectorXd& x_mean, const Eigen::MatrixXd& w) {
+  Eigen::MatrixXd out = x.transpose() * w;
+  out -= x_mean.transpose() * w.colwise().sum();
+  return out;
+}
+
+// a [m, k] * b [k, n].
+Eigen::MatrixXd Product(const Lapack& blas, const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
+  if (!blas.dgemm) return a * b;
+  Eigen::MatrixXd c(a.rows(), b.cols());
+  const int m = static_cast<int>(a.rows()), n = static_cast<int>(b.cols()), k = static_cast<int>(a.cols());
+  const double one = 1.0, zero = 0.0;
+  blas.dgemm("N", "N", &m, &n, &k, &one, a.data(), &m, b.data(), &k, &zero, c.data(), &m, 1, 1);
+  return c;
 }
 
 }  // namespace
@@ -115,12 +252,22 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
     if (!(a > 0) || !std::isfinite(a)) return InvalidArgument(fmt::format("ridge: penalty {} must be positive", a));
 
   const int threads = ResolveThreads(options.threads);
-  Eigen::setNbThreads(threads);
-  if (const Lapack& lapack = SystemLapack(); lapack.set_threads) lapack.set_threads(threads);
+  // One pool at a time: with OpenBLAS behind LAPACK the big products run on
+  // its threads and Eigen's remaining work (small products over the penalty
+  // grid) on one, so the two pools never spin against each other.
+  static const Lapack kEigenOnly;
+  const Lapack& lapack = options.linear_algebra == RidgeLinearAlgebra::kEigen ? kEigenOnly : SystemLapack();
+  Eigen::setNbThreads(lapack.dsyrk && lapack.dgemm ? 1 : threads);
+  if (lapack.set_threads) lapack.set_threads(threads);
 
+  const double inv_n = 1.0 / static_cast<double>(n);
   const Eigen::RowVectorXd x_mean = x.colwise().mean();
   const Eigen::RowVectorXd y_mean = y.colwise().mean();
-  Eigen::MatrixXd xc = x.rowwise() - x_mean;
+  const bool primal = PrimalIsCheaper(n, d);
+  // The dual path never forms Xc: it centres the n x n Gram matrix instead
+  // (a copy of a wide X is a tenth of a dual fit).
+  Eigen::MatrixXd xc;
+  if (primal) xc = x.rowwise() - x_mean;
   Eigen::MatrixXd yc = y.rowwise() - y_mean;
   Eigen::RowVectorXd y_scale = Eigen::RowVectorXd::Ones(k);
   if (options.standardize == StandardizeTargets::kYes) {
@@ -131,75 +278,69 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
     yc = yc.array().rowwise() / y_scale.array();
   }
 
-  // Primal (n > d): C = Xc^T Xc = V diag(lam) V^T, P = Xc V; then for penalty a
-  //   fitted = P diag(1/(lam+a)) P^T Yc,  H_ii = 1/n + sum_j P_ij^2 / (lam_j + a).
-  // Dual (n <= d): K = Xc Xc^T = Q diag(lam) Q^T; then
-  //   fitted = Q diag(lam/(lam+a)) Q^T Yc, H_ii = 1/n + sum_j Q_ij^2 lam_j / (lam_j + a).
-  const bool primal = n > d;
-  Eigen::MatrixXd basis;  // primal: P [n, d]; dual: Q [n, n]
-  Eigen::MatrixXd vecs;   // primal: V [d, d]
-  Eigen::VectorXd lam;
-  {
-    Eigen::MatrixXd gram;
-    if (primal) {
-      gram = Eigen::MatrixXd::Zero(d, d);
-      gram.selfadjointView<Eigen::Lower>().rankUpdate(xc.transpose());
-    } else {
-      gram = Eigen::MatrixXd::Zero(n, n);
-      gram.selfadjointView<Eigen::Lower>().rankUpdate(xc);
-    }
-    Eigen::MatrixXd eigenvectors;
-    if (!SymmetricEigen(std::move(gram), &lam, &eigenvectors))
-      return Internal("ridge: the eigendecomposition did not converge");
-    lam = lam.cwiseMax(0.0);
-    if (primal) {
-      vecs = std::move(eigenvectors);
-      basis = xc * vecs;
-    } else {
-      basis = std::move(eigenvectors);
-    }
+  // One tridiagonal reduction of the smaller Gram matrix, G = Q T Q^T, serves
+  // every penalty a (M = T + aI, factored in O(m) per penalty):
+  // Primal (n > d): G = Xc^T Xc [d, d], basis B = Xc Q [n, d]; then
+  //   H_ii = 1/n + b_i^T M^-1 b_i,   fitted = B M^-1 B^T Yc,   coef = Q M^-1 B^T Yc.
+  // Dual (n <= d): G = Xc Xc^T [n, n], basis B = Q; with Xc (Xc^T Xc + aI)^-1 Xc^T
+  //   = I - a (G + aI)^-1:
+  //   H_ii = 1/n + 1 - a b_i^T M^-1 b_i,   fitted = Yc - a B M^-1 B^T Yc,
+  //   coef = Xc^T B M^-1 B^T Yc.
+  // Only a tridiagonal reduction, not a full eigendecomposition: the reduction
+  // is half of LAPACK's dsyevd, and the rest of the work per penalty is one
+  // forward sweep over B (docs/performance.md, "Ridge").
+  Tridiagonal tri;
+  Eigen::MatrixXd gram;
+  if (primal) {
+    gram = Gram(lapack, xc, GramOf::kColumns);
+  } else {
+    // Xc Xc^T = (I - 11^T/n) X X^T (I - 11^T/n), lower triangle only.
+    gram = Gram(lapack, x, GramOf::kRows);
+    const Eigen::VectorXd row_mean = gram.selfadjointView<Eigen::Lower>() * Eigen::VectorXd::Constant(n, inv_n);
+    const double mean = row_mean.mean();
+    for (Eigen::Index j = 0; j < n; ++j)
+      gram.col(j).tail(n - j).array() += mean - row_mean(j) - row_mean.tail(n - j).array();
   }
-  const Eigen::MatrixXd basis_sq = basis.array().square();
-  const Eigen::MatrixXd proj = basis.transpose() * yc;  // [r, k]
-  const double inv_n = 1.0 / static_cast<double>(n);
+  if (!Tridiagonalize(lapack, std::move(gram), &tri))
+    return Internal("ridge: LAPACK's tridiagonal reduction failed");
+  const Eigen::MatrixXd basis = primal ? Product(lapack, xc, tri.q) : std::move(tri.q);  // [n, m]
+  const Eigen::MatrixXd proj = basis.transpose() * yc;  // B^T Yc [m, k]
 
-  auto shrinkage = [&](double a) -> Eigen::VectorXd {
-    if (primal) return (lam.array() + a).inverse().matrix();
-    return (lam.array() / (lam.array() + a)).matrix();
-  };
-  // LOO mean squared error (standardised units) for one penalty; `resid`
-  // receives the LOO residuals.
-  auto loo = [&](double a, Eigen::MatrixXd* resid) {
-    const Eigen::VectorXd shrink = shrinkage(a);
-    Eigen::VectorXd h = (basis_sq * shrink).array() + inv_n;
-    Eigen::MatrixXd fitted = basis * (shrink.asDiagonal() * proj);
-    *resid = (yc - fitted).array().colwise() / (1.0 - h.array());
-    return resid->squaredNorm() / static_cast<double>(n * k);
-  };
-  // The same for every penalty of a grid at once: two matrix products that
-  // read basis_sq and basis once, instead of two matrix-vector passes over
-  // them per penalty (those passes were a quarter of a 3200 x 256 fit).
-  auto loo_grid = [&](const std::vector<double>& alphas) {
-    const Eigen::Index g = static_cast<Eigen::Index>(alphas.size()), r = lam.size();
-    Eigen::MatrixXd shrink(r, g);           // [r, g]
-    Eigen::MatrixXd shrunk_proj(r, g * k);  // [r, g*k]: penalty i in columns i*k .. i*k+k-1
+  // LOO mean squared error (standardised units) of each penalty; `resid`, if
+  // given, receives the LOO residuals of the last one.
+  auto loo_grid = [&](const std::vector<double>& alphas, Eigen::MatrixXd* resid) {
+    const Eigen::Index g = static_cast<Eigen::Index>(alphas.size());
+    std::vector<Ldl> factors;
+    Eigen::MatrixXd solved(proj.rows(), g * k);  // penalty i in columns i*k .. i*k+k-1: M^-1 B^T Yc
     for (Eigen::Index i = 0; i < g; ++i) {
-      shrink.col(i) = shrinkage(alphas[static_cast<size_t>(i)]);
-      shrunk_proj.middleCols(i * k, k) = shrink.col(i).asDiagonal() * proj;
+      factors.push_back(Factor(tri, alphas[static_cast<size_t>(i)]));
+      solved.middleCols(i * k, k) = Solve(factors.back(), proj);
     }
-    const Eigen::MatrixXd h = (basis_sq * shrink).array() + inv_n;  // [n, g]
-    const Eigen::MatrixXd fitted = basis * shrunk_proj;             // [n, g*k]
+    const Eigen::MatrixXd forms = QuadraticForms(basis, factors);  // [n, g]
+    const Eigen::MatrixXd through = Product(lapack, basis, solved);         // [n, g*k]
     std::vector<double> out(alphas.size());
     for (Eigen::Index i = 0; i < g; ++i) {
-      const Eigen::MatrixXd resid = (yc - fitted.middleCols(i * k, k)).array().colwise() / (1.0 - h.col(i).array());
-      out[static_cast<size_t>(i)] = resid.squaredNorm() / static_cast<double>(n * k);
+      const double a = alphas[static_cast<size_t>(i)];
+      Eigen::VectorXd h;
+      Eigen::MatrixXd fitted;
+      if (primal) {
+        h = forms.col(i).array() + inv_n;
+        fitted = through.middleCols(i * k, k);
+      } else {
+        h = (1.0 + inv_n) - a * forms.col(i).array();
+        fitted = yc - a * through.middleCols(i * k, k);
+      }
+      Eigen::MatrixXd r = (yc - fitted).array().colwise() / (1.0 - h.array());
+      out[static_cast<size_t>(i)] = r.squaredNorm() / static_cast<double>(n * k);
+      if (resid && i + 1 == g) *resid = std::move(r);
     }
     return out;
   };
+  auto loo = [&](double a, Eigen::MatrixXd* resid) { return loo_grid({a}, resid)[0]; };
 
   std::vector<double> grid = options.alphas;
   std::sort(grid.begin(), grid.end());
-  std::vector<double> mse = loo_grid(grid);
+  std::vector<double> mse = loo_grid(grid, nullptr);
   Eigen::MatrixXd resid;
   if (options.edge == GridEdge::kExtend && grid.size() >= 2) {
     constexpr int kMaxExtension = 12;
@@ -224,13 +365,8 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
   probe.alpha = grid[probe.alpha_index];
   Eigen::MatrixXd best_resid;
   loo(probe.alpha, &best_resid);
-  const double a = probe.alpha;
-  Eigen::MatrixXd coef_std;
-  if (primal) {
-    coef_std = vecs * ((lam.array() + a).inverse().matrix().asDiagonal() * proj);
-  } else {
-    coef_std = xc.transpose() * (basis * ((lam.array() + a).inverse().matrix().asDiagonal() * proj));
-  }
+  const Eigen::MatrixXd solved = Solve(Factor(tri, probe.alpha), proj);  // M^-1 B^T Yc [m, k]
+  const Eigen::MatrixXd coef_std = primal ? Eigen::MatrixXd(tri.q * solved) : DualCoef(x, x_mean, basis * solved);
   probe.coef = coef_std * y_scale.asDiagonal();
   probe.intercept = y_mean - x_mean * probe.coef;
   probe.loo_predictions = y - best_resid * y_scale.asDiagonal();

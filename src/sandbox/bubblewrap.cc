@@ -90,10 +90,11 @@ Result<RunResult> BubblewrapSandbox::Run(const Request& req) {
   // spare per request running at once).
   struct Running {
     SparePool* pool;
+    const RunShape& shape;
     ~Running() {
-      if (pool) pool->Done();
+      if (pool) pool->Done(shape);
     }
-  } running{spares_.get()};
+  } running{spares_.get(), shape};
   r.set_up_ahead = run != nullptr;
   if (!run) {
     LMLAB_ASSIGN_OR_RETURN(run, Prepare(shape));

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -102,7 +103,19 @@ SparePool::~SparePool() {
   }
   cv_.notify_all();
   thread_.join();
-  ready_.clear();  // each kills its bwrap, reaps it and removes its dir
+  slots_.clear();  // each spare kills its bwrap, reaps it and removes its dir
+}
+
+SparePool::Slot* SparePool::Find(const RunShape& shape) {
+  for (Slot& slot : slots_)
+    if (slot.shape == shape) return &slot;
+  return nullptr;
+}
+
+SparePool::Slot* SparePool::Wanting() {
+  for (Slot& slot : slots_)
+    if (!slot.failed && int(slot.ready.size()) < slot.target) return &slot;
+  return nullptr;
 }
 
 std::unique_ptr<PreparedRun> SparePool::Take(const RunShape& shape) {
@@ -110,45 +123,54 @@ std::unique_ptr<PreparedRun> SparePool::Take(const RunShape& shape) {
   std::vector<std::unique_ptr<PreparedRun>> discarded;  // destroyed outside the lock: reaping takes a moment
   {
     std::lock_guard lock(mu_);
-    if (wanted_ != shape) {
-      wanted_ = shape;
-      discarded = std::move(ready_);
-      ready_.clear();
+    // This shape's slot moves to the front (made if new); slots past kShapes go.
+    auto it = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.shape == shape; });
+    if (it == slots_.end()) {
+      slots_.insert(slots_.begin(), Slot{.shape = shape});
+    } else {
+      std::rotate(slots_.begin(), it, it + 1);
     }
-    while (!ready_.empty() && !taken) {
-      std::unique_ptr<PreparedRun> spare = std::move(ready_.back());
-      ready_.pop_back();
+    while (int(slots_.size()) > kShapes) {
+      for (auto& spare : slots_.back().ready) discarded.push_back(std::move(spare));
+      slots_.pop_back();
+    }
+    Slot& slot = slots_.front();
+    while (!slot.ready.empty() && !taken) {
+      std::unique_ptr<PreparedRun> spare = std::move(slot.ready.back());
+      slot.ready.pop_back();
       if (spare->Waiting()) taken = std::move(spare);
       else discarded.push_back(std::move(spare));
     }
-    ++running_;
-    target_ = std::min(max_spares_, running_);
-    failed_ = false;
+    ++slot.running;
+    slot.target = std::min(max_spares_, slot.running);
+    slot.failed = false;
   }
   cv_.notify_all();
   return taken;
 }
 
-void SparePool::Done() {
+void SparePool::Done(const RunShape& shape) {
   std::lock_guard lock(mu_);
-  --running_;
+  if (Slot* slot = Find(shape)) --slot->running;
 }
 
 void SparePool::Loop() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || (!failed_ && wanted_ && int(ready_.size()) < target_); });
+    cv_.wait(lock, [&] { return stop_ || Wanting() != nullptr; });
     if (stop_) return;
-    RunShape shape = *wanted_;
+    RunShape shape = Wanting()->shape;
     lock.unlock();
     Result<std::unique_ptr<PreparedRun>> spare = prepare_(shape);
     lock.lock();
+    Slot* slot = Find(shape);  // the slot may have gone while the lock was free
     if (!spare) {
-      failed_ = true;  // the request path sets one up itself and reports the error
+      if (slot) slot->failed = true;  // the request path sets one up itself and reports the error
       continue;
     }
-    if (!stop_ && wanted_ == shape) ready_.push_back(std::move(*spare));
-    else {
+    if (!stop_ && slot) {
+      slot->ready.push_back(std::move(*spare));
+    } else {
       lock.unlock();
       spare->reset();
       lock.lock();

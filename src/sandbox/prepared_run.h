@@ -78,35 +78,47 @@ class PreparedRun {
 
 using PrepareFn = std::function<Result<std::unique_ptr<PreparedRun>>(const RunShape&)>;
 
-// Keeps up to `max_spares` prepared runs of the shape last asked for, set up
-// by its own thread. That thread forks every spare, so a spare's
-// parent-death signal is bound to a thread that lives as long as the pool,
-// not to a caller's thread that may end first (ParallelFor's do).
+// Keeps up to `max_spares` prepared runs for each of the last kShapes shapes
+// asked for, set up by its own thread. Two shapes, because STOP alternates
+// two: an improver's run (with its RPC pipes) and the solution runs its
+// utility asks for; with one, every switch threw the other's spare away.
+// That thread forks every spare, so a spare's parent-death signal is bound to
+// a thread that lives as long as the pool, not to a caller's thread that may
+// end first (ParallelFor's do).
 class SparePool {
  public:
+  static constexpr int kShapes = 2;
+
   SparePool(PrepareFn prepare, int max_spares);
   ~SparePool();  // kills and removes the spares still waiting
   SparePool(const SparePool&) = delete;
   SparePool& operator=(const SparePool&) = delete;
 
   // A waiting spare of this shape, or null. Either way the pool then sets up
-  // spares for this shape, one per request running at once (up to the cap).
+  // spares for this shape, one per request of it running at once (up to the
+  // cap), and drops the spares of the shape asked for longest ago when this
+  // makes more than kShapes.
   std::unique_ptr<PreparedRun> Take(const RunShape& shape);
-  // The request that called Take has finished.
-  void Done();
+  // The request that called Take(shape) has finished.
+  void Done(const RunShape& shape);
 
  private:
+  struct Slot {
+    RunShape shape;
+    std::vector<std::unique_ptr<PreparedRun>> ready;
+    int running = 0;  // requests of this shape between Take and Done
+    int target = 0;   // spares to keep
+    bool failed = false;  // the last set-up failed: wait for the next Take instead of retrying in a loop
+  };
   void Loop();
+  Slot* Find(const RunShape& shape);  // under mu_
+  Slot* Wanting();                    // under mu_: the most recently asked slot short of its target
 
   PrepareFn prepare_;
   const int max_spares_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<PreparedRun>> ready_;
-  std::optional<RunShape> wanted_;
-  int running_ = 0;   // requests between Take and Done
-  int target_ = 0;    // spares to keep for wanted_
-  bool failed_ = false;  // the last set-up failed: wait for the next Take instead of retrying in a loop
+  std::vector<Slot> slots_;  // most recently asked first; at most kShapes
   bool stop_ = false;
   std::thread thread_;
 };

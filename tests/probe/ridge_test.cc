@@ -50,9 +50,10 @@ Eigen::RowVectorXd Scale(const Eigen::MatrixXd& y) {
   return s;
 }
 
-void CheckAgainstDirect(int n, int d, int k) {
+void CheckAgainstDirect(int n, int d, int k, RidgeLinearAlgebra linear_algebra = RidgeLinearAlgebra::kAuto) {
   Problem p = RandomProblem(n, d, k, 7u + n + d);
   RidgeOptions o;
+  o.linear_algebra = linear_algebra;
   o.alphas = LogSpace(-1, 3, 9);
   auto fit = FitRidge(p.x, p.y, o);
   ASSERT_TRUE(fit) << fit.error().ToString();
@@ -95,6 +96,13 @@ void CheckAgainstDirect(int n, int d, int k) {
 TEST(Ridge, PrimalMatchesDirectSolveAndRefits) { CheckAgainstDirect(60, 8, 2); }
 TEST(Ridge, DualMatchesDirectSolveAndRefits) { CheckAgainstDirect(20, 35, 2); }
 TEST(Ridge, SingleTargetDual) { CheckAgainstDirect(15, 15, 1); }
+// n just above d: the cheaper n x n side (PrimalIsCheaper), still exact.
+TEST(Ridge, DualSideJustAboveSquareMatchesDirectSolveAndRefits) { CheckAgainstDirect(42, 40, 2); }
+// The same with Eigen's tridiagonalization, whichever LAPACK this machine has.
+TEST(Ridge, EigenPathMatchesDirectSolveAndRefits) {
+  CheckAgainstDirect(60, 8, 2, RidgeLinearAlgebra::kEigen);
+  CheckAgainstDirect(20, 35, 2, RidgeLinearAlgebra::kEigen);
+}
 
 TEST(Ridge, PredictUsesCoefAndIntercept) {
   Problem p = RandomProblem(40, 5, 2, 3);

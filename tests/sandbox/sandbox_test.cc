@@ -215,9 +215,9 @@ TEST(Sandbox, ParallelRunsGetDistinctUids) {
 
 // A sandbox set up ahead serves the next request of the same shape: the
 // request's files (written after bwrap started) are there, nothing of the
-// previous program is (its /tmp, its processes, its uid), and a request of
-// another shape gets a sandbox set up for it. Destroying the Sandbox removes
-// the spare still waiting.
+// previous program is (its /tmp, its processes, its uid), a request of
+// another shape gets a sandbox set up for it, and spares of both shapes are
+// kept from then on. Destroying the Sandbox removes the spares still waiting.
 TEST(Sandbox, SparesServeTheNextRequestWithNothingOfThePrevious) {
   const int dirs_before = BoxDirsOfThisProcess();
   {
@@ -260,6 +260,18 @@ TEST(Sandbox, SparesServeTheNextRequestWithNothingOfThePrevious) {
     ASSERT_TRUE(d);
     EXPECT_TRUE(d->set_up_ahead);
     EXPECT_EQ(d->verdict, Verdict::kMemoryLimit) << d->detail << d->stderr_data;
+    // And still one of the first shape: alternating two shapes (as STOP's
+    // improver and solution runs do) finds a spare every time.
+    Request third = Python(code);
+    third.files.push_back({"note.txt", "third"});
+    auto e = box->Run(third);
+    ASSERT_TRUE(e) << e.error().ToString();
+    EXPECT_TRUE(e->set_up_ahead);
+    EXPECT_TRUE(e->stdout_data.starts_with("third False")) << e->stdout_data;
+    auto f = box->Run(small);
+    ASSERT_TRUE(f);
+    EXPECT_TRUE(f->set_up_ahead);
+    EXPECT_EQ(f->verdict, Verdict::kMemoryLimit) << f->detail << f->stderr_data;
   }
   EXPECT_EQ(BoxDirsOfThisProcess(), dirs_before);
 }

@@ -18,8 +18,11 @@
 // it; so lmlab's executables call ApplyThreadWaitPolicy first thing in
 // main(), which, unless the user chose a policy (OMP_WAIT_POLICY or
 // GOMP_SPINCOUNT set), re-executes the program with
-// GOMP_SPINCOUNT=kOpenMpSpinCount: libgomp's own setting for an
-// oversubscribed machine, ~60 us of spinning before a worker sleeps. (Under
+// GOMP_SPINCOUNT=kOpenMpSpinCount, ~0.7 ms of spinning before a worker
+// sleeps instead of libgomp's ~20 ms: short enough that a busy machine's
+// other processes get the core back, long enough that ggml's barriers
+// between the graph nodes of one token do not sleep (at 1,000 spins, 2
+// threads generated 0.70x llama-bench's tokens/s on an idle machine). (Under
 // valgrind, set GOMP_SPINCOUNT yourself: the re-executed program would run
 // outside it.)
 //
@@ -30,7 +33,7 @@
 namespace lmlab {
 
 // GOMP_SPINCOUNT for lmlab's processes (see above; docs/performance.md has the measurements).
-inline constexpr char kOpenMpSpinCount[] = "1000";
+inline constexpr char kOpenMpSpinCount[] = "10000";
 // Set (to "1") next to GOMP_SPINCOUNT when ApplyThreadWaitPolicy chose it.
 inline constexpr char kWaitPolicyMarker[] = "LMLAB_SET_GOMP_SPINCOUNT";
 

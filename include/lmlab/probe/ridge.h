@@ -1,10 +1,12 @@
 // Linear probes: ridge regression with the penalty chosen by exact
 // leave-one-out cross-validation over a log grid, all in closed form.
 //
-// One eigendecomposition per fit — of the d x d covariance Xc^T Xc when
-// n > d, of the n x n Gram matrix Xc Xc^T otherwise — gives, for every
-// penalty a on the grid, the coefficients and every leave-one-out residual
-// e_i / (1 - H_ii) with no refitting. The intercept is not penalised (X and Y
+// One reduction to tridiagonal form per fit — of the d x d covariance
+// Xc^T Xc or of the n x n Gram matrix Xc Xc^T, whichever costs less (the
+// primal side from n of about 1.1 d up) — gives, for
+// every penalty a on the grid, the coefficients and every leave-one-out
+// residual e_i / (1 - H_ii) with no refitting (an O(m) factorisation of
+// T + aI and one sweep over the basis per penalty). The intercept is not penalised (X and Y
 // are centred, H = 11^T/n + Xc (Xc^T Xc + aI)^-1 Xc^T), which is the model
 // scikit-learn's RidgeCV fits, so the chosen penalties agree.
 //
@@ -34,6 +36,10 @@ enum class GridEdge {
   kExtend,  // keep adding grid steps beyond that end, up to 12 more, while the LOO error falls
 };
 
+// The system's LAPACK and BLAS when OpenBLAS stands behind them (see
+// RidgeEigenSolver), else Eigen; or Eigen always (the tests check both).
+enum class RidgeLinearAlgebra { kAuto, kEigen };
+
 struct RidgeOptions {
   std::vector<double> alphas = LogSpace(0.8, 4.1, 12);  // Gurnee & Tegmark's grid for Llama-2-7B
   // Fit z-scored targets (lat and lon on one scale, so one penalty serves both
@@ -41,9 +47,10 @@ struct RidgeOptions {
   // the original units.
   StandardizeTargets standardize = StandardizeTargets::kYes;
   GridEdge edge = GridEdge::kKeep;
-  // Threads for the products and the eigendecomposition (Eigen's OpenMP and
+  // Threads for the products and the tridiagonal reduction (Eigen's OpenMP and
   // OpenBLAS's pool): N, or 0 for the idle cores (core/threads.h).
   int threads = 0;
+  RidgeLinearAlgebra linear_algebra = RidgeLinearAlgebra::kAuto;
 };
 
 struct RidgeProbe {
@@ -62,9 +69,9 @@ struct RidgeProbe {
 // non-positive penalty.
 Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, const RidgeOptions& options);
 
-// Which eigensolver FitRidge uses on this machine: the system's LAPACK
-// (liblapack.so.3) when OpenBLAS stands behind it, e.g. "LAPACK dsyevd
-// (OpenBLAS 0.3.21 ..., SkylakeX)", otherwise "Eigen (SelfAdjointEigenSolver)".
+// Which linear algebra FitRidge uses on this machine: the system's LAPACK
+// (liblapack.so.3) when OpenBLAS stands behind it, e.g. "LAPACK dsytrd + dorgtr
+// (OpenBLAS 0.3.21 ..., SkylakeX)", otherwise "Eigen (Tridiagonalization)".
 // Loads the LAPACK on first use (so OPENBLAS_CORETYPE must be set before).
 std::string RidgeEigenSolver();
 

@@ -142,8 +142,8 @@ struct BubblewrapOptions {
   // its namespaces and mounts while nothing waits for it; the next request's
   // files go into its box dir and it is released. Each serves one request, so
   // nothing passes from one program to the next. Up to this many wait at
-  // once (one per request running concurrently); 0 sets every sandbox up on
-  // its request. Waiting ones cost a few processes and an empty temp dir.
+  // once for each of the two shapes asked for last (one per request of that
+  // shape running concurrently); 0 sets every sandbox up on its request. Waiting ones cost a few processes and an empty temp dir.
   int spares = 1;
 };
 
