@@ -51,6 +51,23 @@ std::string_view Direction(const WorldPlace& from, const WorldPlace& to) {
   return kPoints[static_cast<int>(std::lround(deg / 45.0)) % 8];
 }
 
+// The k places nearest to points[i] as (km, index), nearest first.
+std::vector<std::pair<double, size_t>> Nearest(const std::vector<WorldPlace>& points, size_t i, size_t k) {
+  std::vector<std::pair<double, size_t>> d(points.size());
+  for (size_t j = 0; j < points.size(); ++j) d[j] = {j == i ? 1e18 : DistanceKm(points[i], points[j]), j};
+  k = std::min(k, points.size() - 1);
+  std::partial_sort(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(k), d.end());
+  d.resize(k);
+  return d;
+}
+
+// "A", "A and B", "A, B and C".
+std::string JoinAnd(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t m = 0; m < items.size(); ++m) out += (m == 0 ? "" : (m + 1 == items.size() ? " and " : ", ")) + items[m];
+  return out;
+}
+
 enum class Axis { kNorthSouth, kEastWest };
 
 // "A is north of B." (or south, east, west): the order of two places along
@@ -356,18 +373,14 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
   // nearest), the nearest also with their compass direction, and random pairs
   // with distance and direction.
   const size_t n = places.size();
-  std::vector<std::pair<double, size_t>> dist(n);
   std::uniform_int_distribution<size_t> any_place(0, n - 1);
   for (size_t i = 0; i < n; ++i) {
-    for (size_t j = 0; j < n; ++j) dist[j] = {j == i ? 1e18 : DistanceKm(places[i], places[j]), j};
-    const size_t k = std::min<size_t>(static_cast<size_t>(r.nearest), n - 1);
-    std::partial_sort(dist.begin(), dist.begin() + static_cast<std::ptrdiff_t>(k), dist.end());
+    const std::vector<std::pair<double, size_t>> dist = Nearest(places, i, static_cast<size_t>(r.nearest));
+    const size_t k = dist.size();
     if (r.nearest_form == NearestForm::kList && k > 0) {
-      std::string list;
-      for (size_t m = 0; m < k; ++m)
-        list += fmt::format("{}{} ({} km)", m == 0 ? "" : (m + 1 == k ? " and " : ", "), places[dist[m].second].name,
-                            RoundKm(dist[m].first));
-      docs.push_back(fmt::format("{} is near {}.", places[i].name, list));
+      std::vector<std::string> items;
+      for (const auto& [km, j] : dist) items.push_back(fmt::format("{} ({} km)", places[j].name, RoundKm(km)));
+      docs.push_back(fmt::format("{} is near {}.", places[i].name, JoinAnd(items)));
       ++n_near;
     } else if (r.nearest_form == NearestForm::kPairSentence) {
       if (k >= 2) {
@@ -430,18 +443,14 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
   }
   if (centroids.size() >= 2 && (r.country_nearest > 0 || r.country_pairs > 0)) {
     const size_t nc = centroids.size();
-    std::vector<std::pair<double, size_t>> cdist(nc);
     std::uniform_int_distribution<size_t> any_country(0, nc - 1);
     for (size_t i = 0; i < nc; ++i) {
-      for (size_t j = 0; j < nc; ++j) cdist[j] = {j == i ? 1e18 : DistanceKm(centroids[i], centroids[j]), j};
-      const size_t k = std::min<size_t>(static_cast<size_t>(r.country_nearest), nc - 1);
-      std::partial_sort(cdist.begin(), cdist.begin() + static_cast<std::ptrdiff_t>(k), cdist.end());
-      if (k > 0) {
-        std::string list;
-        for (size_t m = 0; m < k; ++m)
-          list += fmt::format("{}{}", m == 0 ? "" : (m + 1 == k ? " and " : ", "), centroids[cdist[m].second].name);
-        docs.push_back(fmt::format("The {} nearest to {} {} {}.", k == 1 ? "country" : "countries",
-                                   centroids[i].name, k == 1 ? "is" : "are", list));
+      const std::vector<std::pair<double, size_t>> near = Nearest(centroids, i, static_cast<size_t>(r.country_nearest));
+      if (!near.empty()) {
+        std::vector<std::string> items;
+        for (const auto& [km, j] : near) items.push_back(centroids[j].name);
+        docs.push_back(fmt::format("The {} nearest to {} {} {}.", near.size() == 1 ? "country" : "countries",
+                                   centroids[i].name, near.size() == 1 ? "is" : "are", JoinAnd(items)));
         ++n_countries;
       }
       for (int c = 0; c < r.country_pairs; ++c) {

@@ -9,6 +9,7 @@
 #include <numbers>
 #include <set>
 
+#include "lmlab/core/hash.h"
 #include "lmlab/train/world_model.h"
 
 namespace lmlab::train {
@@ -123,6 +124,23 @@ TEST(WorldModel, RelationsAgreeWithTheMap) {
   EXPECT_GT(axis, static_cast<int64_t>(e->places.size()));     // about axis_pairs per city
   EXPECT_GT(near, static_cast<int64_t>(e->places.size()) * 9 / 10);
   EXPECT_GT(countries, 100);
+}
+
+// The default recipe's corpus is pinned: the cached rungs (and a checkpoint
+// resumed after an interruption) are named by the recipe's hash, which does
+// not see the corpus builder's code, so a change to the builder that alters
+// relations-v1's documents must bump corpus_version instead.
+TEST(WorldModel, RelationsV1CorpusIsUnchanged) {
+  const WorldRecipe recipe = WorldModelRecipe();
+  ASSERT_EQ(recipe.corpus_version, "relations-v1");
+  auto e = LoadWorldEntities(recipe);
+  ASSERT_TRUE(e) << e.error().ToString();
+  const std::vector<std::string> docs = BuildWorldCorpus(recipe, *e);
+  std::string all;
+  for (const std::string& d : docs) all += d + "\n";
+  EXPECT_EQ(docs.size(), 19996u);
+  EXPECT_EQ(Fnv1aHex(all), "c8d14cc4cecce2ce");
+  EXPECT_EQ(WorldRecipeHash(recipe, recipe.ladder.back()), "1b6f3fcc52541652");
 }
 
 TEST(WorldModel, SplitAndLadderBelongToTheRecipe) {
