@@ -203,8 +203,8 @@ WorldRecipe WorldModelRecipe() {
   // relations-v1. The richer relations-v2 (nearest cities as one list of
   // four, two with their direction; north/south and east/west order against
   // random partners; countries' nearest and order; 3 contemporaries, 6
-  // people pairs) is WorldModelRecipeV2(): at the same compute it probed
-  // worse (docs/probe.md, "What was tried").
+  // people pairs) is WorldModelRecipeV2(): with 20% more steps it probed
+  // worse on rung m (docs/probe.md, "What was tried").
   r.corpus_version = "relations-v1";
   r.max_cities = 1500;
   r.max_per_country = 40;
