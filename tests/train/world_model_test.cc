@@ -4,15 +4,20 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cmath>
+#include <map>
+#include <numbers>
 #include <set>
 
+#include "lmlab/core/hash.h"
 #include "lmlab/train/world_model.h"
 
 namespace lmlab::train {
 namespace {
 
 TEST(WorldModel, CorpusHasNoCoordinatesAndNoDates) {
-  const WorldRecipe recipe = WorldModelRecipe();
+ for (const WorldRecipe& recipe : {WorldModelRecipe(), WorldModelRecipeV2()}) {
+  SCOPED_TRACE(recipe.corpus_version);
   auto e = LoadWorldEntities(recipe);
   ASSERT_TRUE(e) << e.error().ToString();
   EXPECT_EQ(static_cast<int64_t>(e->places.size()), recipe.max_cities);
@@ -50,6 +55,92 @@ TEST(WorldModel, CorpusHasNoCoordinatesAndNoDates) {
   for (const std::string& d : docs) all += d + "\n";
   for (const auto& p : e->places) ASSERT_NE(all.find(p.name + " "), std::string::npos) << p.name;
   for (const auto& p : e->people) ASSERT_NE(all.find(p.name + " "), std::string::npos) << p.name;
+ }
+}
+
+double HaversineKm(const WorldPlace& a, const WorldPlace& b) {
+  const double r = std::numbers::pi / 180;
+  const double h = std::pow(std::sin((b.latitude - a.latitude) * r / 2), 2) +
+                   std::cos(a.latitude * r) * std::cos(b.latitude * r) *
+                       std::pow(std::sin((b.longitude - a.longitude) * r / 2), 2);
+  return 2 * 6371.0088 * std::asin(std::min(1.0, std::sqrt(h)));
+}
+
+// The relations the map has to explain are true of the coordinates the corpus
+// never states: "A is north of B" orders latitudes, "A is east of B"
+// longitudes, and "X is near A (d km), ..." lists X's nearest cities first.
+TEST(WorldModel, RelationsAgreeWithTheMap) {
+  const WorldRecipe recipe = WorldModelRecipeV2();  // v1's relations are a subset
+  auto e = LoadWorldEntities(recipe);
+  ASSERT_TRUE(e) << e.error().ToString();
+  std::map<std::string, const WorldPlace*> city;
+  std::set<std::string> country_names;
+  for (const auto& p : e->places) {
+    city[p.name] = &p;
+    country_names.insert(p.country);
+  }
+  auto is_city = [&](const std::string& name) { return city.count(name) && !country_names.count(name); };
+  int64_t axis = 0, near = 0, countries = 0;
+  for (const std::string& d : BuildWorldCorpus(recipe, *e)) {
+    for (const char* word : {"north", "south", "east", "west"}) {
+      const std::string sep = std::string(" is ") + word + " of ";
+      const size_t at = d.find(sep);
+      if (at == std::string::npos || d.back() != '.') continue;
+      const std::string a = d.substr(0, at), b = d.substr(at + sep.size(), d.size() - 1 - at - sep.size());
+      if (!is_city(a) || !is_city(b)) {
+        countries += country_names.count(a) && country_names.count(b);
+        continue;
+      }
+      const WorldPlace &pa = *city[a], &pb = *city[b];
+      const double dlat = pa.latitude - pb.latitude, dlon = pa.longitude - pb.longitude;
+      if (word == std::string("north")) {
+        EXPECT_GE(dlat, 1.0) << d;
+      }
+      if (word == std::string("south")) {
+        EXPECT_LE(dlat, -1.0) << d;
+      }
+      if (word == std::string("east")) {
+        EXPECT_TRUE(dlon >= 1.0 && dlon <= 150.0) << d;
+      }
+      if (word == std::string("west")) {
+        EXPECT_TRUE(dlon <= -1.0 && dlon >= -150.0) << d;
+      }
+      ++axis;
+    }
+    const size_t near_at = d.find(" is near ");
+    if (near_at != std::string::npos && is_city(d.substr(0, near_at))) {
+      const WorldPlace& x = *city[d.substr(0, near_at)];
+      const size_t open = d.find(" (", near_at);
+      ASSERT_NE(open, std::string::npos) << d;
+      const std::string first = d.substr(near_at + 9, open - near_at - 9);
+      ASSERT_TRUE(city.count(first)) << d;
+      double nearest = 1e18;
+      for (const auto& p : e->places)
+        if (p.name != x.name) nearest = std::min(nearest, HaversineKm(x, p));
+      EXPECT_NEAR(HaversineKm(x, *city[first]), nearest, 1e-6) << d;
+      ++near;
+    }
+  }
+  EXPECT_GT(axis, static_cast<int64_t>(e->places.size()));     // about axis_pairs per city
+  EXPECT_GT(near, static_cast<int64_t>(e->places.size()) * 9 / 10);
+  EXPECT_GT(countries, 100);
+}
+
+// The default recipe's corpus is pinned: the cached rungs (and a checkpoint
+// resumed after an interruption) are named by the recipe's hash, which does
+// not see the corpus builder's code, so a change to the builder that alters
+// relations-v1's documents must bump corpus_version instead.
+TEST(WorldModel, RelationsV1CorpusIsUnchanged) {
+  const WorldRecipe recipe = WorldModelRecipe();
+  ASSERT_EQ(recipe.corpus_version, "relations-v1");
+  auto e = LoadWorldEntities(recipe);
+  ASSERT_TRUE(e) << e.error().ToString();
+  const std::vector<std::string> docs = BuildWorldCorpus(recipe, *e);
+  std::string all;
+  for (const std::string& d : docs) all += d + "\n";
+  EXPECT_EQ(docs.size(), 19996u);
+  EXPECT_EQ(Fnv1aHex(all), "c8d14cc4cecce2ce");
+  EXPECT_EQ(WorldRecipeHash(recipe, recipe.ladder.back()), "1b6f3fcc52541652");
 }
 
 TEST(WorldModel, SplitAndLadderBelongToTheRecipe) {

