@@ -138,6 +138,28 @@ Status ParseGeneration(const json& j, const ServerOptions& options, ParsedGenera
   return CheckNoOpFields(j);
 }
 
+// `field` of /v1/completions or /v1/embeddings: one text or a non-empty array
+// of texts (at most `max` of them; `plural` names them in the error); token
+// ids are refused.
+Result<std::vector<std::string>> TextOrTexts(const json& value, std::string_view field, std::string_view plural,
+                                             int max) {
+  std::vector<std::string> out;
+  if (value.is_string()) {
+    out.push_back(value.get<std::string>());
+  } else if (value.is_array() && !value.empty() &&
+             std::all_of(value.begin(), value.end(), [](const json& x) { return x.is_string(); })) {
+    if (value.size() > static_cast<size_t>(max))
+      return InvalidArgument(
+          fmt::format("\"{}\" holds {} {}; at most {} per request", field, value.size(), plural, max));
+    for (const json& x : value) out.push_back(x.get<std::string>());
+  } else if (value.is_array() && !value.empty()) {
+    return InvalidArgument(fmt::format("\"{}\" as token ids is not supported: send the text", field));
+  } else {
+    return InvalidArgument(fmt::format("\"{}\" must be a string or a non-empty array of strings", field));
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<ParsedChat> ParseChatRequest(std::string_view body, const ServerOptions& options) {
@@ -208,19 +230,7 @@ Result<ParsedCompletion> ParseCompletionRequest(std::string_view body, const Ser
   p.gen.params.max_tokens = 16;  // OpenAI's default for completions
 
   if (!j.contains("prompt")) return InvalidArgument("\"prompt\" is required");
-  const json& prompt = j["prompt"];
-  if (prompt.is_string()) {
-    p.prompts.push_back(prompt.get<std::string>());
-  } else if (prompt.is_array() && !prompt.empty() && std::all_of(prompt.begin(), prompt.end(), [](const json& x) { return x.is_string(); })) {
-    if (prompt.size() > static_cast<size_t>(options.max_inputs))
-      return InvalidArgument(fmt::format("\"prompt\" holds {} prompts; at most {} per request", prompt.size(),
-                                         options.max_inputs));
-    for (const json& x : prompt) p.prompts.push_back(x.get<std::string>());
-  } else if (prompt.is_array() && !prompt.empty()) {
-    return InvalidArgument("\"prompt\" as token ids is not supported: send the text");
-  } else {
-    return InvalidArgument("\"prompt\" must be a string or a non-empty array of strings");
-  }
+  LMLAB_ASSIGN_OR_RETURN(p.prompts, TextOrTexts(j["prompt"], "prompt", "prompts", options.max_inputs));
   for (size_t i = 0; i < p.prompts.size(); ++i) {
     if (p.prompts[i].size() > options.max_prompt_bytes)
       return InvalidArgument(fmt::format("prompt {} is {} bytes; at most {}", i, p.prompts[i].size(),
@@ -247,19 +257,7 @@ Result<ParsedEmbedding> ParseEmbeddingRequest(std::string_view body, const Serve
   LMLAB_ASSIGN_OR_RETURN(json j, ParseObject(body, {"input", "encoding_format", "dimensions"}, "/v1/embeddings"));
   ParsedEmbedding p;
   if (!j.contains("input")) return InvalidArgument("\"input\" is required");
-  const json& input = j["input"];
-  if (input.is_string()) {
-    p.inputs.push_back(input.get<std::string>());
-  } else if (input.is_array() && !input.empty() && std::all_of(input.begin(), input.end(), [](const json& x) { return x.is_string(); })) {
-    if (input.size() > static_cast<size_t>(options.max_inputs))
-      return InvalidArgument(fmt::format("\"input\" holds {} texts; at most {} per request", input.size(),
-                                         options.max_inputs));
-    for (const json& x : input) p.inputs.push_back(x.get<std::string>());
-  } else if (input.is_array() && !input.empty()) {
-    return InvalidArgument("\"input\" as token ids is not supported: send the text");
-  } else {
-    return InvalidArgument("\"input\" must be a string or a non-empty array of strings");
-  }
+  LMLAB_ASSIGN_OR_RETURN(p.inputs, TextOrTexts(j["input"], "input", "texts", options.max_inputs));
   for (size_t i = 0; i < p.inputs.size(); ++i) {
     if (p.inputs[i].empty()) return InvalidArgument(fmt::format("input {} is empty", i));
     if (p.inputs[i].size() > options.max_prompt_bytes)
