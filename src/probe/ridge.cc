@@ -280,9 +280,9 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
 
   // One tridiagonal reduction of the smaller Gram matrix, G = Q T Q^T, serves
   // every penalty a (M = T + aI, factored in O(m) per penalty):
-  // Primal (n > d): G = Xc^T Xc [d, d], basis B = Xc Q [n, d]; then
+  // Primal (PrimalIsCheaper): G = Xc^T Xc [d, d], basis B = Xc Q [n, d]; then
   //   H_ii = 1/n + b_i^T M^-1 b_i,   fitted = B M^-1 B^T Yc,   coef = Q M^-1 B^T Yc.
-  // Dual (n <= d): G = Xc Xc^T [n, n], basis B = Q; with Xc (Xc^T Xc + aI)^-1 Xc^T
+  // Dual (otherwise): G = Xc Xc^T [n, n], basis B = Q; with Xc (Xc^T Xc + aI)^-1 Xc^T
   //   = I - a (G + aI)^-1:
   //   H_ii = 1/n + 1 - a b_i^T M^-1 b_i,   fitted = Yc - a B M^-1 B^T Yc,
   //   coef = Xc^T B M^-1 B^T Yc.
@@ -317,7 +317,7 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
       solved.middleCols(i * k, k) = Solve(factors.back(), proj);
     }
     const Eigen::MatrixXd forms = QuadraticForms(basis, factors);  // [n, g]
-    const Eigen::MatrixXd through = Product(lapack, basis, solved);         // [n, g*k]
+    const Eigen::MatrixXd through = Product(lapack, basis, solved);  // [n, g*k]
     std::vector<double> out(alphas.size());
     for (Eigen::Index i = 0; i < g; ++i) {
       const double a = alphas[static_cast<size_t>(i)];
@@ -341,7 +341,6 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
   std::vector<double> grid = options.alphas;
   std::sort(grid.begin(), grid.end());
   std::vector<double> mse = loo_grid(grid, nullptr);
-  Eigen::MatrixXd resid;
   if (options.edge == GridEdge::kExtend && grid.size() >= 2) {
     constexpr int kMaxExtension = 12;
     const double step_low = grid[1] / grid[0], step_high = grid.back() / grid[grid.size() - 2];
@@ -349,10 +348,10 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
       size_t best = static_cast<size_t>(std::min_element(mse.begin(), mse.end()) - mse.begin());
       if (best == 0 && step_low > 1) {
         grid.insert(grid.begin(), grid.front() / step_low);
-        mse.insert(mse.begin(), loo(grid.front(), &resid));
+        mse.insert(mse.begin(), loo(grid.front(), nullptr));
       } else if (best + 1 == grid.size() && step_high > 1) {
         grid.push_back(grid.back() * step_high);
-        mse.push_back(loo(grid.back(), &resid));
+        mse.push_back(loo(grid.back(), nullptr));
       } else {
         break;
       }
