@@ -151,7 +151,9 @@ std::unique_ptr<PreparedRun> SparePool::Take(const RunShape& shape) {
 
 void SparePool::Done(const RunShape& shape) {
   std::lock_guard lock(mu_);
-  if (Slot* slot = Find(shape)) --slot->running;
+  // Its slot may have been dropped and made again meanwhile (a third shape
+  // came between): never count below zero.
+  if (Slot* slot = Find(shape); slot && slot->running > 0) --slot->running;
 }
 
 void SparePool::Loop() {
