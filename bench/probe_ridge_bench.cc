@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   // The reference's OpenBLAS pool (and any OpenMP) gets the same thread count.
   setenv("OPENBLAS_NUM_THREADS", std::to_string(threads).c_str(), 1);
   setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
-  const std::string lmlab_solver = RidgeEigenSolver();
+  const std::string lmlab_solver = RidgeLinearAlgebraName();
   std::string sklearn_blas;
   const std::vector<double> alphas = LogSpace(0.8, 4.1, 12);
   std::string alpha_args;

@@ -225,7 +225,7 @@ Eigen::MatrixXd Product(const Lapack& blas, const Eigen::MatrixXd& a, const Eige
 
 }  // namespace
 
-std::string RidgeEigenSolver() { return SystemLapack().name; }
+std::string RidgeLinearAlgebraName() { return SystemLapack().name; }
 
 std::vector<double> LogSpace(double start, double stop, int count) {
   std::vector<double> out;

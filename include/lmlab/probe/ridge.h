@@ -37,7 +37,7 @@ enum class GridEdge {
 };
 
 // The system's LAPACK and BLAS when OpenBLAS stands behind them (see
-// RidgeEigenSolver), else Eigen; or Eigen always (the tests check both).
+// RidgeLinearAlgebraName), else Eigen; or Eigen always (the tests check both).
 enum class RidgeLinearAlgebra { kAuto, kEigen };
 
 struct RidgeOptions {
@@ -73,7 +73,7 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
 // (liblapack.so.3) when OpenBLAS stands behind it, e.g. "LAPACK dsytrd + dorgtr
 // (OpenBLAS 0.3.21 ..., SkylakeX)", otherwise "Eigen (Tridiagonalization)".
 // Loads the LAPACK on first use (so OPENBLAS_CORETYPE must be set before).
-std::string RidgeEigenSolver();
+std::string RidgeLinearAlgebraName();
 
 }  // namespace lmlab::probe
 
