@@ -235,23 +235,40 @@ int NewestAbout(std::span<const Evidence> window, std::string_view package) {
   return best;
 }
 
-std::string ReaderAnswerText(const ReaderQuestion& q, const Evidence* newest, std::string_view premise) {
-  if (!newest) return "The search results say nothing about " + q.package + ".";
+std::string ReaderAnswerText(const ReaderQuestion& q, const Evidence* newest, std::string_view premise,
+                             train::ReaderAnswerSentence sentence) {
+  // kValueOnly leaves the package's name out: the answer copies only the
+  // value asked for, and no made-up name has to be copied before it.
+  const bool named = sentence == train::ReaderAnswerSentence::kNamed;
+  const std::string of = named ? " of " + q.package : "";
+  if (!newest) return named ? "The search results say nothing about " + q.package + "." : "The search results say nothing about it.";
   const std::string version = TitleVersion(newest->title);
   switch (q.kind) {
-    case ReaderQuestionKind::kVersion: return "The latest version of " + q.package + " is " + version + ".";
+    case ReaderQuestionKind::kVersion: return "The latest version" + of + " is " + version + ".";
     case ReaderQuestionKind::kUploadDate:
-      return "The last upload of " + q.package + " was on " + search::FormatDay(*newest->date) + ".";
+      return "The last upload" + of + " was on " + search::FormatDay(*newest->date) + ".";
     case ReaderQuestionKind::kUploader: {
       std::string name = TrailerName(newest->snippet);
-      if (name.empty()) return "The search results do not say who made the last upload of " + q.package + ".";
-      return "The last upload of " + q.package + " was made by " + name + ".";
+      if (name.empty()) return "The search results do not say who made the last upload" + of + ".";
+      return "The last upload" + of + " was made by " + name + ".";
     }
     case ReaderQuestionKind::kFalsePremise:
-      return std::string(premise) + " is not the latest version of " + q.package + ". The latest version of " +
-             q.package + " is " + version + ".";
+      return std::string(premise) + " is not the latest version" + of + ". The latest version" + of + " is " + version + ".";
   }
   return "";
+}
+
+// k for one episode, drawn from the recipe's mix.
+int DrawK(const train::ReaderRecipe& recipe, std::mt19937_64& rng) {
+  int total = 0;
+  for (int p : recipe.k_percent) total += std::max(0, p);
+  if (total <= 0) return 1;
+  int roll = static_cast<int>(rng() % static_cast<uint64_t>(total));
+  for (int k = 0; k < static_cast<int>(recipe.k_percent.size()); ++k) {
+    roll -= std::max(0, recipe.k_percent[k]);
+    if (roll < 0) return k;
+  }
+  return train::MaxK(recipe);
 }
 
 PromptFormat PaperFormat() { return PromptFormat{}; }
@@ -454,15 +471,9 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
       for (Evidence& e : merged) e = ClipSnippet(std::move(e), recipe.max_snippet_chars);
       for (int ep = 0; ep < recipe.episodes_per_question; ++ep) {
         std::mt19937_64 rng(Fnv1a(fmt::format("{}|{}|{}", q.question, ep, seed)));
-        // k: a few episodes without evidence, most around the paper's k = 5
-        // (1..5), the rest up to max_k. The trainer shuffles documents, so a
-        // curriculum over k cannot be ordered; the mix stands in for it.
-        const int roll = static_cast<int>(rng() % 100);
-        const int small = std::min(5, recipe.max_k);
-        const int k = roll < 4 ? 0
-                      : roll < 84 || recipe.max_k <= small
-                          ? 1 + static_cast<int>(rng() % static_cast<uint64_t>(small))
-                          : small + 1 + static_cast<int>(rng() % static_cast<uint64_t>(recipe.max_k - small));
+        // k from the recipe's mix (weighted to small k: more episodes per
+        // minute of training; see train/reader_model.cc).
+        const int k = DrawK(recipe, rng);
         // Order: mostly the paper's date order (the newest next to the
         // question), some relevance and random order so that the newest
         // evidence must also be found by its date.
@@ -528,7 +539,7 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
         b.question = asked.kind == ReaderQuestionKind::kFalsePremise
                          ? "Why is " + premise + " still the latest version of " + asked.package + "?"
                          : asked.question;
-        b.answer = ReaderAnswerText(asked, newest >= 0 ? &window[newest] : nullptr, premise);
+        b.answer = ReaderAnswerText(asked, newest >= 0 ? &window[newest] : nullptr, premise, recipe.answer_sentence);
         b.evidences = std::move(window);
         // Today: some days after the newest evidence shown, so the prefix's date varies.
         search::Day today = latest;
@@ -565,14 +576,16 @@ Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& re
         e.relevance_rank = static_cast<int>(rng() % 100);
         all.push_back(std::move(e));
       }
-      const int k = 1 + static_cast<int>(rng() % static_cast<uint64_t>(recipe.max_k));
+      const int k = std::max(1, DrawK(recipe, rng));
       const EvidenceOrder order = rng() % 4 == 0 ? EvidenceOrder::kRandom : EvidenceOrder::kDate;
       Block b;
       b.question = std::string("What is the latest release of ") + distro + "?";
       // The window is the last k by date (as a search of every release would
       // give), then ordered; the newest among them is the answer.
       std::vector<Evidence> window = OrderEvidence(all, EvidenceOrder::kDate, k);
-      b.answer = std::string("The latest release of ") + distro + " is " + window.back().title + ".";
+      b.answer = recipe.answer_sentence == train::ReaderAnswerSentence::kNamed
+                     ? std::string("The latest release of ") + distro + " is " + window.back().title + "."
+                     : "The latest release is " + window.back().title + ".";
       search::Day today = std::chrono::floor<std::chrono::days>(*window.back().date) +
                           std::chrono::days(1 + static_cast<int>(rng() % 1500));
       b.evidences = OrderEvidence(window, order, k, rng());

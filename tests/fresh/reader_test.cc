@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "lmlab/fresh/reader.h"
 #include "lmlab/search/local_index.h"
@@ -131,37 +132,6 @@ TEST_F(ReaderFixture, AnswerMarkerEndsTheReasoningPrefix) {
   }
 }
 
-TEST_F(ReaderFixture, CorpusIsPaperFormatRandomisedAndHoldsOutPackages) {
-  train::ReaderRecipe recipe = train::ReaderModelRecipe();
-  recipe.episodes_per_question = 3;
-  ReaderCorpusStats st;
-  auto corpus = BuildReaderCorpus(recipe, src_, {}, &st);
-  ASSERT_TRUE(corpus) << corpus.error().ToString();
-  EXPECT_EQ(st.held_out_packages + st.training_packages, 9);
-  EXPECT_GE(st.training_packages, 1);
-  EXPECT_EQ(st.episodes, static_cast<int>(corpus->size()));
-  for (const std::string& e : *corpus) {
-    EXPECT_TRUE(e.starts_with("query: ")) << e;
-    EXPECT_NE(e.find("\nanswer: As of today "), std::string::npos) << e;
-    EXPECT_EQ(e.find("zlib"), std::string::npos) << e;  // held out: never asked, never shown
-    const std::string answer = e.substr(e.find("as follows.") + 11);
-    // Versions are randomised: the real 2.0-1 is never the answer's version.
-    EXPECT_EQ(answer.find(" 2.0-1."), std::string::npos) << answer;
-    EXPECT_EQ(e.find("[1]"), std::string::npos);
-    // So are names (no training package's real name is shown) and the
-    // answer names the package the question asks about, made up as it is.
-    for (const char* real : {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"})
-      EXPECT_EQ(e.find(real), std::string::npos) << e;
-    const std::string question = e.substr(7, e.find('\n') - 7);
-    const std::string prefix = "What is the latest version of ";
-    if (question.starts_with(prefix) && answer.find("say nothing") == std::string::npos) {
-      const std::string name = question.substr(prefix.size(), question.size() - prefix.size() - 1);
-      EXPECT_NE(answer.find("The latest version of " + name + " is "), std::string::npos) << e;
-      EXPECT_NE(e.find("\ntitle: " + name + " "), std::string::npos) << e;
-    }
-  }
-}
-
 // The dates of an episode's evidences, in prompt order ("date: Nov 05, 2022").
 std::vector<search::Timestamp> EpisodeDates(const std::string& episode) {
   std::vector<search::Timestamp> out;
@@ -171,6 +141,81 @@ std::vector<search::Timestamp> EpisodeDates(const std::string& episode) {
     if (day) out.push_back(*day);
   }
   return out;
+}
+
+TEST_F(ReaderFixture, CorpusIsPaperFormatRandomisedAndHoldsOutPackages) {
+  train::ReaderRecipe recipe = train::ReaderModelRecipe();
+  recipe.episodes_per_question = 3;
+  ReaderCorpusStats st;
+  auto corpus = BuildReaderCorpus(recipe, src_, {}, &st);
+  ASSERT_TRUE(corpus) << corpus.error().ToString();
+  EXPECT_EQ(st.held_out_packages + st.training_packages, 9);
+  EXPECT_GE(st.training_packages, 1);
+  EXPECT_EQ(st.episodes, static_cast<int>(corpus->size()));
+  int real_version = 0, version_answers = 0;
+  for (const std::string& e : *corpus) {
+    EXPECT_TRUE(e.starts_with("query: ")) << e;
+    EXPECT_NE(e.find("\nanswer: As of today "), std::string::npos) << e;
+    EXPECT_EQ(e.find("zlib"), std::string::npos) << e;  // held out: never asked, never shown
+    const std::string answer = e.substr(e.find("as follows.") + 11);
+    // Versions are randomised: the real 2.0-1 is the answer's version only
+    // by chance (one in a thousand draws of its three digits).
+    version_answers += answer.find("The latest version is ") != std::string::npos;
+    real_version += answer.find(" 2.0-1.") != std::string::npos;
+    EXPECT_EQ(e.find("[1]"), std::string::npos);
+    // So are names (no training package's real name is shown) and the
+    // answer names the package the question asks about, made up as it is.
+    for (const char* real : {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"})
+      EXPECT_EQ(e.find(real), std::string::npos) << e;
+    const std::string question = e.substr(7, e.find('\n') - 7);
+    const std::string prefix = "What is the latest version of ";
+    if (question.starts_with(prefix) && answer.find("say nothing") == std::string::npos) {
+      const std::string name = question.substr(prefix.size(), question.size() - prefix.size() - 1);
+      // The recipe's answer copies the version only, not the made-up name;
+      // the version is the newest shown evidence's about the package.
+      ASSERT_EQ(recipe.answer_sentence, train::ReaderAnswerSentence::kValueOnly);
+      EXPECT_TRUE(answer.starts_with(" The latest version is ")) << e;
+      EXPECT_EQ(answer.find(name), std::string::npos) << e;
+      const std::string version = answer.substr(23, answer.size() - 24);
+      EXPECT_NE(e.find("\ntitle: " + name + " " + version + " "), std::string::npos) << e;
+    }
+  }
+  EXPECT_GT(version_answers, 20);
+  EXPECT_LE(real_version, 2);
+  // kNamed names the package, as reader-v1..v4 did.
+  recipe.answer_sentence = train::ReaderAnswerSentence::kNamed;
+  auto named = BuildReaderCorpus(recipe, src_);
+  ASSERT_TRUE(named) << named.error().ToString();
+  int with_name = 0;
+  for (const std::string& e : *named) {
+    const std::string question = e.substr(7, e.find('\n') - 7);
+    const std::string prefix = "What is the latest version of ";
+    if (!question.starts_with(prefix) || e.find("say nothing") != std::string::npos) continue;
+    const std::string name = question.substr(prefix.size(), question.size() - prefix.size() - 1);
+    EXPECT_NE(e.find("as follows. The latest version of " + name + " is "), std::string::npos) << e;
+    ++with_name;
+  }
+  EXPECT_GT(with_name, 0);
+}
+
+// The recipe's k mix reaches the corpus: every episode shows exactly the k
+// drawn (the fixture's packages have three entries each).
+TEST_F(ReaderFixture, CorpusKFollowsTheRecipe) {
+  train::ReaderRecipe recipe = train::ReaderModelRecipe();
+  recipe.episodes_per_question = 4;
+  recipe.held_out_percent = 0;
+  auto ks = [&](std::vector<int> percent) {
+    recipe.k_percent = std::move(percent);
+    auto corpus = BuildReaderCorpus(recipe, src_);
+    EXPECT_TRUE(corpus) << corpus.error().ToString();
+    std::set<size_t> seen;
+    for (const std::string& e : corpus ? *corpus : std::vector<std::string>{}) seen.insert(EpisodeDates(e).size());
+    return seen;
+  };
+  EXPECT_EQ(ks({0, 100}), std::set<size_t>{1});
+  EXPECT_EQ(ks({0, 0, 0, 100}), std::set<size_t>{3});
+  EXPECT_EQ(ks({50, 50}), (std::set<size_t>{0, 1}));
+  EXPECT_EQ(train::MaxK(recipe), 1);
 }
 
 // The recipe's order mix reaches the corpus: all date order puts every
@@ -189,7 +234,7 @@ TEST_F(ReaderFixture, CorpusOrderFollowsTheRecipe) {
       max_k = std::max(max_k, static_cast<int>(d.size()));
       unsorted += !std::is_sorted(d.begin(), d.end());
     }
-    EXPECT_LE(max_k, recipe.max_k);
+    EXPECT_LE(max_k, train::MaxK(recipe));
     EXPECT_GE(max_k, 3);
     return unsorted;
   };

@@ -115,7 +115,7 @@ struct ReaderCorpusStats {
 // FreshPrompt-format episodes (RenderPaperBlock with the prefilled reasoning
 // prefix and the answer) over the training packages, retrieved from an index
 // of the training packages only, with versions randomised per episode, k in
-// 0..max_k, and date, relevance or random order.
+// the recipe's k mix, and date, relevance or random order.
 Result<std::vector<std::string>> BuildReaderCorpus(const train::ReaderRecipe& recipe, const DatedSources& sources,
                                                    const ProgressCallback& progress = {},
                                                    ReaderCorpusStats* stats = nullptr);

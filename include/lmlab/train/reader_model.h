@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "lmlab/train/trainer.h"
 
@@ -23,16 +24,28 @@ namespace lmlab::train {
 // module cannot see fresh's prompt code; a fresh test checks they agree.
 inline constexpr const char* kReaderAnswerMarker = "regarding this query is as follows.";
 
+// What a training answer says beside the value asked for.
+enum class ReaderAnswerSentence {
+  kNamed,      // "The latest version of <package> is <version>." (the package's name copied too)
+  kValueOnly,  // "The latest version is <version>.": only the value asked for is copied
+};
+
 struct ReaderRecipe {
   std::string corpus_version;     // bumped whenever the corpus builder changes
   int episodes_per_question = 0;  // training episodes drawn per training question
   int held_out_percent = 0;       // packages held out by name hash (plus a fixed list)
-  int max_k = 0;                  // evidences per episode: 0..max_k (most 1..5, the paper's k)
+  // Share of the episodes (percent, summing to 100) with k = 0, 1, 2, ...
+  // evidences; the last entry is the largest k (the paper's k = 5).
+  std::vector<int> k_percent;
   int date_order_percent = 0;     // episodes in date order; the rest relevance and random, half each
+  ReaderAnswerSentence answer_sentence = ReaderAnswerSentence::kNamed;
   bool randomise_names = false;   // package names and days made up per episode (versions always are)
   int max_snippet_chars = 0;      // snippets clipped at a word boundary (prompt and training alike)
   TrainOptions train;             // tokenizer (digits split), shapes, schedule, seed
 };
+
+// The largest k the recipe trains on (k_percent's last index).
+int MaxK(const ReaderRecipe& recipe);
 
 // The recipe this build of lmlab uses.
 ReaderRecipe ReaderModelRecipe();
