@@ -290,6 +290,9 @@ TEST_F(ReaderFixture, ExperimentRunsEveryCondition) {
 TEST_F(ReaderFixture, BuiltOnFirstUseThenReusedFromTheCache) {
   train::ReaderRecipe recipe = train::QuickReaderRecipe();
   recipe.train.tokenizer.vocab_size = 320;
+  // Digits as single tokens (a recipe option; reader-v5 merges them): the
+  // option must reach llama.cpp's tokenizer through the GGUF.
+  recipe.train.tokenizer.split_digits = true;
   recipe.train.model.n_ctx = 256;
   recipe.train.steps = 3;
   recipe.train.warmup = 1;
@@ -307,7 +310,7 @@ TEST_F(ReaderFixture, BuiltOnFirstUseThenReusedFromTheCache) {
   EXPECT_EQ(first->training.losses.size(), 3u);
   auto lm = runtime::OpenModel({.gguf_path = first->path.string(), .threads = 1});
   ASSERT_TRUE(lm) << lm.error().ToString();
-  // Digits stay single tokens in llama.cpp too (the recipe splits them).
+  // Digits stay single tokens in llama.cpp too.
   // (Every digit after the first adds exactly one token.)
   auto one = (*lm)->Tokenize("version 2", runtime::AddBos::kNo);
   auto four = (*lm)->Tokenize("version 2022", runtime::AddBos::kNo);
