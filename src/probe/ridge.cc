@@ -306,9 +306,13 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
   const Eigen::MatrixXd basis = primal ? Product(lapack, xc, tri.q) : std::move(tri.q);  // [n, m]
   const Eigen::MatrixXd proj = basis.transpose() * yc;  // B^T Yc [m, k]
 
-  // LOO mean squared error (standardised units) of each penalty; `resid`, if
-  // given, receives the LOO residuals of the last one.
-  auto loo_grid = [&](const std::vector<double>& alphas, Eigen::MatrixXd* resid) {
+  // LOO mean squared error (standardised units) of each penalty, and its LOO
+  // residuals [n, k] (kept, so the chosen penalty's need no second pass).
+  struct Loo {
+    double mse = 0;
+    Eigen::MatrixXd resid;
+  };
+  auto loo_grid = [&](const std::vector<double>& alphas) {
     const Eigen::Index g = static_cast<Eigen::Index>(alphas.size());
     std::vector<Ldl> factors;
     Eigen::MatrixXd solved(proj.rows(), g * k);  // penalty i in columns i*k .. i*k+k-1: M^-1 B^T Yc
@@ -318,7 +322,7 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
     }
     const Eigen::MatrixXd forms = QuadraticForms(basis, factors);  // [n, g]
     const Eigen::MatrixXd through = Product(lapack, basis, solved);  // [n, g*k]
-    std::vector<double> out(alphas.size());
+    std::vector<Loo> out(alphas.size());
     for (Eigen::Index i = 0; i < g; ++i) {
       const double a = alphas[static_cast<size_t>(i)];
       Eigen::VectorXd h;
@@ -330,28 +334,33 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
         h = (1.0 + inv_n) - a * forms.col(i).array();
         fitted = yc - a * through.middleCols(i * k, k);
       }
-      Eigen::MatrixXd r = (yc - fitted).array().colwise() / (1.0 - h.array());
-      out[static_cast<size_t>(i)] = r.squaredNorm() / static_cast<double>(n * k);
-      if (resid && i + 1 == g) *resid = std::move(r);
+      Loo& l = out[static_cast<size_t>(i)];
+      l.resid = (yc - fitted).array().colwise() / (1.0 - h.array());
+      l.mse = l.resid.squaredNorm() / static_cast<double>(n * k);
     }
     return out;
   };
-  auto loo = [&](double a, Eigen::MatrixXd* resid) { return loo_grid({a}, resid)[0]; };
+  auto loo = [&](double a) { return std::move(loo_grid({a})[0]); };
 
   std::vector<double> grid = options.alphas;
   std::sort(grid.begin(), grid.end());
-  std::vector<double> mse = loo_grid(grid, nullptr);
+  std::vector<Loo> fits = loo_grid(grid);
+  auto best_index = [&] {
+    return static_cast<size_t>(
+        std::min_element(fits.begin(), fits.end(), [](const Loo& a, const Loo& b) { return a.mse < b.mse; }) -
+        fits.begin());
+  };
   if (options.edge == GridEdge::kExtend && grid.size() >= 2) {
     constexpr int kMaxExtension = 12;
     const double step_low = grid[1] / grid[0], step_high = grid.back() / grid[grid.size() - 2];
     for (int e = 0; e < kMaxExtension; ++e) {
-      size_t best = static_cast<size_t>(std::min_element(mse.begin(), mse.end()) - mse.begin());
+      const size_t best = best_index();
       if (best == 0 && step_low > 1) {
         grid.insert(grid.begin(), grid.front() / step_low);
-        mse.insert(mse.begin(), loo(grid.front(), nullptr));
+        fits.insert(fits.begin(), loo(grid.front()));
       } else if (best + 1 == grid.size() && step_high > 1) {
         grid.push_back(grid.back() * step_high);
-        mse.push_back(loo(grid.back(), nullptr));
+        fits.push_back(loo(grid.back()));
       } else {
         break;
       }
@@ -359,11 +368,10 @@ Result<RidgeProbe> FitRidge(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, 
   }
   RidgeProbe probe;
   probe.alphas = grid;
-  probe.loo_mse = mse;
-  probe.alpha_index = static_cast<int>(std::min_element(mse.begin(), mse.end()) - mse.begin());
+  for (const Loo& l : fits) probe.loo_mse.push_back(l.mse);
+  probe.alpha_index = static_cast<int>(best_index());
   probe.alpha = grid[probe.alpha_index];
-  Eigen::MatrixXd best_resid;
-  loo(probe.alpha, &best_resid);
+  const Eigen::MatrixXd& best_resid = fits[static_cast<size_t>(probe.alpha_index)].resid;
   const Eigen::MatrixXd solved = Solve(Factor(tri, probe.alpha), proj);  // M^-1 B^T Yc [m, k]
   const Eigen::MatrixXd coef_std = primal ? Eigen::MatrixXd(tri.q * solved) : DualCoef(x, x_mean, basis * solved);
   probe.coef = coef_std * y_scale.asDiagonal();
