@@ -5,6 +5,9 @@
 
 #include <filesystem>
 
+#include "lmlab/probe/experiment.h"
+#include "lmlab/train/world_model.h"
+
 namespace lmlab::probe {
 namespace {
 
@@ -156,6 +159,37 @@ TEST(Dataset, PromptTemplatesEndWithTheEntity) {
   EXPECT_NE(MakePrompts(ds, PromptTemplate::kRandomPrefix, 3)[0], MakePrompts(ds, PromptTemplate::kRandomPrefix, 4)[0]);
   EXPECT_TRUE(ParsePromptTemplate("caps"));
   EXPECT_FALSE(ParsePromptTemplate("shout"));
+}
+
+// The world-model datasets are exactly the recipe's entities with the
+// recipe's held-out split, and a probe's training rows never include a
+// held-out entity, whatever the study's seed.
+TEST(Dataset, WorldModelDatasetsKeepTheRecipesEntitiesAndSplit) {
+  const train::WorldRecipe recipe = train::WorldModelRecipe();
+  auto e = train::LoadWorldEntities(recipe);
+  ASSERT_TRUE(e) << e.error().ToString();
+  DatasetSpec spec;
+  spec.limit = 0;
+  spec.source = "world-model-places";
+  auto places = LoadDataset(spec);
+  spec.source = "world-model-people";
+  auto people = LoadDataset(spec);
+  ASSERT_TRUE(places && people);
+  ASSERT_EQ(places->size(), recipe.max_cities);
+  ASSERT_EQ(people->size(), recipe.max_people);
+  int64_t held_out = 0;
+  for (int64_t i = 0; i < places->size(); ++i) {
+    ASSERT_EQ(places->entities[i], e->places[i].name);
+    ASSERT_EQ(places->is_test[i], e->places[i].is_test) << places->entities[i];
+    held_out += e->places[i].is_test;
+  }
+  for (int64_t i = 0; i < people->size(); ++i) ASSERT_EQ(people->is_test[i], e->people[i].is_test);
+  EXPECT_NEAR(static_cast<double>(held_out), recipe.test_fraction * static_cast<double>(places->size()), 1.0);
+  for (uint64_t seed : {0u, 7u}) {
+    const Split split = TrainTestSplit(*places, seed);
+    EXPECT_EQ(static_cast<int64_t>(split.test.size()), held_out);
+    for (int64_t i : split.train) ASSERT_FALSE(e->places[i].is_test) << places->entities[i];
+  }
 }
 
 }  // namespace

@@ -77,10 +77,13 @@ struct WorldRecipe {
   std::vector<WorldRung> ladder;  // smallest first
 };
 
-// The recipe this build of lmlab uses (relations-v1).
+// The recipe this build of lmlab uses (relations-v3: relations-v1's relations
+// and ladder over 5,000 cities and 5,000 people).
 WorldRecipe WorldModelRecipe();
-// relations-v2: more relations per entity (see world_model.cc); measured and
-// not adopted (docs/probe.md, "What was tried"). Kept so it can be rebuilt.
+// relations-v1 (1,500 cities, 1,500 people) and relations-v2 (more relations
+// per entity, see world_model.cc): measured and superseded (docs/probe.md,
+// "What was tried"). Kept so they can be rebuilt and compared.
+WorldRecipe WorldModelRecipeV1();
 WorldRecipe WorldModelRecipeV2();
 // 16 hex digits over the recipe's corpus, tokenizer and the named rung.
 std::string WorldRecipeHash(const WorldRecipe& recipe, const WorldRung& rung);
