@@ -71,6 +71,17 @@ ReaderRecipe ReaderModelRecipe() {
 
 int MaxK(const ReaderRecipe& recipe) { return static_cast<int>(recipe.k_percent.size()) - 1; }
 
+ReaderRecipe DemoReaderRecipe() {
+  ReaderRecipe r = ReaderModelRecipe();
+  r.corpus_version += "-demo";
+  // 700 steps of 16 x 256 tokens (2.9M, about reader-v4's token budget, which
+  // the demo fitted) over a corpus of 15 episodes per question.
+  r.episodes_per_question = 15;
+  r.train.steps = 700;
+  r.train.warmup = 50;
+  return r;
+}
+
 ReaderRecipe QuickReaderRecipe() {
   ReaderRecipe r = ReaderModelRecipe();
   r.corpus_version += "-quick";

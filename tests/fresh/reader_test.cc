@@ -338,5 +338,24 @@ TEST_F(ReaderFixture, BuiltOnFirstUseThenReusedFromTheCache) {
   EXPECT_EQ(named->path, first->path);
 }
 
+// The demo's reader is the full recipe's corpus rules and shape at a smaller
+// budget, cached under its own hash (a demo never reuses or replaces ask's).
+TEST(ReaderRecipes, DemoRecipeIsTheFullShapeAtASmallerBudget) {
+  const train::ReaderRecipe full = train::ReaderModelRecipe();
+  const train::ReaderRecipe demo = train::DemoReaderRecipe();
+  EXPECT_EQ(demo.train.model.n_embd, full.train.model.n_embd);
+  EXPECT_EQ(demo.train.model.n_layer, full.train.model.n_layer);
+  EXPECT_EQ(demo.train.model.n_ctx, full.train.model.n_ctx);
+  EXPECT_EQ(demo.k_percent, full.k_percent);
+  EXPECT_EQ(demo.answer_sentence, full.answer_sentence);
+  const auto tokens = [](const train::ReaderRecipe& r) {
+    return int64_t{r.train.steps} * r.train.batch * r.train.model.n_ctx;
+  };
+  EXPECT_LT(tokens(demo) * 2, tokens(full));
+  EXPECT_LT(demo.episodes_per_question, full.episodes_per_question);
+  EXPECT_NE(train::ReaderRecipeHash(demo), train::ReaderRecipeHash(full));
+  EXPECT_NE(train::ReaderRecipeHash(demo), train::ReaderRecipeHash(train::QuickReaderRecipe()));
+}
+
 }  // namespace
 }  // namespace lmlab::fresh

@@ -49,6 +49,12 @@ int MaxK(const ReaderRecipe& recipe);
 
 // The recipe this build of lmlab uses.
 ReaderRecipe ReaderModelRecipe();
+// The demo's reader: ReaderModelRecipe's corpus rules and shape at about a
+// third of its tokens, so that `lmlab demo` stays within its 15 minutes on 2
+// cores (the full recipe alone takes 9-12 of them, docs/freshqa.md "Cost").
+// At this budget it is not expected to answer: the demo says so and names
+// `lmlab freshqa reader` for the full one.
+ReaderRecipe DemoReaderRecipe();
 // A much smaller, shorter run for `lmlab demo --quick` (CI): it checks the
 // pipeline end to end; its answers are not expected to be right.
 ReaderRecipe QuickReaderRecipe();
