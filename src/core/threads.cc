@@ -1,10 +1,12 @@
 #include "lmlab/core/threads.h"
 
 #include <sched.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <thread>
 
@@ -17,11 +19,34 @@ int AvailableCores() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+namespace {
+
+// When this process began, as near as a library can tell (static
+// initialisation, before main).
+const std::chrono::steady_clock::time_point kProcessStart = std::chrono::steady_clock::now();
+
+// This process's average CPU use since it began, in cores.
+double OwnAverageLoad() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                     1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - kProcessStart).count();
+  return wall > 1.0 ? cpu / wall : 0;
+}
+
+}  // namespace
+
+int IdleCoresGiven(int cores, double load, double own_load) {
+  const double others = std::max(0.0, load - std::max(0.0, own_load));
+  return std::clamp(static_cast<int>(std::lround(cores - others)), 1, std::max(1, cores));
+}
+
 int IdleCores() {
   const int cores = AvailableCores();
   double load = 0;
   if (getloadavg(&load, 1) != 1) return cores;
-  return std::clamp(static_cast<int>(std::lround(cores - load)), 1, cores);
+  return IdleCoresGiven(cores, load, OwnAverageLoad());
 }
 
 int ResolveThreads(int requested) { return requested > 0 ? requested : IdleCores(); }

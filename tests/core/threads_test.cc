@@ -105,5 +105,18 @@ TEST(Threads, AUserPolicyIsKept) {
   EXPECT_NE(out.find("GOMP_SPINCOUNT=12345 "), std::string::npos) << out;
 }
 
+// A process's own load is not another user's: the demo's corpus build keeps
+// one core busy for a minute before training, and the trainer must still
+// take both cores of an otherwise idle 2-core machine.
+TEST(Threads, IdleCoresCountOnlyOtherProcessesLoad) {
+  EXPECT_EQ(IdleCoresGiven(2, 1.0, 1.0), 2);   // the load is ours
+  EXPECT_EQ(IdleCoresGiven(2, 1.0, 0.0), 1);   // someone else's core
+  EXPECT_EQ(IdleCoresGiven(2, 0.4, 0.0), 2);   // rounded
+  EXPECT_EQ(IdleCoresGiven(2, 0.5, 2.0), 2);   // our average above the load: nobody else
+  EXPECT_EQ(IdleCoresGiven(2, 3.0, 0.2), 1);   // a busy machine: still one thread
+  EXPECT_EQ(IdleCoresGiven(8, 2.2, 1.0), 7);
+  EXPECT_EQ(IdleCoresGiven(1, 0.0, 0.0), 1);
+}
+
 }  // namespace
 }  // namespace lmlab

@@ -40,8 +40,14 @@ inline constexpr char kWaitPolicyMarker[] = "LMLAB_SET_GOMP_SPINCOUNT";
 // CPUs this process may run on (its affinity mask; cgroup CPU limits are not read).
 int AvailableCores();
 
-// AvailableCores() minus the 1-minute load average, rounded, at least 1.
+// AvailableCores() minus what other processes add to the 1-minute load
+// average, rounded, at least 1. This process's own share is its average CPU
+// use since it began: a long run (the demo) that has kept one core busy
+// building a corpus would otherwise count itself as another user and train
+// on one thread of two idle cores.
 int IdleCores();
+// The rule itself: cores - max(0, load - own_load), rounded, in [1, cores].
+int IdleCoresGiven(int cores, double load, double own_load);
 
 // requested > 0: requested (what the user asked for). 0 (or negative): IdleCores().
 int ResolveThreads(int requested);
