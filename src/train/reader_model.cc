@@ -45,8 +45,9 @@ ReaderRecipe ReaderModelRecipe() {
   // of the 54% run of 2026-12-02) began to copy (answer val 0.50, "2.3.1-0"
   // for 2.3.1-3), where 2,400 steps of 4 (2.46M tokens) copied nothing
   // (v5 runs C and D, docs/freshqa.md "What mattered"); 2,100 steps (run E,
-  // 5 of 90 held out) is at or above the 10-minute budget on 2 idle cores and
-  // above the demo's share of its 15 minutes (docs/freshqa.md "Cost").
+  // 5 of 90 held out) take about 8.5-9 minutes with the corpus on 2 idle
+  // cores (extrapolated from measured rates, docs/freshqa.md "Cost"); the
+  // demo trains DemoReaderRecipe() instead.
   //
   // The loss is taken on the answer (what follows the paper's reasoning
   // prefix), the evidence text at a tenth of the weight: most of an episode
